@@ -1,0 +1,42 @@
+"""One exception type for every expected failure, printed as one line by the shells."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+class RetrainError(Exception):
+    """An expected failure: bad input, a refused command, a broken invariant."""
+
+    exit_code = 1
+
+
+class DataError(RetrainError):
+    """A batch or prepared file breaks the data contract."""
+
+
+class RegistryError(RetrainError):
+    """The champion pointer, a tag or a model's bytes are not what they should be."""
+
+
+class Refused(RetrainError):
+    """A command declined to act; nothing was changed."""
+
+    exit_code = 3
+
+
+def one_line(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a RetrainError raised by a shell's main into one stderr line and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RetrainError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(err.exit_code) from None
+
+    return wrapper

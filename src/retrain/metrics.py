@@ -1,0 +1,119 @@
+"""Scores of a model on labelled rows, and the champion-versus-challenger verdict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    brier_score_loss,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from .errors import DataError
+
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
+LOWER_IS_BETTER = frozenset({"brier"})
+
+
+def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """Accuracy, precision, recall, F1, ROC AUC and Brier score; AUC is None with one class."""
+    y_true = np.asarray(y_true).astype(int)
+    proba = np.asarray(proba, dtype=float)
+    pred = (proba >= threshold).astype(int)
+    both = len(np.unique(y_true)) == 2
+    return {
+        "rows": int(len(y_true)),
+        "positive_rate": round(float(y_true.mean()), 6) if len(y_true) else None,
+        "accuracy": round(float(accuracy_score(y_true, pred)), 6),
+        "precision": round(float(precision_score(y_true, pred, zero_division=0)), 6),
+        "recall": round(float(recall_score(y_true, pred, zero_division=0)), 6),
+        "f1": round(float(f1_score(y_true, pred, zero_division=0)), 6),
+        "roc_auc": round(float(roc_auc_score(y_true, proba)), 6) if both else None,
+        "brier": round(float(brier_score_loss(y_true, proba)), 6),
+    }
+
+
+def better_by(metric: str, new: float, old: float) -> float:
+    """How much `new` beats `old` on `metric` (positive is better, whatever the direction)."""
+    return (old - new) if metric in LOWER_IS_BETTER else (new - old)
+
+
+@dataclass(frozen=True)
+class ComparePolicy:
+    primary: str = "roc_auc"
+    min_improvement: float = 0.005
+    guards: dict[str, float] = field(default_factory=dict)      # metric -> largest allowed drop
+    minimums: dict[str, float] = field(default_factory=dict)    # metric -> absolute floor
+
+    @classmethod
+    def from_params(cls, primary: str, params: dict[str, Any]) -> ComparePolicy:
+        policy = cls(
+            primary=str(primary),
+            min_improvement=float(params.get("min_improvement", 0.0)),
+            guards={str(k): float(v) for k, v in (params.get("guards") or {}).items()},
+            minimums={str(k): float(v) for k, v in (params.get("minimums") or {}).items()},
+        )
+        for name in [policy.primary, *policy.guards, *policy.minimums]:
+            if name not in METRICS:
+                raise DataError(f"params.yaml: unknown metric {name!r}, expected one of "
+                                f"{', '.join(METRICS)}")
+        return policy
+
+
+def passes_minimums(metrics: dict[str, Any], minimums: dict[str, float]) -> list[str]:
+    """The minimum checks that `metrics` fails, as readable phrases."""
+    failed = []
+    for name, floor in minimums.items():
+        value = metrics.get(name)
+        ok = value is not None and (value <= floor if name in LOWER_IS_BETTER else value >= floor)
+        if not ok:
+            sign = "<=" if name in LOWER_IS_BETTER else ">="
+            failed.append(f"{name} {value} is not {sign} {floor}")
+    return failed
+
+
+def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
+            policy: ComparePolicy) -> dict[str, Any]:
+    """Promote only a challenger that meets the minimums, beats the champion and breaks no guard."""
+    checks: list[dict[str, Any]] = []
+    if challenger is None:
+        return {"promote": False, "reason": "no challenger was trained", "checks": checks,
+                "improvement": None}
+    for failure in passes_minimums(challenger, policy.minimums):
+        checks.append({"check": "minimum", "passed": False, "detail": failure})
+    if champion is None:
+        failed = [c for c in checks if not c["passed"]]
+        if failed:
+            return {"promote": False, "checks": checks, "improvement": None,
+                    "reason": "no champion, but the challenger fails: " + failed[0]["detail"]}
+        return {"promote": True, "checks": checks, "improvement": None,
+                "reason": "no champion yet; the challenger meets every minimum"}
+    primary = policy.primary
+    new, old = challenger.get(primary), champion.get(primary)
+    if new is None or old is None:
+        return {"promote": False, "checks": checks, "improvement": None,
+                "reason": f"{primary} is undefined on this holdout (one class only)"}
+    gain = round(better_by(primary, new, old), 6)
+    checks.append({"check": "improvement", "metric": primary, "passed": gain >= policy.min_improvement,
+                   "detail": f"{primary} {old} -> {new} ({gain:+.4f}, "
+                             f"needs >= {policy.min_improvement:+.4f})"})
+    for name, margin in policy.guards.items():
+        a, b = champion.get(name), challenger.get(name)
+        if a is None or b is None:
+            continue
+        drop = round(-better_by(name, b, a), 6)
+        checks.append({"check": "guard", "metric": name, "passed": drop <= margin,
+                       "detail": f"{name} {a} -> {b} (worse by {max(drop, 0):.4f}, "
+                                 f"allowed {margin:.4f})"})
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        return {"promote": False, "checks": checks, "improvement": gain,
+                "reason": "champion stays: " + failed[0]["detail"]}
+    return {"promote": True, "checks": checks, "improvement": gain,
+            "reason": f"challenger beats champion: {checks[0]['detail']}"}

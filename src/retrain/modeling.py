@@ -1,0 +1,37 @@
+"""Fit, score and serialise a model; the one path every stage and command uses."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from .features import make_model
+from .schema import Schema
+
+
+def fit(train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any],
+        seed: int) -> Pipeline:
+    model = make_model(schema, estimator, hyperparameters, seed)
+    model.fit(train[list(schema.features)], train[schema.target].astype(int).to_numpy())
+    return model
+
+
+def predict_proba(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """Probability of the positive label for each row."""
+    return model.predict_proba(frame[list(schema.features)])[:, 1]
+
+
+def dump(model: Pipeline) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer, compress=3)
+    return buffer.getvalue()
+
+
+def load(data: bytes) -> Pipeline:
+    """Unpickle model bytes; call only after their md5 was checked against the registry."""
+    return joblib.load(io.BytesIO(data))

@@ -1,0 +1,247 @@
+"""The data contract: a schema from params, and validation and cleaning of one raw batch."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+PERIOD = "_period"
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+@dataclass(frozen=True)
+class Schema:
+    id: str
+    time: str
+    target: str
+    positive: str
+    negative: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    period: str = "M"
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Schema:
+        try:
+            schema = cls(
+                id=str(params["id"]),
+                time=str(params["time"]),
+                target=str(params["target"]),
+                positive=str(params["positive"]),
+                negative=str(params["negative"]),
+                numeric=tuple(str(c) for c in params.get("numeric") or ()),
+                categorical=tuple(str(c) for c in params.get("categorical") or ()),
+                period=str(params.get("period", "M")),
+            )
+        except KeyError as err:
+            raise DataError(f"params.yaml: schema.{err.args[0]} is required") from None
+        names = [schema.id, schema.time, schema.target, *schema.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise DataError(f"params.yaml: schema names a column twice: {', '.join(dupes)}")
+        if PERIOD in names:
+            raise DataError(f"params.yaml: column name {PERIOD!r} is reserved")
+        if not schema.features:
+            raise DataError("params.yaml: schema declares no numeric or categorical feature")
+        if schema.positive == schema.negative:
+            raise DataError("params.yaml: schema.positive and schema.negative must differ")
+        return schema
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*self.numeric, *self.categorical)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return (self.id, self.time, *self.features)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "time": self.time, "target": self.target,
+            "positive": self.positive, "negative": self.negative,
+            "numeric": list(self.numeric), "categorical": list(self.categorical),
+            "period": self.period,
+        }
+
+
+@dataclass(frozen=True)
+class CleaningPolicy:
+    """What to do with values that are not clean numbers, and with duplicated ids."""
+
+    blank_numeric: str = "missing"        # missing | error
+    text_numeric: str = "parse"           # parse | error  ("1,234", " 12.5 ")
+    unparseable_numeric: str = "error"    # error | missing
+    duplicates: str = "keep_last"         # keep_last | error
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> CleaningPolicy:
+        policy = cls(**{k: str(v) for k, v in (params or {}).items()})
+        allowed = {
+            "blank_numeric": {"missing", "error"},
+            "text_numeric": {"parse", "error"},
+            "unparseable_numeric": {"error", "missing"},
+            "duplicates": {"keep_last", "error"},
+        }
+        for key, values in allowed.items():
+            if getattr(policy, key) not in values:
+                raise DataError(
+                    f"params.yaml: prepare.cleaning.{key} is {getattr(policy, key)!r}, "
+                    f"expected one of {sorted(values)}"
+                )
+        return policy
+
+
+@dataclass
+class Batch:
+    """A validated, cleaned batch: its period, rows, and whether it carries labels."""
+
+    period: str
+    frame: pd.DataFrame
+    labelled: bool
+    source: str
+    dropped_duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_period(name: str, freq: str, source: str) -> pd.Period:
+    try:
+        return pd.Period(name, freq=freq)
+    except (ValueError, TypeError):
+        example = pd.Period("2025-07-01", freq=freq)
+        raise DataError(
+            f"{source}: file name {name!r} is not a period of frequency {freq!r} "
+            f"(expected a name like {str(example)!r})"
+        ) from None
+
+
+def _first_bad(mask: pd.Series, values: pd.Series) -> str:
+    pos = int(np.flatnonzero(mask.to_numpy())[0])
+    return f"row {pos + 1} (value {str(values.iloc[pos])!r})"
+
+
+def _as_text(col: pd.Series) -> pd.Series:
+    """Trimmed text as a nullable string column; blank becomes missing."""
+    text = col.astype("string").str.strip()
+    return text.mask(text == "")
+
+
+def _as_float(text: pd.Series) -> pd.Series:
+    values = pd.to_numeric(text.astype(object), errors="coerce")
+    return pd.Series(np.asarray(values, dtype="float64"), index=text.index)
+
+
+def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str) -> pd.Series:
+    """Numbers as float64; blanks and text per the policy; an infinity is always an error."""
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        values = _as_float(col)
+        blank = values.isna()
+    else:
+        text = _as_text(col)
+        blank = text.isna()
+        if policy.text_numeric == "parse":
+            grouped = text.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
+            text = text.where(~grouped, text.str.replace(",", "", regex=False))
+        values = _as_float(text)
+        bad = values.isna() & ~blank
+        if bad.any():
+            if policy.unparseable_numeric == "error":
+                raise DataError(
+                    f"{source}: column {name!r}, {_first_bad(bad, col)}: expected a number "
+                    f"({int(bad.sum())} such value(s))"
+                )
+            blank = blank | bad
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        raise DataError(f"{source}: column {name!r}, {_first_bad(pd.Series(infinite), col)}: "
+                        "expected a finite number")
+    if blank.any() and policy.blank_numeric == "error":
+        raise DataError(f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
+                        "expected a number (prepare.cleaning.blank_numeric is 'error')")
+    return values
+
+
+def validate_batch(
+    raw: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy
+) -> Batch:
+    """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
+    from pathlib import PurePath
+
+    stem = PurePath(source).stem
+    period = parse_period(stem, schema.period, source)
+    if raw.columns.duplicated().any():
+        dup = raw.columns[raw.columns.duplicated()][0]
+        raise DataError(f"{source}: column {dup!r} appears twice in the header")
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in schema.required if c not in raw.columns]
+    if missing:
+        if len(raw.columns) == 1 and ";" in raw.columns[0]:
+            raise DataError(f"{source}: one column {raw.columns[0][:60]!r}: expected a comma "
+                            "as delimiter")
+        raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))} "
+                        "required by params.yaml schema")
+    if len(raw) == 0:
+        raise DataError(f"{source}: header only, expected at least one data row")
+
+    out = pd.DataFrame(index=raw.index)
+    ids = _as_text(raw[schema.id])
+    if ids.isna().any():
+        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(ids.isna(), raw[schema.id])}:"
+                        " blank id")
+    out[schema.id] = ids.astype(str)
+
+    times = pd.to_datetime(_as_text(raw[schema.time]), errors="coerce", format="mixed")
+    bad_time = times.isna()
+    if bad_time.any():
+        raise DataError(f"{source}: column {schema.time!r}, {_first_bad(bad_time, raw[schema.time])}"
+                        ": expected a date")
+    times = times.dt.tz_localize(None) if times.dt.tz is not None else times
+    outside = (times < period.start_time) | (times > period.end_time)
+    if outside.any():
+        raise DataError(
+            f"{source}: column {schema.time!r}, {_first_bad(outside, raw[schema.time])}: "
+            f"expected a date within period {period}"
+        )
+    out[schema.time] = times.astype("datetime64[ns]")
+
+    for name in schema.numeric:
+        out[name] = clean_numeric(raw[name], name, policy, source)
+    for name in schema.categorical:
+        text = _as_text(raw[name])
+        out[name] = text.astype(object).where(text.notna(), None)
+
+    labelled = False
+    if schema.target in raw.columns:
+        labels = _as_text(raw[schema.target])
+        if labels.notna().any():
+            if labels.isna().any():
+                raise DataError(f"{source}: column {schema.target!r}, "
+                                f"{_first_bad(labels.isna(), raw[schema.target])}: blank label in "
+                                "a labelled batch")
+            known = labels.isin([schema.positive, schema.negative])
+            if not known.all():
+                raise DataError(
+                    f"{source}: column {schema.target!r}, {_first_bad(~known, raw[schema.target])}"
+                    f": expected {schema.positive!r} or {schema.negative!r}"
+                )
+            out[schema.target] = (labels == schema.positive).astype("int8")
+            labelled = True
+    if not labelled:
+        out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
+
+    dupes = out[schema.id].duplicated(keep="last")
+    if dupes.any() and policy.duplicates == "error":
+        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(dupes, out[schema.id])}: "
+                        "duplicated id (prepare.cleaning.duplicates is 'error')")
+    out = out.loc[~dupes]
+    out[PERIOD] = str(period)
+    batch = Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()))
+    extra = [c for c in raw.columns if c not in (*schema.required, schema.target)]
+    if extra:
+        batch.notes.append(f"ignored column(s) not in the schema: {', '.join(extra)}")
+    return batch

@@ -1,0 +1,167 @@
+"""The retraining loop end to end, with real git and real DVC in temporary repositories."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from tests.helpers import ROOT, ran_stages
+
+pytestmark = pytest.mark.e2e
+
+STAGES = {"prepare", "evaluate", "decide", "train", "compare"}
+LOOP_PARAMS = {
+    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
+    "decide": {"performance": {"threshold": 0.75, "min_rows": 100}, "age": {"max_batches": 12}},
+    "compare": {"min_improvement": 0.02, "minimums": {"roc_auc": 0.6}, "guards": {"brier": 0.05}},
+    "simulate": {"rows_per_batch": 600, "scenarios": [
+        {"name": "long_contract_churn_rise", "kind": "concept", "from": "2025-05",
+         "where": {"contract": ["One year", "Two year"]}, "flip_to_positive": 0.7}]},
+}
+
+
+def assert_holdout_is_honest(repo):
+    """The holdout is newer than, and disjoint from, every row either model trained on."""
+    train = pd.read_parquet(repo.path / "data/prepared/train.parquet")
+    holdout = pd.read_parquet(repo.path / "data/prepared/holdout.parquet")
+    assert train["snapshot_date"].max() < holdout["snapshot_date"].min()
+    keys = lambda f: set(zip(f["customer_id"], f["_period"], strict=True))  # noqa: E731
+    assert not keys(train) & keys(holdout)
+    challenger = repo.json("models/challenger/metadata.json")
+    if challenger["trained"]:
+        assert pd.Timestamp(challenger["trained_until"]) < holdout["snapshot_date"].min()
+    evaluation = repo.json("reports/evaluation.json")
+    if evaluation["champion"]:
+        assert pd.Timestamp(evaluation["champion"]["trained_until"]) < holdout["snapshot_date"].min()
+
+
+def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(make_repo):
+    repo = make_repo(LOOP_PARAMS)
+    repo.retrain("simulate", "--months", "3")
+    repo.commit_all("three months of data")
+
+    out = repo.repro()
+    assert ran_stages(out) == STAGES
+    decision = repo.json("reports/decision.json")
+    assert decision["retrain"] and decision["fired"] == ["cold_start"]
+    assert repo.json("reports/promotion.json")["promote"]
+    assert_holdout_is_honest(repo)
+    assert "promoted churn-model v1.0.0" in repo.retrain("promote").stdout
+    assert set(repo.tags()) == {"churn-model@v1.0.0", "churn-model#prod#1"}
+    pointer = repo.json("models/champion.json")
+    assert pointer["version"] == "v1.0.0"
+    assert pointer["commit"] == repo.git("rev-list", "-n1", "churn-model@v1.0.0")
+    assert "models/challenger" in repo.git("show", f"{pointer['commit']}:dvc.lock")
+
+    out = repo.repro()
+    assert {"evaluate", "decide"} <= ran_stages(out) and "prepare" not in ran_stages(out)
+    assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.0.0"
+    assert not repo.json("reports/decision.json")["retrain"]
+    repo.commit_all("evaluate v1.0.0")
+    assert ran_stages(repo.repro()) == set()
+
+    repo.retrain("simulate")                                   # 2025-04, stable
+    repo.commit_all("2025-04")
+    out = repo.repro()
+    assert "prepare" in ran_stages(out)
+    evaluation = repo.json("reports/evaluation.json")
+    assert evaluation["labelled_period"] == "2025-04"
+    assert evaluation["metrics"]["roc_auc"] >= 0.75
+    assert not repo.json("reports/decision.json")["retrain"]
+    assert not repo.json("reports/promotion.json")["promote"]
+    assert_holdout_is_honest(repo)
+    repo.commit_all("evaluate 2025-04")
+
+    repo.retrain("simulate")                                   # 2025-05, churn rises
+    repo.commit_all("2025-05")
+    repo.repro()
+    decision = repo.json("reports/decision.json")
+    assert decision["retrain"] and decision["fired"] == ["performance_roc_auc"]
+    promotion = repo.json("reports/promotion.json")
+    assert promotion["promote"], promotion["reason"]
+    assert promotion["challenger"]["roc_auc"] > promotion["champion"]["roc_auc"] + 0.02
+    assert_holdout_is_honest(repo)
+    repo.retrain("promote")
+    assert repo.json("models/champion.json")["version"] == "v1.1.0"
+    assert {"churn-model@v1.1.0", "churn-model#prod#2"} <= set(repo.tags())
+    repo.repro()
+    assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.1.0"
+    repo.commit_all("evaluate v1.1.0")
+
+    repo.retrain("simulate")                                   # 2025-06: challenger must lose
+    repo.set_params({"decide": {"performance": {"threshold": 0.99}},
+                     "compare": {"min_improvement": 0.5}})
+    repo.commit_all("2025-06, stricter compare")
+    pointer_before = (repo.path / "models/champion.json").read_bytes()
+    tags_before = repo.tags()
+    repo.repro()
+    assert repo.json("reports/decision.json")["retrain"]
+    promotion = repo.json("reports/promotion.json")
+    assert not promotion["promote"] and promotion["reason"].startswith("champion stays")
+    refused = repo.retrain("promote", check=False)
+    assert refused.returncode == 3
+    assert refused.stderr.count("\n") == 1 and "says not to promote" in refused.stderr
+    assert (repo.path / "models/champion.json").read_bytes() == pointer_before
+    assert repo.tags() == tags_before
+
+
+def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(make_repo):
+    repo = make_repo(LOOP_PARAMS)
+    repo.retrain("simulate", "--months", "3")
+    repo.commit_all("data")
+    repo.repro()
+    repo.retrain("promote")
+    repo.repro()
+    repo.commit_all("evaluated")
+    assert not repo.json("reports/decision.json")["retrain"]
+
+    out = repo.run("dvc", "exp", "run", "-S", "decide.performance.threshold=0.99").stdout
+    assert ran_stages(out) >= {"decide"}
+    assert not ran_stages(out) & {"prepare", "evaluate"}
+    assert repo.json("reports/decision.json")["retrain"]
+    shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
+    assert shown, "dvc exp show lists the experiment"
+    metrics_out = repo.run("dvc", "metrics", "show", "--json").stdout
+    for key in ("roc_auc", "brier", "promote"):
+        assert key in metrics_out
+
+
+def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
+    repo = make_repo()
+    for batch in sorted((ROOT / "data/raw").glob("*.csv")):
+        shutil.copy2(batch, repo.path / "data/raw" / batch.name)
+    assert len(list((repo.path / "data/raw").glob("*.csv"))) >= 12
+    repo.commit_all("shipped demo data")
+    repo.repro()
+    repo.retrain("promote")
+    assert repo.json("models/champion.json")["version"] == "v1.0.0"
+    assert (repo.path / "reports/decision.json").exists()
+    assert (repo.path / "reports/promotion.json").exists()
+    out = repo.repro()
+    assert "evaluate" in ran_stages(out)
+    assert not repo.json("reports/decision.json")["retrain"]
+    assert ran_stages(repo.repro()) == set()
+
+
+def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
+    repo = make_repo(LOOP_PARAMS)
+    remote = tmp_path / "remote"
+    repo.retrain("simulate", "--months", "3")
+    repo.run("dvc", "remote", "add", "-d", "local", str(remote))
+    repo.run("dvc", "add", "data/raw")
+    repo.commit_all("raw data tracked by dvc")
+    repo.repro()
+    repo.retrain("promote")
+    repo.run("dvc", "push")
+    version = repo.json("models/champion.json")["version"]
+
+    clone = tmp_path / "clone"
+    repo.run("git", "clone", "-q", str(repo.path), str(clone))
+    from tests.helpers import Repo
+    other = Repo(clone)
+    other.run("dvc", "pull")
+    out = other.repro()
+    assert "evaluate" in ran_stages(out)
+    assert other.json("reports/evaluation.json")["champion"]["version"] == version
+    assert not other.json("reports/decision.json")["retrain"]

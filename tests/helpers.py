@@ -1,0 +1,112 @@
+"""Shared test helpers: a toy dataset and temporary git + DVC repositories."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = str(Path(sys.executable).parent)
+
+
+TOY = {
+    "id": "key", "time": "ts", "period": "M", "target": "label", "positive": "1",
+    "negative": "0", "numeric": ["x1", "x2"], "categorical": ["colour"],
+}
+
+
+def toy_raw(period: str, n: int = 200, seed: int = 0, labelled: bool = True,
+            shift: float = 0.0) -> pd.DataFrame:
+    """A raw (text) batch of the toy dataset whose label depends on x1 and colour."""
+    rng = np.random.default_rng(seed)
+    start = pd.Period(period, freq="M").start_time
+    x1 = rng.normal(shift, 1, n)
+    colour = rng.choice(["red", "green", "blue"], n)
+    logit = 1.5 * x1 + (colour == "red") * 1.0 - 0.5
+    label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({
+        "key": [f"{period}-{i}" for i in range(n)],
+        "ts": (start + pd.to_timedelta(rng.integers(0, 28, n), unit="D")).strftime("%Y-%m-%d"),
+        "x1": x1.round(4).astype(str),
+        "x2": rng.integers(0, 100, n).astype(str),
+        "colour": colour,
+        "label": label.astype(str) if labelled else "",
+    })
+    return frame
+
+
+# --- temporary git + dvc repositories ------------------------------------------------------
+
+PROJECT_FILES = ["dvc.yaml", "params.yaml", ".gitignore", "models/champion.json",
+                 "data/source/wa_churn.parquet"]
+PROJECT_DIRS = ["stages", "src/retrain"]
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,
+        timeout: int = 600) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+                "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@e.st",
+                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@e.st",
+                **(env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=full_env,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def deep_update(base: dict, changes: dict) -> dict:
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+class Repo:
+    """A temporary copy of the project as a fresh git + DVC repository."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def run(self, *cmd: str, check: bool = True, env: dict | None = None):
+        return run(list(cmd), self.path, check=check, env=env)
+
+    def retrain(self, *args: str, check: bool = True):
+        return self.run("retrain", *args, check=check)
+
+    def repro(self, *args: str) -> str:
+        return self.run("dvc", "repro", *args).stdout
+
+    def git(self, *args: str, check: bool = True) -> str:
+        return self.run("git", *args, check=check).stdout.strip()
+
+    def commit_all(self, message: str) -> None:
+        self.git("add", "-A")
+        if self.git("status", "--porcelain"):
+            self.git("commit", "-q", "-m", message)
+
+    def set_params(self, changes: dict) -> None:
+        path = self.path / "params.yaml"
+        path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), changes),
+                                       sort_keys=False))
+
+    def json(self, rel: str) -> dict:
+        import json
+        return json.loads((self.path / rel).read_text())
+
+    def tags(self) -> list[str]:
+        return self.git("tag", "--list").split()
+
+
+def ran_stages(output: str) -> set[str]:
+    import re
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+

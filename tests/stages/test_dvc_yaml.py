@@ -1,0 +1,90 @@
+"""Stage contracts: each stage declares exactly the code it runs, real params, and its outputs."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+STAGES = DVC["stages"]
+
+
+def package_imports(path: Path) -> set[str]:
+    """Modules of the retrain package that a file imports directly."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                base = node.module
+                found |= {base} if base else {a.name for a in node.names}
+            elif node.module and node.module.split(".")[0] == "retrain":
+                parts = node.module.split(".")
+                if len(parts) > 1:
+                    found.add(parts[1])
+                else:
+                    found |= {a.name for a in node.names
+                              if (ROOT / "src/retrain" / f"{a.name}.py").exists()}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names
+                      if a.name.startswith("retrain.")}
+    return found
+
+
+def closure(script: Path) -> set[str]:
+    todo, seen = list(package_imports(script)), set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += package_imports(ROOT / "src/retrain" / f"{name}.py")
+    return {f"src/retrain/{name}.py" for name in seen}
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_declares_exactly_the_code_it_runs(name):
+    stage = STAGES[name]
+    script = stage["cmd"].split()[-1]
+    code_deps = {d for d in stage["deps"] if d.startswith("src/")}
+    assert script in stage["deps"]
+    assert code_deps == closure(ROOT / script)
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_stage_params_exist_in_params_yaml(name):
+    for key in STAGES[name].get("params", []):
+        node = PARAMS
+        for part in key.split("."):
+            assert part in node, f"{name}: params key {key} is not in params.yaml"
+            node = node[part]
+
+
+def test_champion_pointer_is_never_a_stage_output():
+    for stage in STAGES.values():
+        outs = [next(iter(o)) if isinstance(o, dict) else o
+                for kind in ("outs", "metrics", "plots") for o in stage.get(kind, [])]
+        assert not any(o.startswith("models/champion") for o in outs)
+    assert "models/champion.json" in STAGES["evaluate"]["deps"]
+    assert "models/champion.json" in STAGES["compare"]["deps"]
+
+
+def test_shipped_pointer_is_a_cold_start():
+    import json
+    pointer = json.loads((ROOT / "models/champion.json").read_text())
+    assert pointer["version"] is None and pointer["name"] == PARAMS["registry"]["model_name"]
+
+
+def test_artifact_section_names_the_registry_model():
+    assert PARAMS["registry"]["model_name"] in DVC["artifacts"]
+
+
+def test_every_params_key_is_read_by_some_stage_or_command():
+    listed = {k for s in STAGES.values() for k in s.get("params", [])}
+    for section in ("schema", "prepare", "decide", "train", "compare", "metrics"):
+        for key in PARAMS[section]:
+            dotted = f"{section}.{key}"
+            assert any(x == dotted or x.startswith(dotted + ".") for x in listed), dotted

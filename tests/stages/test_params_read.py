@@ -1,0 +1,78 @@
+"""Each stage reads exactly the params keys it declares, so `dvc repro` reruns what changed."""
+
+import runpy
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+import retrain.params
+from tests.helpers import ROOT
+
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+class Recorder(dict):
+    """A params mapping that records every dotted key read from it."""
+
+    def __init__(self, data: dict, seen: set[str], prefix: str = ""):
+        super().__init__(data)
+        self.seen, self.prefix = seen, prefix
+
+    def _wrap(self, key, value):
+        path = f"{self.prefix}{key}"
+        self.seen.add(path)
+        return Recorder(value, self.seen, path + ".") if isinstance(value, dict) else value
+
+    def __getitem__(self, key):
+        return self._wrap(key, super().__getitem__(key))
+
+    def get(self, key, default=None):
+        return self._wrap(key, super().get(key, default)) if key in self else default
+
+    def items(self) -> Iterator:
+        for key in self:
+            yield key, self[key]
+
+
+def covered(key: str, declared: list[str]) -> bool:
+    return any(key == d or key.startswith(d + ".") for d in declared)
+
+
+@pytest.fixture(scope="module")
+def cold_start_repo(tmp_path_factory):
+    """A repository after one full cold-start run, when every stage does all its work."""
+    import shutil
+
+    from retrain.io import write_json
+    from retrain.registry import empty_pointer
+    from tests.helpers import Repo, run
+
+    path = tmp_path_factory.mktemp("params") / "repo"
+    path.mkdir()
+    for rel in ["dvc.yaml", "params.yaml", "data/source/wa_churn.parquet"]:
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, path / rel)
+    shutil.copytree(ROOT / "stages", path / "stages")
+    write_json(path / "models/champion.json", empty_pointer("churn-model"))
+    run(["retrain", "simulate", "--months", "3"], path)
+    repo = Repo(path)
+    for name in ["prepare", "evaluate", "decide", "train", "compare"]:
+        run(["python", f"stages/{name}.py"], path)
+    return repo
+
+
+@pytest.mark.parametrize("name", ["prepare", "evaluate", "decide", "train", "compare"])
+def test_stage_reads_exactly_its_declared_params(name, cold_start_repo, monkeypatch):
+    monkeypatch.chdir(cold_start_repo.path)
+    seen: set[str] = set()
+    data = yaml.safe_load((cold_start_repo.path / "params.yaml").read_text())
+    monkeypatch.setattr(retrain.params, "load", lambda path="params.yaml": Recorder(data, seen))
+    runpy.run_path(f"stages/{name}.py", run_name="__main__")
+    declared = STAGES[name].get("params", [])
+    leaves = {k for k in seen if not any(other.startswith(k + ".") for other in seen)}
+    undeclared = sorted(k for k in leaves if not covered(k, declared))
+    unread = sorted(d for d in declared
+                    if not any(k == d or k.startswith(d + ".") for k in leaves))
+    assert undeclared == [], f"{name} reads params it does not declare"
+    assert unread == [], f"{name} declares params it never reads"

@@ -1,0 +1,63 @@
+import json
+
+import pytest
+
+from retrain import registry
+from retrain.errors import RegistryError
+from retrain.io import md5_bytes
+from retrain.modeling import dump, fit
+from retrain.registry import empty_pointer, is_own_output, load_champion, next_version
+from retrain.splits import WindowPolicy, split
+
+
+def test_first_version_is_v1_and_bumps_follow_policy():
+    assert next_version([], "minor") == "v1.0.0"
+    assert next_version(["v1.0.0", "v1.2.0", "v1.10.0"], "minor") == "v1.11.0"
+    assert next_version(["v1.2.3"], "major") == "v2.0.0"
+    assert next_version(["v1.2.3"], "patch") == "v1.2.4"
+    with pytest.raises(RegistryError, match="registry.bump"):
+        next_version(["v1.0.0"], "huge")
+
+
+def test_own_outputs_are_only_lock_reports_and_gitignores():
+    assert is_own_output("dvc.lock") and is_own_output("reports/decision.json")
+    assert is_own_output("data/prepared/.gitignore")
+    assert not is_own_output("params.yaml") and not is_own_output("data/raw/2025-01.csv")
+    assert not is_own_output("models/champion.json")
+
+
+def test_cold_start_pointer_loads_no_champion(tmp_path):
+    assert load_champion(tmp_path, empty_pointer("m")) is None
+
+
+@pytest.fixture
+def model_bytes(toy_batch, toy_schema):
+    data = split([toy_batch("2025-01"), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
+    return dump(fit(data.train, toy_schema, "logistic_regression", {}, 0))
+
+
+def pointer_for(data: bytes) -> dict:
+    return {**empty_pointer("m"), "version": "v1.0.0", "tag": "m@v1.0.0", "commit": "a" * 40,
+            "path": "models/challenger/model.joblib", "md5": md5_bytes(data)}
+
+
+def test_champion_loads_when_md5_matches(monkeypatch, tmp_path, model_bytes):
+    files = {"models/challenger/model.joblib": model_bytes,
+             "models/challenger/metadata.json": json.dumps({"trained": True}).encode()}
+    monkeypatch.setattr(registry, "read_at_commit", lambda root, path, commit: files[path])
+    champion = load_champion(tmp_path, pointer_for(model_bytes))
+    assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
+
+
+def test_tampered_model_is_refused_before_unpickling(monkeypatch, tmp_path, model_bytes):
+    unpickled = []
+    monkeypatch.setattr(registry, "load", lambda data: unpickled.append(data))
+    monkeypatch.setattr(registry, "read_at_commit", lambda root, path, commit: model_bytes + b"x")
+    with pytest.raises(RegistryError, match="does not match .* refusing to load it"):
+        load_champion(tmp_path, pointer_for(model_bytes))
+    assert unpickled == []
+
+
+def test_pointer_with_a_version_but_no_commit_is_refused(tmp_path):
+    with pytest.raises(RegistryError, match="has no 'commit'"):
+        load_champion(tmp_path, {**empty_pointer("m"), "version": "v1.0.0"})

@@ -1,0 +1,157 @@
+import pandas as pd
+import pytest
+
+from retrain.errors import DataError
+from retrain.schema import PERIOD, CleaningPolicy, Schema, clean_numeric, validate_batch
+from tests.helpers import TOY, toy_raw
+
+
+def check(raw, schema, policy=None, source="data/raw/2025-03.csv"):
+    return validate_batch(raw, source, schema, policy or CleaningPolicy())
+
+
+def test_clean_batch_has_typed_columns_and_period(toy_schema):
+    batch = check(toy_raw("2025-03"), toy_schema)
+    frame = batch.frame
+    assert batch.labelled and batch.period == "2025-03"
+    assert frame["x1"].dtype == "float64" and frame["x2"].dtype == "float64"
+    assert str(frame["ts"].dtype).startswith("datetime64")
+    assert set(frame["label"].unique()) <= {0, 1}
+    assert (frame[PERIOD] == "2025-03").all()
+
+
+def test_schema_requires_every_key():
+    broken = {k: v for k, v in TOY.items() if k != "target"}
+    with pytest.raises(DataError, match="schema.target is required"):
+        Schema.from_params(broken)
+
+
+def test_schema_refuses_a_column_named_twice():
+    with pytest.raises(DataError, match="twice: x1"):
+        Schema.from_params({**TOY, "categorical": ["x1"]})
+
+
+def test_missing_column_names_the_file_and_column(toy_schema):
+    raw = toy_raw("2025-03").drop(columns=["x2"])
+    with pytest.raises(DataError, match=r"data/raw/2025-03.csv: missing column\(s\) 'x2'"):
+        check(raw, toy_schema)
+
+
+def test_header_only_is_refused(toy_schema):
+    raw = toy_raw("2025-03").iloc[:0]
+    with pytest.raises(DataError, match="header only"):
+        check(raw, toy_schema)
+
+
+def test_text_in_numeric_column_names_row_and_value(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[4, "x2"] = "lots"
+    with pytest.raises(DataError, match=r"column 'x2', row 5 \(value 'lots'\): expected a number"):
+        check(raw, toy_schema)
+
+
+def test_unparseable_numbers_become_missing_when_policy_says_so(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[4, "x2"] = "lots"
+    batch = check(raw, toy_schema, CleaningPolicy(unparseable_numeric="missing"))
+    assert pd.isna(batch.frame.loc[4, "x2"])
+
+
+def test_blank_numbers_are_missing_or_an_error_by_policy(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[2, "x1"] = "  "
+    assert pd.isna(check(raw, toy_schema).frame.loc[2, "x1"])
+    with pytest.raises(DataError, match="row 3.*blank value"):
+        check(raw, toy_schema, CleaningPolicy(blank_numeric="error"))
+
+
+def test_thousands_separators_and_spaces_parse_as_numbers():
+    col = pd.Series([" 1,234.5", "12", "1,000,000", "-3.5 "])
+    values = clean_numeric(col, "x", CleaningPolicy(), "f.csv")
+    assert values.tolist() == [1234.5, 12.0, 1_000_000.0, -3.5]
+
+
+def test_thousands_separators_are_an_error_when_text_numbers_are_refused():
+    with pytest.raises(DataError, match="row 1 \\(value '1,234'\\)"):
+        clean_numeric(pd.Series(["1,234"]), "x", CleaningPolicy(text_numeric="error"), "f.csv")
+
+
+def test_infinity_is_refused():
+    with pytest.raises(DataError, match="row 2.*finite"):
+        clean_numeric(pd.Series(["1", "inf"]), "x", CleaningPolicy(), "f.csv")
+
+
+def test_unknown_label_is_refused(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[7, "label"] = "maybe"
+    with pytest.raises(DataError, match=r"column 'label', row 8 \(value 'maybe'\): expected '1' or '0'"):
+        check(raw, toy_schema)
+
+
+def test_blank_label_in_a_labelled_batch_is_refused(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[3, "label"] = ""
+    with pytest.raises(DataError, match="row 4.*blank label"):
+        check(raw, toy_schema)
+
+
+def test_batch_without_labels_is_unlabelled_not_an_error(toy_schema):
+    batch = check(toy_raw("2025-03", labelled=False), toy_schema)
+    assert not batch.labelled and batch.frame["label"].isna().all()
+    without_column = check(toy_raw("2025-03").drop(columns=["label"]), toy_schema)
+    assert not without_column.labelled
+
+
+def test_dates_must_parse_and_fall_in_the_file_period(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[1, "ts"] = "not a date"
+    with pytest.raises(DataError, match="column 'ts', row 2.*expected a date$"):
+        check(raw, toy_schema)
+    raw = toy_raw("2025-03")
+    raw.loc[0, "ts"] = "2025-04-02"
+    with pytest.raises(DataError, match="expected a date within period 2025-03"):
+        check(raw, toy_schema)
+
+
+def test_file_name_must_be_a_period(toy_schema):
+    with pytest.raises(DataError, match="file name 'latest' is not a period"):
+        check(toy_raw("2025-03"), toy_schema, source="data/raw/latest.csv")
+
+
+def test_duplicated_ids_keep_the_last_row_or_fail_by_policy(toy_schema):
+    raw = toy_raw("2025-03", n=10)
+    raw.loc[9, "key"] = raw.loc[0, "key"]
+    batch = check(raw, toy_schema)
+    assert len(batch.frame) == 9 and batch.dropped_duplicates == 1
+    assert batch.frame["key"].is_unique
+    kept = batch.frame.loc[batch.frame["key"] == raw.loc[0, "key"], "x1"].iloc[0]
+    assert kept == float(raw.loc[9, "x1"])
+    with pytest.raises(DataError, match="duplicated id"):
+        check(raw, toy_schema, CleaningPolicy(duplicates="error"))
+
+
+def test_duplicated_header_is_refused(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.columns = [*raw.columns[:-1], "x1"]
+    with pytest.raises(DataError, match="'x1' appears twice"):
+        check(raw, toy_schema)
+
+
+def test_blank_id_is_refused(toy_schema):
+    raw = toy_raw("2025-03")
+    raw.loc[5, "key"] = ""
+    with pytest.raises(DataError, match="row 6.*blank id"):
+        check(raw, toy_schema)
+
+
+def test_extra_columns_are_ignored_and_noted(toy_schema):
+    raw = toy_raw("2025-03")
+    raw["surprise"] = "x"
+    batch = check(raw, toy_schema)
+    assert "surprise" not in batch.frame.columns
+    assert "surprise" in batch.notes[0]
+
+
+def test_cleaning_policy_rejects_unknown_values():
+    with pytest.raises(DataError, match="prepare.cleaning.duplicates"):
+        CleaningPolicy.from_params({"duplicates": "sometimes"})

@@ -1,0 +1,53 @@
+import pytest
+
+from retrain.errors import DataError
+from retrain.splits import WindowPolicy, split
+
+
+def test_holdout_is_newer_than_and_disjoint_from_training(toy_batch, toy_schema):
+    batches = [toy_batch(p, seed=i) for i, p in enumerate(["2025-01", "2025-02", "2025-03"])]
+    result = split(batches, toy_schema, WindowPolicy("all", 6, 0.4))
+    assert result.train["ts"].max() < result.holdout["ts"].min()
+    train_keys = set(zip(result.train["key"], result.train["_period"], strict=True))
+    hold_keys = set(zip(result.holdout["key"], result.holdout["_period"], strict=True))
+    assert not train_keys & hold_keys
+    assert set(result.holdout["_period"]) == {"2025-03"}
+    assert 0.25 < len(result.holdout) / len(batches[-1].frame) < 0.55
+
+
+def test_last_n_window_counts_the_newest_labelled_batch(toy_batch, toy_schema):
+    batches = [toy_batch(f"2025-0{m}", seed=m) for m in range(1, 6)]
+    result = split(batches, toy_schema, WindowPolicy("last_n", 2, 0.4))
+    assert sorted(set(result.train["_period"])) == ["2025-04", "2025-05"]
+    assert result.summary["train_periods"] == ["2025-04", "2025-05"]
+    one = split(batches, toy_schema, WindowPolicy("last_n", 1, 0.4))
+    assert set(one.train["_period"]) == {"2025-05"}
+
+
+def test_unlabelled_newest_batch_is_newest_but_never_trained_on(toy_batch, toy_schema):
+    batches = [toy_batch("2025-01"), toy_batch("2025-02", seed=1),
+               toy_batch("2025-03", labelled=False)]
+    result = split(batches, toy_schema, WindowPolicy())
+    assert result.summary["newest_period"] == "2025-03"
+    assert result.summary["holdout_period"] == "2025-02"
+    assert "2025-03" not in set(result.train["_period"])
+    assert not result.summary["newest_labelled"]
+
+
+def test_two_files_for_one_period_are_refused(toy_batch, toy_schema):
+    a, b = toy_batch("2025-01"), toy_batch("2025-01", seed=3)
+    b.source = "data/raw/2025-01.parquet"
+    with pytest.raises(DataError, match="period 2025-01 already comes from"):
+        split([a, b], toy_schema, WindowPolicy())
+
+
+def test_no_labelled_batch_is_an_error(toy_batch, toy_schema):
+    with pytest.raises(DataError, match="no labelled batch"):
+        split([toy_batch("2025-01", labelled=False)], toy_schema, WindowPolicy())
+
+
+def test_window_policy_validates_params():
+    with pytest.raises(DataError, match="prepare.window"):
+        WindowPolicy.from_params({"window": "some"})
+    with pytest.raises(DataError, match="holdout_fraction"):
+        WindowPolicy.from_params({"holdout_fraction": 1.5})
