@@ -165,3 +165,29 @@ def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
     assert "evaluate" in ran_stages(out)
     assert other.json("reports/evaluation.json")["champion"]["version"] == version
     assert not other.json("reports/decision.json")["retrain"]
+
+
+def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(make_repo):
+    params = dict(LOOP_PARAMS)
+    params["simulate"] = {"rows_per_batch": 300, "scenarios": [
+        {"name": "senior_flag_as_text", "kind": "retype", "from": "2025-04",
+         "column": "senior_citizen", "mapping": {"0": "No", "1": "Yes"}}]}
+    repo = make_repo(params)
+    repo.retrain("simulate", "--months", "3")
+    repo.commit_all("data")
+    repo.repro()
+    repo.commit_all("first run")
+    repo.retrain("simulate")
+    repo.commit_all("2025-04 with a changed column type")
+    lock = (repo.path / "dvc.lock").read_bytes()
+    pointer = (repo.path / "models/champion.json").read_bytes()
+    raw = {p.name: p.read_bytes() for p in (repo.path / "data/raw").iterdir()}
+    out = repo.run("dvc", "repro", check=False)
+    assert out.returncode != 0
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and "data/raw/2025-04.csv: column 'senior_citizen', row 1" \
+        in errors[0] and "expected a number" in errors[0]
+    assert "Traceback" not in out.stderr
+    assert (repo.path / "dvc.lock").read_bytes() == lock
+    assert (repo.path / "models/champion.json").read_bytes() == pointer
+    assert {p.name: p.read_bytes() for p in (repo.path / "data/raw").iterdir()} == raw

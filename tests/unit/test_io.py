@@ -1,0 +1,75 @@
+import os
+
+import pandas as pd
+import pytest
+
+from retrain import io
+from retrain.errors import DataError
+
+
+def test_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out" / "a.json"
+    io.write_json(target, {"a": 1})
+    io.write_json(target, {"b": 2})
+    assert io.read_json(target) == {"b": 2}
+    assert os.listdir(target.parent) == ["a.json"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "a.txt"
+    io.write_text(target, "old")
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        io.write_text(target, "new")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+
+
+def test_nan_is_not_written_as_invalid_json(tmp_path):
+    with pytest.raises(ValueError):
+        io.write_json(tmp_path / "x.json", {"v": float("nan")})
+
+
+def test_parquet_bytes_are_deterministic(tmp_path):
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", None]})
+    io.write_parquet(tmp_path / "1.parquet", frame)
+    io.write_parquet(tmp_path / "2.parquet", frame)
+    assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
+    pd.testing.assert_frame_equal(io.read_parquet(tmp_path / "1.parquet", columns=["a"]), frame[["a"]])
+
+
+def test_empty_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "2025-01.csv"
+    path.write_text("")
+    with pytest.raises(DataError, match="2025-01.csv: empty file"):
+        io.read_raw_batch(path)
+
+
+def test_non_utf8_bytes_are_refused(tmp_path):
+    path = tmp_path / "2025-01.csv"
+    path.write_bytes("id,name\n1,Jos\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not UTF-8 text"):
+        io.read_raw_batch(path)
+
+
+def test_byte_order_mark_is_ignored_and_values_stay_text(tmp_path):
+    path = tmp_path / "2025-01.csv"
+    path.write_bytes("\ufeffid,n\n001,\n".encode())
+    frame = io.read_raw_batch(path)
+    assert list(frame.columns) == ["id", "n"]
+    assert frame.loc[0, "id"] == "001" and frame.loc[0, "n"] == ""
+
+
+def test_truncated_parquet_is_refused(tmp_path):
+    path = tmp_path / "2025-01.parquet"
+    io.write_parquet(path, pd.DataFrame({"a": range(100)}))
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DataError, match="not a readable Parquet file"):
+        io.read_raw_batch(path)
+
+
+def test_list_batches_sorts_by_period_and_skips_other_files(tmp_path):
+    for name in ["2025-02.csv", "2025-01.parquet", "notes.txt", ".2025-03.csv.tmp"]:
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in io.list_batches(tmp_path)] == ["2025-01.parquet", "2025-02.csv"]
+    with pytest.raises(DataError, match="batch directory not found"):
+        io.list_batches(tmp_path / "missing")
