@@ -1,14 +1,10 @@
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 
-from retrain.io import write_json
-from retrain.registry import empty_pointer
 from retrain.schema import CleaningPolicy, Schema, validate_batch
-from tests.helpers import PROJECT_DIRS, PROJECT_FILES, ROOT, TOY, Repo, toy_raw
+from tests.helpers import ROOT, TOY, Repo, create_repo, toy_raw
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +34,5 @@ def toy_batch(toy_schema):
 @pytest.fixture
 def make_repo(tmp_path):
     def make(params: dict | None = None, name: str = "repo") -> Repo:
-        path = tmp_path / name
-        path.mkdir()
-        for rel in PROJECT_FILES:
-            (path / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, path / rel)
-        for rel in PROJECT_DIRS:
-            shutil.copytree(ROOT / rel, path / rel,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-        (path / "data/raw").mkdir(parents=True)
-        write_json(path / "models/champion.json", empty_pointer("churn-model"))
-        repo = Repo(path)
-        if params:
-            repo.set_params(params)
-        repo.git("init", "-q", "-b", "main")
-        repo.run("dvc", "init", "-q")
-        repo.run("dvc", "config", "core.analytics", "false")
-        return repo
+        return create_repo(tmp_path / name, params)
     return make

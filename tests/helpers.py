@@ -1,6 +1,7 @@
 """Shared test helpers: a toy dataset and temporary git + DVC repositories."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,25 @@ def ran_stages(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
+
+
+def create_repo(path: Path, params: dict | None = None) -> Repo:
+    """A temporary copy of the project as a fresh git + DVC repository at cold start."""
+    from retrain.io import write_json
+    from retrain.registry import empty_pointer
+
+    path.mkdir(parents=True)
+    for rel in PROJECT_FILES:
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, path / rel)
+    for rel in PROJECT_DIRS:
+        shutil.copytree(ROOT / rel, path / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    (path / "data/raw").mkdir(parents=True)
+    write_json(path / "models/champion.json", empty_pointer("churn-model"))
+    repo = Repo(path)
+    if params:
+        repo.set_params(params)
+    repo.git("init", "-q", "-b", "main")
+    repo.run("dvc", "init", "-q")
+    repo.run("dvc", "config", "core.analytics", "false")
+    return repo

@@ -1,4 +1,4 @@
-"""The `retrain` command: what is not a DVC stage (promote, simulate)."""
+"""The `retrain` command: what is not a DVC stage (promote, rollback, history, fetch, simulate)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 from . import io
 from .errors import DataError, one_line
+from .history import in_production_at, pointer_history, previous_version, table
 from .params import load, section
-from .registry import AlreadyPromoted, promote
+from .registry import STAGE, AlreadyPromoted, fetch, promote, read_pointer, rollback
 from .schema import Schema, parse_period
 from .simulate import SimConfig, next_period, simulate_batch
 
@@ -17,11 +18,53 @@ from .simulate import SimConfig, next_period, simulate_batch
 def cmd_promote(args: argparse.Namespace) -> None:
     registry = section(load(args.params), "registry")
     try:
-        version = promote(".", str(registry["model_name"]), str(registry.get("bump", "minor")))
+        version = promote(".", str(registry["model_name"]), str(registry.get("bump", "minor")),
+                          str(registry.get("on_schema_change", "major")))
     except AlreadyPromoted as done:
         print(done)
         return
-    print(f"promoted {registry['model_name']} {version} to prod")
+    print(f"promoted {registry['model_name']} {version} to {STAGE}")
+
+
+def cmd_rollback(args: argparse.Namespace) -> None:
+    name = str(section(load(args.params), "registry")["model_name"])
+    as_of = None
+    if Path("reports/decision.json").exists():
+        as_of = io.read_json("reports/decision.json").get("as_of")
+    before = read_pointer(".").get("version")
+    target = args.to or previous_version(pointer_history("."), before)
+    version = rollback(".", name, args.reason, to=target, as_of=as_of)
+    print(f"rolled {name} back from {before} to {version} in {STAGE}")
+
+
+def cmd_history(args: argparse.Namespace) -> None:
+    params = load(args.params)
+    freq = Schema.from_params(section(params, "schema")).period
+    events = pointer_history(".")
+    production = read_pointer(".").get("version")
+    if args.at:
+        parse_period(args.at, freq, "--at")
+        serving = in_production_at(events, args.at, freq)
+        if args.json:
+            print(io.dumps_json({"period": args.at, "version": serving and serving["version"],
+                                 "event": serving}), end="")
+        else:
+            print(f"{args.at}: {serving['version']} ({serving['action']} as of "
+                  f"{serving['as_of']})" if serving else f"{args.at}: no model in production")
+        return
+    if args.json:
+        print(io.dumps_json({"production": production, "events": events}), end="")
+        return
+    if not events:
+        print("no model has been promoted yet")
+        return
+    print(table(events, production, str(section(params, "metrics")["primary"])))
+
+
+def cmd_fetch(args: argparse.Namespace) -> None:
+    name = str(section(load(args.params), "registry")["model_name"])
+    summary = fetch(".", name, args.output, stage=args.stage, version=args.version)
+    print(f"fetched {name} {summary['version']} (md5 {summary['md5']}) to {args.output}")
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
@@ -56,6 +99,25 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("promote", help="apply reports/promotion.json: commit, tag, point prod")
     p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("rollback", help="point production back at an earlier version")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--to", metavar="vX.Y.Z", help="the version to put back in production")
+    which.add_argument("--previous", action="store_true", help="the version before this one")
+    p.add_argument("--reason", required=True, help="why; recorded in the pointer and commit")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("history", help="every promotion and rollback, production marked")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--at", metavar="PERIOD", help="which version served batch PERIOD")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("fetch", help="write the production model to a directory, md5-checked")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stage", default=STAGE, help=f"stage to fetch (default {STAGE})")
+    which.add_argument("--version", metavar="vX.Y.Z", help="a version instead of a stage")
+    p.add_argument("-o", "--output", required=True, help="directory to write to")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("simulate", help="write the next batch(es) of demo data")
     p.add_argument("--months", type=int, default=1, help="how many batches to write")

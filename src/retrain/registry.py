@@ -1,4 +1,4 @@
-"""The champion pointer, versions in GTO's tag format, loading a champion, and promote."""
+"""The champion pointer, versions and stages as GTO tags, loading a champion; promote, rollback, fetch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,14 @@ VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 OWN_OUTPUTS = ("dvc.lock", "reports/", ".gitignore")
 
 
+STAGE = "prod"
+
+
 def empty_pointer(name: str) -> dict[str, Any]:
     return {"name": name, "version": None, "tag": None, "commit": None, "path": None,
-            "md5": None, "promoted_as_of": None, "trained_through_period": None,
-            "reason": "cold start: no model promoted yet", "metrics": None}
+            "md5": None, "action": None, "promoted_as_of": None, "trained_through_period": None,
+            "window": None, "rows": None, "reason": "cold start: no model promoted yet",
+            "metrics": None}
 
 
 def version_tag(name: str, version: str) -> str:
@@ -54,6 +59,87 @@ def next_version(existing: list[str], bump: str) -> str:
     raise RegistryError(f"params.yaml: registry.bump is {bump!r}, expected major, minor or patch")
 
 
+def bump_for(bump: str, schema_changed: bool, on_schema_change: str) -> str:
+    """The bump policy: `on_schema_change` wins when the feature schema changed."""
+    return on_schema_change if schema_changed else bump
+
+
+@dataclass(frozen=True)
+class StageEvent:
+    """One stage tag: `name#stage#N` assigns, `name#stage!#N` unassigns the version at commit."""
+
+    number: int
+    stage: str
+    assign: bool
+    commit: str
+    version: str | None
+    tag: str
+    time: int
+
+
+@dataclass
+class Registry:
+    """What the tags of one model say: its versions (with their records) and stage events."""
+
+    name: str
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: list[StageEvent] = field(default_factory=list)
+    last_time: int = 0
+
+    def version_at(self, commit: str) -> str | None:
+        found = [v for v, info in self.versions.items() if info["commit"] == commit]
+        return max(found, key=parse_version) if found else None
+
+    def active(self, stage: str = STAGE) -> list[str]:
+        """Versions whose latest event in `stage` is an assignment, oldest assignment first."""
+        last: dict[str, StageEvent] = {}
+        for event in sorted(self.events, key=lambda e: e.number):
+            if event.stage == stage and event.version:
+                last[event.version] = event
+        return [v for v, e in sorted(last.items(), key=lambda kv: kv[1].number) if e.assign]
+
+    def next_number(self) -> int:
+        return max((e.number for e in self.events), default=0) + 1
+
+
+STAGE_TAG_RE = re.compile(r"^(?P<name>.+)#(?P<stage>[^#!]+)(?P<un>!?)#(?P<n>\d+)$")
+
+
+def parse_registry(name: str, refs: list[dict[str, Any]]) -> Registry:
+    """Build the registry from annotated tags: {tag, commit, time, message}; others are ignored."""
+    registry = Registry(name)
+    stage_refs = []
+    for ref in refs:
+        tag = ref["tag"]
+        registry.last_time = max(registry.last_time, int(ref["time"] or 0))
+        if tag.startswith(f"{name}@"):
+            version = tag.split("@", 1)[1]
+            if VERSION_RE.match(version):
+                registry.versions[version] = {"commit": ref["commit"], "tag": tag,
+                                              "record": _record(ref["message"])}
+            continue
+        match = STAGE_TAG_RE.match(tag)
+        if match and match["name"] == name:
+            stage_refs.append((match, ref))
+    for match, ref in stage_refs:
+        registry.events.append(StageEvent(
+            int(match["n"]), match["stage"], not match["un"], ref["commit"],
+            registry.version_at(ref["commit"]), ref["tag"], int(ref["time"] or 0)))
+    registry.events.sort(key=lambda e: e.number)
+    return registry
+
+
+def _record(message: str) -> dict[str, Any]:
+    """The JSON record that promote writes after the first line of a version tag's message."""
+    for line in message.splitlines():
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return {}
+    return {}
+
+
 def read_pointer(root: str | Path) -> dict[str, Any]:
     path = Path(root) / POINTER
     pointer = read_json(path)
@@ -78,7 +164,7 @@ def read_at_commit(root: str | Path, path: str, commit: str) -> bytes:
             return fh.read()
     except Exception as err:  # dvc raises many types; the message is what matters
         raise RegistryError(
-            f"{POINTER}: cannot read {path} at commit {commit[:12]} "
+            f"cannot read {path} at commit {commit[:12]} "
             f"({type(err).__name__}: {str(err).strip()[:200]}); run 'dvc pull' or check the remote"
         ) from None
 
@@ -102,9 +188,12 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
 
 # --- git ---------------------------------------------------------------------------------
 
-def git(root: str | Path, *args: str, check: bool = True, strip: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                          env=_git_env(root))
+def git(root: str | Path, *args: str, check: bool = True, strip: bool = True,
+        date: int | None = None) -> str:
+    env = _git_env(root)
+    if date is not None:
+        env["GIT_COMMITTER_DATE"] = f"{date} +0000"
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise RegistryError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip()[:300]}")
     return proc.stdout.strip() if strip else proc.stdout
@@ -121,13 +210,17 @@ def _git_env(root: str | Path) -> dict[str, str]:
     return env
 
 
-def list_versions(root: str | Path, name: str) -> list[str]:
-    tags = git(root, "tag", "--list", f"{name}@v*").splitlines()
-    return [t.split("@", 1)[1] for t in tags if VERSION_RE.match(t.split("@", 1)[1])]
-
-
-def stage_tags(root: str | Path, name: str, stage: str) -> list[str]:
-    return git(root, "tag", "--list", f"{name}#{stage}*").splitlines()
+def read_registry(root: str | Path, name: str) -> Registry:
+    fmt = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(taggerdate:unix)%00%(contents)%1e"
+    out = git(root, "for-each-ref", f"--format={fmt}", f"refs/tags/{name}@*",
+              f"refs/tags/{name}#*", strip=False)
+    refs = []
+    for record in out.split("\x1e"):
+        parts = record.lstrip("\n").split("\x00")
+        if len(parts) == 5 and parts[1] == "tag":
+            refs.append({"tag": parts[0], "commit": parts[2], "time": parts[3] or 0,
+                         "message": parts[4]})
+    return parse_registry(name, refs)
 
 
 def changed_paths(root: str | Path) -> list[str]:
@@ -160,7 +253,70 @@ def dvc_pipeline_clean(root: str | Path) -> tuple[bool, str]:
     return (not status), ", ".join(sorted(status))
 
 
-def promote(root: str | Path, model_name: str, bump: str, fail_at: str | None = None) -> str:
+class AlreadyPromoted(Refused):
+    """The challenger is the champion already: promoting twice promotes once."""
+
+    exit_code = 0
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"the challenger is already in production as {version}; nothing to do")
+
+
+class _Transaction:
+    """Commits and tags made so far, undone together if a later step fails."""
+
+    def __init__(self, root: Path, registry: Registry):
+        self.root, self.registry = root, registry
+        self.head = git(root, "rev-parse", "HEAD")
+        self.pointer = (root / POINTER).read_bytes()
+        self.tags: list[str] = []
+        self.added: list[str] = []
+        self.clock = max(int(time.time()), registry.last_time)
+
+    def tag(self, name: str, commit: str, message: str) -> None:
+        self.clock += 1 if self.clock <= self.registry.last_time or self.tags else 0
+        git(self.root, "tag", "-a", name, commit, "-m", message, date=self.clock)
+        self.tags.append(name)
+        self.registry.last_time = self.clock
+
+    def undo(self) -> None:
+        for name in reversed(self.tags):
+            git(self.root, "tag", "-d", name, check=False)
+        git(self.root, "reset", "-q", "--soft", self.head, check=False)
+        git(self.root, "reset", "-q", self.head, "--", POINTER, *self.added, check=False)
+        atomic_write_bytes(self.root / POINTER, self.pointer)
+
+
+def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], action: str,
+           as_of: str | None, reason: str, fail_at: str | None) -> None:
+    """Write and commit the pointer, then make `version` the only one assigned to prod."""
+    pointer = {
+        "name": name, "version": version, "tag": version_tag(name, version),
+        "commit": record["commit"], "path": record["path"], "md5": record["md5"],
+        "action": action, "promoted_as_of": as_of,
+        "trained_through_period": record.get("trained_through_period"),
+        "window": record.get("window"), "rows": record.get("rows"),
+        "reason": reason, "metrics": record.get("metrics"),
+    }
+    write_text(tx.root / POINTER, dumps_json(pointer))
+    git(tx.root, "add", "--", POINTER)
+    verb = "Promote" if action == "promote" else "Roll back"
+    git(tx.root, "commit", "-q", "-m", f"{verb} {name} {version} to {STAGE}: {reason}"[:200],
+        "--", POINTER)
+    _maybe_fail(fail_at, "after_pointer_commit")
+    number = tx.registry.next_number()
+    for other in tx.registry.active(STAGE):
+        if other != version:
+            tx.tag(f"{name}#{STAGE}!#{number}", tx.registry.versions[other]["commit"],
+                   f"Unassign {name} {other} from {STAGE}")
+            number += 1
+            _maybe_fail(fail_at, "after_unassign_tag")
+    tx.tag(f"{name}#{STAGE}#{number}", record["commit"], f"Assign {name} {version} to {STAGE}")
+    _maybe_fail(fail_at, "after_stage_tag")
+
+
+def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str = "major",
+            fail_at: str | None = None) -> str:
     """Apply reports/promotion.json: register, tag and point production at the challenger.
 
     All or nothing: on any failure the commits are undone, the tags deleted and the pointer
@@ -187,60 +343,104 @@ def promote(root: str | Path, model_name: str, bump: str, fail_at: str | None = 
         raise Refused(f"the working tree has changes beyond the pipeline's outputs: "
                       f"{', '.join(foreign[:5])}; commit or stash them first")
     metadata = read_json(root / CHALLENGER_DIR / METADATA_FILE)
-    version = next_version(list_versions(root, model_name), bump)
+    registry = read_registry(root, model_name)
+    current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
+    changed = bool(current) and current.get("schema") != metadata.get("schema")
+    version = next_version(list(registry.versions), bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
-    n_stage = len(stage_tags(root, model_name, "prod")) + 1
-
-    original_head = git(root, "rev-parse", "HEAD")
-    pointer_file = root / POINTER
-    original_pointer = pointer_file.read_bytes()
-    created: list[str] = []
+    tx = _Transaction(root, registry)
     try:
         own = [p for p in changed_paths(root) if is_own_output(p)]
         if own:
+            tx.added = own
             git(root, "add", "--", *own)
             git(root, "commit", "-q", "-m",
                 f"Register {model_name} {version}: trained through "
                 f"{metadata['trained_through_period']}")
-        model_commit = git(root, "rev-parse", "HEAD")
+        commit = git(root, "rev-parse", "HEAD")
         _maybe_fail(fail_at, "after_register_commit")
-        git(root, "tag", "-a", tag, model_commit, "-m",
-            f"{model_name} {version}: {verdict['reason']}")
-        created.append(tag)
-        _maybe_fail(fail_at, "after_version_tag")
-        new_pointer = {
-            "name": model_name, "version": version, "tag": tag, "commit": model_commit,
-            "path": f"{CHALLENGER_DIR}/{MODEL_FILE}", "md5": md5,
-            "promoted_as_of": verdict.get("as_of"),
+        record = {
+            "version": version, "commit": commit, "path": f"{CHALLENGER_DIR}/{MODEL_FILE}",
+            "md5": md5, "as_of": verdict.get("as_of"),
             "trained_through_period": metadata["trained_through_period"],
-            "reason": verdict["reason"],
-            "metrics": verdict.get("challenger"),
+            "trained_until": metadata["trained_until"],
+            "window": metadata["window"]["periods"], "rows": metadata["window"]["rows"],
+            "estimator": metadata.get("estimator"), "metrics": verdict.get("challenger"),
+            "schema": metadata.get("schema"), "reason": verdict["reason"],
         }
-        write_text(pointer_file, dumps_json(new_pointer))
-        git(root, "add", "--", POINTER)
-        git(root, "commit", "-q", "-m", f"Promote {model_name} {version} to prod")
-        _maybe_fail(fail_at, "after_pointer_commit")
-        stage_tag = f"{model_name}#prod#{n_stage}"
-        git(root, "tag", "-a", stage_tag, model_commit, "-m",
-            f"Assign {model_name} {version} to prod")
-        created.append(stage_tag)
-        _maybe_fail(fail_at, "after_stage_tag")
+        tx.tag(tag, commit, f"{model_name} {version}: {verdict['reason']}\n\n"
+                            f"{json.dumps(record, sort_keys=True)}")
+        registry.versions[version] = {"commit": commit, "tag": tag, "record": record}
+        _maybe_fail(fail_at, "after_version_tag")
+        _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
+               verdict["reason"], fail_at)
     except BaseException:
-        for name in reversed(created):
-            git(root, "tag", "-d", name, check=False)
-        git(root, "reset", "-q", "--mixed", original_head, check=False)
-        atomic_write_bytes(pointer_file, original_pointer)
+        tx.undo()
         raise
     return version
 
 
-class AlreadyPromoted(Refused):
-    """The challenger is the champion already: promoting twice promotes once."""
+def rollback(root: str | Path, model_name: str, reason: str, to: str,
+             as_of: str | None = None, fail_at: str | None = None) -> str:
+    """Point production back at version `to`; all or nothing."""
+    root = Path(root)
+    if not reason or not reason.strip():
+        raise Refused("a rollback needs a --reason")
+    if POINTER in changed_paths(root):
+        raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
+    pointer = read_pointer(root)
+    registry = read_registry(root, model_name)
+    target = to
+    parse_version(target)
+    if target not in registry.versions:
+        known = ", ".join(sorted(registry.versions, key=parse_version)) or "none"
+        raise Refused(f"no version {target} of {model_name} (known: {known})")
+    if target == pointer.get("version") and registry.active(STAGE) == [target]:
+        raise Refused(f"{model_name} {target} is in production already")
+    info = registry.versions[target]
+    record = {**info["record"], "commit": info["commit"]}
+    if not record.get("md5") or not record.get("path"):
+        raise RegistryError(f"tag {info['tag']} carries no model record; it was not made by "
+                            "'retrain promote'")
+    data = read_at_commit(root, record["path"], record["commit"])
+    if md5_bytes(data) != record["md5"]:
+        raise RegistryError(f"{record['path']} at {info['tag']}: md5 does not match the tag's "
+                            "record; refusing to roll back to it")
+    tx = _Transaction(root, registry)
+    try:
+        _point(tx, model_name, target, record, "rollback",
+               as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}", fail_at)
+    except BaseException:
+        tx.undo()
+        raise
+    return target
 
-    exit_code = 0
 
-    def __init__(self, version: str) -> None:
-        super().__init__(f"the challenger is already in production as {version}; nothing to do")
+def fetch(root: str | Path, model_name: str, out_dir: str | Path, stage: str | None = STAGE,
+          version: str | None = None) -> dict[str, Any]:
+    """Write the model of a stage (or a version) to `out_dir`, verified against its tag's md5."""
+    registry = read_registry(root, model_name)
+    if version is None:
+        active = registry.active(stage or STAGE)
+        if not active:
+            raise Refused(f"no version of {model_name} is assigned to {stage}")
+        version = active[-1]
+    if version not in registry.versions:
+        raise Refused(f"no version {version} of {model_name}")
+    info = registry.versions[version]
+    record = info["record"]
+    data = read_at_commit(root, record["path"], info["commit"])
+    if md5_bytes(data) != record["md5"]:
+        raise RegistryError(f"{record['path']} at {info['tag']}: md5 {md5_bytes(data)} does not "
+                            f"match {record['md5']} in the tag; nothing was written")
+    meta = read_at_commit(root, str(Path(record["path"]).with_name(METADATA_FILE)), info["commit"])
+    out = Path(out_dir)
+    atomic_write_bytes(out / MODEL_FILE, data)
+    atomic_write_bytes(out / METADATA_FILE, meta)
+    summary = {"name": model_name, "version": version, "tag": info["tag"],
+               "commit": info["commit"], "md5": record["md5"]}
+    write_text(out / "version.json", dumps_json(summary))
+    return summary
 
 
 def _maybe_fail(fail_at: str | None, step: str) -> None:

@@ -6,39 +6,55 @@ import pytest
 
 from retrain import registry
 from retrain.errors import RegistryError
-from tests.helpers import Repo, run
+from tests.helpers import Repo, create_repo, run
 
-STEPS = ["after_register_commit", "after_version_tag", "after_pointer_commit", "after_stage_tag"]
+STEPS = ["after_register_commit", "after_version_tag", "after_pointer_commit",
+         "after_unassign_tag", "after_stage_tag"]
+ALWAYS_PROMOTE = {
+    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
+    "decide": {"performance": {"threshold": 0.99, "min_rows": 10}},
+    "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
+    "simulate": {"rows_per_batch": 300, "scenarios": []},
+}
+
+
+def new_repo(base, params=None) -> Repo:
+    """A repository after a cold-start `dvc repro` over three months, verdict: promote."""
+    repo = create_repo(base / "repo", params)
+    repo.retrain("simulate", "--months", "3")
+    repo.commit_all("data")
+    repo.repro()
+    assert repo.json("reports/promotion.json")["promote"]
+    return repo
 
 
 @pytest.fixture(scope="module")
 def ready(tmp_path_factory):
     """A repository after a cold-start `dvc repro` whose verdict is to promote."""
-    base = tmp_path_factory.mktemp("ready")
-    from tests.conftest import PROJECT_DIRS, PROJECT_FILES, ROOT, empty_pointer, write_json
-    path = base / "repo"
-    path.mkdir()
-    for rel in PROJECT_FILES:
-        (path / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, path / rel)
-    for rel in PROJECT_DIRS:
-        shutil.copytree(ROOT / rel, path / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    write_json(path / "models/champion.json", empty_pointer("churn-model"))
-    repo = Repo(path)
-    repo.git("init", "-q", "-b", "main")
-    repo.run("dvc", "init", "-q")
-    repo.retrain("simulate", "--months", "3")
-    repo.commit_all("data")
+    return new_repo(tmp_path_factory.mktemp("ready")).path
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory):
+    """v1.0.0 in production and a second challenger whose verdict is to promote."""
+    repo = new_repo(tmp_path_factory.mktemp("second"), ALWAYS_PROMOTE)
+    repo.retrain("promote")
+    repo.retrain("simulate")
+    repo.commit_all("2025-04")
     repo.repro()
     assert repo.json("reports/promotion.json")["promote"]
-    return path
+    return repo.path
+
+
+def copy_of(path, tmp_path) -> Repo:
+    target = tmp_path / "copy"
+    shutil.copytree(path, target, symlinks=True)
+    return Repo(target)
 
 
 @pytest.fixture
 def repo(ready, tmp_path):
-    target = tmp_path / "copy"
-    shutil.copytree(ready, target, symlinks=True)
-    return Repo(target)
+    return copy_of(ready, tmp_path)
 
 
 def snapshot(repo: Repo) -> dict:
@@ -48,13 +64,46 @@ def snapshot(repo: Repo) -> dict:
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_failure_at_any_promote_step_leaves_the_repository_as_it_was(repo, step):
+def test_failure_at_any_promote_step_leaves_the_repository_as_it_was(second, tmp_path, step):
+    repo = copy_of(second, tmp_path)
     before = snapshot(repo)
     with pytest.raises(RegistryError, match=f"injected failure {step}"):
         registry.promote(repo.path, "churn-model", "minor", fail_at=step)
     assert snapshot(repo) == before
-    assert "promoted churn-model v1.0.0" in repo.retrain("promote").stdout
-    assert repo.json("models/champion.json")["version"] == "v1.0.0"
+    assert "promoted churn-model v1.1.0" in repo.retrain("promote").stdout
+    assert repo.json("models/champion.json")["version"] == "v1.1.0"
+    assert registry.read_registry(repo.path, "churn-model").active() == ["v1.1.0"]
+
+
+@pytest.mark.parametrize("step", ["after_pointer_commit", "after_unassign_tag", "after_stage_tag"])
+def test_failure_at_any_rollback_step_leaves_the_repository_as_it_was(second, tmp_path, step):
+    repo = copy_of(second, tmp_path)
+    repo.retrain("promote")
+    before = snapshot(repo)
+    with pytest.raises(RegistryError, match=f"injected failure {step}"):
+        registry.rollback(repo.path, "churn-model", "test", to="v1.0.0", fail_at=step)
+    assert snapshot(repo) == before
+    repo.retrain("rollback", "--to", "v1.0.0", "--reason", "test")
+    assert registry.read_registry(repo.path, "churn-model").active() == ["v1.0.0"]
+
+
+def test_tampered_champion_is_refused_before_it_is_unpickled(second, tmp_path):
+    import pickle
+    repo = copy_of(second, tmp_path)
+    md5 = repo.json("models/champion.json")["md5"]
+    cached = repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    cached.chmod(0o644)
+    cached.write_bytes(pickle.dumps(Exploit()))
+    out = repo.run("python", "stages/evaluate.py", check=False)
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "does not match" in out.stderr
+    assert not marker.exists()
 
 
 def test_promote_twice_promotes_once(repo):

@@ -84,7 +84,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert_holdout_is_honest(repo)
     repo.retrain("promote")
     assert repo.json("models/champion.json")["version"] == "v1.1.0"
-    assert {"churn-model@v1.1.0", "churn-model#prod#2"} <= set(repo.tags())
+    assert {"churn-model@v1.1.0", "churn-model#prod!#2", "churn-model#prod#3"} <= set(repo.tags())
     repo.repro()
     assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.1.0"
     repo.commit_all("evaluate v1.1.0")

@@ -61,3 +61,34 @@ def test_tampered_model_is_refused_before_unpickling(monkeypatch, tmp_path, mode
 def test_pointer_with_a_version_but_no_commit_is_refused(tmp_path):
     with pytest.raises(RegistryError, match="has no 'commit'"):
         load_champion(tmp_path, {**empty_pointer("m"), "version": "v1.0.0"})
+
+
+def ref(tag, commit, message="", time=0):
+    return {"tag": tag, "commit": commit, "time": time, "message": message}
+
+
+def test_registry_reads_versions_records_and_stage_events():
+    reg = registry.parse_registry("m", [
+        ref("m@v1.0.0", "c1", 'm v1.0.0: first\n\n{"md5": "aa", "path": "p"}'),
+        ref("m@v1.1.0", "c2"), ref("m#prod#1", "c1"), ref("m#prod!#2", "c1"),
+        ref("m#prod#3", "c2"), ref("other@v9.0.0", "c9"), ref("m@latest", "c3"),
+    ])
+    assert set(reg.versions) == {"v1.0.0", "v1.1.0"}
+    assert reg.versions["v1.0.0"]["record"] == {"md5": "aa", "path": "p"}
+    assert [(e.number, e.assign, e.version) for e in reg.events] == [
+        (1, True, "v1.0.0"), (2, False, "v1.0.0"), (3, True, "v1.1.0")]
+    assert reg.active("prod") == ["v1.1.0"] and reg.next_number() == 4
+
+
+def test_active_follows_the_last_event_of_each_version_by_number():
+    reg = registry.parse_registry("m", [
+        ref("m@v1.0.0", "c1"), ref("m@v1.1.0", "c2"),
+        ref("m#prod#10", "c1"), ref("m#prod#9", "c2"), ref("m#prod!#8", "c1"),
+    ])
+    assert reg.active("prod") == ["v1.1.0", "v1.0.0"]
+    assert reg.active("staging") == []
+
+
+def test_schema_change_bumps_by_its_own_policy():
+    assert registry.bump_for("minor", True, "major") == "major"
+    assert registry.bump_for("minor", False, "major") == "minor"

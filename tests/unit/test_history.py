@@ -1,0 +1,37 @@
+import pytest
+
+from retrain.errors import Refused
+from retrain.history import in_production_at, previous_version, table, window_text
+
+
+def event(version, as_of, action="promote"):
+    return {"version": version, "as_of": as_of, "action": action, "committed_at": "2026-01-01T00:00:00",
+            "window": ["2025-01", "2025-02"], "rows": 10, "metrics": {"roc_auc": 0.8},
+            "reason": "r"}
+
+
+EVENTS = [event("v1.0.0", "2025-03"), event("v1.1.0", "2025-05"),
+          event("v1.0.0", "2025-05", "rollback"), event("v1.2.0", "2025-07")]
+
+
+@pytest.mark.parametrize("period,version", [
+    ("2025-02", None), ("2025-03", None), ("2025-04", "v1.0.0"), ("2025-05", "v1.0.0"),
+    ("2025-06", "v1.0.0"), ("2025-07", "v1.0.0"), ("2025-08", "v1.2.0")])
+def test_in_production_at_is_the_last_change_before_the_batch(period, version):
+    serving = in_production_at(EVENTS, period, "M")
+    assert (serving and serving["version"]) == version
+
+
+def test_previous_version_skips_the_current_one():
+    assert previous_version(EVENTS, "v1.2.0") == "v1.0.0"
+    assert previous_version(EVENTS[:2], "v1.1.0") == "v1.0.0"
+    with pytest.raises(Refused, match="before v1.0.0"):
+        previous_version(EVENTS[:1], "v1.0.0")
+
+
+def test_table_marks_production_on_the_last_row():
+    lines = table(EVENTS, "v1.2.0", "roc_auc").splitlines()
+    assert len(lines) == 5 and lines[-1].startswith("*") and "v1.2.0" in lines[-1]
+    assert not any(line.startswith("*") for line in lines[:-1])
+    assert "2025-01..2025-02" in lines[1] and "0.8000" in lines[1]
+    assert window_text(None) == "-" and window_text(["2025-01"]) == "2025-01"
