@@ -93,6 +93,14 @@ class Repo:
         if self.git("status", "--porcelain"):
             self.git("commit", "-q", "-m", message)
 
+    def first_run(self, months: int = 3, promote: bool = True) -> None:
+        """Simulate `months` batches, commit, `dvc repro` and promote the first model."""
+        self.retrain("simulate", "--months", str(months))
+        self.commit_all(f"{months} months of data")
+        self.repro()
+        if promote:
+            self.retrain("promote")
+
     def set_params(self, changes: dict) -> None:
         path = self.path / "params.yaml"
         path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), changes),

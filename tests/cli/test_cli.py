@@ -21,9 +21,7 @@ ALWAYS_PROMOTE = {
 def new_repo(base, params=None) -> Repo:
     """A repository after a cold-start `dvc repro` over three months, verdict: promote."""
     repo = create_repo(base / "repo", params)
-    repo.retrain("simulate", "--months", "3")
-    repo.commit_all("data")
-    repo.repro()
+    repo.first_run(promote=False)
     assert repo.json("reports/promotion.json")["promote"]
     return repo
 

@@ -108,10 +108,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
 
 def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(make_repo):
     repo = make_repo(LOOP_PARAMS)
-    repo.retrain("simulate", "--months", "3")
-    repo.commit_all("data")
-    repo.repro()
-    repo.retrain("promote")
+    repo.first_run()
     repo.repro()
     repo.commit_all("evaluated")
     assert not repo.json("reports/decision.json")["retrain"]

@@ -97,10 +97,7 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
 
 def test_rollback_refuses_unknown_versions_and_needs_a_reason(make_repo):
     repo = make_repo(ALWAYS_PROMOTE)
-    repo.retrain("simulate", "--months", "3")
-    repo.commit_all("data")
-    repo.repro()
-    repo.retrain("promote")
+    repo.first_run()
     before = (repo.git("rev-parse", "HEAD"), repo.tags())
     out = repo.retrain("rollback", "--to", "v9.0.0", "--reason", "x", check=False)
     assert out.returncode == 3 and "no version v9.0.0 of churn-model (known: v1.0.0)" in out.stderr
