@@ -26,14 +26,19 @@ def main() -> None:
     train = section(params, "train")
     estimator = str(train["estimator"])
     check_hyperparameters(schema, train, int(train["seed"]))
-    model_bytes, metadata = train_challenger(
+    profile = section(params, "profile")
+    challenger = train_challenger(
         io.read_parquet("data/prepared/train.parquet"),
         io.read_parquet("data/prepared/holdout.parquet"),
         schema, estimator, train.get(estimator) or {}, int(train["seed"]),
         float(section(params, "metrics")["threshold"]), decision,
+        int(profile["bins"]), int(profile["reference_rows"]), int(profile["reference_periods"]),
     )
-    io.atomic_write_bytes(OUT / "model.joblib", model_bytes)
+    metadata = challenger.metadata
+    io.atomic_write_bytes(OUT / "model.joblib", challenger.model_bytes)
     io.write_json(OUT / "metadata.json", metadata)
+    io.write_json(OUT / "profile.json", challenger.profile)
+    io.write_parquet(OUT / "reference.parquet", challenger.reference)
     print(f"train: {estimator} on {metadata['window']['rows']} rows "
           f"({metadata['window']['periods'][0]}..{metadata['trained_through_period']}), "
           f"holdout roc_auc {metadata['holdout']['metrics']['roc_auc']}")

@@ -1,14 +1,20 @@
-"""What evaluate records: the champion on the newest labelled rows it never trained on."""
+"""What evaluate records about the champion and the newest batch, and what compare decides."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .drift import domain_auc, estimated_performance, feature_drift, schema_changes
+from .errors import DataError
 from .metrics import ComparePolicy, score, verdict
 from .modeling import predict_proba
-from .schema import Schema
+from .schema import PERIOD, Schema
+
+if TYPE_CHECKING:
+    from .registry import Champion
 
 
 def periods_between(older: str, newer: str, freq: str) -> int:
@@ -21,17 +27,33 @@ def unseen_rows(labelled: pd.DataFrame, schema: Schema, trained_until: str) -> p
     return labelled.loc[labelled[schema.time] > pd.Timestamp(trained_until)]
 
 
-def evaluate(champion: Any, metadata: dict[str, Any] | None, pointer: dict[str, Any],
-             labelled: pd.DataFrame, as_of: str, schema: Schema,
-             threshold: float) -> dict[str, Any]:
-    """The evaluation record; with no champion, a record that says so."""
-    labelled_period = str(labelled["_period"].iloc[0]) if len(labelled) else None
+@dataclass(frozen=True)
+class DomainCheck:
+    """How the domain classifier is run: folds, rows per side, seed."""
+
+    folds: int = 5
+    max_rows: int = 2000
+    seed: int = 0
+
+
+def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
+             schema: Schema, threshold: float, observed: dict[str, Any] | None = None,
+             domain: DomainCheck | None = None) -> dict[str, Any]:
+    """Everything decide needs, computed from the newest batch and the champion's profile only.
+
+    Performance, concept and label statistics use the newest labelled rows the champion never
+    trained on; drift, schema changes and estimated performance use the newest batch.
+    """
+    as_of = str(newest[PERIOD].iloc[0])
+    labelled_period = str(labelled[PERIOD].iloc[0]) if len(labelled) else None
     record: dict[str, Any] = {"as_of": as_of, "labelled_period": labelled_period,
+                              "newest_labelled": labelled_period == as_of,
                               "champion": None, "metrics": None, "champion_age": None}
-    if champion is None or metadata is None:
+    if champion is None:
         record["note"] = "no champion yet: cold start"
         return record
-    rows = unseen_rows(labelled, schema, metadata["trained_until"])
+    metadata, profile = champion.metadata, champion.profile
+    pointer = champion.pointer
     record["champion"] = {
         "version": pointer["version"], "tag": pointer["tag"], "commit": pointer["commit"],
         "trained_through_period": metadata["trained_through_period"],
@@ -39,12 +61,34 @@ def evaluate(champion: Any, metadata: dict[str, Any] | None, pointer: dict[str, 
     }
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
                                              schema.period)
+    changes = schema_changes(profile, newest, schema, observed or {})
+    record["schema_changes"] = changes
+    if changes["missing_columns"]:
+        raise DataError(f"the champion {pointer['version']} needs column(s) "
+                        f"{', '.join(changes['missing_columns'])} that params.yaml schema no "
+                        "longer has; restore them or retrain from scratch (breaking change)")
+    rows = unseen_rows(labelled, schema, metadata["trained_until"])
     record["rows_seen_in_training"] = int(len(labelled) - len(rows))
     if len(rows):
-        record["metrics"] = score(rows[schema.target].to_numpy(),
-                                  predict_proba(champion, rows, schema), threshold)
+        y = rows[schema.target].to_numpy().astype(int)
+        proba = predict_proba(champion.model, rows, schema)
+        record["metrics"] = score(y, proba, threshold)
+        errors = int(((proba >= threshold).astype(int) != y).sum())
+        record["concept"] = {"errors": errors, "rows": int(len(rows)),
+                             "reference_errors": profile["holdout"]["errors"],
+                             "reference_rows": profile["holdout"]["rows"]}
+        record["label"] = {"positive": int(y.sum()), "rows": int(len(rows)),
+                           "reference_positive": profile["label_positive"],
+                           "reference_rows": profile["rows"]}
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
+    record["drift"] = {"period": as_of, "rows": int(len(newest)),
+                       "features": feature_drift(profile, champion.reference, newest, schema)}
+    domain = domain or DomainCheck()
+    record["domain_classifier"] = domain_auc(champion.reference, newest, schema, domain.folds,
+                                             domain.max_rows, domain.seed)
+    record["estimated"] = {"period": as_of, **estimated_performance(
+        predict_proba(champion.model, newest, schema), threshold)}
     return record
 
 

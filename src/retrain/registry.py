@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from .errors import Refused, RegistryError
 from .io import atomic_write_bytes, dumps_json, md5_bytes, md5_file, read_json, write_text
 from .modeling import load
@@ -20,6 +23,8 @@ POINTER = "models/champion.json"
 CHALLENGER_DIR = "models/challenger"
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+PROFILE_FILE = "profile.json"
+REFERENCE_FILE = "reference.parquet"
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 OWN_OUTPUTS = ("dvc.lock", "reports/", ".gitignore")
 
@@ -153,6 +158,8 @@ class Champion:
     pointer: dict[str, Any]
     model: Any
     metadata: dict[str, Any]
+    profile: dict[str, Any] | None = None
+    reference: Any = None
 
 
 def read_at_commit(root: str | Path, path: str, commit: str) -> bytes:
@@ -181,9 +188,14 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
     if actual != pointer["md5"]:
         raise RegistryError(f"{pointer['path']} at {pointer['commit'][:12]}: md5 {actual} does not "
                             f"match {pointer['md5']} in {POINTER}; refusing to load it")
-    meta_path = str(Path(pointer["path"]).with_name(METADATA_FILE))
-    metadata = json.loads(read_at_commit(root, meta_path, pointer["commit"]))
-    return Champion(pointer, load(data), metadata)
+    beside = Path(pointer["path"])
+    metadata = json.loads(read_at_commit(root, str(beside.with_name(METADATA_FILE)),
+                                         pointer["commit"]))
+    profile = json.loads(read_at_commit(root, str(beside.with_name(PROFILE_FILE)),
+                                        pointer["commit"]))
+    reference = pd.read_parquet(io.BytesIO(
+        read_at_commit(root, str(beside.with_name(REFERENCE_FILE)), pointer["commit"])))
+    return Champion(pointer, load(data), metadata, profile, reference)
 
 
 # --- git ---------------------------------------------------------------------------------

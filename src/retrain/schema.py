@@ -106,7 +106,8 @@ class Batch:
     labelled: bool
     source: str
     dropped_duplicates: int = 0
-    notes: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    unparseable: dict[str, int] = field(default_factory=dict)
 
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
@@ -136,8 +137,13 @@ def _as_float(text: pd.Series) -> pd.Series:
     return pd.Series(np.asarray(values, dtype="float64"), index=text.index)
 
 
-def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str) -> pd.Series:
-    """Numbers as float64; blanks and text per the policy; an infinity is always an error."""
+def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
+                  ) -> tuple[pd.Series, int]:
+    """Numbers as float64 and the count of unparseable values the policy turned missing.
+
+    Blanks and text follow the policy; an infinity is always an error.
+    """
+    unparseable = 0
     if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
         values = _as_float(col)
         blank = values.isna()
@@ -155,6 +161,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
                     f"{source}: column {name!r}, {_first_bad(bad, col)}: expected a number "
                     f"({int(bad.sum())} such value(s))"
                 )
+            unparseable = int(bad.sum())
             blank = blank | bad
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
@@ -163,7 +170,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     if blank.any() and policy.blank_numeric == "error":
         raise DataError(f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
                         "expected a number (prepare.cleaning.blank_numeric is 'error')")
-    return values
+    return values, unparseable
 
 
 def validate_batch(
@@ -209,8 +216,9 @@ def validate_batch(
         )
     out[schema.time] = times.astype("datetime64[ns]")
 
+    unparseable = {}
     for name in schema.numeric:
-        out[name] = clean_numeric(raw[name], name, policy, source)
+        out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
     for name in schema.categorical:
         text = _as_text(raw[name])
         out[name] = text.astype(object).where(text.notna(), None)
@@ -240,8 +248,6 @@ def validate_batch(
                         "duplicated id (prepare.cleaning.duplicates is 'error')")
     out = out.loc[~dupes]
     out[PERIOD] = str(period)
-    batch = Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()))
-    extra = [c for c in raw.columns if c not in (*schema.required, schema.target)]
-    if extra:
-        batch.notes.append(f"ignored column(s) not in the schema: {', '.join(extra)}")
-    return batch
+    extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
+    return Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()),
+                 extra_columns=extra, unparseable={k: v for k, v in unparseable.items() if v})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sklearn
 
+from .drift import build_profile
 from .io import md5_bytes
 from .metrics import score
 from .modeling import dump, fit, predict_proba
@@ -18,13 +20,30 @@ def skipped_metadata(decision: dict[str, Any]) -> dict[str, Any]:
             "reason": f"decide did not ask for a retrain: {decision.get('reason')}"}
 
 
+@dataclass
+class Challenger:
+    model_bytes: bytes
+    metadata: dict[str, Any]
+    profile: dict[str, Any]
+    reference: pd.DataFrame
+
+
 def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,
                      hyperparameters: dict[str, Any], seed: int, threshold: float,
-                     decision: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    """Fit on the window, score on the holdout; return the model bytes and their metadata."""
+                     decision: dict[str, Any], bins: int = 10,
+                     reference_rows: int = 2000, reference_periods: int = 1) -> Challenger:
+    """Fit on the window, score on the holdout, profile recent training rows for drift checks.
+
+    The reference is the newest `reference_periods` periods of the window: the distribution the
+    model last saw. A reference spanning a long window would differ from every new batch once
+    the world has moved, and drift would fire after every retrain.
+    """
     model = fit(train, schema, estimator, hyperparameters, seed)
     data = dump(model)
     periods = sorted(train[PERIOD].unique().tolist())
+    y_holdout = holdout[schema.target].to_numpy()
+    proba = predict_proba(model, holdout, schema)
+    holdout_metrics = score(y_holdout, proba, threshold)
     metadata = {
         "trained": True,
         "as_of": decision.get("as_of"),
@@ -40,9 +59,13 @@ def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
         "trained_through_period": periods[-1],
         "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),
                     "from": str(holdout[schema.time].min()),
-                    "metrics": score(holdout[schema.target].to_numpy(),
-                                     predict_proba(model, holdout, schema), threshold)},
+                    "metrics": holdout_metrics},
         "model_md5": md5_bytes(data),
         "sklearn_version": sklearn.__version__,
     }
-    return data, metadata
+    errors = int(((proba >= threshold).astype(int) != y_holdout).sum())
+    recent = train.loc[train[PERIOD].isin(periods[-reference_periods:])]
+    profile, reference = build_profile(recent, schema, bins, reference_rows, seed,
+                                       len(holdout), errors, holdout_metrics)
+    profile["reference_periods"] = periods[-reference_periods:]
+    return Challenger(data, metadata, profile, reference)

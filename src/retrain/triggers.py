@@ -1,11 +1,19 @@
-"""Retraining triggers and the rule that combines them into one auditable decision."""
+"""Retraining triggers and the rule that combines them into one auditable decision.
+
+Each trigger reads the statistics evaluate recorded and the thresholds in params.yaml
+`decide:`, and returns {name, enabled, fired, value, threshold, detail}.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .drift import adjust, two_proportions
 from .errors import DataError
 from .metrics import LOWER_IS_BETTER, METRICS
+
+SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
+ACTIONS = ("stop", "retrain", "ignore")
 
 
 def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any,
@@ -14,7 +22,30 @@ def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any,
             "value": value, "threshold": threshold, "detail": detail}
 
 
-def cold_start(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def _no_champion(name: str, params: dict[str, Any], threshold: Any) -> dict[str, Any]:
+    return trigger(name, params.get("enabled", True), False, None, threshold,
+                   "no champion to compare with")
+
+
+def _not_enough(name: str, params: dict[str, Any], value: Any, threshold: Any, rows: int,
+                min_rows: int) -> dict[str, Any]:
+    return trigger(name, params.get("enabled", True), False, value, threshold,
+                   f"not enough data: {rows} rows, needs {min_rows}")
+
+
+def _metric(params: dict[str, Any], key: str) -> str:
+    metric = str(params.get("metric", "roc_auc"))
+    if metric not in METRICS:
+        raise DataError(f"params.yaml: decide.{key}.metric is {metric!r}, expected one of "
+                        f"{', '.join(METRICS)}")
+    return metric
+
+
+def _worse(metric: str, value: float, threshold: float) -> bool:
+    return value > threshold if metric in LOWER_IS_BETTER else value < threshold
+
+
+def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when there is no champion to serve."""
     has = evaluation.get("champion") is not None
     detail = (f"champion {evaluation['champion']['version']} in production" if has
@@ -22,46 +53,191 @@ def cold_start(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, 
     return trigger("cold_start", params.get("enabled", True), not has, has, True, detail)
 
 
-def performance(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the champion's metric on the newest labelled rows it never saw is too low."""
-    metric = str(params.get("metric", "roc_auc"))
-    if metric not in METRICS:
-        raise DataError(f"params.yaml: decide.performance.metric is {metric!r}, expected one of "
-                        f"{', '.join(METRICS)}")
-    threshold = float(params["threshold"])
-    min_rows = int(params.get("min_rows", 1))
-    enabled = bool(params.get("enabled", True))
+    metric = _metric(params, "performance")
+    name, threshold = f"performance_{metric}", float(params["threshold"])
     scores = evaluation.get("metrics")
     if evaluation.get("champion") is None or scores is None:
-        return trigger(f"performance_{metric}", enabled, False, None, threshold,
+        return trigger(name, params.get("enabled", True), False, None, threshold,
                        evaluation.get("note", "no champion to evaluate"))
     value, rows = scores.get(metric), int(scores.get("rows", 0))
     if rows < min_rows:
-        return trigger(f"performance_{metric}", enabled, False, value, threshold,
-                       f"not enough data: {rows} unseen labelled rows, needs {min_rows}")
+        return _not_enough(name, params, value, threshold, rows, min_rows)
     if value is None:
-        return trigger(f"performance_{metric}", enabled, False, None, threshold,
+        return trigger(name, params.get("enabled", True), False, None, threshold,
                        f"{metric} undefined on {evaluation.get('labelled_period')} (one class)")
-    worse = value > threshold if metric in LOWER_IS_BETTER else value < threshold
-    op = (">" if worse else "<=") if metric in LOWER_IS_BETTER else ("<" if worse else ">=")
-    return trigger(f"performance_{metric}", enabled, worse, value, threshold,
-                   f"{metric} {value:.4f} {op} {threshold} on {rows} rows of "
-                   f"{evaluation.get('labelled_period')}")
+    worse = _worse(metric, value, threshold)
+    return trigger(name, params.get("enabled", True), worse, value, threshold,
+                   f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
+                   f"{rows} unseen rows of {evaluation.get('labelled_period')}")
 
 
-def age(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the champion's training data ended more than `max_batches` periods ago."""
     limit = int(params["max_batches"])
-    enabled = bool(params.get("enabled", True))
     value = evaluation.get("champion_age")
     if value is None:
-        return trigger("age", enabled, False, None, limit, "no champion, no age")
-    return trigger("age", enabled, value > limit, value, limit,
-                   f"champion trained through {evaluation['champion']['trained_through_period']}, "
+        return _no_champion("age", params, limit)
+    return trigger("age", params.get("enabled", True), value > limit, value, limit,
+                   f"trained through {evaluation['champion']['trained_through_period']}, "
                    f"{value} batch(es) before {evaluation['as_of']} (limit {limit})")
 
 
-TRIGGERS = {"cold_start": cold_start, "performance": performance, "age": age}
+def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every feature's statistics with its thresholds, adjusted p-value and verdict."""
+    features = (evaluation.get("drift") or {}).get("features") or {}
+    overrides = params.get("features") or {}
+    alpha, default_psi = float(params["alpha"]), float(params["psi"])
+    correction = str(params.get("correction", "holm"))
+    if correction not in {"holm", "bh"}:
+        raise DataError(f"params.yaml: decide.data_drift.correction is {correction!r}, "
+                        "expected 'holm' or 'bh'")
+    tested = [f for f, s in features.items() if s["p_value"] is not None
+              and (overrides.get(f) or {}).get("enabled", True)]
+    adjusted = dict(zip(tested, adjust([features[f]["p_value"] for f in tested], correction),
+                        strict=True))
+    rows = []
+    for name, stat in features.items():
+        own = overrides.get(name) or {}
+        psi_threshold = float(own.get("psi", default_psi))
+        p_adj = adjusted.get(name)
+        drifted = (name in adjusted and p_adj is not None and p_adj < alpha
+                   and stat["psi"] >= psi_threshold)
+        rows.append({"feature": name, "kind": stat["kind"], "psi": stat["psi"], "js": stat["js"],
+                     "test": stat["test"], "statistic": stat["statistic"],
+                     "p_value": stat["p_value"], "p_adjusted": p_adj,
+                     "psi_threshold": psi_threshold, "alpha": alpha,
+                     "monitored": own.get("enabled", True), "drifted": bool(drifted)})
+    return rows
+
+
+def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+    """Fires when the share of drifted features reaches `share`; a feature drifts when its PSI
+    passes its threshold and its test stays significant after multiple-testing control."""
+    share = float(params["share"])
+    if evaluation.get("champion") is None:
+        return _no_champion("data_drift", params, share)
+    rows = int(evaluation["drift"]["rows"])
+    table = drift_table(evaluation, params)
+    monitored = [r for r in table if r["monitored"]]
+    drifted = [r for r in monitored if r["drifted"]]
+    value = round(len(drifted) / len(monitored), 4) if monitored else 0.0
+    if rows < min_rows:
+        return _not_enough("data_drift", params, value, share, rows, min_rows)
+    listed = ", ".join(f"{r['feature']} (PSI {r['psi']:.2f})"
+                       for r in sorted(drifted, key=lambda r: -r["psi"])[:4])
+    detail = (f"{len(drifted)} of {len(monitored)} features drifted: {listed}" if drifted
+              else f"no feature drifted among {len(monitored)}")
+    return trigger("data_drift", params.get("enabled", True), bool(drifted) and value >= share,
+                   value, share, detail)
+
+
+def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any],
+                       min_rows: int) -> dict[str, Any]:
+    """Fires when a classifier tells the newest batch from the reference sample too well."""
+    threshold = float(params["auc"])
+    if evaluation.get("champion") is None:
+        return _no_champion("multivariate_drift", params, threshold)
+    domain = evaluation.get("domain_classifier") or {}
+    value, rows = domain.get("roc_auc"), int(domain.get("rows", 0))
+    if rows < min_rows or value is None:
+        return _not_enough("multivariate_drift", params, value, threshold, rows, min_rows)
+    return trigger("multivariate_drift", params.get("enabled", True), value >= threshold, value,
+                   threshold, f"domain classifier ROC AUC {value:.3f} (reference vs "
+                   f"{evaluation['as_of']}; {threshold} or more fires)")
+
+
+def _proportion_shift(name: str, evaluation: dict[str, Any], key: str, count: str,
+                      params: dict[str, Any], min_rows: int, alternative: str,
+                      what: str) -> dict[str, Any]:
+    effect = float(params["min_effect"])
+    if evaluation.get("champion") is None:
+        return _no_champion(name, params, effect)
+    stats = evaluation.get(key)
+    if not stats:
+        return trigger(name, params.get("enabled", True), False, None, effect,
+                       evaluation.get("note", "no unseen labelled rows"))
+    k1, n1 = stats[count], stats["rows"]
+    k2, n2 = stats[f"reference_{count}"], stats["reference_rows"]
+    diff = round(k1 / n1 - k2 / n2, 6) if n1 and n2 else None
+    if n1 < min_rows or diff is None:
+        return _not_enough(name, params, diff, effect, n1, min_rows)
+    p = two_proportions(k1, n1, k2, n2, alternative)
+    size = diff if alternative == "greater" else abs(diff)
+    fired = p is not None and p < float(params["alpha"]) and size >= effect
+    return trigger(name, params.get("enabled", True), fired, diff, effect,
+                   f"{what} {k1 / n1:.3f} vs {k2 / n2:.3f} at training ({diff:+.3f}, "
+                   f"p={p:.2g}, alpha {params['alpha']})")
+
+
+def concept_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+    """Fires when the champion's error rate rose significantly above its holdout error rate."""
+    return _proportion_shift("concept_drift", evaluation, "concept", "errors", params, min_rows,
+                             "greater", "error rate")
+
+
+def label_shift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+    """Fires when the positive-label rate moved significantly from the training rate."""
+    return _proportion_shift("label_shift", evaluation, "label", "positive", params, min_rows,
+                             "two-sided", "positive rate")
+
+
+def estimated_performance(evaluation: dict[str, Any], params: dict[str, Any],
+                          min_rows: int) -> dict[str, Any]:
+    """On an unlabelled newest batch, the metric expected from the champion's probabilities."""
+    metric = _metric(params, "estimated_performance")
+    threshold = float(params["threshold"])
+    name = f"estimated_{metric}"
+    if evaluation.get("champion") is None:
+        return _no_champion(name, params, threshold)
+    estimated = evaluation.get("estimated") or {}
+    value, rows = estimated.get(metric), int(estimated.get("rows", 0))
+    if evaluation.get("newest_labelled"):
+        return trigger(name, params.get("enabled", False), False, value, threshold,
+                       f"{evaluation['as_of']} has labels: measured performance applies")
+    if rows < min_rows or value is None:
+        return _not_enough(name, params, value, threshold, rows, min_rows)
+    worse = _worse(metric, value, threshold)
+    return trigger(name, params.get("enabled", False), worse, value, threshold,
+                   f"estimated {metric} {value:.4f} on unlabelled {evaluation['as_of']}"
+                   + ("" if params.get("enabled", False) else " (reported only)"))
+
+
+def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+    """Classify upstream changes; params map each class to stop, retrain or ignore."""
+    actions = {c: str(params.get(c, "ignore")) for c in SCHEMA_CLASSES}
+    for cls, action in actions.items():
+        if action not in ACTIONS:
+            raise DataError(f"params.yaml: decide.schema_change.{cls} is {action!r}, expected "
+                            f"one of {', '.join(ACTIONS)}")
+    if evaluation.get("champion") is None:
+        return _no_champion("schema_change", params, actions)
+    changes = evaluation.get("schema_changes") or {}
+    share = float(params.get("out_of_range_share", 0.0))
+    found = {
+        "new_column": changes.get("new_columns") or [],
+        "type_change": sorted(changes.get("type_changes") or {}),
+        "new_category": sorted(changes.get("new_categories") or {}),
+        "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items()
+                               if s > share),
+    }
+    present = {c: cols for c, cols in found.items() if cols}
+    text = "; ".join(f"{c} in {', '.join(cols)}" for c, cols in present.items())
+    stops = [c for c in present if actions[c] == "stop"]
+    if stops and params.get("enabled", True):
+        raise DataError(f"upstream schema change against champion "
+                        f"{evaluation['champion']['version']}: {text}; "
+                        f"params.yaml decide.schema_change.{stops[0]} is 'stop'")
+    fired = any(actions[c] == "retrain" for c in present)
+    return trigger("schema_change", params.get("enabled", True), fired, sorted(present), actions,
+                   text or "no change against the champion's schema")
+
+
+TRIGGERS = {"cold_start": cold_start, "performance": performance, "age": age,
+            "data_drift": data_drift, "multivariate_drift": multivariate_drift,
+            "concept_drift": concept_drift, "label_shift": label_shift,
+            "estimated_performance": estimated_performance, "schema_change": schema_change}
 
 
 def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -72,18 +248,61 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     min_fired = int(params.get("min_fired", 1))
     if min_fired < 1:
         raise DataError("params.yaml: decide.min_fired must be at least 1")
-    results = [fn(evaluation, params.get(name) or {}) for name, fn in TRIGGERS.items()
+    min_rows = int(params.get("min_rows", 1))
+    cooldown = int(params.get("cooldown", 0))
+    force = bool(params.get("force", False))
+    results = [fn(evaluation, params.get(name) or {}, min_rows) for name, fn in TRIGGERS.items()
                if name in params]
     fired = [t for t in results if t["fired"]]
     cold = any(t["name"] == "cold_start" and t["fired"] for t in results)
     needed = 1 if rule == "any" else min_fired
-    retrain = cold or len(fired) >= needed
     rule_text = "any trigger fires" if rule == "any" else f"at least {needed} triggers fire"
+    age_now = evaluation.get("champion_age")
+    cooling = age_now is not None and age_now < cooldown
     if cold:
-        reason = "cold start: no champion"
-    elif retrain:
-        reason = "retrain: " + ", ".join(t["name"] for t in fired)
+        retrain, reason = True, "cold start: no champion"
+    elif force:
+        retrain, reason = True, "forced by params (decide.force)"
+    elif len(fired) >= needed and cooling:
+        retrain, reason = False, (f"cooldown: {', '.join(t['name'] for t in fired)} fired, but "
+                                  f"the champion is {age_now} batch(es) old (cooldown {cooldown})")
+    elif len(fired) >= needed:
+        retrain, reason = True, "retrain: " + ", ".join(t["name"] for t in fired)
     else:
-        reason = f"keep the champion: {len(fired)} trigger(s) fired, rule is {rule_text}"
-    return {"retrain": retrain, "as_of": evaluation.get("as_of"), "rule": rule_text,
-            "reason": reason, "fired": [t["name"] for t in fired], "triggers": results}
+        retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) fired, "
+                                  f"rule is {rule_text}")
+    decision = {"retrain": retrain, "as_of": evaluation.get("as_of"), "rule": rule_text,
+                "reason": reason, "fired": [t["name"] for t in fired], "force": force,
+                "cooldown": {"batches": cooldown, "champion_age": age_now, "active": cooling},
+                "triggers": results}
+    if "data_drift" in params and evaluation.get("drift"):
+        decision["drift"] = drift_table(evaluation, params["data_drift"])
+    return decision
+
+
+def summary_markdown(decision: dict[str, Any]) -> str:
+    """decision.md: the verdict, every trigger, and the drifted features, readable in seconds."""
+    verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
+    lines = [f"# Decision as of {decision['as_of']}: {verdict}", "",
+             f"{decision['reason']} (rule: {decision['rule']}).", "",
+             "| trigger | fired | value | threshold | detail |", "|---|---|---|---|---|"]
+    for t in decision["triggers"]:
+        mark = "yes" if t["fired"] else ("off" if not t["enabled"] else "no")
+        lines.append(f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | "
+                     f"{t['detail']} |")
+    drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
+    if drifted:
+        lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
+                  f"{r['p_adjusted']:.2g} |" for r in drifted]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)

@@ -77,7 +77,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     repo.commit_all("2025-05")
     repo.repro()
     decision = repo.json("reports/decision.json")
-    assert decision["retrain"] and decision["fired"] == ["performance_roc_auc"]
+    assert decision["retrain"] and "performance_roc_auc" in decision["fired"]
     promotion = repo.json("reports/promotion.json")
     assert promotion["promote"], promotion["reason"]
     assert promotion["challenger"]["roc_auc"] > promotion["champion"]["roc_auc"] + 0.02
@@ -113,10 +113,15 @@ def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(ma
     repo.commit_all("evaluated")
     assert not repo.json("reports/decision.json")["retrain"]
 
-    out = repo.run("dvc", "exp", "run", "-S", "decide.performance.threshold=0.99").stdout
-    assert ran_stages(out) >= {"decide"}
-    assert not ran_stages(out) & {"prepare", "evaluate"}
-    assert repo.json("reports/decision.json")["retrain"]
+    for key, value, trigger in [("decide.performance.threshold", "0.99", "performance_roc_auc"),
+                                ("decide.multivariate_drift.auc", "0.0", "multivariate_drift"),
+                                ("decide.age.max_batches", "-1", "age")]:
+        repo.git("checkout", "--", "params.yaml")
+        out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}").stdout
+        assert ran_stages(out) >= {"decide"}, key
+        assert not ran_stages(out) & {"prepare", "evaluate"}, key
+        decision = repo.json("reports/decision.json")
+        assert decision["retrain"] and trigger in decision["fired"], key
     shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
     assert shown, "dvc exp show lists the experiment"
     metrics_out = repo.run("dvc", "metrics", "show", "--json").stdout
@@ -137,8 +142,19 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     assert (repo.path / "reports/promotion.json").exists()
     out = repo.repro()
     assert "evaluate" in ran_stages(out)
-    assert not repo.json("reports/decision.json")["retrain"]
+    assert not repo.json("reports/decision.json")["retrain"], repo.json("reports/decision.json")
     assert ran_stages(repo.repro()) == set()
+
+    repo.commit_all("evaluated")
+    repo.retrain("simulate", "--unlabelled")              # label delay: 2026-01 has no labels
+    repo.commit_all("2026-01 without labels")
+    repo.repro()
+    evaluation = repo.json("reports/evaluation.json")
+    assert evaluation["as_of"] == "2026-01" and not evaluation["newest_labelled"]
+    assert evaluation["labelled_period"] == "2025-12" and evaluation["estimated"]["roc_auc"]
+    triggers = {t["name"]: t for t in repo.json("reports/decision.json")["triggers"]}
+    assert "reported only" in triggers["estimated_roc_auc"]["detail"]
+    assert "Decision as of 2026-01" in (repo.path / "reports/decision.md").read_text()
 
 
 def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
@@ -188,3 +204,20 @@ def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(m
     assert (repo.path / "dvc.lock").read_bytes() == lock
     assert (repo.path / "models/champion.json").read_bytes() == pointer
     assert {p.name: p.read_bytes() for p in (repo.path / "data/raw").iterdir()} == raw
+
+
+def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo):
+    repo = make_repo({"simulate": {"rows_per_batch": 150, "scenarios": []},
+                      "decide": {"performance": {"threshold": 0.5}}})
+    repo.first_run(months=36)
+    repo.repro()
+    before = (repo.path / "reports/evaluation.json").read_bytes()
+    assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.0.0"
+    history = [*(repo.path / "data/raw").iterdir(), repo.path / "data/prepared/train.parquet",
+               repo.path / "data/prepared/holdout.parquet"]
+    assert len(history) == 38
+    for path in history:
+        path.unlink()
+    (repo.path / "reports/evaluation.json").unlink()
+    repo.run("python", "stages/evaluate.py")
+    assert (repo.path / "reports/evaluation.json").read_bytes() == before

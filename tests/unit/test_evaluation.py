@@ -1,10 +1,15 @@
 import pandas as pd
+import pytest
 
+from retrain.errors import DataError
 from retrain.evaluation import compare, evaluate, periods_between, unseen_rows
 from retrain.metrics import ComparePolicy
-from retrain.modeling import fit
+from retrain.modeling import fit, load
+from retrain.registry import Champion
+from retrain.schema import Schema
 from retrain.splits import WindowPolicy, split
 from retrain.training import train_challenger
+from tests.helpers import TOY
 
 
 def test_periods_between_counts_batches_of_data_time():
@@ -12,26 +17,56 @@ def test_periods_between_counts_batches_of_data_time():
     assert periods_between("2025-11", "2025-11", "M") == 0
 
 
+def champion_from(data, schema, version="v1.0.0"):
+    trained = train_challenger(data.train, data.holdout, schema, "logistic_regression", {}, 0,
+                               0.5, {"as_of": "x", "reason": "test"}, bins=5,
+                               reference_rows=300)
+    pointer = {"version": version, "tag": f"m@{version}", "commit": "abc"}
+    return Champion(pointer, load(trained.model_bytes), trained.metadata, trained.profile,
+                    trained.reference)
+
+
 def test_champion_is_scored_only_on_rows_newer_than_its_training(toy_batch, toy_schema):
-    batches = [toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)]
-    data = split(batches, toy_schema, WindowPolicy())
-    data_bytes, meta = train_challenger(data.train, data.holdout, toy_schema, "logistic_regression",
-                                        {}, 0, 0.5, {"as_of": "2025-02", "reason": "test"})
-    model = fit(data.train, toy_schema, "logistic_regression", {}, 0)
-    unseen = unseen_rows(data.newest_labelled, toy_schema, meta["trained_until"])
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
+                 WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    unseen = unseen_rows(data.newest_labelled, toy_schema, champion.metadata["trained_until"])
     assert len(unseen) == len(data.holdout)
-    pointer = {"version": "v1.0.0", "tag": "m@v1.0.0", "commit": "abc"}
-    record = evaluate(model, meta, pointer, data.newest_labelled, "2025-02", toy_schema, 0.5)
+    record = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5)
     assert record["metrics"]["rows"] == len(data.holdout)
     assert record["rows_seen_in_training"] == len(data.newest_labelled) - len(data.holdout)
-    assert record["champion_age"] == 0
+    assert record["champion_age"] == 0 and record["newest_labelled"]
+    assert record["concept"]["rows"] == len(data.holdout)
+    assert record["label"]["reference_rows"] == int((data.train["_period"] == "2025-02").sum())
+    assert set(record["drift"]["features"]) == {"x1", "x2", "colour"}
+
+
+def test_unlabelled_newest_batch_gets_drift_and_an_estimate(toy_batch, toy_schema):
+    batches = [toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2),
+               toy_batch("2025-03", seed=3, labelled=False)]
+    data = split(batches, toy_schema, WindowPolicy())
+    record = evaluate(champion_from(data, toy_schema), data.newest_labelled, data.newest,
+                      toy_schema, 0.5)
+    assert record["as_of"] == "2025-03" and record["labelled_period"] == "2025-02"
+    assert not record["newest_labelled"]
+    assert record["drift"]["period"] == "2025-03" and record["estimated"]["rows"] == 200
+    assert 0.5 < record["estimated"]["roc_auc"] < 1.0
 
 
 def test_no_champion_is_a_recorded_state(toy_batch, toy_schema):
-    labelled = toy_batch("2025-01").frame
-    record = evaluate(None, None, {"version": None}, labelled, "2025-02", toy_schema, 0.5)
+    batch = toy_batch("2025-01").frame
+    record = evaluate(None, batch, batch, toy_schema, 0.5)
     assert record["champion"] is None and record["metrics"] is None
-    assert "cold start" in record["note"] and record["as_of"] == "2025-02"
+    assert "cold start" in record["note"] and record["as_of"] == "2025-01"
+
+
+def test_a_column_the_champion_needs_is_a_breaking_change(toy_batch, toy_schema):
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
+                 WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    narrower = Schema.from_params({**TOY, "numeric": ["x1"]})
+    with pytest.raises(DataError, match=r"needs column\(s\) x2 .* \(breaking change\)"):
+        evaluate(champion, data.newest_labelled, data.newest, narrower, 0.5)
 
 
 def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):

@@ -42,11 +42,19 @@ def pointer_for(data: bytes) -> dict:
 
 
 def test_champion_loads_when_md5_matches(monkeypatch, tmp_path, model_bytes):
+    import io
+
+    import pandas as pd
+    buffer = io.BytesIO()
+    pd.DataFrame({"x1": [1.0]}).to_parquet(buffer)
     files = {"models/challenger/model.joblib": model_bytes,
-             "models/challenger/metadata.json": json.dumps({"trained": True}).encode()}
+             "models/challenger/metadata.json": json.dumps({"trained": True}).encode(),
+             "models/challenger/profile.json": json.dumps({"rows": 1}).encode(),
+             "models/challenger/reference.parquet": buffer.getvalue()}
     monkeypatch.setattr(registry, "read_at_commit", lambda root, path, commit: files[path])
     champion = load_champion(tmp_path, pointer_for(model_bytes))
     assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
+    assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
 
 
 def test_tampered_model_is_refused_before_unpickling(monkeypatch, tmp_path, model_bytes):

@@ -54,7 +54,7 @@ def test_unparseable_numbers_become_missing_when_policy_says_so(toy_schema):
     raw = toy_raw("2025-03")
     raw.loc[4, "x2"] = "lots"
     batch = check(raw, toy_schema, CleaningPolicy(unparseable_numeric="missing"))
-    assert pd.isna(batch.frame.loc[4, "x2"])
+    assert pd.isna(batch.frame.loc[4, "x2"]) and batch.unparseable == {"x2": 1}
 
 
 def test_blank_numbers_are_missing_or_an_error_by_policy(toy_schema):
@@ -67,7 +67,8 @@ def test_blank_numbers_are_missing_or_an_error_by_policy(toy_schema):
 
 def test_thousands_separators_and_spaces_parse_as_numbers():
     col = pd.Series([" 1,234.5", "12", "1,000,000", "-3.5 "])
-    values = clean_numeric(col, "x", CleaningPolicy(), "f.csv")
+    values, unparseable = clean_numeric(col, "x", CleaningPolicy(), "f.csv")
+    assert unparseable == 0
     assert values.tolist() == [1234.5, 12.0, 1_000_000.0, -3.5]
 
 
@@ -149,7 +150,7 @@ def test_extra_columns_are_ignored_and_noted(toy_schema):
     raw["surprise"] = "x"
     batch = check(raw, toy_schema)
     assert "surprise" not in batch.frame.columns
-    assert "surprise" in batch.notes[0]
+    assert batch.extra_columns == ["surprise"]
 
 
 def test_cleaning_policy_rejects_unknown_values():

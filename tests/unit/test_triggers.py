@@ -1,20 +1,47 @@
 import pytest
 
 from retrain.errors import DataError
-from retrain.triggers import decide
+from retrain.triggers import decide, summary_markdown
 
 PARAMS = {
-    "rule": "any", "min_fired": 1,
+    "rule": "any", "min_fired": 1, "min_rows": 50, "cooldown": 0, "force": False,
     "cold_start": {"enabled": True},
-    "performance": {"enabled": True, "metric": "roc_auc", "threshold": 0.75, "min_rows": 50},
+    "performance": {"enabled": True, "metric": "roc_auc", "threshold": 0.75},
     "age": {"enabled": True, "max_batches": 3},
+    "data_drift": {"enabled": True, "psi": 0.2, "alpha": 0.01, "correction": "holm",
+                   "share": 0.3, "features": {}},
+    "multivariate_drift": {"enabled": True, "auc": 0.7},
+    "concept_drift": {"enabled": True, "alpha": 0.01, "min_effect": 0.05},
+    "label_shift": {"enabled": True, "alpha": 0.01, "min_effect": 0.05},
+    "estimated_performance": {"enabled": False, "metric": "roc_auc", "threshold": 0.75},
+    "schema_change": {"enabled": True, "new_column": "ignore", "type_change": "stop",
+                      "new_category": "retrain", "out_of_range": "ignore",
+                      "out_of_range_share": 0.05},
 }
 
 
-def evaluation(roc_auc=0.8, rows=200, age=1):
-    return {"as_of": "2025-06", "labelled_period": "2025-06",
-            "champion": {"version": "v1.0.0", "trained_through_period": "2025-05"},
-            "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1}, "champion_age": age}
+def feature(psi, p, kind="numeric"):
+    return {"kind": kind, "psi": psi, "js": psi / 2, "test": "ks" if kind == "numeric" else "chi2",
+            "statistic": 0.1, "p_value": p}
+
+
+def evaluation(roc_auc=0.8, rows=200, age=1, features=None, domain=0.55, errors=40,
+               positive=50, labelled=True, estimated=0.8, changes=None):
+    return {
+        "as_of": "2025-06", "labelled_period": "2025-06" if labelled else "2025-05",
+        "newest_labelled": labelled,
+        "champion": {"version": "v1.0.0", "trained_through_period": "2025-05"},
+        "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1}, "champion_age": age,
+        "drift": {"rows": rows, "features": features or {
+            "a": feature(0.01, 0.5), "b": feature(0.02, 0.3), "c": feature(0.0, 0.9, "categorical")}},
+        "domain_classifier": {"roc_auc": domain, "rows": rows},
+        "concept": {"errors": errors, "rows": rows, "reference_errors": 40, "reference_rows": 200},
+        "label": {"positive": positive, "rows": rows, "reference_positive": 250,
+                  "reference_rows": 1000},
+        "estimated": {"roc_auc": estimated, "rows": rows},
+        "schema_changes": changes or {"missing_columns": [], "new_columns": [],
+                                      "type_changes": {}, "new_categories": {}, "out_of_range": {}},
+    }
 
 
 def by_name(decision):
@@ -23,17 +50,20 @@ def by_name(decision):
 
 def test_every_configured_trigger_is_listed_with_value_and_threshold():
     decision = decide(evaluation(), PARAMS)
-    assert set(by_name(decision)) == {"cold_start", "performance_roc_auc", "age"}
+    assert set(by_name(decision)) == {
+        "cold_start", "performance_roc_auc", "age", "data_drift", "multivariate_drift",
+        "concept_drift", "label_shift", "estimated_roc_auc", "schema_change"}
     for t in decision["triggers"]:
         assert set(t) == {"name", "enabled", "fired", "value", "threshold", "detail"}
-    assert decision["retrain"] is False and decision["as_of"] == "2025-06"
+        assert t["detail"]
+    assert decision["retrain"] is False and decision["fired"] == []
+    assert decision["as_of"] == "2025-06"
 
 
-def test_cold_start_fires_without_champion():
+def test_cold_start_fires_without_champion_and_nothing_else_does():
     record = {"as_of": "2025-06", "champion": None, "metrics": None, "champion_age": None}
     decision = decide(record, PARAMS)
-    assert decision["retrain"] and by_name(decision)["cold_start"]["fired"]
-    assert not by_name(decision)["performance_roc_auc"]["fired"]
+    assert decision["retrain"] and decision["fired"] == ["cold_start"]
 
 
 def test_performance_below_threshold_fires():
@@ -48,14 +78,95 @@ def test_lower_is_better_metric_fires_above_threshold():
     assert decide(evaluation(), params)["retrain"]
 
 
-def test_too_few_rows_reports_not_enough_data_instead_of_firing():
-    t = by_name(decide(evaluation(roc_auc=0.5, rows=20), PARAMS))["performance_roc_auc"]
-    assert not t["fired"] and "not enough data" in t["detail"]
+def test_small_batches_report_not_enough_data_instead_of_firing():
+    drifting = {"a": feature(2.0, 1e-20), "b": feature(1.0, 1e-9)}
+    decision = decide(evaluation(roc_auc=0.5, rows=20, features=drifting, domain=0.99,
+                                 errors=18), PARAMS)
+    for name in ["performance_roc_auc", "data_drift", "multivariate_drift", "concept_drift",
+                 "label_shift"]:
+        t = by_name(decision)[name]
+        assert not t["fired"] and "not enough data" in t["detail"], name
 
 
 def test_age_fires_past_the_limit():
     assert not decide(evaluation(age=3), PARAMS)["retrain"]
     assert decide(evaluation(age=4), PARAMS)["fired"] == ["age"]
+
+
+def test_feature_drifts_only_with_effect_size_and_significance_after_correction():
+    features = {"big_but_noisy": feature(0.5, 0.2), "tiny_but_certain": feature(0.05, 1e-12),
+                "real": feature(0.4, 1e-8), "calm": feature(0.01, 0.6)}
+    decision = decide(evaluation(features=features), PARAMS)
+    table = {r["feature"]: r for r in decision["drift"]}
+    assert [f for f, r in table.items() if r["drifted"]] == ["real"]
+    assert table["real"]["p_adjusted"] == pytest.approx(3e-8)  # Holm: rank 2 of 4
+    t = by_name(decision)["data_drift"]
+    assert t["value"] == 0.25 and not t["fired"]
+    assert by_name(decide(evaluation(features=features),
+                          {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.25}})
+                   )["data_drift"]["fired"]
+
+
+def test_per_feature_override_changes_one_threshold():
+    features = {"a": feature(0.15, 1e-9), "b": feature(0.01, 0.5)}
+    params = {**PARAMS, "data_drift": {**PARAMS["data_drift"], "features": {"a": {"psi": 0.1}}}}
+    assert not decide(evaluation(features=features), PARAMS)["retrain"]
+    assert decide(evaluation(features=features), params)["fired"] == ["data_drift"]
+    muted = {**PARAMS, "data_drift": {**PARAMS["data_drift"], "features": {"a": {"enabled": False}}}}
+    rows = decide(evaluation(features={"a": feature(2.0, 1e-30)}), muted)["drift"]
+    assert rows[0]["monitored"] is False and not rows[0]["drifted"]
+
+
+def test_multivariate_drift_fires_at_the_auc_threshold():
+    assert decide(evaluation(domain=0.71), PARAMS)["fired"] == ["multivariate_drift"]
+    assert not decide(evaluation(domain=0.69), PARAMS)["retrain"]
+
+
+def test_concept_drift_needs_a_significant_and_large_rise_in_errors():
+    assert decide(evaluation(errors=80), PARAMS)["fired"] == ["concept_drift"]
+    assert not decide(evaluation(errors=48), PARAMS)["retrain"]
+    t = by_name(decide(evaluation(errors=80), PARAMS))["concept_drift"]
+    assert t["value"] == pytest.approx(0.2)
+
+
+def test_label_shift_fires_both_ways():
+    assert decide(evaluation(positive=90), PARAMS)["fired"] == ["label_shift"]
+    assert decide(evaluation(positive=10), PARAMS)["fired"] == ["label_shift"]
+
+
+def test_estimated_drop_fires_only_when_switched_on_and_unlabelled():
+    low = evaluation(labelled=False, estimated=0.6)
+    assert not by_name(decide(low, PARAMS))["estimated_roc_auc"]["fired"]
+    on = {**PARAMS, "estimated_performance": {**PARAMS["estimated_performance"], "enabled": True}}
+    assert decide(low, on)["fired"] == ["estimated_roc_auc"]
+    assert not decide(evaluation(labelled=True, estimated=0.6), on)["retrain"]
+
+
+def test_schema_change_classes_map_to_stop_retrain_or_ignore():
+    def changes(**kw):
+        base = {"missing_columns": [], "new_columns": [], "type_changes": {},
+                "new_categories": {}, "out_of_range": {}}
+        return {**base, **kw}
+    new_cat = evaluation(changes=changes(new_categories={"colour": ["ultraviolet"]}))
+    assert decide(new_cat, PARAMS)["fired"] == ["schema_change"]
+    extra = evaluation(changes=changes(new_columns=["surprise"]))
+    t = by_name(decide(extra, PARAMS))["schema_change"]
+    assert not t["fired"] and t["value"] == ["new_column"]
+    little = evaluation(changes=changes(out_of_range={"x": 0.01}))
+    assert by_name(decide(little, PARAMS))["schema_change"]["value"] == []
+    retyped = evaluation(changes=changes(type_changes={"x": 1.0}))
+    with pytest.raises(DataError, match="type_change in x; params.yaml decide.schema_change."
+                                        "type_change is 'stop'"):
+        decide(retyped, PARAMS)
+
+
+def test_cooldown_holds_a_retrain_and_force_makes_one():
+    params = {**PARAMS, "cooldown": 3}
+    held = decide(evaluation(roc_auc=0.6, age=1), params)
+    assert not held["retrain"] and held["reason"].startswith("cooldown")
+    assert decide(evaluation(roc_auc=0.6, age=3), params)["retrain"]
+    forced = decide(evaluation(), {**PARAMS, "force": True})
+    assert forced["retrain"] and "forced" in forced["reason"]
 
 
 def test_disabled_trigger_is_listed_but_never_fires():
@@ -70,6 +181,18 @@ def test_at_least_rule_needs_that_many_triggers():
     assert decide(evaluation(roc_auc=0.7, age=5), params)["retrain"]
 
 
-def test_unknown_rule_is_refused():
+def test_unknown_rule_and_correction_are_refused():
     with pytest.raises(DataError, match="decide.rule"):
         decide(evaluation(), {**PARAMS, "rule": "most"})
+    with pytest.raises(DataError, match="correction"):
+        decide(evaluation(), {**PARAMS, "data_drift": {**PARAMS["data_drift"], "correction": "x"}})
+
+
+def test_markdown_summary_lists_every_trigger_and_drifted_feature():
+    features = {"real": feature(0.4, 1e-8), "calm": feature(0.01, 0.6)}
+    decision = decide(evaluation(features=features, roc_auc=0.7),
+                      {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.5}})
+    text = summary_markdown(decision)
+    assert text.startswith("# Decision as of 2025-06: **Retrain**")
+    assert text.count("\n| ") >= len(decision["triggers"]) + 1
+    assert "| real | 0.400 |" in text and "calm" not in text

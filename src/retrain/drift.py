@@ -1,0 +1,246 @@
+"""Reference profiles, per-feature and multivariate drift statistics, schema changes.
+
+Statistics are computed here, thresholds are applied in `triggers`, so an experiment on a
+threshold reruns only decide.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from .schema import Schema
+
+EPS = 1e-4
+MISSING = "__missing__"
+
+
+# --- the reference profile, saved beside each model ----------------------------------------
+
+def numeric_profile(values: pd.Series, bins: int) -> dict[str, Any]:
+    present = values.dropna().to_numpy(dtype=float)
+    if len(present) == 0:
+        return {"edges": [], "counts": [0], "missing": int(values.isna().sum()),
+                "min": None, "max": None}
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
+    return {"edges": [float(e) for e in edges],
+            "counts": bin_counts(values, edges.tolist())[:-1],
+            "missing": int(values.isna().sum()),
+            "min": float(present.min()), "max": float(present.max())}
+
+
+def bin_counts(values: pd.Series, edges: list[float]) -> list[int]:
+    """Counts per bin (-inf, e1], (e1, e2], ..., (ek, inf), then the missing count."""
+    present = values.dropna().to_numpy(dtype=float)
+    index = np.searchsorted(np.asarray(edges, dtype=float), present, side="left")
+    counts = np.bincount(index, minlength=len(edges) + 1)
+    return [int(c) for c in counts] + [int(values.isna().sum())]
+
+
+def categorical_profile(values: pd.Series) -> dict[str, Any]:
+    counts = values.dropna().astype(str).value_counts().sort_index()
+    return {"counts": {str(k): int(v) for k, v in counts.items()},
+            "missing": int(values.isna().sum())}
+
+
+def build_profile(train: pd.DataFrame, schema: Schema, bins: int, sample_rows: int, seed: int,
+                  holdout_rows: int, holdout_errors: int, holdout_metrics: dict[str, Any]
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The profile of the training window and a seeded sample of its feature rows."""
+    profile = {
+        "rows": int(len(train)),
+        "label_positive": int(train[schema.target].sum()),
+        "label_rate": round(float(train[schema.target].mean()), 6),
+        "numeric": {c: numeric_profile(train[c], bins) for c in schema.numeric},
+        "categorical": {c: categorical_profile(train[c]) for c in schema.categorical},
+        "holdout": {"rows": holdout_rows, "errors": holdout_errors, "metrics": holdout_metrics},
+        "schema": schema.as_dict(),
+    }
+    n = min(sample_rows, len(train))
+    sample = train.sample(n=n, random_state=seed) if n < len(train) else train
+    return profile, sample[list(schema.features)].reset_index(drop=True)
+
+
+# --- per-feature drift ------------------------------------------------------------------------
+
+def psi(reference: np.ndarray, current: np.ndarray) -> float:
+    """Population stability index of two count vectors over the same bins."""
+    r = np.clip(reference / max(reference.sum(), 1), EPS, None)
+    c = np.clip(current / max(current.sum(), 1), EPS, None)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def js_distance(reference: np.ndarray, current: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of two count vectors."""
+    if reference.sum() == 0 or current.sum() == 0:
+        return 0.0
+    return float(jensenshannon(reference, current, base=2))
+
+
+def numeric_drift(ref: dict[str, Any], sample: pd.Series, batch: pd.Series) -> dict[str, Any]:
+    reference = np.asarray(ref["counts"] + [ref["missing"]], dtype=float)
+    current = np.asarray(bin_counts(batch, ref["edges"]), dtype=float)
+    a, b = sample.dropna().to_numpy(dtype=float), batch.dropna().to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # exact p-value falls back to asymptotic
+        test = stats.ks_2samp(a, b) if len(a) and len(b) else None
+    return {"kind": "numeric", "psi": round(psi(reference, current), 6),
+            "js": round(js_distance(reference, current), 6), "test": "ks",
+            "statistic": None if test is None else round(float(test.statistic), 6),
+            "p_value": None if test is None else float(test.pvalue)}
+
+
+def categorical_drift(ref: dict[str, Any], batch: pd.Series) -> dict[str, Any]:
+    ref_counts = dict(ref["counts"])
+    if ref["missing"]:
+        ref_counts[MISSING] = ref["missing"]
+    cur = batch.astype(object).where(batch.notna(), MISSING).astype(str).value_counts()
+    categories = sorted(set(ref_counts) | set(cur.index))
+    reference = np.asarray([ref_counts.get(k, 0) for k in categories], dtype=float)
+    current = np.asarray([int(cur.get(k, 0)) for k in categories], dtype=float)
+    if len(categories) > 1 and reference.sum() and current.sum():
+        test = stats.chi2_contingency(np.vstack([reference, current]))
+        statistic, p_value = round(float(test.statistic), 6), float(test.pvalue)
+    else:
+        statistic, p_value = None, None
+    return {"kind": "categorical", "psi": round(psi(reference, current), 6),
+            "js": round(js_distance(reference, current), 6), "test": "chi2",
+            "statistic": statistic, "p_value": p_value}
+
+
+def feature_drift(profile: dict[str, Any], sample: pd.DataFrame, batch: pd.DataFrame,
+                  schema: Schema) -> dict[str, dict[str, Any]]:
+    """PSI, Jensen-Shannon distance and a test (KS or chi-square) for every shared feature."""
+    out: dict[str, dict[str, Any]] = {}
+    for col in schema.numeric:
+        if col in profile["numeric"] and col in batch:
+            out[col] = numeric_drift(profile["numeric"][col], sample[col], batch[col])
+    for col in schema.categorical:
+        if col in profile["categorical"] and col in batch:
+            out[col] = categorical_drift(profile["categorical"][col], batch[col])
+    return out
+
+
+def adjust(p_values: list[float], method: str) -> list[float]:
+    """Holm or Benjamini-Hochberg adjusted p-values, in the input order."""
+    if not p_values:
+        return []
+    p = np.asarray(p_values, dtype=float)
+    if method == "bh":
+        return [float(x) for x in stats.false_discovery_control(p, method="bh")]
+    if method != "holm":
+        raise ValueError(f"unknown correction {method!r}")
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.maximum.accumulate(np.minimum((m - np.arange(m)) * p[order], 1.0))
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(x) for x in out]
+
+
+# --- multivariate drift: a domain classifier --------------------------------------------------
+
+def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds: int,
+               max_rows: int, seed: int) -> dict[str, Any]:
+    """Cross-validated ROC AUC of a classifier telling reference rows from batch rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import Pipeline
+
+    from .features import preprocessor
+
+    ref = sample.sample(n=min(max_rows, len(sample)), random_state=seed)
+    cur = batch.sample(n=min(max_rows, len(batch)), random_state=seed)
+    if min(len(ref), len(cur)) < folds * 2:
+        return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
+    frame = pd.concat([ref[list(schema.features)], cur[list(schema.features)]],
+                      ignore_index=True)
+    y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
+    mask = [False] * len(schema.numeric) + [True] * len(schema.categorical)
+    model = Pipeline([("features", preprocessor(schema, "hist_gradient_boosting")),
+                      ("model", HistGradientBoostingClassifier(
+                          max_iter=60, max_leaf_nodes=15, random_state=seed,
+                          categorical_features=mask if schema.categorical else None))])
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    proba = cross_val_predict(model, frame, y, cv=cv, method="predict_proba")[:, 1]
+    from sklearn.metrics import roc_auc_score
+    return {"roc_auc": round(float(roc_auc_score(y, proba)), 6), "rows": int(len(cur)),
+            "reference_rows": int(len(ref))}
+
+
+# --- schema changes against the champion ------------------------------------------------------
+
+def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
+                   observed: dict[str, Any]) -> dict[str, Any]:
+    """What differs from the schema, categories and ranges the champion was trained on."""
+    trained = profile["schema"]
+    trained_features = set(trained["numeric"]) | set(trained["categorical"])
+    now_features = set(schema.features)
+    new_categories = {}
+    for col in schema.categorical:
+        known = set(profile["categorical"].get(col, {}).get("counts", {}))
+        if col in profile["categorical"]:
+            seen = set(batch[col].dropna().astype(str).unique()) - known
+            if seen:
+                new_categories[col] = sorted(seen)
+    out_of_range = {}
+    for col in schema.numeric:
+        ref = profile["numeric"].get(col)
+        if ref and ref["min"] is not None:
+            values = batch[col].dropna()
+            share = float(((values < ref["min"]) | (values > ref["max"])).mean()) if len(values) else 0.0
+            if share > 0:
+                out_of_range[col] = round(share, 6)
+    type_changes = {col: round(n / max(observed.get("rows", 1), 1), 6)
+                    for col, n in (observed.get("unparseable") or {}).items() if n}
+    for col in schema.numeric:
+        if col in trained["categorical"]:
+            type_changes[col] = 1.0
+    for col in schema.categorical:
+        if col in trained["numeric"]:
+            type_changes[col] = 1.0
+    return {
+        "missing_columns": sorted(trained_features - now_features),
+        "new_columns": sorted((now_features - trained_features)
+                              | set(observed.get("extra_columns") or [])),
+        "type_changes": type_changes,
+        "new_categories": new_categories,
+        "out_of_range": out_of_range,
+    }
+
+
+# --- label and concept ------------------------------------------------------------------------
+
+def two_proportions(k1: int, n1: int, k2: int, n2: int, alternative: str) -> float | None:
+    """p-value of the z-test that proportion 1 differs from (or is greater than) proportion 2."""
+    if n1 == 0 or n2 == 0:
+        return None
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = (k1 / n1 - k2 / n2) / se
+    return float(stats.norm.sf(z) if alternative == "greater" else 2 * stats.norm.sf(abs(z)))
+
+
+def estimated_performance(proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Confidence-based performance estimation: metrics expected if the probabilities are calibrated."""
+    from sklearn.metrics import roc_auc_score
+
+    p = np.asarray(proba, dtype=float)
+    if len(p) == 0:
+        return {"rows": 0, "accuracy": None, "roc_auc": None, "positive_rate": None}
+    pred = p >= threshold
+    accuracy = float(np.mean(np.where(pred, p, 1 - p)))
+    y = np.r_[np.ones(len(p)), np.zeros(len(p))]
+    weights = np.r_[p, 1 - p]
+    both = weights[: len(p)].sum() > 0 and weights[len(p):].sum() > 0
+    auc = float(roc_auc_score(y, np.r_[p, p], sample_weight=weights)) if both else None
+    return {"rows": int(len(p)), "accuracy": round(accuracy, 6),
+            "roc_auc": None if auc is None else round(auc, 6),
+            "positive_rate": round(float(p.mean()), 6)}

@@ -1,0 +1,176 @@
+"""Drift statistics agree with independent scipy computations on the raw samples."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from retrain.drift import (
+    adjust,
+    bin_counts,
+    build_profile,
+    domain_auc,
+    estimated_performance,
+    feature_drift,
+    numeric_profile,
+    schema_changes,
+    two_proportions,
+)
+from retrain.schema import Schema
+from retrain.triggers import decide
+from tests.helpers import ROOT, TOY
+
+
+@pytest.fixture(scope="module")
+def samples():
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x1": rng.normal(0, 1, 3000), "x2": rng.gamma(2, 10, 3000),
+                              "colour": rng.choice(["red", "green", "blue"], 3000, p=[.5, .3, .2])})
+    current = pd.DataFrame({"x1": rng.normal(0.3, 1.2, 800), "x2": rng.gamma(2, 11, 800),
+                            "colour": rng.choice(["red", "green", "blue", "pink"], 800,
+                                                 p=[.4, .3, .2, .1])})
+    reference.loc[:40, "x2"] = np.nan
+    current.loc[:5, "x2"] = np.nan
+    return reference, current
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return Schema.from_params(TOY)
+
+
+def profile_of(reference, schema, bins=10):
+    frame = reference.assign(label=0, ts=pd.Timestamp("2025-01-01"))
+    return build_profile(frame, schema, bins, len(frame), 0, 100, 10, {})
+
+
+def test_ks_matches_scipy_on_the_raw_samples(samples, toy):
+    reference, current = samples
+    profile, sample = profile_of(reference, toy)
+    got = feature_drift(profile, sample, current, toy)
+    for col in ["x1", "x2"]:
+        expected = stats.ks_2samp(reference[col].dropna(), current[col].dropna())
+        assert got[col]["statistic"] == pytest.approx(expected.statistic, abs=1e-6)
+        assert got[col]["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+
+
+def test_psi_and_js_match_an_independent_binning(samples, toy):
+    reference, current = samples
+    profile, sample = profile_of(reference, toy)
+    got = feature_drift(profile, sample, current, toy)
+    for col in ["x1", "x2"]:
+        edges = [-np.inf, *profile["numeric"][col]["edges"], np.inf]
+        ref = pd.cut(reference[col], edges, right=True).value_counts(sort=False).to_numpy()
+        cur = pd.cut(current[col], edges, right=True).value_counts(sort=False).to_numpy()
+        ref = np.append(ref, reference[col].isna().sum()).astype(float)
+        cur = np.append(cur, current[col].isna().sum()).astype(float)
+        r, c = np.clip(ref / ref.sum(), 1e-4, None), np.clip(cur / cur.sum(), 1e-4, None)
+        assert got[col]["psi"] == pytest.approx(np.sum((c - r) * np.log(c / r)), abs=1e-6)
+        assert got[col]["js"] == pytest.approx(jensenshannon(ref / ref.sum(), cur / cur.sum(),
+                                                             base=2), abs=1e-6)
+
+
+def test_chi_square_matches_scipy_on_a_crosstab_of_the_raw_values(samples, toy):
+    reference, current = samples
+    profile, sample = profile_of(reference, toy)
+    got = feature_drift(profile, sample, current, toy)["colour"]
+    both = pd.concat([reference.assign(side="ref"), current.assign(side="cur")])
+    table = pd.crosstab(both["side"], both["colour"])
+    expected = stats.chi2_contingency(table.to_numpy())
+    assert got["statistic"] == pytest.approx(expected.statistic, abs=1e-6)
+    assert got["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
+
+
+def test_numeric_profile_counts_every_row_once():
+    values = pd.Series([1.0, 2.0, 2.0, 3.0, np.nan, 10.0])
+    prof = numeric_profile(values, 4)
+    assert sum(prof["counts"]) + prof["missing"] == len(values)
+    assert prof["min"] == 1.0 and prof["max"] == 10.0
+    assert bin_counts(values, prof["edges"])[:-1] == prof["counts"]
+
+
+def test_corrections_match_their_definitions():
+    p = [0.01, 0.04, 0.03, 0.2]
+    assert adjust(p, "holm") == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    assert adjust(p, "bh") == pytest.approx(list(stats.false_discovery_control(p, method="bh")))
+    assert adjust([], "holm") == []
+
+
+def test_two_proportion_test_matches_chi_square_on_the_2x2_table():
+    p = two_proportions(60, 200, 40, 200, "two-sided")
+    expected = stats.chi2_contingency([[60, 140], [40, 160]], correction=False).pvalue
+    assert p == pytest.approx(expected, abs=1e-9)
+    assert two_proportions(60, 200, 40, 200, "greater") == pytest.approx(expected / 2, abs=1e-9)
+
+
+def test_estimated_performance_tracks_realised_performance_when_calibrated():
+    rng = np.random.default_rng(1)
+    p = rng.beta(2, 5, 20000)
+    y = (rng.random(20000) < p).astype(int)
+    est = estimated_performance(p, 0.5)
+    from sklearn.metrics import accuracy_score, roc_auc_score
+    assert est["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5), abs=0.01)
+    assert est["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=0.01)
+
+
+def test_domain_classifier_catches_a_shift_no_single_feature_shows(toy):
+    rng = np.random.default_rng(2)
+    a = rng.normal(0, 1, 1500)
+    b = rng.normal(0, 1, 1500)
+    reference = pd.DataFrame({"x1": a, "x2": a + rng.normal(0, .1, 1500),
+                              "colour": rng.choice(["red", "blue"], 1500)})
+    current = pd.DataFrame({"x1": b, "x2": -b + rng.normal(0, .1, 1500),
+                            "colour": rng.choice(["red", "blue"], 1500)})
+    profile, sample = profile_of(reference, toy)
+    single = feature_drift(profile, sample, current, toy)
+    assert max(s["psi"] for s in single.values()) < 0.1
+    assert domain_auc(sample, current, toy, 5, 1000, 0)["roc_auc"] > 0.9
+    same = domain_auc(sample, reference.sample(800, random_state=3), toy, 5, 1000, 0)
+    assert same["roc_auc"] < 0.6
+
+
+def test_schema_changes_are_classified(samples, toy):
+    reference, current = samples
+    profile, _ = profile_of(reference, toy)
+    batch = current.assign(x1=current["x1"] * 100)
+    observed = {"rows": 800, "extra_columns": ["surprise"], "unparseable": {"x2": 400}}
+    changes = schema_changes(profile, batch, toy, observed)
+    assert changes["new_columns"] == ["surprise"] and changes["missing_columns"] == []
+    assert changes["new_categories"] == {"colour": ["pink"]}
+    assert changes["type_changes"] == {"x2": 0.5}
+    assert changes["out_of_range"]["x1"] > 0.5 and changes["out_of_range"].get("x2", 0) < 0.05
+
+
+@pytest.fixture(scope="module")
+def telco():
+    from retrain.params import load
+    params = load(ROOT / "params.yaml")
+    schema = Schema.from_params(params["schema"])
+    source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
+    for col in schema.numeric:
+        source[col] = source[col].astype(float)
+    source[schema.target] = (source[schema.target] == schema.positive).astype(int)
+    return params, schema, source
+
+
+@pytest.mark.parametrize("size", [30, 100, 200, 500, 1000, 2000])
+def test_batches_from_the_reference_distribution_are_not_flagged(telco, size):
+    params, schema, source = telco
+    reference = source.sample(2000, random_state=0).assign(**{schema.time: pd.Timestamp(0)})
+    profile, sample = build_profile(reference, schema, 10, 2000, 0, 100, 20, {})
+    for seed in range(3):
+        batch = source.sample(size, random_state=100 + seed)
+        record = {"as_of": "2025-01", "champion_age": 0,
+                  "champion": {"version": "v1", "trained_through_period": "2025-01"},
+                  "drift": {"rows": size,
+                            "features": feature_drift(profile, sample, batch, schema)},
+                  "domain_classifier": domain_auc(sample, batch, schema, 5, 1000, seed)}
+        decision = decide(record, {**params["decide"],
+                                   "performance": {**params["decide"]["performance"],
+                                                   "enabled": False}})
+        fired = {t["name"] for t in decision["triggers"] if t["fired"]}
+        assert not fired & {"data_drift", "multivariate_drift"}, (size, seed, decision["drift"])
+        if size < params["decide"]["min_rows"]:
+            t = {t["name"]: t for t in decision["triggers"]}["data_drift"]
+            assert "not enough data" in t["detail"]
