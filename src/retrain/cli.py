@@ -11,6 +11,7 @@ from .errors import DataError, one_line
 from .history import in_production_at, pointer_history, previous_version, table
 from .params import load, section
 from .registry import STAGE, AlreadyPromoted, fetch, promote, read_pointer, rollback
+from .report import job_markdown
 from .schema import Schema, parse_period
 from .simulate import SimConfig, next_period, simulate_batch
 
@@ -92,6 +93,20 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             break
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    import subprocess
+
+    diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base],
+                          capture_output=True, text=True)
+    text = job_markdown(io.read_json("reports/decision.json"),
+                        io.read_json("reports/promotion.json"),
+                        read_pointer(".").get("version"),
+                        diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
+                        f"{diff.stderr.strip()[:200]})")
+    io.write_text(args.output, text)
+    print(f"report: wrote {args.output}")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="retrain", description=__doc__)
     top.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
@@ -118,6 +133,11 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--version", metavar="vX.Y.Z", help="a version instead of a stage")
     p.add_argument("-o", "--output", required=True, help="directory to write to")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("report", help="markdown report of the last run (decision, drift, verdict)")
+    p.add_argument("--base", default="HEAD", help="revision to diff metrics against")
+    p.add_argument("-o", "--output", default="reports/job.md", help="file to write")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("simulate", help="write the next batch(es) of demo data")
     p.add_argument("--months", type=int, default=1, help="how many batches to write")

@@ -1,0 +1,101 @@
+"""The retraining job (.ci/retrain) against a bare git origin and a local DVC remote."""
+
+import hashlib
+import json
+
+import pytest
+
+from tests.helpers import ROOT, Repo
+
+pytestmark = pytest.mark.e2e
+
+PARAMS = {
+    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
+    "simulate": {"rows_per_batch": 300, "scenarios": [
+        {"name": "senior_flag_as_text", "kind": "retype", "from": "2025-06",
+         "column": "senior_citizen", "mapping": {"0": "No", "1": "Yes"}}]},
+}
+
+
+def origin_state(origin) -> str:
+    return Repo(origin).git("for-each-ref", "--format=%(refname) %(objectname)")
+
+
+def remote_files(remote) -> set[str]:
+    return {str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def setup(make_repo, tmp_path):
+    """A project pushed to a bare origin with a committed local DVC remote; a CI clone of it."""
+    origin, remote = tmp_path / "origin.git", tmp_path / "dvc-remote"
+    Repo(tmp_path).run("git", "init", "-q", "--bare", "-b", "main", str(origin))
+    project = make_repo(PARAMS)
+    (project.path / ".ci").mkdir()
+    (project.path / ".ci/retrain").write_bytes((ROOT / ".ci/retrain").read_bytes())
+    project.run("dvc", "remote", "add", "-d", "storage", str(remote))
+    project.retrain("simulate", "--months", "3")
+    project.commit_all("three months")
+    project.git("remote", "add", "origin", str(origin))
+    project.git("push", "-q", "origin", "main")
+    ci = Repo(tmp_path / "ci")
+    project.run("git", "clone", "-q", str(origin), str(ci.path))
+    return origin, remote, ci
+
+
+def job(repo: Repo, check: bool = True, **env):
+    return repo.run("bash", ".ci/retrain", check=check, env={k: str(v) for k, v in env.items()})
+
+
+def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_path):
+    origin, remote, ci = setup
+    job(ci)
+    tags = Repo(origin).git("tag", "--list").split()
+    assert {"churn-model@v1.0.0", "churn-model#prod#1"} <= set(tags)
+    md5 = ci.json("models/champion.json")["md5"]
+    assert f"files/md5/{md5[:2]}/{md5[2:]}" in remote_files(remote)
+    report = (ci.path / "reports/job.md").read_text()
+    assert "# Decision as of 2025-03" in report and "| roc_auc |" in report
+    assert "promoted" in report
+
+    state = origin_state(origin)
+    job(ci)                                                  # no new data: nothing to do
+    assert origin_state(origin) == state
+
+    ci.retrain("simulate")                                   # 2025-04, a new batch
+    ci.commit_all("Batch 2025-04")
+    job(ci)
+    log = Repo(origin).git("log", "--format=%s", "-3")
+    assert "Evaluate batch 2025-04" in log or "churn-model" in log
+
+    fresh = Repo(tmp_path / "fresh")
+    ci.run("git", "clone", "-q", str(origin), str(fresh.path))
+    out = fresh.retrain("fetch", "--stage", "prod", "-o", str(tmp_path / "deploy"))
+    version = fresh.json("models/champion.json")["version"]
+    assert version in out.stdout
+    fetched = (tmp_path / "deploy/model.joblib").read_bytes()
+    assert hashlib.md5(fetched).hexdigest() == fresh.json("models/champion.json")["md5"]
+
+
+def test_schema_breaking_batch_fails_the_job_and_publishes_nothing(setup):
+    origin, remote, ci = setup
+    job(ci)
+    for _ in range(2):
+        ci.retrain("simulate")                               # 2025-04, 2025-05 fine
+    ci.retrain("simulate")                                   # 2025-06: senior_citizen as text
+    ci.commit_all("three more batches")
+    state, files = origin_state(origin), remote_files(remote)
+    out = job(ci, check=False)
+    assert out.returncode != 0
+    assert "error: data/raw/2025-06.csv: column 'senior_citizen'" in out.stderr
+    assert origin_state(origin) == state and remote_files(remote) == files
+
+
+def test_pull_request_mode_reports_without_promoting_or_pushing(setup):
+    origin, remote, ci = setup
+    state = origin_state(origin)
+    job(ci, RETRAIN_PROMOTE=0)
+    assert json.loads((ci.path / "reports/promotion.json").read_text())["promote"]
+    assert ci.json("models/champion.json")["version"] is None
+    assert ci.tags() == [] and origin_state(origin) == state and not remote.exists()
+    assert (ci.path / "reports/job.md").exists()

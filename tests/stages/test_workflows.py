@@ -1,0 +1,45 @@
+"""The GitHub workflows pass the workflow schema and zizmor's audit, offline."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.helpers import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
+BIN = Path(sys.executable).parent
+
+
+def test_workflows_match_the_github_schema():
+    proc = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema",
+                           "vendor.github-workflows", *map(str, WORKFLOWS)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_finds_nothing_of_medium_or_high_severity():
+    proc = subprocess.run([str(BIN / "zizmor"), "--offline", "--min-severity", "medium",
+                           str(ROOT / ".github/workflows")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissions():
+    flow = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
+    triggers = flow[True]  # YAML reads the key `on` as True
+    assert "data/raw/**" in triggers["push"]["paths"] and "workflow_dispatch" in triggers
+    assert flow["permissions"] == {} and flow["concurrency"]["cancel-in-progress"] is False
+    job = flow["jobs"]["retrain"]
+    assert job["permissions"] == {"contents": "write"}
+    steps = job["steps"]
+    assert steps[0]["with"]["fetch-depth"] == 0 and steps[0]["with"]["fetch-tags"] is True
+    assert all("@" in s["uses"] and len(s["uses"].split("@")[1]) == 40
+               for s in steps if "uses" in s)
+    assert steps[-1]["run"] == "bash .ci/retrain"
+    secrets = [v for s in steps for v in (s.get("env") or {}).values() if "secrets." in str(v)]
+    assert secrets, "the remote's credentials come from secrets"
+    pr = yaml.safe_load((ROOT / ".github/workflows/retrain-pr.yml").read_text())
+    pr_job = pr["jobs"]["report"]
+    assert pr_job["permissions"] == {"contents": "read"}
+    assert pr_job["steps"][-1]["env"]["RETRAIN_PROMOTE"] == "0"
