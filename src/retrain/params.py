@@ -5,18 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from .errors import DataError
 
 
 def load(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read params the way DVC does (YAML 1.2: `Yes` stays a string after `dvc exp run -S`)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: not found; run from the repository root") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         raise DataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a mapping of sections")

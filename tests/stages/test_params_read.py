@@ -57,12 +57,12 @@ def cold_start_repo(tmp_path_factory):
     write_json(path / "models/champion.json", empty_pointer("churn-model"))
     run(["retrain", "simulate", "--months", "3"], path)
     repo = Repo(path)
-    for name in ["prepare", "evaluate", "decide", "train", "compare"]:
+    for name in STAGES:
         run(["python", f"stages/{name}.py"], path)
     return repo
 
 
-@pytest.mark.parametrize("name", ["prepare", "evaluate", "decide", "train", "compare"])
+@pytest.mark.parametrize("name", sorted(STAGES))
 def test_stage_reads_exactly_its_declared_params(name, cold_start_repo, monkeypatch):
     monkeypatch.chdir(cold_start_repo.path)
     seen: set[str] = set()

@@ -50,7 +50,7 @@ def test_ks_matches_scipy_on_the_raw_samples(samples, toy):
     profile, sample = profile_of(reference, toy)
     got = feature_drift(profile, sample, current, toy)
     for col in ["x1", "x2"]:
-        expected = stats.ks_2samp(reference[col].dropna(), current[col].dropna())
+        expected = stats.ks_2samp(reference[col].dropna(), current[col].dropna(), method="asymp")
         assert got[col]["statistic"] == pytest.approx(expected.statistic, abs=1e-6)
         assert got[col]["p_value"] == pytest.approx(expected.pvalue, abs=1e-6)
 

@@ -1,0 +1,36 @@
+"""Stage backtest: replay the batches in time order under the params policy and baselines."""
+
+import pandas as pd
+
+from retrain import io
+from retrain.backtest import Settings, per_batch_table, policies_from, replay, tradeoff_table
+from retrain.errors import one_line
+from retrain.features import check_hyperparameters
+from retrain.params import load, section
+from retrain.schema import CleaningPolicy, validate_batch
+
+
+@one_line
+def main() -> None:
+    params = load()
+    settings = Settings.from_params(params)
+    check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
+    cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
+    batches = [validate_batch(io.read_raw_batch(path), str(path), settings.schema, cleaning)
+               for path in io.list_batches("data/raw")]
+    metric = str(section(params, "metrics")["primary"])
+    result = replay(batches, settings, policies_from(section(params, "backtest")), metric,
+                    progress=lambda line: print(line, flush=True))
+    io.write_json("reports/backtest.json", result["summary"])
+    table = pd.DataFrame(per_batch_table(result, metric))
+    io.write_text("reports/backtest.csv", table.to_csv(index=False))
+    io.write_text("reports/backtest_tradeoff.csv",
+                  pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False))
+    policy = result["summary"]["policy"]
+    print(f"backtest: policy retrained {policy['retrains']} times, mean {metric} "
+          f"{policy[f'mean_{metric}']}; every batch {result['summary']['every_batch']['retrains']}, "
+          f"never {result['summary']['never']['retrains']}")
+
+
+if __name__ == "__main__":
+    main()
