@@ -7,7 +7,7 @@ from retrain.backtest import Settings, per_batch_table, policies_from, replay, t
 from retrain.errors import one_line
 from retrain.features import check_hyperparameters
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, validate_batch
+from retrain.schema import CleaningPolicy, read_batches
 
 
 @one_line
@@ -16,8 +16,7 @@ def main() -> None:
     settings = Settings.from_params(params)
     check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
     cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
-    batches = [validate_batch(io.read_raw_batch(path), str(path), settings.schema, cleaning)
-               for path in io.list_batches("data/raw")]
+    batches = read_batches("data/raw", settings.schema, cleaning)
     metric = str(section(params, "metrics")["primary"])
     result = replay(batches, settings, policies_from(section(params, "backtest")), metric,
                     progress=lambda line: print(line, flush=True))

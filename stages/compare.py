@@ -5,26 +5,15 @@ from pathlib import Path
 import pandas as pd
 
 from retrain import io
-from retrain.errors import RegistryError, one_line
+from retrain.errors import one_line
 from retrain.evaluation import compare
 from retrain.metrics import ComparePolicy
-from retrain.modeling import load as load_model
 from retrain.params import load, section
-from retrain.registry import load_champion, read_pointer
+from retrain.registry import load_challenger, load_champion, read_pointer
 from retrain.schema import Schema
 
 CHALLENGER = Path("models/challenger")
 PLOTS = Path("reports/plots")
-
-
-def challenger_model() -> tuple[object | None, str | None]:
-    metadata = io.read_json(CHALLENGER / "metadata.json")
-    if not metadata.get("trained"):
-        return None, None
-    data = (CHALLENGER / "model.joblib").read_bytes()
-    if io.md5_bytes(data) != metadata["model_md5"]:
-        raise RegistryError(f"{CHALLENGER}/model.joblib: md5 does not match its metadata.json")
-    return load_model(data), metadata["model_md5"]
 
 
 @one_line
@@ -36,7 +25,7 @@ def main() -> None:
     holdout = io.read_parquet("data/prepared/holdout.parquet")
     pointer = read_pointer(".")
     champion = load_champion(".", pointer)
-    challenger, challenger_md5 = challenger_model()
+    challenger, challenger_md5 = load_challenger(CHALLENGER)
     record, curves = compare(champion and champion.model, challenger, holdout, schema,
                              float(metrics["threshold"]), policy)
     record["as_of"] = io.read_json("reports/decision.json").get("as_of")

@@ -3,7 +3,7 @@
 from retrain import io
 from retrain.errors import one_line
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, Schema, validate_batch
+from retrain.schema import CleaningPolicy, Schema, read_batches
 from retrain.splits import WindowPolicy, split
 
 RAW, OUT = "data/raw", "data/prepared"
@@ -15,8 +15,7 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     prepare = section(params, "prepare")
     cleaning = CleaningPolicy.from_params(prepare.get("cleaning") or {})
-    batches = [validate_batch(io.read_raw_batch(path), str(path), schema, cleaning)
-               for path in io.list_batches(RAW)]
+    batches = read_batches(RAW, schema, cleaning)
     result = split(batches, schema, WindowPolicy.from_params(prepare))
     io.write_parquet(f"{OUT}/newest.parquet", result.newest)
     io.write_parquet(f"{OUT}/labelled.parquet", result.newest_labelled)

@@ -118,11 +118,8 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
     as_of = history[-1].period
     fired: list[str] = []
     if policy.kind == "triggers":
-        newest = history[-1]
-        observed = {"rows": len(newest.frame), "extra_columns": newest.extra_columns,
-                    "unparseable": newest.unparseable}
         record = evaluate(champion, data.newest_labelled, data.newest, settings.schema,
-                          settings.threshold, observed, settings.domain)
+                          settings.threshold, history[-1].observed(), settings.domain)
         decision = decide(record, settings.decide)
         retrain, fired = decision["retrain"], decision["fired"]
     elif policy.kind == "never":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -26,7 +27,6 @@ METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.parquet"
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
-OWN_OUTPUTS = ("dvc.lock", "reports/", ".gitignore")
 
 
 STAGE = "prod"
@@ -184,10 +184,8 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
         if not pointer.get(key):
             raise RegistryError(f"{POINTER}: version {pointer['version']} has no {key!r}")
     data = read_at_commit(root, pointer["path"], pointer["commit"])
-    actual = md5_bytes(data)
-    if actual != pointer["md5"]:
-        raise RegistryError(f"{pointer['path']} at {pointer['commit'][:12]}: md5 {actual} does not "
-                            f"match {pointer['md5']} in {POINTER}; refusing to load it")
+    model = checked_load(data, pointer["md5"],
+                         f"{pointer['path']} at {pointer['commit'][:12]}", POINTER)
     beside = Path(pointer["path"])
     metadata = json.loads(read_at_commit(root, str(beside.with_name(METADATA_FILE)),
                                          pointer["commit"]))
@@ -195,7 +193,28 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
                                         pointer["commit"]))
     reference = pd.read_parquet(io.BytesIO(
         read_at_commit(root, str(beside.with_name(REFERENCE_FILE)), pointer["commit"])))
-    return Champion(pointer, load(data), metadata, profile, reference)
+    return Champion(pointer, model, metadata, profile, reference)
+
+
+def checked_load(data: bytes, expected: str, what: str, recorded_in: str) -> Any:
+    """Unpickle model bytes only when their md5 is the one recorded in `recorded_in`."""
+    actual = md5_bytes(data)
+    if actual != expected:
+        raise RegistryError(f"{what}: md5 {actual} does not match {expected} in {recorded_in}; "
+                            "refusing to load it")
+    return load(data)
+
+
+def load_challenger(directory: str | Path) -> tuple[Any, str | None]:
+    """The challenger train wrote, md5-checked against its metadata; (None, None) if none."""
+    directory = Path(directory)
+    metadata = read_json(directory / METADATA_FILE)
+    if not metadata.get("trained"):
+        return None, None
+    data = (directory / MODEL_FILE).read_bytes()
+    model = checked_load(data, metadata["model_md5"], f"{directory}/{MODEL_FILE}",
+                         f"{directory}/{METADATA_FILE}")
+    return model, metadata["model_md5"]
 
 
 # --- git ---------------------------------------------------------------------------------
@@ -214,12 +233,16 @@ def git(root: str | Path, *args: str, check: bool = True, strip: bool = True,
 def _git_env(root: str | Path) -> dict[str, str]:
     """The environment for git; a fallback identity only where git has none configured."""
     env = dict(os.environ)
-    configured = subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True,
-                                text=True).stdout.strip()
-    if not configured and "GIT_AUTHOR_EMAIL" not in env:
+    if not _has_identity(str(Path(root).resolve())) and "GIT_AUTHOR_EMAIL" not in env:
         env.update(GIT_AUTHOR_NAME="retrain", GIT_AUTHOR_EMAIL="retrain@localhost",
                    GIT_COMMITTER_NAME="retrain", GIT_COMMITTER_EMAIL="retrain@localhost")
     return env
+
+
+@functools.lru_cache(maxsize=8)
+def _has_identity(root: str) -> bool:
+    return bool(subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True,
+                               text=True).stdout.strip())
 
 
 def read_registry(root: str | Path, name: str) -> Registry:

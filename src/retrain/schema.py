@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,11 @@ class Batch:
     dropped_duplicates: int = 0
     extra_columns: list[str] = field(default_factory=list)
     unparseable: dict[str, int] = field(default_factory=dict)
+
+    def observed(self) -> dict[str, Any]:
+        """What the raw file showed beyond the schema, for evaluate's schema-change check."""
+        return {"rows": len(self.frame), "extra_columns": self.extra_columns,
+                "unparseable": self.unparseable}
 
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
@@ -251,3 +257,11 @@ def validate_batch(
     extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
     return Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()),
                  extra_columns=extra, unparseable={k: v for k, v in unparseable.items() if v})
+
+
+def read_batches(raw_dir: str | Path, schema: Schema, policy: CleaningPolicy) -> list[Batch]:
+    """Every batch file of `raw_dir`, validated and cleaned, in period order."""
+    from .io import list_batches, read_raw_batch
+
+    return [validate_batch(read_raw_batch(path), str(path), schema, policy)
+            for path in list_batches(raw_dir)]

@@ -104,7 +104,6 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy) -> Split:
         "train_periods": window,
         "train_until": str(train[schema.time].max()),
         "duplicates_dropped": sum(b.dropped_duplicates for b in batches),
-        "newest_observed": {"rows": len(newest.frame), "extra_columns": newest.extra_columns,
-                            "unparseable": newest.unparseable},
+        "newest_observed": newest.observed(),
     }
     return Split(newest.frame, last.frame, train, holdout, summary)

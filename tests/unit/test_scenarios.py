@@ -59,10 +59,8 @@ def replay():
                             load(trained.model_bytes), trained.metadata, trained.profile,
                             trained.reference)
         batch = batches[t]
-        observed = {"rows": len(batch.frame), "extra_columns": batch.extra_columns,
-                    "unparseable": batch.unparseable}
         record = evaluate(champion, batch.frame, batch.frame, schema,
-                          params["metrics"]["threshold"], observed,
+                          params["metrics"]["threshold"], batch.observed(),
                           DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
         from retrain.triggers import decide
         fired[batch.period] = set(decide(record, decide_params)["fired"])
