@@ -1,17 +1,30 @@
 """Stage decide: apply every trigger in params; write reports/decision.json and decision.md."""
 
+import pandas as pd
+
 from retrain import io
 from retrain.errors import one_line
+from retrain.log import get, logged
 from retrain.params import load, section
-from retrain.triggers import decide, summary_markdown
+from retrain.triggers import DRIFT_PLOT_COLUMNS, decide, drift_plot, summary_markdown
+
+log = get("decide")
 
 
 @one_line
+@logged("decide")
 def main() -> None:
-    decision = decide(io.read_json("reports/evaluation.json"), section(load(), "decide"))
+    evaluation = io.read_json("reports/evaluation.json")
+    log.info("read the evaluation of %s", evaluation["as_of"])
+    decision = decide(evaluation, section(load(), "decide"))
     io.write_json("reports/decision.json", decision)
     io.write_text("reports/decision.md", summary_markdown(decision))
-    print(f"decide: retrain={decision['retrain']} ({decision['reason']})")
+    io.write_frame("reports/plots/drift.csv", pd.DataFrame(drift_plot(decision),
+                                                                columns=DRIFT_PLOT_COLUMNS))
+    for trigger in decision["triggers"]:
+        log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet",
+                  trigger["detail"])
+    log.info("retrain=%s (%s)", decision["retrain"], decision["reason"])
 
 
 if __name__ == "__main__":

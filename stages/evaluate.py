@@ -2,32 +2,42 @@
 
 from retrain import io
 from retrain.errors import one_line
-from retrain.evaluation import DomainCheck, evaluate
+from retrain.evaluation import DomainCheck, champion_scores, evaluate
+from retrain.log import get, logged, timed
 from retrain.params import load, section
 from retrain.registry import load_champion, read_pointer
 from retrain.schema import Schema
 
+SCORES = "reports/plots/newest_champion.csv"
+log = get("evaluate")
+
 
 @one_line
+@logged("evaluate")
 def main() -> None:
     params = load()
     schema = Schema.from_params(section(params, "schema"))
     threshold = float(section(params, "metrics")["threshold"])
     domain = section(params, "evaluate")["domain_classifier"]
-    champion = load_champion(".", read_pointer("."))
-    record = evaluate(
-        champion,
-        io.read_parquet("data/prepared/labelled.parquet"),
-        io.read_parquet("data/prepared/newest.parquet"),
-        schema, threshold,
-        io.read_json("reports/prepare.json").get("newest_observed"),
-        DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
-    )
+    labelled = io.read_parquet("data/prepared/labelled.parquet")
+    newest = io.read_parquet("data/prepared/newest.parquet")
+    log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
+    with timed(log, "loaded the champion"):
+        champion = load_champion(".", read_pointer("."))
+    scored = champion_scores(champion, labelled, schema, threshold)
+    with timed(log, "drift, domain classifier and scores"):
+        record = evaluate(
+            champion, labelled, newest, schema, threshold,
+            io.read_json("reports/prepare.json").get("newest_observed"),
+            DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
+            scored,
+        )
     io.write_json("reports/evaluation.json", record)
+    io.write_frame(SCORES, scored)
     scores = record["metrics"] or {}
     version = champion.pointer["version"] if champion else None
-    print(f"evaluate: champion {version} on {record['labelled_period']}: "
-          + (", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note")))
+    log.info("champion %s on %s: %s", version, record["labelled_period"],
+             ", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note"))
 
 
 if __name__ == "__main__":

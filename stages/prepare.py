@@ -2,29 +2,41 @@
 
 from retrain import io
 from retrain.errors import one_line
+from retrain.log import get, logged, timed
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, Schema, read_batches
-from retrain.splits import WindowPolicy, split
+from retrain.schema import CleaningPolicy, Schema, read_batch
+from retrain.splits import WindowPolicy, split, window_batches
 
 RAW, OUT = "data/raw", "data/prepared"
+log = get("prepare")
 
 
 @one_line
+@logged("prepare")
 def main() -> None:
     params = load()
     schema = Schema.from_params(section(params, "schema"))
     prepare = section(params, "prepare")
     cleaning = CleaningPolicy.from_params(prepare.get("cleaning") or {})
-    batches = read_batches(RAW, schema, cleaning)
-    result = split(batches, schema, WindowPolicy.from_params(prepare))
+    policy = WindowPolicy.from_params(prepare)
+    paths = io.list_batches(RAW)
+    with timed(log, f"read and validated the batches {RAW} needs for the window"):
+        batches = window_batches(paths, lambda path: read_batch(path, schema, cleaning), policy)
+    for batch in batches:
+        log.debug("%s: %d rows, %s", batch.source, len(batch.frame),
+                  "labelled" if batch.labelled else "no labels")
+    result = split(batches, schema, policy, files=len(paths))
     io.write_parquet(f"{OUT}/newest.parquet", result.newest)
     io.write_parquet(f"{OUT}/labelled.parquet", result.newest_labelled)
     io.write_parquet(f"{OUT}/train.parquet", result.train)
     io.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
     io.write_json("reports/prepare.json", result.summary)
-    print(f"prepare: {result.summary['batches']} batches, newest {result.summary['newest_period']}, "
-          f"train {result.summary['train_rows']} rows, holdout {result.summary['holdout_rows']} "
-          f"rows of {result.summary['holdout_period']}")
+    summary = result.summary
+    log.info("%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",
+             summary["batches"], summary["batches_read"], summary["newest_period"], summary["newest_rows"],
+             "" if summary["newest_labelled"] else ", no labels yet", summary["train_rows"],
+             summary["train_periods"][0], summary["train_periods"][-1], summary["holdout_rows"],
+             summary["holdout_period"])
 
 
 if __name__ == "__main__":

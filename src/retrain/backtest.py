@@ -170,7 +170,7 @@ def replay(batches: list[Batch], settings: Settings, policies: list[Policy], met
         if progress:
             marks = " ".join(f"{p.name}={'R' if results[p.name][-1]['retrain'] else '.'}"
                              for p in policies)
-            progress(f"backtest {t + 1}/{len(batches)} {batch.period}: {marks} "
+            progress(f"{t + 1}/{len(batches)} {batch.period}: {marks} "
                      f"({time.perf_counter() - started:.1f}s)")
     summary = {name: summarise(rows, metric) for name, rows in results.items()}
     reference = summary.get("every_batch", {}).get(f"mean_{metric}")

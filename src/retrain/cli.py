@@ -1,19 +1,25 @@
-"""The `retrain` command: what is not a DVC stage (promote, rollback, history, fetch, simulate)."""
+"""The `retrain` command: what is not a DVC stage (promote, rollback, history, fetch, predict, simulate)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import sys
 from pathlib import Path
 
 from . import io
 from .errors import DataError, one_line
 from .history import in_production_at, pointer_history, previous_version, table
+from .log import ENV, setup, timed
+from .modeling import predictions
 from .params import load, section
-from .registry import STAGE, AlreadyPromoted, fetch, promote, read_pointer, rollback
+from .registry import STAGE, AlreadyPromoted, fetch, load_champion, promote, read_pointer, rollback
 from .report import job_markdown
-from .schema import Schema, parse_period
+from .schema import CleaningPolicy, Schema, check_size, parse_period, validate_features
 from .simulate import SimConfig, next_period, simulate_batch
+
+log = logging.getLogger("retrain.predict")
 
 
 def cmd_promote(args: argparse.Namespace) -> None:
@@ -64,7 +70,7 @@ def cmd_history(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     name = str(section(load(args.params), "registry")["model_name"])
-    summary = fetch(".", name, args.output, stage=args.stage, version=args.version)
+    summary = fetch(".", name, io.confined(args.output), stage=args.stage, version=args.version)
     print(f"fetched {name} {summary['version']} (md5 {summary['md5']}) to {args.output}")
 
 
@@ -74,7 +80,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     sim = section(params, "simulate")
     config = SimConfig.from_params(sim)
     source = io.read_parquet(sim["source"])
-    out_dir = Path(args.out)
+    out_dir = io.confined(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     existing = [p.stem for p in io.list_batches(out_dir)]
     for _ in range(args.months):
@@ -93,6 +99,30 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             break
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    params = load(args.params)
+    schema = Schema.from_params(section(params, "schema"))
+    cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
+    source, target = Path(args.input), io.confined(args.output)
+    if target.resolve() == source.resolve():
+        raise DataError(f"{target}: the output would overwrite the input; choose another -o")
+    if target.resolve().is_relative_to(Path("data/raw").resolve()):
+        raise DataError(f"{target}: data/raw holds the batches; write predictions elsewhere")
+    check_size(source, cleaning)
+    with timed(log, f"read {source}", logging.DEBUG):
+        rows = validate_features(io.read_raw_batch(source), str(source), schema, cleaning)
+    pointer = read_pointer(".")
+    champion = load_champion(".", pointer)
+    if champion is None:
+        raise DataError("no model is in production yet: run `dvc repro` and `retrain promote`")
+    with timed(log, f"scored {len(rows)} rows with {pointer['version']}"):
+        scored = predictions(champion.model, rows, schema,
+                             float(section(params, "metrics")["threshold"]))
+    io.write_frame(target, scored)
+    print(f"predict: wrote {target} ({len(scored)} rows, {int((scored['label'] == schema.positive).sum())} "
+          f"predicted {schema.positive!r}, model {pointer['name']} {pointer['version']})")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     import subprocess
 
@@ -103,43 +133,53 @@ def cmd_report(args: argparse.Namespace) -> None:
                         read_pointer(".").get("version"),
                         diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
                         f"{diff.stderr.strip()[:200]})")
-    io.write_text(args.output, text)
+    io.write_text(io.confined(args.output), text)
     print(f"report: wrote {args.output}")
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="retrain", description=__doc__)
     top.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS,
+                        help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}")
+    top.add_argument("--log-level", help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}")
     sub = top.add_subparsers(dest="command", required=True)
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    p = sub.add_parser("promote", help="apply reports/promotion.json: commit, tag, point prod")
+    p = add("promote", help="apply reports/promotion.json: commit, tag, point prod")
     p.set_defaults(func=cmd_promote)
 
-    p = sub.add_parser("rollback", help="point production back at an earlier version")
+    p = add("rollback", help="point production back at an earlier version")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--to", metavar="vX.Y.Z", help="the version to put back in production")
     which.add_argument("--previous", action="store_true", help="the version before this one")
     p.add_argument("--reason", required=True, help="why; recorded in the pointer and commit")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("history", help="every promotion and rollback, production marked")
+    p = add("history", help="every promotion and rollback, production marked")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--at", metavar="PERIOD", help="which version served batch PERIOD")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("fetch", help="write the production model to a directory, md5-checked")
+    p = add("fetch", help="write the production model to a directory, md5-checked")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--stage", default=STAGE, help=f"stage to fetch (default {STAGE})")
     which.add_argument("--version", metavar="vX.Y.Z", help="a version instead of a stage")
     p.add_argument("-o", "--output", required=True, help="directory to write to")
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("report", help="markdown report of the last run (decision, drift, verdict)")
+    p = add("predict", help="score a CSV or Parquet file with the production model")
+    p.add_argument("input", help="file with the id and feature columns of params.yaml schema")
+    p.add_argument("-o", "--output", required=True, help="predictions file (.csv or .parquet)")
+    p.set_defaults(func=cmd_predict)
+
+    p = add("report", help="markdown report of the last run (decision, drift, verdict)")
     p.add_argument("--base", default="HEAD", help="revision to diff metrics against")
     p.add_argument("-o", "--output", default="reports/job.md", help="file to write")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("simulate", help="write the next batch(es) of demo data")
+    p = add("simulate", help="write the next batch(es) of demo data")
     p.add_argument("--months", type=int, default=1, help="how many batches to write")
     p.add_argument("--period", help="write this period instead of the next one")
     p.add_argument("--unlabelled", action="store_true", help="leave the target column blank")
@@ -151,6 +191,7 @@ def parser() -> argparse.ArgumentParser:
 @one_line
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    setup("cli", args.log_level)
     args.func(args)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from .drift import domain_auc, estimated_performance, feature_drift, schema_changes
 from .errors import DataError
 from .metrics import ComparePolicy, score, verdict
-from .modeling import predict_proba
+from .modeling import predict_proba, predictions
 from .schema import PERIOD, Schema
 
 if TYPE_CHECKING:
@@ -36,13 +37,33 @@ class DomainCheck:
     seed: int = 0
 
 
+def scored_rows(model: Any, rows: pd.DataFrame, schema: Schema, threshold: float) -> pd.DataFrame:
+    """Per labelled row: id, actual and predicted label, probability (what confusion plots read)."""
+    scored = predictions(model, rows, schema, threshold)
+    actual = np.where(rows[schema.target].to_numpy().astype(int) == 1, schema.positive,
+                      schema.negative)
+    return pd.DataFrame({schema.id: scored[schema.id], "actual": actual,
+                         "predicted": scored["label"], "probability": scored["probability"]})
+
+
+def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: Schema,
+                    threshold: float) -> pd.DataFrame:
+    """The champion's scores on the labelled rows it never trained on; no rows at cold start."""
+    if champion is None:
+        return pd.DataFrame(columns=[schema.id, "actual", "predicted", "probability"])
+    rows = unseen_rows(labelled, schema, champion.metadata["trained_until"])
+    return scored_rows(champion.model, rows, schema, threshold)
+
+
 def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
              schema: Schema, threshold: float, observed: dict[str, Any] | None = None,
-             domain: DomainCheck | None = None) -> dict[str, Any]:
+             domain: DomainCheck | None = None,
+             scored: pd.DataFrame | None = None) -> dict[str, Any]:
     """Everything decide needs, computed from the newest batch and the champion's profile only.
 
     Performance, concept and label statistics use the newest labelled rows the champion never
-    trained on; drift, schema changes and estimated performance use the newest batch.
+    trained on (`scored`, from champion_scores, when the caller has them already); drift, schema
+    changes and estimated performance use the newest batch.
     """
     as_of = str(newest[PERIOD].iloc[0])
     labelled_period = str(labelled[PERIOD].iloc[0]) if len(labelled) else None
@@ -67,17 +88,18 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
         raise DataError(f"the champion {pointer['version']} needs column(s) "
                         f"{', '.join(changes['missing_columns'])} that params.yaml schema no "
                         "longer has; restore them or retrain from scratch (breaking change)")
-    rows = unseen_rows(labelled, schema, metadata["trained_until"])
-    record["rows_seen_in_training"] = int(len(labelled) - len(rows))
-    if len(rows):
-        y = rows[schema.target].to_numpy().astype(int)
-        proba = predict_proba(champion.model, rows, schema)
+    if scored is None:
+        scored = champion_scores(champion, labelled, schema, threshold)
+    record["rows_seen_in_training"] = int(len(labelled) - len(scored))
+    if len(scored):
+        y = (scored["actual"] == schema.positive).to_numpy().astype(int)
+        proba = scored["probability"].to_numpy()
         record["metrics"] = score(y, proba, threshold)
         errors = int(((proba >= threshold).astype(int) != y).sum())
-        record["concept"] = {"errors": errors, "rows": int(len(rows)),
+        record["concept"] = {"errors": errors, "rows": int(len(scored)),
                              "reference_errors": profile["holdout"]["errors"],
                              "reference_rows": profile["holdout"]["rows"]}
-        record["label"] = {"positive": int(y.sum()), "rows": int(len(rows)),
+        record["label"] = {"positive": int(y.sum()), "rows": int(len(scored)),
                            "reference_positive": profile["label_positive"],
                            "reference_rows": profile["rows"]}
     else:
@@ -92,32 +114,50 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     return record
 
 
-def roc_points(y_true: Any, proba: Any) -> pd.DataFrame:
-    from sklearn.metrics import roc_curve
+def _thin(frame: pd.DataFrame, most: int) -> pd.DataFrame:
+    """At most `most` evenly spaced points, the first and the last kept."""
+    if len(frame) <= most:
+        return frame
+    keep = np.unique(np.linspace(0, len(frame) - 1, most).round().astype(int))
+    return frame.iloc[keep].reset_index(drop=True)
 
+
+def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataFrame]:
+    """ROC and precision-recall points (at most `most` each, so large holdouts stay small in
+    git); empty frames when the rows hold only one class."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    if len(set(np.asarray(y_true).tolist())) < 2:
+        return {"roc": pd.DataFrame({"fpr": [], "tpr": []}),
+                "pr": pd.DataFrame({"recall": [], "precision": []})}
     fpr, tpr, _ = roc_curve(y_true, proba)
-    return pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)})
+    precision, recall, _ = precision_recall_curve(y_true, proba)
+    return {"roc": _thin(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
+            "pr": _thin(pd.DataFrame({"recall": recall.round(6), "precision": precision.round(6)}),
+                        most)}
 
 
 def compare(champion: Any, challenger: Any, holdout: pd.DataFrame, schema: Schema,
             threshold: float, policy: ComparePolicy) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both models on the same holdout: the promotion record and the ROC points of each."""
-    y = holdout[schema.target].to_numpy()
+    """Both models on the same holdout: the promotion record and, per role, the plot data
+    (ROC and precision-recall points, per-row scores), or None for a missing model."""
+    y = holdout[schema.target].to_numpy().astype(int)
     scores: dict[str, Any] = {}
-    curves: dict[str, Any] = {}
+    plots: dict[str, Any] = {}
     for role, model in (("champion", champion), ("challenger", challenger)):
         if model is None:
-            scores[role], curves[role] = None, None
+            scores[role], plots[role] = None, None
             continue
-        proba = predict_proba(model, holdout, schema)
+        rows = scored_rows(model, holdout, schema, threshold)
+        proba = rows["probability"].to_numpy()
         scores[role] = score(y, proba, threshold)
-        curves[role] = roc_points(y, proba) if len(set(y.tolist())) == 2 else None
+        plots[role] = {**curve_points(y, proba), "scores": rows}
     record = verdict(scores["champion"], scores["challenger"], policy)
     record = {"promote": record["promote"], "reason": record["reason"],
               "champion": scores["champion"], "challenger": scores["challenger"],
               "primary": policy.primary, "improvement": record["improvement"],
               "checks": record["checks"],
-              "holdout": {"period": str(holdout["_period"].iloc[0]), "rows": int(len(holdout)),
+              "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),
                           "from": str(holdout[schema.time].min()),
                           "until": str(holdout[schema.time].max())}}
-    return record, curves
+    return record, plots

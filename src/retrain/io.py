@@ -12,8 +12,12 @@ from typing import Any
 import pandas as pd
 
 from .errors import DataError
+from .faults import checkpoint
 
 BATCH_SUFFIXES = (".csv", ".parquet")
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -22,6 +26,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -30,6 +35,15 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    checkpoint(f"write:{path}")
+
+
+def confined(path: str | Path, root: str | Path = ".") -> Path:
+    """`path` if it stays inside `root` once symlinks and `..` are resolved; else one error."""
+    base = Path(root).resolve()
+    if not (base / path).resolve().is_relative_to(base):
+        raise DataError(f"{path}: outside the repository ({base}); expected a path inside it")
+    return Path(path)
 
 
 def dumps_json(obj: Any) -> str:
@@ -72,6 +86,7 @@ def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd")
@@ -79,6 +94,7 @@ def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    checkpoint(f"write:{path}")
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -91,21 +107,56 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
         raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
 
 
+def write_frame(path: str | Path, df: pd.DataFrame) -> None:
+    """A table as CSV or Parquet, chosen by the file's suffix; written atomically."""
+    suffix = Path(path).suffix
+    if suffix == ".csv":
+        write_text(path, df.to_csv(index=False))
+    elif suffix == ".parquet":
+        write_parquet(path, df)
+    else:
+        raise DataError(f"{path}: expected a .csv or .parquet file name")
+
+
 def read_raw_batch(path: str | Path) -> pd.DataFrame:
     """Read a raw batch as text columns (CSV) or as stored (Parquet); cleaning comes later."""
     path = Path(path)
     if path.suffix == ".parquet":
         return read_parquet(path)
+    if path.suffix != ".csv":
+        raise DataError(f"{path}: expected a .csv or .parquet file")
+    _check_header(path)
     try:
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig"
         )
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: empty file, expected a header row and data rows") from None
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except pd.errors.ParserError as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a duplicated column name in a CSV header (pandas would rename it silently)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    names = [name.strip() for name in header]
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)
 
 
 def list_batches(raw_dir: str | Path) -> list[Path]:

@@ -26,6 +26,15 @@ def predict_proba(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> np.nd
     return model.predict_proba(frame[list(schema.features)])[:, 1]
 
 
+def predictions(model: Pipeline, frame: pd.DataFrame, schema: Schema,
+                threshold: float) -> pd.DataFrame:
+    """Per row: the id, the probability of the positive label and the label it implies."""
+    proba = predict_proba(model, frame, schema)
+    label = np.where(proba >= threshold, schema.positive, schema.negative)
+    return pd.DataFrame({schema.id: frame[schema.id].to_numpy(), "probability": proba,
+                         "label": label})
+
+
 def dump(model: Pipeline) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer, compress=3)

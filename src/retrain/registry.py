@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import io
 import json
@@ -10,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,13 @@ from typing import Any
 import pandas as pd
 
 from .errors import Refused, RegistryError
+from .faults import checkpoint
 from .io import atomic_write_bytes, dumps_json, md5_bytes, md5_file, read_json, write_text
 from .modeling import load
 
 POINTER = "models/champion.json"
+JOURNAL = "retrain-transaction.json"
+LOCK = "retrain.lock"
 CHALLENGER_DIR = "models/challenger"
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -183,6 +189,12 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
     for key in ("commit", "path", "md5"):
         if not pointer.get(key):
             raise RegistryError(f"{POINTER}: version {pointer['version']} has no {key!r}")
+    known = subprocess.run(["git", "cat-file", "-e", f"{pointer['commit']}^{{commit}}"],
+                           cwd=root, capture_output=True).returncode == 0
+    if not known:
+        raise RegistryError(f"{POINTER}: version {pointer['version']} names commit "
+                            f"{pointer['commit'][:12]}, which this repository does not have; "
+                            "fetch the tags (git fetch --tags) or roll back to a known version")
     data = read_at_commit(root, pointer["path"], pointer["commit"])
     model = checked_load(data, pointer["md5"],
                          f"{pointer['path']} at {pointer['commit'][:12]}", POINTER)
@@ -298,21 +310,48 @@ class AlreadyPromoted(Refused):
 
 
 class _Transaction:
-    """Commits and tags made so far, undone together if a later step fails."""
+    """Commits and tags made so far, undone together if a later step fails.
 
-    def __init__(self, root: Path, registry: Registry):
-        self.root, self.registry = root, registry
-        self.head = git(root, "rev-parse", "HEAD")
-        self.pointer = (root / POINTER).read_bytes()
-        self.tags: list[str] = []
-        self.added: list[str] = []
+    A journal in the git directory names the starting HEAD, the pointer and every tag before it
+    is made, so that a process killed halfway (SIGKILL runs no handler) is undone by the next
+    promote or rollback before it starts: see `recover`.
+    """
+
+    def __init__(self, root: Path, registry: Registry, command: str = "promote",
+                 fail_at: str | None = None, journal: dict[str, Any] | None = None):
+        self.root, self.registry, self.command, self.fail_at = root, registry, command, fail_at
+        self.journal_path = git_dir(root) / JOURNAL
+        if journal is None:
+            journal = {"command": command, "head": git(root, "rev-parse", "HEAD"),
+                       "pointer": (root / POINTER).read_text(), "tags": [], "added": []}
+        self.head, self.pointer = journal["head"], journal["pointer"].encode()
+        self.tags: list[str] = list(journal["tags"])
+        self.added: list[str] = list(journal["added"])
         self.clock = max(int(time.time()), registry.last_time)
+        self._save()
+
+    def _save(self) -> None:
+        atomic_write_bytes(self.journal_path, dumps_json(
+            {"command": self.command, "head": self.head, "pointer": self.pointer.decode(),
+             "tags": self.tags, "added": self.added}).encode())
+
+    def step(self, name: str) -> None:
+        _maybe_fail(self.fail_at, name)
+        checkpoint(f"{self.command}:{name}")
+
+    def add(self, paths: list[str]) -> None:
+        self.added = paths
+        self._save()
 
     def tag(self, name: str, commit: str, message: str) -> None:
         self.clock += 1 if self.clock <= self.registry.last_time or self.tags else 0
-        git(self.root, "tag", "-a", name, commit, "-m", message, date=self.clock)
         self.tags.append(name)
+        self._save()
+        git(self.root, "tag", "-a", name, commit, "-m", message, date=self.clock)
         self.registry.last_time = self.clock
+
+    def done(self) -> None:
+        self.journal_path.unlink(missing_ok=True)
 
     def undo(self) -> None:
         for name in reversed(self.tags):
@@ -320,10 +359,42 @@ class _Transaction:
         git(self.root, "reset", "-q", "--soft", self.head, check=False)
         git(self.root, "reset", "-q", self.head, "--", POINTER, *self.added, check=False)
         atomic_write_bytes(self.root / POINTER, self.pointer)
+        self.done()
+
+
+def git_dir(root: str | Path) -> Path:
+    return Path(root) / git(root, "rev-parse", "--git-dir")
+
+
+def recover(root: str | Path, registry: Registry) -> str | None:
+    """Undo a promote or rollback that was killed halfway; the command it was, or None."""
+    path = git_dir(root) / JOURNAL
+    if not path.exists():
+        return None
+    journal = read_json(path)
+    _Transaction(Path(root), registry, journal["command"], journal=journal).undo()
+    print(f"recovered: undid an interrupted {journal['command']} (restored HEAD "
+          f"{journal['head'][:12]}, removed {len(journal['tags'])} tag(s))")
+    return str(journal["command"])
+
+
+@contextlib.contextmanager
+def exclusive(root: str | Path) -> Iterator[None]:
+    """One promote or rollback at a time per repository; a second one is refused at once."""
+    fd = os.open(git_dir(root) / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Refused("another promote or rollback is running in this repository "
+                          f"({LOCK} in the git directory is held); nothing was changed") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], action: str,
-           as_of: str | None, reason: str, fail_at: str | None) -> None:
+           as_of: str | None, reason: str) -> None:
     """Write and commit the pointer, then make `version` the only one assigned to prod."""
     pointer = {
         "name": name, "version": version, "tag": version_tag(name, version),
@@ -338,16 +409,16 @@ def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], ac
     verb = "Promote" if action == "promote" else "Roll back"
     git(tx.root, "commit", "-q", "-m", f"{verb} {name} {version} to {STAGE}: {reason}"[:200],
         "--", POINTER)
-    _maybe_fail(fail_at, "after_pointer_commit")
+    tx.step("after_pointer_commit")
     number = tx.registry.next_number()
     for other in tx.registry.active(STAGE):
         if other != version:
             tx.tag(f"{name}#{STAGE}!#{number}", tx.registry.versions[other]["commit"],
                    f"Unassign {name} {other} from {STAGE}")
             number += 1
-            _maybe_fail(fail_at, "after_unassign_tag")
+            tx.step("after_unassign_tag")
     tx.tag(f"{name}#{STAGE}#{number}", record["commit"], f"Assign {name} {version} to {STAGE}")
-    _maybe_fail(fail_at, "after_stage_tag")
+    tx.step("after_stage_tag")
 
 
 def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str = "major",
@@ -358,6 +429,13 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     restored. Returns the new version, or raises Refused when there is nothing to promote.
     """
     root = Path(root)
+    with exclusive(root):
+        recover(root, read_registry(root, model_name))
+        return _promote(root, model_name, bump, on_schema_change, fail_at)
+
+
+def _promote(root: Path, model_name: str, bump: str, on_schema_change: str,
+             fail_at: str | None) -> str:
     verdict = read_json(root / "reports/promotion.json")
     if not verdict.get("promote"):
         raise Refused(f"reports/promotion.json says not to promote: {verdict.get('reason')}")
@@ -383,17 +461,18 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     changed = bool(current) and current.get("schema") != metadata.get("schema")
     version = next_version(list(registry.versions), bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
-    tx = _Transaction(root, registry)
+    tx = _Transaction(root, registry, "promote", fail_at)
     try:
+        tx.step("start")
         own = [p for p in changed_paths(root) if is_own_output(p)]
         if own:
-            tx.added = own
+            tx.add(own)
             git(root, "add", "--", *own)
             git(root, "commit", "-q", "-m",
                 f"Register {model_name} {version}: trained through "
                 f"{metadata['trained_through_period']}")
         commit = git(root, "rev-parse", "HEAD")
-        _maybe_fail(fail_at, "after_register_commit")
+        tx.step("after_register_commit")
         record = {
             "version": version, "commit": commit, "path": f"{CHALLENGER_DIR}/{MODEL_FILE}",
             "md5": md5, "as_of": verdict.get("as_of"),
@@ -406,12 +485,13 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
         tx.tag(tag, commit, f"{model_name} {version}: {verdict['reason']}\n\n"
                             f"{json.dumps(record, sort_keys=True)}")
         registry.versions[version] = {"commit": commit, "tag": tag, "record": record}
-        _maybe_fail(fail_at, "after_version_tag")
+        tx.step("after_version_tag")
         _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
-               verdict["reason"], fail_at)
+               verdict["reason"])
     except BaseException:
         tx.undo()
         raise
+    tx.done()
     return version
 
 
@@ -421,6 +501,13 @@ def rollback(root: str | Path, model_name: str, reason: str, to: str,
     root = Path(root)
     if not reason or not reason.strip():
         raise Refused("a rollback needs a --reason")
+    with exclusive(root):
+        recover(root, read_registry(root, model_name))
+        return _rollback(root, model_name, reason, to, as_of, fail_at)
+
+
+def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | None,
+              fail_at: str | None) -> str:
     if POINTER in changed_paths(root):
         raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
     pointer = read_pointer(root)
@@ -441,13 +528,14 @@ def rollback(root: str | Path, model_name: str, reason: str, to: str,
     if md5_bytes(data) != record["md5"]:
         raise RegistryError(f"{record['path']} at {info['tag']}: md5 does not match the tag's "
                             "record; refusing to roll back to it")
-    tx = _Transaction(root, registry)
+    tx = _Transaction(root, registry, "rollback", fail_at)
     try:
         _point(tx, model_name, target, record, "rollback",
-               as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}", fail_at)
+               as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}")
     except BaseException:
         tx.undo()
         raise
+    tx.done()
     return target
 
 

@@ -73,21 +73,41 @@ class Schema:
 
 @dataclass(frozen=True)
 class CleaningPolicy:
-    """What to do with values that are not clean numbers, and with duplicated ids."""
+    """What to do with values that are not clean numbers, impossible values, blank features,
+    duplicated ids, and batches too large to read."""
 
     blank_numeric: str = "missing"        # missing | error
     text_numeric: str = "parse"           # parse | error  ("1,234", " 12.5 ")
     unparseable_numeric: str = "error"    # error | missing
     duplicates: str = "keep_last"         # keep_last | error
+    all_blank: str = "error"              # error | keep: a feature blank in every row
+    out_of_bounds: str = "error"          # error | missing: outside `bounds`
+    bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    max_batch_mb: float = 2048.0
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CleaningPolicy:
-        policy = cls(**{k: str(v) for k, v in (params or {}).items()})
+        params = dict(params or {})
+        bounds = {}
+        for column, pair in (params.pop("bounds", None) or {}).items():
+            if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
+                    v is None or isinstance(v, int | float) for v in pair):
+                raise DataError(f"params.yaml: prepare.cleaning.bounds.{column} is {pair!r}, "
+                                "expected [low, high] with numbers or null")
+            bounds[str(column)] = (pair[0], pair[1])
+        try:
+            size = float(params.pop("max_batch_mb", cls.max_batch_mb))
+            policy = cls(**{k: str(v) for k, v in params.items()}, bounds=bounds,
+                         max_batch_mb=size)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"params.yaml: prepare.cleaning: {err}") from None
         allowed = {
             "blank_numeric": {"missing", "error"},
             "text_numeric": {"parse", "error"},
             "unparseable_numeric": {"error", "missing"},
             "duplicates": {"keep_last", "error"},
+            "all_blank": {"error", "keep"},
+            "out_of_bounds": {"error", "missing"},
         }
         for key, values in allowed.items():
             if getattr(policy, key) not in values:
@@ -117,14 +137,18 @@ class Batch:
 
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
+    """The period a name spells exactly ('2025-07' for monthly data); else one DataError."""
     try:
-        return pd.Period(name, freq=freq)
+        period = pd.Period(name, freq=freq)
     except (ValueError, TypeError):
+        period = None
+    if period is None or str(period) != name:
         example = pd.Period("2025-07-01", freq=freq)
         raise DataError(
             f"{source}: file name {name!r} is not a period of frequency {freq!r} "
             f"(expected a name like {str(example)!r})"
-        ) from None
+        )
+    return period
 
 
 def _first_bad(mask: pd.Series, values: pd.Series) -> str:
@@ -176,22 +200,26 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     if blank.any() and policy.blank_numeric == "error":
         raise DataError(f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
                         "expected a number (prepare.cleaning.blank_numeric is 'error')")
+    low, high = policy.bounds.get(name, (None, None))
+    for limit, outside, words in ((low, values < (low if low is not None else 0), "at least"),
+                                  (high, values > (high if high is not None else 0), "at most")):
+        if limit is None or not outside.any():
+            continue
+        if policy.out_of_bounds == "error":
+            raise DataError(f"{source}: column {name!r}, {_first_bad(outside, col)}: expected "
+                            f"{words} {limit:g} (prepare.cleaning.bounds; {int(outside.sum())} "
+                            "such value(s))")
+        values = values.mask(outside)
     return values, unparseable
 
 
-def validate_batch(
-    raw: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy
-) -> Batch:
-    """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
-    from pathlib import PurePath
-
-    stem = PurePath(source).stem
-    period = parse_period(stem, schema.period, source)
+def _checked_header(raw: pd.DataFrame, source: str, required: tuple[str, ...]) -> pd.DataFrame:
+    """The raw frame with trimmed column names, or one DataError about its header."""
     if raw.columns.duplicated().any():
         dup = raw.columns[raw.columns.duplicated()][0]
         raise DataError(f"{source}: column {dup!r} appears twice in the header")
     raw = raw.rename(columns=lambda c: str(c).strip())
-    missing = [c for c in schema.required if c not in raw.columns]
+    missing = [c for c in required if c not in raw.columns]
     if missing:
         if len(raw.columns) == 1 and ";" in raw.columns[0]:
             raise DataError(f"{source}: one column {raw.columns[0][:60]!r}: expected a comma "
@@ -200,13 +228,54 @@ def validate_batch(
                         "required by params.yaml schema")
     if len(raw) == 0:
         raise DataError(f"{source}: header only, expected at least one data row")
+    return raw
 
-    out = pd.DataFrame(index=raw.index)
+
+def _cleaned_ids(raw: pd.DataFrame, source: str, schema: Schema) -> pd.Series:
     ids = _as_text(raw[schema.id])
     if ids.isna().any():
         raise DataError(f"{source}: column {schema.id!r}, {_first_bad(ids.isna(), raw[schema.id])}:"
                         " blank id")
-    out[schema.id] = ids.astype(str)
+    return ids.astype(str)
+
+
+def _clean_features(raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: Schema,
+                    policy: CleaningPolicy) -> dict[str, int]:
+    """Fill `out` with the cleaned features; return unparseable counts per numeric column."""
+    unparseable = {}
+    for name in schema.numeric:
+        out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
+    for name in schema.categorical:
+        text = _as_text(raw[name])
+        out[name] = text.astype(object).where(text.notna(), None)
+    return {k: v for k, v in unparseable.items() if v}
+
+
+def validate_features(raw: pd.DataFrame, source: str, schema: Schema,
+                      policy: CleaningPolicy) -> pd.DataFrame:
+    """Rows to score: the id and every feature, checked and cleaned exactly as prepare does."""
+    raw = _checked_header(raw, source, (schema.id, *schema.features))
+    out = pd.DataFrame(index=raw.index)
+    out[schema.id] = _cleaned_ids(raw, source, schema)
+    _clean_features(raw, out, source, schema, policy)
+    return out.reset_index(drop=True)
+
+
+def validate_batch(
+    raw: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy,
+    today: pd.Timestamp | None = None,
+) -> Batch:
+    """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
+    from pathlib import PurePath
+
+    period = parse_period(PurePath(source).stem, schema.period, source)
+    today = today if today is not None else pd.Timestamp.now()
+    if period.start_time > today:
+        raise DataError(f"{source}: period {period} is in the future (today is "
+                        f"{today:%Y-%m-%d}); expected a batch of data already observed")
+    raw = _checked_header(raw, source, schema.required)
+    out = pd.DataFrame(index=raw.index)
+    out[schema.id] = _cleaned_ids(raw, source, schema)
 
     times = pd.to_datetime(_as_text(raw[schema.time]), errors="coerce", format="mixed")
     bad_time = times.isna()
@@ -221,13 +290,12 @@ def validate_batch(
             f"expected a date within period {period}"
         )
     out[schema.time] = times.astype("datetime64[ns]")
-
-    unparseable = {}
-    for name in schema.numeric:
-        out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
-    for name in schema.categorical:
-        text = _as_text(raw[name])
-        out[name] = text.astype(object).where(text.notna(), None)
+    unparseable = _clean_features(raw, out, source, schema, policy)
+    if policy.all_blank == "error":
+        for name in schema.features:
+            if out[name].isna().all() and not unparseable.get(name):
+                raise DataError(f"{source}: column {name!r} is blank in every row; expected "
+                                "values (prepare.cleaning.all_blank is 'error')")
 
     labelled = False
     if schema.target in raw.columns:
@@ -256,12 +324,28 @@ def validate_batch(
     out[PERIOD] = str(period)
     extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
     return Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()),
-                 extra_columns=extra, unparseable={k: v for k, v in unparseable.items() if v})
+                 extra_columns=extra, unparseable=unparseable)
+
+
+def check_size(path: str | Path, policy: CleaningPolicy) -> None:
+    """Refuse a file larger than prepare.cleaning.max_batch_mb before reading a byte of it."""
+    size = Path(path).stat().st_size / 2**20 if Path(path).exists() else 0.0
+    if size > policy.max_batch_mb:
+        raise DataError(f"{path}: {size:.1f} MB is more than prepare.cleaning.max_batch_mb "
+                        f"({policy.max_batch_mb:g}); split the batch, or raise the limit where "
+                        "memory allows (reading takes about 3x the file size)")
+
+
+def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batch:
+    """One batch file, validated and cleaned."""
+    from .io import read_raw_batch
+
+    check_size(path, policy)
+    return validate_batch(read_raw_batch(path), str(path), schema, policy)
 
 
 def read_batches(raw_dir: str | Path, schema: Schema, policy: CleaningPolicy) -> list[Batch]:
     """Every batch file of `raw_dir`, validated and cleaned, in period order."""
-    from .io import list_batches, read_raw_batch
+    from .io import list_batches
 
-    return [validate_batch(read_raw_batch(path), str(path), schema, policy)
-            for path in list_batches(raw_dir)]
+    return [read_batch(path, schema, policy) for path in list_batches(raw_dir)]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -55,6 +57,34 @@ def check_periods(batches: list[Batch]) -> None:
         seen[batch.period] = batch.source
 
 
+def check_file_periods(paths: list[Path]) -> None:
+    """One file per period, judged by file names alone (before any file is read)."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in seen:
+            raise DataError(f"{path}: period {path.stem} already comes from {seen[path.stem]}; "
+                            "expected one file per period")
+        seen[path.stem] = path
+
+
+def window_batches(paths: list[Path], read: Callable[[Path], Batch],
+                   policy: WindowPolicy) -> list[Batch]:
+    """The batches split needs, read newest first: for `last_n`, up to and including the n-th
+    newest labelled batch (older files are never opened); for `all`, every batch."""
+    check_file_periods(paths)
+    if policy.kind == "all":
+        return [read(path) for path in paths]
+    batches: list[Batch] = []
+    labelled = 0
+    for path in reversed(paths):
+        batch = read(path)
+        batches.append(batch)
+        labelled += batch.labelled
+        if labelled >= policy.batches:
+            break
+    return batches[::-1]
+
+
 def holdout_mask(frame: pd.DataFrame, time_col: str, fraction: float) -> pd.Series:
     """The newest `fraction` of rows by time; every held-out row is strictly newer than the rest."""
     times = frame[time_col]
@@ -65,8 +95,12 @@ def holdout_mask(frame: pd.DataFrame, time_col: str, fraction: float) -> pd.Seri
     return mask
 
 
-def split(batches: list[Batch], schema: Schema, policy: WindowPolicy) -> Split:
-    """Newest batch, newest labelled batch, training window and holdout."""
+def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
+          files: int | None = None) -> Split:
+    """Newest batch, newest labelled batch, training window and holdout.
+
+    `files` is how many batch files exist when only the window's batches were read.
+    """
     if not batches:
         raise DataError("no batch found; expected at least one file in the raw data directory")
     batches = sorted(batches, key=lambda b: b.period)
@@ -92,8 +126,9 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy) -> Split:
     holdout[schema.target] = holdout[schema.target].astype("int8")
     window = [b.period for b in previous] + ([last.period] if len(early) else [])
     summary = {
-        "batches": len(batches),
-        "labelled_batches": len(labelled),
+        "batches": files if files is not None else len(batches),
+        "batches_read": len(batches),
+        "labelled_batches_read": len(labelled),
         "newest_period": newest.period,
         "newest_labelled": newest.labelled,
         "newest_rows": len(newest.frame),

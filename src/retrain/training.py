@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import sklearn
 
 from .drift import build_profile
 from .io import md5_bytes
+from .log import get, timed
 from .metrics import score
 from .modeling import dump, fit, predict_proba
 from .schema import PERIOD, Schema
@@ -38,7 +40,10 @@ def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
     model last saw. A reference spanning a long window would differ from every new batch once
     the world has moved, and drift would fire after every retrain.
     """
-    model = fit(train, schema, estimator, hyperparameters, seed)
+    log = get("train")
+    with timed(log, f"fit {estimator} on {len(train)} rows x {len(schema.features)} features",
+               level=logging.DEBUG):
+        model = fit(train, schema, estimator, hyperparameters, seed)
     data = dump(model)
     periods = sorted(train[PERIOD].unique().tolist())
     y_holdout = holdout[schema.target].to_numpy()
@@ -65,7 +70,8 @@ def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
     }
     errors = int(((proba >= threshold).astype(int) != y_holdout).sum())
     recent = train.loc[train[PERIOD].isin(periods[-reference_periods:])]
-    profile, reference = build_profile(recent, schema, bins, reference_rows, seed,
-                                       len(holdout), errors, holdout_metrics)
+    with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):
+        profile, reference = build_profile(recent, schema, bins, reference_rows, seed,
+                                           len(holdout), errors, holdout_metrics)
     profile["reference_periods"] = periods[-reference_periods:]
     return Challenger(data, metadata, profile, reference)

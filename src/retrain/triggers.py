@@ -280,6 +280,19 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     return decision
 
 
+DRIFT_PLOT_COLUMNS = ["feature", "psi", "psi_threshold", "p_adjusted", "drifted"]
+
+
+def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per monitored feature, largest PSI first: PSI against its threshold."""
+    rows = [r for r in decision.get("drift") or [] if r["monitored"]]
+    return [{"feature": r["feature"], "psi": round(r["psi"], 6),
+             "psi_threshold": r["psi_threshold"],
+             "p_adjusted": "" if r["p_adjusted"] is None else r["p_adjusted"],
+             "drifted": int(r["drifted"])}
+            for r in sorted(rows, key=lambda r: -r["psi"])]
+
+
 def summary_markdown(decision: dict[str, Any]) -> str:
     """decision.md: the verdict, every trigger, and the drifted features, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"

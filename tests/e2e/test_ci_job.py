@@ -49,7 +49,10 @@ def job(repo: Repo, check: bool = True, **env):
 
 def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_path):
     origin, remote, ci = setup
-    job(ci)
+    secret = "sekrit-never-print-4711"
+    first = job(ci, AWS_SECRET_ACCESS_KEY=secret, AWS_ACCESS_KEY_ID="AKIA-" + secret)
+    assert secret not in first.stdout + first.stderr
+    assert "set -x" not in (ci.path / ".ci/retrain").read_text()
     tags = Repo(origin).git("tag", "--list").split()
     assert {"churn-model@v1.0.0", "churn-model#prod#1"} <= set(tags)
     md5 = ci.json("models/champion.json")["md5"]
@@ -70,10 +73,10 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
 
     fresh = Repo(tmp_path / "fresh")
     ci.run("git", "clone", "-q", str(origin), str(fresh.path))
-    out = fresh.retrain("fetch", "--stage", "prod", "-o", str(tmp_path / "deploy"))
+    out = fresh.retrain("fetch", "--stage", "prod", "-o", "deploy")
     version = fresh.json("models/champion.json")["version"]
     assert version in out.stdout
-    fetched = (tmp_path / "deploy/model.joblib").read_bytes()
+    fetched = (fresh.path / "deploy/model.joblib").read_bytes()
     assert hashlib.md5(fetched).hexdigest() == fresh.json("models/champion.json")["md5"]
 
 

@@ -10,7 +10,7 @@ from tests.helpers import ROOT, ran_stages
 
 pytestmark = pytest.mark.e2e
 
-STAGES = {"prepare", "evaluate", "decide", "train", "compare", "backtest"}
+STAGES = {"prepare", "evaluate", "decide", "train", "compare", "backtest", "report"}
 LOOP_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
     "decide": {"performance": {"threshold": 0.75, "min_rows": 100}, "age": {"max_batches": 12}},

@@ -88,11 +88,11 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
     repo.run("dvc", "push", "--all-commits")
     clone = Repo(tmp_path / "clone")
     repo.run("git", "clone", "-q", str(repo.path), str(clone.path))
-    fetched = clone.retrain("fetch", "--stage", "prod", "-o", str(tmp_path / "deploy"))
+    fetched = clone.retrain("fetch", "--stage", "prod", "-o", "deploy")
     assert "v1.1.0" in fetched.stdout
     expected_md5 = repo.json("models/champion.json")["md5"]
-    assert hashlib.md5((tmp_path / "deploy/model.joblib").read_bytes()).hexdigest() == expected_md5
-    assert json.loads((tmp_path / "deploy/version.json").read_text())["version"] == "v1.1.0"
+    assert hashlib.md5((clone.path / "deploy/model.joblib").read_bytes()).hexdigest() == expected_md5
+    assert json.loads((clone.path / "deploy/version.json").read_text())["version"] == "v1.1.0"
 
 
 def test_rollback_refuses_unknown_versions_and_needs_a_reason(make_repo):

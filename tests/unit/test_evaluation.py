@@ -1,4 +1,3 @@
-import pandas as pd
 import pytest
 
 from retrain.errors import DataError
@@ -75,9 +74,34 @@ def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
     weak = fit(data.train.assign(x1=0.0), toy_schema, "logistic_regression", {}, 0)
     strong = fit(data.train, toy_schema, "logistic_regression", {}, 0)
     policy = ComparePolicy("roc_auc", 0.01, {}, {})
-    record, curves = compare(weak, strong, data.holdout, toy_schema, 0.5, policy)
+    record, plots = compare(weak, strong, data.holdout, toy_schema, 0.5, policy)
     assert record["promote"] and record["improvement"] > 0.01
     assert record["champion"]["rows"] == record["challenger"]["rows"] == len(data.holdout)
-    assert isinstance(curves["challenger"], pd.DataFrame)
+    scores = plots["challenger"]["scores"]
+    assert list(scores[toy_schema.id]) == list(data.holdout[toy_schema.id])
+    predicted_positive = (scores["predicted"] == toy_schema.positive).to_numpy()
+    assert (predicted_positive == (scores["probability"] >= 0.5).to_numpy()).all()
+    assert (scores["actual"] == toy_schema.positive).sum() == data.holdout[toy_schema.target].sum()
+    roc, pr = plots["challenger"]["roc"], plots["challenger"]["pr"]
+    assert roc["fpr"].is_monotonic_increasing and roc["tpr"].iloc[-1] == 1.0
+    assert pr["recall"].iloc[0] == 1.0 and pr["precision"].iloc[-1] == 1.0
     back, _ = compare(strong, weak, data.holdout, toy_schema, 0.5, policy)
     assert not back["promote"]
+
+
+def test_curves_are_thinned_to_at_most_the_asked_points_keeping_both_ends():
+    import numpy as np
+
+    from retrain.evaluation import curve_points
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 5000)
+    proba = np.clip(y * 0.3 + rng.random(5000) * 0.7, 0, 1)
+    curves = curve_points(y, proba, most=50)
+    for frame in curves.values():
+        assert 2 <= len(frame) <= 50
+    assert curves["roc"].iloc[0].tolist() == [0.0, 0.0]
+    assert curves["roc"].iloc[-1].tolist() == [1.0, 1.0]
+    assert curves["pr"]["recall"].iloc[-1] == 0.0
+    single = curve_points(np.ones(10), np.linspace(0, 1, 10))
+    assert single["roc"].empty and single["pr"].empty

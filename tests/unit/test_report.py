@@ -28,3 +28,71 @@ def test_job_report_without_models_or_diff_says_so():
     text = job_markdown(decision, {"promote": False, "reason": "no challenger"}, None, "")
     assert "No model was scored on the holdout." in text and "No metric changed." in text
     assert "In production after this job: no model." in text
+
+
+def run_record(toy_schema, **changes):
+    import pandas as pd
+
+    from retrain.report import RunRecord
+
+    scores = pd.DataFrame({"key": ["a", "b", "c", "d"], "actual": ["1", "0", "1", "0"],
+                           "predicted": ["1", "1", "0", "0"], "probability": [.9, .6, .2, .1]})
+    curve = pd.DataFrame({"fpr": [0, .5, 1], "tpr": [0, .8, 1]})
+    pr = pd.DataFrame({"recall": [1, .5, 0], "precision": [.5, .7, 1]})
+    record = dict(
+        decision={"as_of": "2025-07", "reason": "retrain: data_drift <b>", "retrain": True,
+                  "triggers": [{"name": "data_drift", "fired": True, "value": 0.1,
+                                "threshold": 0.05, "detail": "1 of 2"}]},
+        evaluation={"metrics": {"roc_auc": 0.7}, "labelled_period": "2025-07"},
+        promotion={"promote": True, "reason": "better", "champion": {"roc_auc": 0.7},
+                   "challenger": {"roc_auc": 0.8}, "holdout": {"rows": 4, "period": "2025-07"}},
+        pointer={"name": "m", "version": "v1.0.0"}, schema=toy_schema, metric="roc_auc",
+        curves={r: {"roc": curve, "pr": pr} for r in ("champion", "challenger")},
+        holdout_scores={"champion": scores, "challenger": scores}, newest_scores=scores,
+        drift=pd.DataFrame({"feature": ["x1", "colour"], "psi": [0.5, 0.01],
+                            "psi_threshold": [0.2, 0.2], "p_adjusted": [1e-9, ""],
+                            "drifted": [1, 0]}),
+        backtest=pd.DataFrame({"period": ["2025-06", "2025-07"], "policy": ["", 0.8],
+                               "never": ["", 0.7], "policy_retrained": [1, 0]}))
+    record.update(changes)
+    return RunRecord(**record)
+
+
+def test_html_report_is_self_contained_escaped_and_deterministic(toy_schema):
+    import re
+
+    from retrain.report import html_report
+
+    page = html_report(run_record(toy_schema))
+    assert page == html_report(run_record(toy_schema))
+    assert len(re.findall(r'<figure class="chart" id="\w+"><img', page)) == 5
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "http://" not in page.replace("http://www.w3.org", "")
+    assert "https://" not in page
+    assert "data_drift &lt;b&gt;" in page and "<b>" not in page
+    assert "<td>x1</td><td>0.5</td><td>0.2</td><td>1e-09</td><td>yes</td>" in page
+
+
+def test_html_report_at_cold_start_draws_placeholders(toy_schema):
+    import pandas as pd
+
+    from retrain.report import html_report
+
+    empty = pd.DataFrame(columns=["key", "actual", "predicted", "probability"])
+    page = html_report(run_record(
+        toy_schema, curves={}, holdout_scores={"champion": empty, "challenger": None},
+        newest_scores=empty, drift=None, backtest=None,
+        promotion={"promote": True, "reason": "cold start", "champion": None,
+                   "challenger": {"roc_auc": 0.8}}))
+    assert page.count('<figure class="chart"') == 5
+
+
+def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):
+    import pandas as pd
+
+    from retrain.report import confusion_matrix
+
+    scores = pd.DataFrame({"actual": ["1", "1", "1", "0"], "predicted": ["1", "1", "0", "1"]})
+    matrix = confusion_matrix(scores, toy_schema)
+    assert matrix.index.tolist() == ["0", "1"] and matrix.columns.tolist() == ["0", "1"]
+    assert matrix.to_numpy().tolist() == [[0, 1], [1, 2]]

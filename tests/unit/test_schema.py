@@ -156,3 +156,27 @@ def test_extra_columns_are_ignored_and_noted(toy_schema):
 def test_cleaning_policy_rejects_unknown_values():
     with pytest.raises(DataError, match="prepare.cleaning.duplicates"):
         CleaningPolicy.from_params({"duplicates": "sometimes"})
+
+
+def test_rows_to_score_are_cleaned_like_a_batch_and_need_no_time_or_label(toy_schema):
+    from retrain.schema import validate_features
+
+    raw = toy_raw("2025-01", n=20).drop(columns=["ts", "label"])
+    raw.loc[3, "x2"] = "1,234"
+    rows = validate_features(raw, "to_score.csv", toy_schema, CleaningPolicy())
+    batch = validate_batch(toy_raw("2025-01", n=20).assign(x2=raw["x2"]), "data/raw/2025-01.csv",
+                           toy_schema, CleaningPolicy())
+    assert rows["x2"][3] == 1234.0
+    pd.testing.assert_frame_equal(rows, batch.frame[["key", "x1", "x2", "colour"]])
+
+
+def test_rows_to_score_missing_a_feature_name_the_file_and_column(toy_schema):
+    from retrain.schema import validate_features
+
+    raw = toy_raw("2025-01", n=5).drop(columns=["colour"])
+    with pytest.raises(DataError, match=r"^to_score.csv: missing column\(s\) 'colour'"):
+        validate_features(raw, "to_score.csv", toy_schema, CleaningPolicy())
+    raw = toy_raw("2025-01", n=5)
+    raw.loc[2, "x1"] = "abc"
+    with pytest.raises(DataError, match=r"to_score.csv: column 'x1', row 3 \(value 'abc'\)"):
+        validate_features(raw, "to_score.csv", toy_schema, CleaningPolicy())

@@ -51,3 +51,34 @@ def test_window_policy_validates_params():
         WindowPolicy.from_params({"window": "some"})
     with pytest.raises(DataError, match="holdout_fraction"):
         WindowPolicy.from_params({"holdout_fraction": 1.5})
+
+
+def test_last_n_window_opens_only_the_newest_files_it_needs(toy_batch):
+    from pathlib import Path
+
+    from retrain.splits import window_batches
+
+    labelled = {"2025-01": True, "2025-02": True, "2025-03": True, "2025-04": True,
+                "2025-05": False}
+    paths = [Path(f"data/raw/{p}.csv") for p in labelled]
+    opened = []
+
+    def read(path):
+        opened.append(path.stem)
+        return toy_batch(path.stem, n=20, labelled=labelled[path.stem])
+
+    batches = window_batches(paths, read, WindowPolicy("last_n", 2))
+    assert opened == ["2025-05", "2025-04", "2025-03"]
+    assert [b.period for b in batches] == ["2025-03", "2025-04", "2025-05"]
+    opened.clear()
+    assert len(window_batches(paths, read, WindowPolicy("all"))) == 5 and len(opened) == 5
+
+
+def test_two_files_for_one_period_are_refused_before_any_is_read():
+    from pathlib import Path
+
+    from retrain.splits import window_batches
+
+    paths = [Path("data/raw/2025-01.csv"), Path("data/raw/2025-01.parquet")]
+    with pytest.raises(DataError, match=r"2025-01.parquet: period 2025-01 already comes from"):
+        window_batches(paths, lambda p: pytest.fail("read"), WindowPolicy("last_n", 1))

@@ -1,0 +1,365 @@
+"""Benchmark: the pipeline's cycles against the naive retrain-blindly script, on scaled data.
+
+    python benchmarks/benchmark.py --size quick      # about a minute
+    python benchmarks/benchmark.py --size full       # 1M-row batch, 100k-row histories of 12 and 48
+
+Batches are drawn from the demo source (data/source, schema from params.yaml) with replacement,
+numeric features jittered by a few percent; the later batch that scores both models comes from
+customers that no training batch contains. Every cycle runs the real `dvc repro` in a fresh git +
+DVC repository; wall time and peak resident memory come from the operating system (wait4), stage
+peaks from the stages' own log lines. Prints one table; nothing is written outside a temp folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {
+    "quick": {"big": 50_000, "history_rows": 5_000, "histories": (12, 48), "repeats": 3},
+    "standard": {"big": 200_000, "history_rows": 20_000, "histories": (12, 48), "repeats": 3},
+    "full": {"big": 1_000_000, "history_rows": 100_000, "histories": (12, 48), "repeats": 3},
+}
+BENCH_PARAMS = {
+    "prepare": {"window": "last_n", "window_batches": 1},
+    "simulate": {"start": "2024-01"},
+}
+NAIVE = textwrap.dedent('''\
+    """The naive retrain-blindly script this project replaces."""
+    import sys
+
+    import joblib
+    import pandas as pd
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    data = pd.read_csv(sys.argv[1])
+    y = (data.pop(sys.argv[3]) == sys.argv[4]).astype(int)
+    X = pd.get_dummies(data.drop(columns=sys.argv[5].split(",")))
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+    model = RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=0)
+    model.fit(X_train, y_train)
+    print("random-split roc_auc", roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
+    joblib.dump((model, list(X.columns)), sys.argv[2])
+''')
+NAIVE_SCORE = textwrap.dedent('''\
+    import sys
+
+    import joblib
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    model, columns = joblib.load(sys.argv[1])
+    data = pd.read_csv(sys.argv[2])
+    y = (data.pop(sys.argv[3]) == sys.argv[4]).astype(int)
+    X = pd.get_dummies(data.drop(columns=sys.argv[5].split(","))).reindex(columns=columns,
+                                                                          fill_value=0)
+    print(roc_auc_score(y, model.predict_proba(X)[:, 1]))
+''')
+
+
+@dataclass
+class Run:
+    wall: float
+    peak_mb: float
+    out: str
+    err: str
+
+
+def measured(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
+    """Run `cmd`; wall time and the peak resident set of it and every child it waited for."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err,
+                                env={**os.environ, **(env or {})})
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        run = Run(wall, usage.ru_maxrss / 1024, out.read(), err.read())
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{run.err[-3000:]}")
+    return run
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+# --- data --------------------------------------------------------------------------------------
+
+class Generator:
+    """Scaled batches drawn from the demo source, a disjoint set of customers kept for `later`."""
+
+    def __init__(self, params: dict, seed: int = 0):
+        self.schema = params["schema"]
+        self.source = pd.read_parquet(ROOT / params["simulate"]["source"])
+        order = np.random.default_rng(seed).permutation(len(self.source))
+        cut = int(len(order) * 0.7)
+        self.known, self.unseen = order[:cut], order[cut:]
+        self.seed = seed
+
+    def batch(self, period: str, rows: int, later: bool = False) -> pd.DataFrame:
+        s = self.schema
+        rng = np.random.default_rng([self.seed, pd.Period(period, "M").ordinal, int(later)])
+        pick = rng.choice(self.unseen if later else self.known, rows, replace=True)
+        frame = self.source.iloc[pick].reset_index(drop=True)
+        for col in s["numeric"]:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            if values.nunique() > 2:
+                jitter = values * (1 + rng.normal(0, 0.03, rows))
+                integral = bool(np.nanmax(np.abs(values - values.round())) == 0)
+                frame[col] = jitter.round(0 if integral else 2)
+        start = pd.Period(period, "M").start_time
+        days = rng.integers(0, pd.Period(period, "M").days_in_month, rows)
+        frame.insert(0, s["id"], [f"{period}-{i:07d}" for i in range(rows)])
+        frame.insert(1, s["time"], (start + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"))
+        return frame.sort_values(s["time"], kind="stable").reset_index(drop=True)
+
+
+def periods(n: int, start: str = "2024-01") -> list[str]:
+    first = pd.Period(start, "M")
+    return [str(first + i) for i in range(n)]
+
+
+# --- repositories --------------------------------------------------------------------------------
+
+def new_repo(path: Path, params: dict) -> Path:
+    path.mkdir(parents=True)
+    for rel in ("dvc.yaml", ".gitignore", "models/champion.json"):
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, path / rel)
+    for rel in ("stages", "src/retrain"):
+        shutil.copytree(ROOT / rel, path / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (path / "data/raw").mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "bench@example.com")
+    git(path, "config", "user.name", "bench")
+    subprocess.run(["dvc", "init", "-q"], cwd=path, check=True)
+    subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=path, check=True)
+    return path
+
+
+def commit(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def with_champion(repo: Path, gen: Generator, history: list[str], rows: int) -> None:
+    """History batches, a first `dvc repro` and a promoted champion."""
+    for period in history:
+        gen.batch(period, rows).to_parquet(repo / f"data/raw/{period}.parquet", index=False)
+    commit(repo, "history")
+    measured(["dvc", "repro", "compare"], repo)
+    measured(["retrain", "promote"], repo)
+    measured(["dvc", "repro", "compare"], repo)
+    commit(repo, "evaluate the champion")
+
+
+STAGE_PEAK = re.compile(r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB$", re.M)
+
+
+def stage_peaks(err: str) -> dict[str, tuple[float, int]]:
+    return {m[1]: (float(m[2]), int(m[3])) for m in STAGE_PEAK.finditer(err)}
+
+
+def frame_mb(*frames: pd.DataFrame) -> float:
+    return sum(f.memory_usage(deep=True).sum() for f in frames) / 2**20
+
+
+# --- the measurements ----------------------------------------------------------------------------
+
+def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
+    """A 1M-row (or --size) batch lands; prepare..compare retrains; naive script on the same rows."""
+    repo = new_repo(work / "retrain", params)
+    history = periods(2)
+    with_champion(repo, gen, history, max(big // 10, 2000))
+    period, later = periods(4)[2], periods(4)[3]
+    batch = gen.batch(period, big)
+    batch.to_parquet(repo / f"data/raw/{period}.parquet", index=False)
+    commit(repo, f"batch {period}")
+    forced = {**params, "decide": {**params["decide"], "force": True}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(forced, sort_keys=False))
+    cycle = measured(["dvc", "repro", "compare"], repo)
+    peaks = stage_peaks(cycle.err)
+
+    s = params["schema"]
+    csv = work / "batch.csv"
+    batch.to_csv(csv, index=False)
+    later_frame = gen.batch(later, big, later=True)
+    later_csv = work / "later.csv"
+    later_frame.to_csv(later_csv, index=False)
+    (work / "naive.py").write_text(NAIVE)
+    (work / "naive_score.py").write_text(NAIVE_SCORE)
+    drop = f"{s['id']},{s['time']}"
+    naive = measured([sys.executable, "naive.py", str(csv), "naive.joblib", s["target"],
+                      s["positive"], drop], work)
+    naive_auc = float(measured([sys.executable, "naive_score.py", "naive.joblib", str(later_csv),
+                                s["target"], s["positive"], drop], work).out.strip())
+
+    from retrain.metrics import score
+    from retrain.modeling import load, predict_proba
+    from retrain.schema import CleaningPolicy, Schema, validate_batch
+
+    schema = Schema.from_params(s)
+    later_clean = validate_batch(later_frame, f"{later}.parquet", schema, CleaningPolicy()).frame
+    model = load((repo / "models/challenger/model.joblib").read_bytes())
+    ours_auc = score(later_clean[s["target"]].to_numpy(), predict_proba(model, later_clean, schema),
+                     0.5)["roc_auc"]
+    prepared = repo / "data/prepared"
+    needs = {
+        "prepare": frame_mb(validate_batch(batch, f"{period}.parquet", schema,
+                                           CleaningPolicy()).frame),
+        "evaluate": frame_mb(pd.read_parquet(prepared / "newest.parquet"),
+                             pd.read_parquet(prepared / "labelled.parquet")),
+        "train": frame_mb(pd.read_parquet(prepared / "train.parquet"),
+                          pd.read_parquet(prepared / "holdout.parquet")),
+        "compare": frame_mb(pd.read_parquet(prepared / "holdout.parquet")),
+    }
+    return {"rows": big, "cycle": cycle, "peaks": peaks, "needs": needs, "naive": naive,
+            "naive_auc": naive_auc, "ours_auc": ours_auc,
+            "ours_model_mb": (repo / "models/challenger/model.joblib").stat().st_size / 2**20,
+            "naive_model_mb": (work / "naive.joblib").stat().st_size / 2**20,
+            "repo": repo, "period": period}
+
+
+def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
+    """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
+    from retrain.drift import domain_auc, feature_drift, schema_changes
+    from retrain.registry import load_champion, read_pointer
+    from retrain.schema import Schema
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    schema = Schema.from_params(params["schema"])
+    here = os.getcwd()
+    os.chdir(repo)
+    try:
+        champion = load_champion(".", read_pointer("."))
+    finally:
+        os.chdir(here)
+    path = repo / "data/prepared/newest.parquet"
+    reads, drifts = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        newest = pd.read_parquet(path)
+        reads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        feature_drift(champion.profile, champion.reference, newest, schema)
+        domain_auc(champion.reference, newest, schema, 3, 1000, 0)
+        schema_changes(champion.profile, newest, schema, {})
+        drifts.append(time.perf_counter() - start)
+    return statistics.median(reads), statistics.median(drifts)
+
+
+def stable_cycle(work: Path, gen: Generator, params: dict, history: int, rows: int,
+                 repeats: int) -> dict:
+    """A history of `history` batches, a champion, then one new stable batch: the no-retrain cycle."""
+    repo = new_repo(work / f"history{history}", params)
+    names = periods(history + 1 + repeats)
+    with_champion(repo, gen, names[:history], rows)
+    walls, decided = [], []
+    for period in names[history:history + repeats]:
+        gen.batch(period, rows).to_parquet(repo / f"data/raw/{period}.parquet", index=False)
+        commit(repo, f"batch {period}")
+        run = measured(["dvc", "repro", "compare"], repo)
+        walls.append(run.wall)
+        decided.append(yaml.safe_load((repo / "reports/decision.json").read_text())["retrain"])
+        commit(repo, f"evaluate {period}")
+    noop = [measured(["dvc", "repro", "compare"], repo).wall for _ in range(repeats)]
+    status = [measured(["dvc", "status", "compare"], repo).wall for _ in range(repeats)]
+    return {"history": history, "wall": statistics.median(walls), "retrained": any(decided),
+            "noop": statistics.median(noop), "status": statistics.median(status)}
+
+
+def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
+    header = ("measure", "pipeline", "naive", "ratio", "target", "met")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
+    line = lambda r: "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="quick")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = {**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}}
+    gen = Generator(params)
+    work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
+    print(f"benchmark --size {args.size} in {work}", file=sys.stderr)
+    try:
+        big = retrain_cycle(work, gen, params, size["big"])
+        read_s, drift_s = drift_timing(big["repo"], big["period"], size["repeats"])
+        stable = [stable_cycle(work, gen, params, h, size["history_rows"], size["repeats"])
+                  for h in size["histories"]]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    cyc, naive = big["cycle"], big["naive"]
+    rows = [
+        (f"retraining cycle, {big['rows']:,}-row batch: wall s", f"{cyc.wall:.1f}",
+         f"{naive.wall:.1f}", f"{cyc.wall / naive.wall:.2f}", "<= 0.33",
+         _met(cyc.wall / naive.wall <= 1 / 3)),
+        ("  peak memory of the cycle, MB", f"{cyc.peak_mb:.0f}", f"{naive.peak_mb:.0f}",
+         f"{cyc.peak_mb / naive.peak_mb:.2f}", "-", ""),
+        ("  model size, MB", f"{big['ours_model_mb']:.2f}", f"{big['naive_model_mb']:.1f}",
+         f"{big['ours_model_mb'] / big['naive_model_mb']:.4f}", "<= 0.01",
+         _met(big["ours_model_mb"] / big["naive_model_mb"] <= 0.01)),
+        ("  ROC AUC on a later batch of unseen customers", f"{big['ours_auc']:.3f}",
+         f"{big['naive_auc']:.3f}", f"{big['ours_auc'] / big['naive_auc']:.3f}", "> 1",
+         _met(big["ours_auc"] > big["naive_auc"])),
+        (f"drift evaluation of the {big['rows']:,}-row batch, s (vs reading it)",
+         f"{drift_s:.2f}", f"read {read_s:.2f}", f"{drift_s / read_s:.2f}", "<= 2",
+         _met(drift_s / read_s <= 2)),
+    ]
+    for stage, (seconds, peak) in sorted(big["peaks"].items()):
+        need = big["needs"].get(stage)
+        if need:
+            rows.append((f"  {stage}: peak MB vs data in memory MB ({seconds:.1f} s)", f"{peak}",
+                         f"data {need:.0f}", f"{peak / need:.2f}", "<= 3", _met(peak / need <= 3)))
+    few, many = stable
+    for s in stable:
+        rows.append((f"no-retrain cycle, {s['history']} batches of {size['history_rows']:,}: wall s",
+                     f"{s['wall']:.2f}", "-", "", "", "retrained!" if s["retrained"] else ""))
+    rows.append((f"  {many['history']} against {few['history']} batches of history", "", "",
+                 f"{many['wall'] / few['wall']:.2f}", "<= 1.2", _met(many["wall"] / few["wall"] <= 1.2)))
+    for s in stable:
+        extra = s["noop"] - s["status"]
+        rows.append((f"dvc repro, nothing changed ({s['history']} batches), s",
+                     f"{s['noop']:.2f}", f"status {s['status']:.2f}", f"+{extra:.2f} s", "<= +0.5 s",
+                     _met(extra <= 0.5)))
+    print(table(rows))
+    print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; naive random-split score is printed by the naive script: "
+          f"{naive.out.strip()}")
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Logging for stages and commands: one format, the level set by RETRAIN_LOG_LEVEL or --log-level."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import DataError
+
+ENV = "RETRAIN_LOG_LEVEL"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class _Format(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name.removeprefix("retrain.")
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return f"{name}: {level}{record.getMessage()}"
+
+
+def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Set up logging for stage `name` and log how long its main took."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            logger = setup(name)
+            start = time.perf_counter()
+            result = func(*args, **kwargs)
+            logger.info("done in %.2f s, peak memory %d MB", time.perf_counter() - start,
+                        peak_rss_mb())
+            return result
+
+        return wrapper
+
+    return wrap
+
+
+def peak_rss_mb() -> int:
+    """Peak resident set of this process so far, in MB (Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def level_from(value: str | None) -> int:
+    """The logging level named by `value` (default INFO); a wrong name is one clear error."""
+    name = (value or "INFO").strip().upper()
+    if name not in LEVELS:
+        raise DataError(f"log level {value!r} (from --log-level or {ENV}), "
+                        f"expected one of {', '.join(LEVELS)}")
+    return getattr(logging, name)
+
+
+def setup(name: str, level: str | None = None) -> logging.Logger:
+    """The logger of stage or command `name`: `name: message` lines, progress on stdout,
+    warnings on stderr (where an error is one line of its own)."""
+    root = logging.getLogger("retrain")
+    root.setLevel(level_from(level or os.environ.get(ENV)))
+    if not root.handlers:
+        progress = logging.StreamHandler(sys.stdout)
+        progress.addFilter(lambda record: record.levelno < logging.WARNING)
+        problems = logging.StreamHandler(sys.stderr)
+        problems.setLevel(logging.WARNING)
+        for handler in (progress, problems):
+            handler.setFormatter(_Format())
+            root.addHandler(handler)
+        root.propagate = False
+    return logging.getLogger(f"retrain.{name}")
+
+
+def get(name: str) -> logging.Logger:
+    return logging.getLogger(f"retrain.{name}")
+
+
+@contextmanager
+def timed(logger: logging.Logger, what: str, level: int = logging.INFO) -> Iterator[None]:
+    """Log `what` when it starts (DEBUG) and how long it took when it ends."""
+    logger.debug("%s ...", what)
+    start = time.perf_counter()
+    yield
+    logger.log(level, "%s took %.2f s", what, time.perf_counter() - start)

@@ -1,0 +1,48 @@
+"""Stage report: one self-contained HTML page of the latest run, readable offline."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from retrain import io
+from retrain.errors import one_line
+from retrain.log import get, logged
+from retrain.params import load, section
+from retrain.registry import read_pointer
+from retrain.report import RunRecord, html_report
+from retrain.schema import Schema
+
+PLOTS = Path("reports/plots")
+OUT = "reports/report.html"
+log = get("report")
+
+
+def csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"actual": str, "predicted": str}, keep_default_na=False,
+                       na_values=[""])
+
+
+@one_line
+@logged("report")
+def main() -> None:
+    params = load()
+    roles = ("champion", "challenger")
+    run = RunRecord(
+        decision=io.read_json("reports/decision.json"),
+        evaluation=io.read_json("reports/evaluation.json"),
+        promotion=io.read_json("reports/promotion.json"),
+        pointer=read_pointer("."),
+        schema=Schema.from_params(section(params, "schema")),
+        metric=str(section(params, "metrics")["primary"]),
+        curves={r: {k: csv(PLOTS / f"{k}_{r}.csv") for k in ("roc", "pr")} for r in roles},
+        holdout_scores={r: csv(PLOTS / f"holdout_{r}.csv") for r in roles},
+        newest_scores=csv(PLOTS / "newest_champion.csv"),
+        drift=csv(PLOTS / "drift.csv"),
+        backtest=csv(Path("reports/backtest.csv")),
+    )
+    io.write_text(OUT, html_report(run))
+    log.info("wrote %s for %s", OUT, run.decision.get("as_of"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+import logging
+import re
+
+import pytest
+
+from retrain.errors import DataError
+from retrain.log import level_from, logged
+
+
+def test_level_names_are_case_blind_and_default_to_info():
+    assert level_from(None) == logging.INFO
+    assert level_from("debug") == logging.DEBUG
+    assert level_from(" Warning ") == logging.WARNING
+
+
+def test_an_unknown_level_is_one_clear_error():
+    with pytest.raises(DataError, match="log level 'loud'.*expected one of DEBUG, INFO"):
+        level_from("loud")
+
+
+def test_stage_lines_carry_the_stage_name_and_the_elapsed_time(capsys, monkeypatch):
+    monkeypatch.setenv("RETRAIN_LOG_LEVEL", "DEBUG")
+    root = logging.getLogger("retrain")
+    root.handlers.clear()
+
+    @logged("decide")
+    def main():
+        logging.getLogger("retrain.decide").debug("detail %d", 7)
+        logging.getLogger("retrain.decide").warning("careful")
+
+    main()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == "decide: detail 7"
+    assert re.fullmatch(r"decide: done in \d+\.\d\d s, peak memory \d+ MB", lines[1])
+    assert captured.err == "decide: warning: careful\n"
+    monkeypatch.setenv("RETRAIN_LOG_LEVEL", "ERROR")
+    main()
+    assert capsys.readouterr() == ("", "")
+    root.handlers.clear()
