@@ -87,8 +87,10 @@ def measured(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
     """Run `cmd`; wall time and the peak resident set of it and every child it waited for."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
+        path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1",
+                                     **(env or {})})
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -154,8 +156,8 @@ def new_repo(path: Path, params: dict) -> Path:
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.email", "bench@example.com")
     git(path, "config", "user.name", "bench")
-    subprocess.run(["dvc", "init", "-q"], cwd=path, check=True)
-    subprocess.run(["dvc", "config", "core.analytics", "false"], cwd=path, check=True)
+    measured(["dvc", "init", "-q"], path)
+    measured(["dvc", "config", "core.analytics", "false"], path)
     return path
 
 
@@ -178,8 +180,8 @@ def with_champion(repo: Path, gen: Generator, history: list[str], rows: int) -> 
 STAGE_PEAK = re.compile(r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB$", re.M)
 
 
-def stage_peaks(err: str) -> dict[str, tuple[float, int]]:
-    return {m[1]: (float(m[2]), int(m[3])) for m in STAGE_PEAK.finditer(err)}
+def stage_peaks(out: str) -> dict[str, tuple[float, int]]:
+    return {m[1]: (float(m[2]), int(m[3])) for m in STAGE_PEAK.finditer(out)}
 
 
 def frame_mb(*frames: pd.DataFrame) -> float:
@@ -200,7 +202,7 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     forced = {**params, "decide": {**params["decide"], "force": True}}
     (repo / "params.yaml").write_text(yaml.safe_dump(forced, sort_keys=False))
     cycle = measured(["dvc", "repro", "compare"], repo)
-    peaks = stage_peaks(cycle.err)
+    peaks = stage_peaks(cycle.out)
 
     s = params["schema"]
     csv = work / "batch.csv"

@@ -2,7 +2,7 @@
 
 from retrain import io
 from retrain.errors import one_line
-from retrain.evaluation import DomainCheck, champion_scores, evaluate
+from retrain.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
 from retrain.log import get, logged, timed
 from retrain.params import load, section
 from retrain.registry import load_champion, read_pointer
@@ -33,7 +33,7 @@ def main() -> None:
             scored,
         )
     io.write_json("reports/evaluation.json", record)
-    io.write_frame(SCORES, scored)
+    io.write_frame(SCORES, plot_sample(scored))
     scores = record["metrics"] or {}
     version = champion.pointer["version"] if champion else None
     log.info("champion %s on %s: %s", version, record["labelled_period"],

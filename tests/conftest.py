@@ -1,7 +1,13 @@
 from __future__ import annotations
 
-import pytest
-import yaml
+import os
+
+# Test workers share the machine's cores (pytest -n auto, one per core): one OpenMP thread each, set
+# before scikit-learn is imported, and inherited by every dvc and stage process a test starts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
 
 from retrain.schema import CleaningPolicy, Schema, validate_batch
 from tests.helpers import ROOT, TOY, Repo, create_repo, toy_raw

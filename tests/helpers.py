@@ -47,13 +47,16 @@ PROJECT_FILES = ["dvc.yaml", "params.yaml", ".gitignore", "models/champion.json"
 PROJECT_DIRS = ["stages", "src/retrain"]
 
 
+def command_env(extra: dict | None = None) -> dict:
+    """The environment of every command a test runs: this venv first, a git identity."""
+    return {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@e.st",
+            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@e.st", **(extra or {})}
+
+
 def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,
         timeout: int = 600) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-                "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@e.st",
-                "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@e.st",
-                **(env or {})}
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=full_env,
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=command_env(env),
                           timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"

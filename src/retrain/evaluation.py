@@ -46,6 +46,18 @@ def scored_rows(model: Any, rows: pd.DataFrame, schema: Schema, threshold: float
                          "predicted": scored["label"], "probability": scored["probability"]})
 
 
+PLOT_ROWS = 20_000
+
+
+def plot_sample(scored: pd.DataFrame, most: int = PLOT_ROWS) -> pd.DataFrame:
+    """At most `most` rows, evenly spaced and in order, so `dvc plots` stays light for big
+    batches; the metrics are always computed on every row."""
+    if len(scored) <= most:
+        return scored
+    keep = np.unique(np.linspace(0, len(scored) - 1, most).round().astype(int))
+    return scored.iloc[keep]
+
+
 def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: Schema,
                     threshold: float) -> pd.DataFrame:
     """The champion's scores on the labelled rows it never trained on; no rows at cold start."""
@@ -109,17 +121,12 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     domain = domain or DomainCheck()
     record["domain_classifier"] = domain_auc(champion.reference, newest, schema, domain.folds,
                                              domain.max_rows, domain.seed)
-    record["estimated"] = {"period": as_of, **estimated_performance(
-        predict_proba(champion.model, newest, schema), threshold)}
+    same_rows = len(scored) == len(newest) and np.array_equal(
+        scored[schema.id].to_numpy(), newest[schema.id].to_numpy())
+    newest_proba = (scored["probability"].to_numpy() if same_rows
+                    else predict_proba(champion.model, newest, schema))
+    record["estimated"] = {"period": as_of, **estimated_performance(newest_proba, threshold)}
     return record
-
-
-def _thin(frame: pd.DataFrame, most: int) -> pd.DataFrame:
-    """At most `most` evenly spaced points, the first and the last kept."""
-    if len(frame) <= most:
-        return frame
-    keep = np.unique(np.linspace(0, len(frame) - 1, most).round().astype(int))
-    return frame.iloc[keep].reset_index(drop=True)
 
 
 def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataFrame]:
@@ -132,9 +139,9 @@ def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataF
                 "pr": pd.DataFrame({"recall": [], "precision": []})}
     fpr, tpr, _ = roc_curve(y_true, proba)
     precision, recall, _ = precision_recall_curve(y_true, proba)
-    return {"roc": _thin(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
-            "pr": _thin(pd.DataFrame({"recall": recall.round(6), "precision": precision.round(6)}),
-                        most)}
+    return {"roc": plot_sample(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
+            "pr": plot_sample(pd.DataFrame({"recall": recall.round(6),
+                                            "precision": precision.round(6)}), most)}
 
 
 def compare(champion: Any, challenger: Any, holdout: pd.DataFrame, schema: Schema,
@@ -151,7 +158,7 @@ def compare(champion: Any, challenger: Any, holdout: pd.DataFrame, schema: Schem
         rows = scored_rows(model, holdout, schema, threshold)
         proba = rows["probability"].to_numpy()
         scores[role] = score(y, proba, threshold)
-        plots[role] = {**curve_points(y, proba), "scores": rows}
+        plots[role] = {**curve_points(y, proba), "scores": plot_sample(rows)}
     record = verdict(scores["champion"], scores["challenger"], policy)
     record = {"promote": record["promote"], "reason": record["reason"],
               "champion": scores["champion"], "challenger": scores["challenger"],

@@ -189,13 +189,17 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
     for key in ("commit", "path", "md5"):
         if not pointer.get(key):
             raise RegistryError(f"{POINTER}: version {pointer['version']} has no {key!r}")
-    known = subprocess.run(["git", "cat-file", "-e", f"{pointer['commit']}^{{commit}}"],
-                           cwd=root, capture_output=True).returncode == 0
-    if not known:
+    try:
+        data = read_at_commit(root, pointer["path"], pointer["commit"])
+    except RegistryError:
+        known = subprocess.run(["git", "cat-file", "-e", f"{pointer['commit']}^{{commit}}"],
+                               cwd=root, capture_output=True).returncode == 0
+        if known:
+            raise
         raise RegistryError(f"{POINTER}: version {pointer['version']} names commit "
                             f"{pointer['commit'][:12]}, which this repository does not have; "
-                            "fetch the tags (git fetch --tags) or roll back to a known version")
-    data = read_at_commit(root, pointer["path"], pointer["commit"])
+                            "fetch the tags (git fetch --tags) or roll back to a known version"
+                            ) from None
     model = checked_load(data, pointer["md5"],
                          f"{pointer['path']} at {pointer['commit'][:12]}", POINTER)
     beside = Path(pointer["path"])
@@ -289,8 +293,10 @@ def is_own_output(path: str) -> bool:
 
 
 def dvc_pipeline_clean(root: str | Path) -> tuple[bool, str]:
-    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=root,
-                          capture_output=True, text=True)
+    """Whether compare and every stage before it are up to date (the verdict is current); the
+    backtest and the report may lag without making the verdict stale."""
+    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", "--with-deps",
+                           "compare"], cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         return False, proc.stderr.strip()[:300]
     try:
@@ -429,14 +435,14 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     restored. Returns the new version, or raises Refused when there is nothing to promote.
     """
     root = Path(root)
+    verdict = read_json(root / "reports/promotion.json")
     with exclusive(root):
         recover(root, read_registry(root, model_name))
-        return _promote(root, model_name, bump, on_schema_change, fail_at)
+        return _promote(root, verdict, model_name, bump, on_schema_change, fail_at)
 
 
-def _promote(root: Path, model_name: str, bump: str, on_schema_change: str,
-             fail_at: str | None) -> str:
-    verdict = read_json(root / "reports/promotion.json")
+def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
+             on_schema_change: str, fail_at: str | None) -> str:
     if not verdict.get("promote"):
         raise Refused(f"reports/promotion.json says not to promote: {verdict.get('reason')}")
     model_path = root / CHALLENGER_DIR / MODEL_FILE

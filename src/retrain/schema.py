@@ -175,7 +175,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     """
     unparseable = 0
     if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
-        values = _as_float(col)
+        values = pd.Series(col.to_numpy(dtype="float64", na_value=np.nan), index=col.index)
         blank = values.isna()
     else:
         text = _as_text(col)
@@ -201,9 +201,11 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
         raise DataError(f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
                         "expected a number (prepare.cleaning.blank_numeric is 'error')")
     low, high = policy.bounds.get(name, (None, None))
-    for limit, outside, words in ((low, values < (low if low is not None else 0), "at least"),
-                                  (high, values > (high if high is not None else 0), "at most")):
-        if limit is None or not outside.any():
+    for limit, words in ((low, "at least"), (high, "at most")):
+        if limit is None:
+            continue
+        outside = values < limit if words == "at least" else values > limit
+        if not outside.any():
             continue
         if policy.out_of_bounds == "error":
             raise DataError(f"{source}: column {name!r}, {_first_bad(outside, col)}: expected "
@@ -246,8 +248,7 @@ def _clean_features(raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: S
     for name in schema.numeric:
         out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
     for name in schema.categorical:
-        text = _as_text(raw[name])
-        out[name] = text.astype(object).where(text.notna(), None)
+        out[name] = _as_text(raw[name]).astype("str")
     return {k: v for k, v in unparseable.items() if v}
 
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import Repo, create_repo, run
+from tests.helpers import Repo, command_env, create_repo, run
 
 pytestmark = pytest.mark.e2e
 
@@ -72,17 +72,8 @@ def killed(repo: Repo, point: str, *cmd: str) -> None:
     """Run `cmd` in its own process group with RETRAIN_KILL_AT=point; it must die by SIGKILL."""
     proc = subprocess.run(cmd, cwd=repo.path, capture_output=True, text=True, timeout=600,
                           start_new_session=True,
-                          env={**run_env(), "RETRAIN_KILL_AT": point})
+                          env=command_env({"RETRAIN_KILL_AT": point}))
     assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
-
-
-def run_env() -> dict:
-    import os
-
-    from tests.helpers import BIN
-    return {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@e.st",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@e.st"}
 
 
 def readers(repo: Repo) -> dict:
@@ -153,7 +144,7 @@ def test_rollback_killed_at_any_step_then_rerun_rolls_back_once(reference, tmp_p
 
 def test_two_promotes_at_once_one_wins_the_other_changes_nothing(verdict, tmp_path):
     repo = copy(verdict, tmp_path)
-    env = {**run_env(), "RETRAIN_PAUSE_AT": "promote:after_version_tag:4"}
+    env = command_env({"RETRAIN_PAUSE_AT": "promote:after_version_tag:4"})
     first = subprocess.Popen(["retrain", "promote"], cwd=repo.path, env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     import time

@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from retrain.errors import DataError
@@ -105,3 +106,13 @@ def test_curves_are_thinned_to_at_most_the_asked_points_keeping_both_ends():
     assert curves["pr"]["recall"].iloc[-1] == 0.0
     single = curve_points(np.ones(10), np.linspace(0, 1, 10))
     assert single["roc"].empty and single["pr"].empty
+
+
+def test_per_row_plot_files_keep_at_most_the_asked_rows_in_order():
+    from retrain.evaluation import plot_sample
+
+    frame = pd.DataFrame({"key": [f"k{i}" for i in range(1000)], "probability": range(1000)})
+    sample = plot_sample(frame, 100)
+    assert len(sample) == 100 and sample["probability"].is_monotonic_increasing
+    assert sample["key"].iloc[0] == "k0" and sample["key"].iloc[-1] == "k999"
+    assert plot_sample(frame, 5000) is frame

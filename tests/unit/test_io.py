@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -73,3 +74,23 @@ def test_list_batches_sorts_by_period_and_skips_other_files(tmp_path):
     assert [p.name for p in io.list_batches(tmp_path)] == ["2025-01.parquet", "2025-02.csv"]
     with pytest.raises(DataError, match="batch directory not found"):
         io.list_batches(tmp_path / "missing")
+
+
+def test_paths_outside_the_repository_are_refused(tmp_path):
+    from retrain.io import confined
+
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "link").symlink_to(tmp_path)
+    assert confined("deploy/model", tmp_path / "repo") == Path("deploy/model")
+    for escape in ("../elsewhere", str(tmp_path / "x"), "link/x", "deploy/../../x"):
+        with pytest.raises(DataError, match="outside the repository"):
+            confined(escape, tmp_path / "repo")
+
+
+def test_a_duplicated_csv_header_is_refused_before_pandas_renames_it(tmp_path):
+    from retrain.io import read_raw_batch
+
+    path = tmp_path / "2025-01.csv"
+    path.write_text("a,b,a\n1,2,3\n")
+    with pytest.raises(DataError, match=r"2025-01.csv: column 'a' appears twice in the header"):
+        read_raw_batch(path)

@@ -180,3 +180,40 @@ def test_rows_to_score_missing_a_feature_name_the_file_and_column(toy_schema):
     raw.loc[2, "x1"] = "abc"
     with pytest.raises(DataError, match=r"to_score.csv: column 'x1', row 3 \(value 'abc'\)"):
         validate_features(raw, "to_score.csv", toy_schema, CleaningPolicy())
+
+
+def test_bounds_refuse_impossible_values_or_blank_them_by_policy(toy_schema):
+    raw = toy_raw("2025-03", n=10)
+    raw.loc[4, "x2"] = "-3"
+    policy = CleaningPolicy.from_params({"bounds": {"x2": [0, None]}})
+    with pytest.raises(DataError, match=r"column 'x2', row 5 \(value '-3'\): expected at least 0"):
+        check(raw, toy_schema, policy)
+    lenient = CleaningPolicy.from_params({"bounds": {"x2": [0, 50]}, "out_of_bounds": "missing"})
+    cleaned = check(raw, toy_schema, lenient).frame["x2"]
+    assert cleaned.isna().sum() == 1 + (pd.to_numeric(raw["x2"]) > 50).sum()
+    with pytest.raises(DataError, match=r"prepare.cleaning.bounds.x2 is \[0\], expected"):
+        CleaningPolicy.from_params({"bounds": {"x2": [0]}})
+
+
+def test_a_feature_blank_in_every_row_is_refused_unless_kept(toy_schema):
+    raw = toy_raw("2025-03", n=10).assign(colour="")
+    with pytest.raises(DataError, match=r"column 'colour' is blank in every row"):
+        check(raw, toy_schema)
+    kept = check(raw, toy_schema, CleaningPolicy(all_blank="keep")).frame
+    assert kept["colour"].isna().all()
+
+
+def test_a_period_after_today_is_refused(toy_schema):
+    raw = toy_raw("2025-03", n=5)
+    with pytest.raises(DataError, match=r"period 2025-03 is in the future \(today is 2025-02-27\)"):
+        validate_batch(raw, "data/raw/2025-03.csv", toy_schema, CleaningPolicy(),
+                       today=pd.Timestamp("2025-02-27"))
+
+
+def test_file_names_must_spell_the_period_exactly(toy_schema):
+    from retrain.schema import parse_period
+
+    assert str(parse_period("2025-07", "M", "x")) == "2025-07"
+    for name in ("april", "2025-7", "2025-07-01"):
+        with pytest.raises(DataError, match=r"is not a period of frequency 'M'"):
+            parse_period(name, "M", f"data/raw/{name}.csv")
