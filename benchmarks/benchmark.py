@@ -38,7 +38,7 @@ SIZES = {
 }
 BENCH_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1},
-    "simulate": {"start": "2024-01"},
+    "simulate": {"start": "2015-01"},
 }
 NAIVE = textwrap.dedent('''\
     """The naive retrain-blindly script this project replaces."""
@@ -137,7 +137,7 @@ class Generator:
         return frame.sort_values(s["time"], kind="stable").reset_index(drop=True)
 
 
-def periods(n: int, start: str = "2024-01") -> list[str]:
+def periods(n: int, start: str = "2015-01") -> list[str]:
     first = pd.Period(start, "M")
     return [str(first + i) for i in range(n)]
 

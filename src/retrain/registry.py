@@ -170,16 +170,26 @@ class Champion:
 
 def read_at_commit(root: str | Path, path: str, commit: str) -> bytes:
     """Bytes of a DVC-tracked file as of `commit`, from the cache or the remote."""
-    import dvc.api
+    return read_many_at_commit(root, [path], commit)[path]
 
+
+def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict[str, bytes]:
+    """Bytes of DVC-tracked files as of `commit`, through one view of the repository at it."""
+    from dvc.repo import Repo
+
+    found: dict[str, bytes] = {}
     try:
-        with dvc.api.open(path, repo=str(root), rev=commit, mode="rb") as fh:
-            return fh.read()
+        with Repo.open(str(root), rev=commit) as repo:
+            for path in paths:
+                with repo.dvcfs.open(path, "rb") as fh:
+                    found[path] = fh.read()
     except Exception as err:  # dvc raises many types; the message is what matters
+        missing = next((p for p in paths if p not in found), paths[0])
         raise RegistryError(
-            f"cannot read {path} at commit {commit[:12]} "
+            f"cannot read {missing} at commit {commit[:12]} "
             f"({type(err).__name__}: {str(err).strip()[:200]}); run 'dvc pull' or check the remote"
         ) from None
+    return found
 
 
 def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
@@ -189,8 +199,11 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
     for key in ("commit", "path", "md5"):
         if not pointer.get(key):
             raise RegistryError(f"{POINTER}: version {pointer['version']} has no {key!r}")
+    beside = Path(pointer["path"])
+    names = [pointer["path"], *(str(beside.with_name(n))
+                                for n in (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE))]
     try:
-        data = read_at_commit(root, pointer["path"], pointer["commit"])
+        files = read_many_at_commit(root, names, pointer["commit"])
     except RegistryError:
         known = subprocess.run(["git", "cat-file", "-e", f"{pointer['commit']}^{{commit}}"],
                                cwd=root, capture_output=True).returncode == 0
@@ -200,15 +213,11 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
                             f"{pointer['commit'][:12]}, which this repository does not have; "
                             "fetch the tags (git fetch --tags) or roll back to a known version"
                             ) from None
-    model = checked_load(data, pointer["md5"],
+    model = checked_load(files[names[0]], pointer["md5"],
                          f"{pointer['path']} at {pointer['commit'][:12]}", POINTER)
-    beside = Path(pointer["path"])
-    metadata = json.loads(read_at_commit(root, str(beside.with_name(METADATA_FILE)),
-                                         pointer["commit"]))
-    profile = json.loads(read_at_commit(root, str(beside.with_name(PROFILE_FILE)),
-                                        pointer["commit"]))
-    reference = pd.read_parquet(io.BytesIO(
-        read_at_commit(root, str(beside.with_name(REFERENCE_FILE)), pointer["commit"])))
+    metadata = json.loads(files[names[1]])
+    profile = json.loads(files[names[2]])
+    reference = pd.read_parquet(io.BytesIO(files[names[3]]))
     return Champion(pointer, model, metadata, profile, reference)
 
 

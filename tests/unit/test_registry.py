@@ -51,7 +51,8 @@ def test_champion_loads_when_md5_matches(monkeypatch, tmp_path, model_bytes):
              "models/challenger/metadata.json": json.dumps({"trained": True}).encode(),
              "models/challenger/profile.json": json.dumps({"rows": 1}).encode(),
              "models/challenger/reference.parquet": buffer.getvalue()}
-    monkeypatch.setattr(registry, "read_at_commit", lambda root, path, commit: files[path])
+    monkeypatch.setattr(registry, "read_many_at_commit",
+                        lambda root, paths, commit: {p: files[p] for p in paths})
     champion = load_champion(tmp_path, pointer_for(model_bytes))
     assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
     assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
@@ -60,7 +61,8 @@ def test_champion_loads_when_md5_matches(monkeypatch, tmp_path, model_bytes):
 def test_tampered_model_is_refused_before_unpickling(monkeypatch, tmp_path, model_bytes):
     unpickled = []
     monkeypatch.setattr(registry, "load", lambda data: unpickled.append(data))
-    monkeypatch.setattr(registry, "read_at_commit", lambda root, path, commit: model_bytes + b"x")
+    monkeypatch.setattr(registry, "read_many_at_commit",
+                        lambda root, paths, commit: {p: model_bytes + b"x" for p in paths})
     with pytest.raises(RegistryError, match="does not match .* refusing to load it"):
         load_champion(tmp_path, pointer_for(model_bytes))
     assert unpickled == []
