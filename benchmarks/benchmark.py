@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = {
     "quick": {"big": 50_000, "history_rows": 5_000, "histories": (12, 48), "repeats": 3},
     "standard": {"big": 200_000, "history_rows": 20_000, "histories": (12, 48), "repeats": 3},
-    "full": {"big": 1_000_000, "history_rows": 100_000, "histories": (12, 48), "repeats": 3},
+    "full": {"big": 1_000_000, "history_rows": 100_000, "histories": (12, 48), "repeats": 5},
 }
 BENCH_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1},

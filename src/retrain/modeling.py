@@ -30,9 +30,15 @@ def fit(train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: di
     return model
 
 
+CHUNK_ROWS = 200_000
+
+
 def predict_proba(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """Probability of the positive label for each row."""
-    return model.predict_proba(features(frame, schema))[:, 1]
+    """Probability of the positive label for each row, scored in chunks so that the encoders'
+    copies of a large batch never sit in memory all at once."""
+    parts = [model.predict_proba(features(frame.iloc[start:start + CHUNK_ROWS], schema))[:, 1]
+             for start in range(0, len(frame), CHUNK_ROWS)]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def predictions(model: Pipeline, frame: pd.DataFrame, schema: Schema,

@@ -174,3 +174,20 @@ def test_batches_from_the_reference_distribution_are_not_flagged(telco, size):
         if size < params["decide"]["min_rows"]:
             t = {t["name"]: t for t in decision["triggers"]}["data_drift"]
             assert "not enough data" in t["detail"]
+
+
+def test_ks_on_a_large_batch_uses_a_spaced_subsample_that_keeps_the_answer():
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    from retrain.drift import KS_MAX_ROWS, numeric_drift
+
+    rng = np.random.default_rng(0)
+    reference = pd.Series(rng.normal(0, 1, 2000))
+    batch = pd.Series(rng.normal(0.1, 1, 3 * KS_MAX_ROWS + 7))
+    ref = {"counts": [1] * 10, "missing": 0, "edges": list(np.linspace(-3, 3, 9))}
+    got = numeric_drift(ref, reference, batch)
+    full = stats.ks_2samp(reference, batch, method="asymp")
+    assert abs(got["statistic"] - full.statistic) < 0.01
+    assert (got["p_value"] < 0.05) == (full.pvalue < 0.05)

@@ -61,3 +61,16 @@ def test_training_uses_only_schema_features(data, toy_schema):
     model = fit(train, toy_schema, "random_forest", HYPER["random_forest"], 0)
     assert list(model.named_steps["features"].feature_names_in_) == ["x1", "x2", "colour"]
     assert isinstance(pd.DataFrame, type)
+
+
+def test_scoring_in_chunks_gives_the_same_probabilities(monkeypatch, toy_batch, toy_schema):
+    import numpy as np
+
+    from retrain import modeling
+
+    frame = toy_batch("2025-01", n=500).frame
+    model = modeling.fit(frame, toy_schema, "hist_gradient_boosting", {}, 0)
+    whole = modeling.predict_proba(model, frame, toy_schema)
+    monkeypatch.setattr(modeling, "CHUNK_ROWS", 64)
+    assert np.array_equal(modeling.predict_proba(model, frame, toy_schema), whole)
+    assert len(modeling.predict_proba(model, frame.iloc[:0], toy_schema)) == 0
