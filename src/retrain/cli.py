@@ -79,8 +79,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     schema = Schema.from_params(section(params, "schema"))
     sim = section(params, "simulate")
     config = SimConfig.from_params(sim)
-    source = io.read_parquet(sim["source"])
     out_dir = io.confined(args.out)
+    source = io.read_parquet(sim["source"])
     out_dir.mkdir(parents=True, exist_ok=True)
     existing = [p.stem for p in io.list_batches(out_dir)]
     for _ in range(args.months):
@@ -126,6 +126,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     import subprocess
 
+    target = io.confined(args.output)
     diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base],
                           capture_output=True, text=True)
     text = job_markdown(io.read_json("reports/decision.json"),
@@ -133,7 +134,7 @@ def cmd_report(args: argparse.Namespace) -> None:
                         read_pointer(".").get("version"),
                         diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
                         f"{diff.stderr.strip()[:200]})")
-    io.write_text(io.confined(args.output), text)
+    io.write_text(target, text)
     print(f"report: wrote {args.output}")
 
 

@@ -1,6 +1,7 @@
 """The `retrain` command: promote's refusals and atomicity, simulate, one-line errors."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,18 @@ def test_simulate_writes_the_next_period_and_can_leave_labels_blank(repo):
     import pandas as pd
     frame = pd.read_csv(repo.path / "data/raw/2025-04.csv", dtype=str, keep_default_na=False)
     assert (frame["churn"] == "").all() and len(frame) > 0
+
+
+@pytest.mark.parametrize("command", [
+    ("simulate", "--out", "../escaped"),
+    ("predict", "data/raw/2025-01.csv", "-o", "../escaped.csv"),
+    ("fetch", "--stage", "prod", "-o", "/tmp/escaped-model"),
+    ("report", "-o", "reports/../../escaped.md"),
+])
+def test_command_paths_cannot_write_outside_the_repository(repo, command):
+    before = sorted(p.name for p in repo.path.parent.iterdir())
+    out = repo.retrain(*command, check=False)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.count("\n") == 1 and "outside the repository" in out.stderr
+    assert sorted(p.name for p in repo.path.parent.iterdir()) == before
+    assert not Path("/tmp/escaped-model").exists()
