@@ -104,6 +104,11 @@ class Repo:
         if promote:
             self.retrain("promote")
 
+    def next_month(self) -> None:
+        """Simulate and commit the batch after the newest one."""
+        self.retrain("simulate")
+        self.commit_all("the next month")
+
     def set_params(self, changes: dict) -> None:
         path = self.path / "params.yaml"
         path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), changes),

@@ -45,8 +45,7 @@ def month(tmp_path_factory):
     """v1.0.0 in production and a fourth month committed, not yet reproduced."""
     repo = create_repo(tmp_path_factory.mktemp("kill") / "repo", PARAMS)
     repo.first_run(months=3)
-    repo.retrain("simulate")
-    repo.commit_all("2025-04")
+    repo.next_month()
     return repo
 
 

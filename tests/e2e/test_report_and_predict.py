@@ -30,8 +30,7 @@ def seen(tmp_path_factory):
     """v1.0.0 in production, then a month whose challenger is compared with it."""
     repo = create_repo(tmp_path_factory.mktemp("seen") / "repo", RETRAIN_EVERY_MONTH)
     repo.first_run(months=3)
-    repo.retrain("simulate")
-    repo.commit_all("2025-04")
+    repo.next_month()
     repo.repro()
     assert repo.json("reports/promotion.json")["challenger"] is not None
     assert repo.json("reports/promotion.json")["champion"] is not None
