@@ -11,15 +11,15 @@ from pathlib import Path
 from . import io
 from .errors import DataError, one_line
 from .history import in_production_at, pointer_history, previous_version, table
-from .log import ENV, setup, timed
+from .log import ENV, get, setup, timed
 from .modeling import predictions
 from .params import load, section
 from .registry import STAGE, AlreadyPromoted, fetch, load_champion, promote, read_pointer, rollback
 from .report import job_markdown
-from .schema import CleaningPolicy, Schema, check_size, parse_period, validate_features
+from .schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
 from .simulate import SimConfig, next_period, simulate_batch
 
-log = logging.getLogger("retrain.predict")
+log = get("predict")
 
 
 def cmd_promote(args: argparse.Namespace) -> None:
@@ -108,9 +108,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise DataError(f"{target}: the output would overwrite the input; choose another -o")
     if target.resolve().is_relative_to(Path("data/raw").resolve()):
         raise DataError(f"{target}: data/raw holds the batches; write predictions elsewhere")
-    check_size(source, cleaning)
     with timed(log, f"read {source}", logging.DEBUG):
-        rows = validate_features(io.read_raw_batch(source), str(source), schema, cleaning)
+        rows = read_rows_to_score(source, schema, cleaning)
     pointer = read_pointer(".")
     champion = load_champion(".", pointer)
     if champion is None:

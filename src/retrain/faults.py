@@ -19,6 +19,6 @@ def checkpoint(point: str) -> None:
     sleep there if RETRAIN_PAUSE_AT is `point:seconds`."""
     if os.environ.get(ENV) == point:
         os.killpg(os.getpgrp(), signal.SIGKILL)
-    pause = os.environ.get(PAUSE, "")
-    if pause.rpartition(":")[0] == point:
-        time.sleep(float(pause.rpartition(":")[2]))
+    where, _, seconds = os.environ.get(PAUSE, "").rpartition(":")
+    if where == point:
+        time.sleep(float(seconds))

@@ -82,19 +82,9 @@ def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    table = table.replace_schema_metadata(None)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _FILE_MODE)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    checkpoint(f"write:{path}")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -125,8 +115,8 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
         return read_parquet(path)
     if path.suffix != ".csv":
         raise DataError(f"{path}: expected a .csv or .parquet file")
-    _check_header(path)
     try:
+        _check_header(path)
         return pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig"
         )
@@ -144,19 +134,11 @@ def _check_header(path: Path) -> None:
     """Refuse a duplicated column name in a CSV header (pandas would rename it silently)."""
     import csv
 
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    names = [name.strip() for name in header]
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise DataError(f"{path}: column {name!r} appears twice in the header")
-        seen.add(name)
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        names = [name.strip() for name in next(csv.reader(fh), [])]
+    duplicated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if duplicated is not None:
+        raise DataError(f"{path}: column {duplicated!r} appears twice in the header")
 
 
 def list_batches(raw_dir: str | Path) -> list[Path]:

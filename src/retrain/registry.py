@@ -368,6 +368,16 @@ class _Transaction:
     def done(self) -> None:
         self.journal_path.unlink(missing_ok=True)
 
+    def __enter__(self) -> _Transaction:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *_: Any) -> None:
+        """Keep everything on success, undo everything on any exception (and re-raise it)."""
+        if failed:
+            self.undo()
+        else:
+            self.done()
+
     def undo(self) -> None:
         for name in reversed(self.tags):
             git(self.root, "tag", "-d", name, check=False)
@@ -394,8 +404,9 @@ def recover(root: str | Path, registry: Registry) -> str | None:
 
 
 @contextlib.contextmanager
-def exclusive(root: str | Path) -> Iterator[None]:
-    """One promote or rollback at a time per repository; a second one is refused at once."""
+def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
+    """One promote or rollback at a time per repository (a second one is refused at once),
+    starting from a registry where no interrupted one is left half done."""
     fd = os.open(git_dir(root) / LOCK, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         try:
@@ -403,6 +414,7 @@ def exclusive(root: str | Path) -> Iterator[None]:
         except BlockingIOError:
             raise Refused("another promote or rollback is running in this repository "
                           f"({LOCK} in the git directory is held); nothing was changed") from None
+        recover(root, read_registry(root, model_name))
         yield
     finally:
         os.close(fd)
@@ -445,8 +457,7 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     """
     root = Path(root)
     verdict = read_json(root / "reports/promotion.json")
-    with exclusive(root):
-        recover(root, read_registry(root, model_name))
+    with exclusive(root, model_name):
         return _promote(root, verdict, model_name, bump, on_schema_change, fail_at)
 
 
@@ -476,8 +487,7 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
     changed = bool(current) and current.get("schema") != metadata.get("schema")
     version = next_version(list(registry.versions), bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
-    tx = _Transaction(root, registry, "promote", fail_at)
-    try:
+    with _Transaction(root, registry, "promote", fail_at) as tx:
         tx.step("start")
         own = [p for p in changed_paths(root) if is_own_output(p)]
         if own:
@@ -503,10 +513,6 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
         tx.step("after_version_tag")
         _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
                verdict["reason"])
-    except BaseException:
-        tx.undo()
-        raise
-    tx.done()
     return version
 
 
@@ -516,8 +522,7 @@ def rollback(root: str | Path, model_name: str, reason: str, to: str,
     root = Path(root)
     if not reason or not reason.strip():
         raise Refused("a rollback needs a --reason")
-    with exclusive(root):
-        recover(root, read_registry(root, model_name))
+    with exclusive(root, model_name):
         return _rollback(root, model_name, reason, to, as_of, fail_at)
 
 
@@ -543,14 +548,9 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
     if md5_bytes(data) != record["md5"]:
         raise RegistryError(f"{record['path']} at {info['tag']}: md5 does not match the tag's "
                             "record; refusing to roll back to it")
-    tx = _Transaction(root, registry, "rollback", fail_at)
-    try:
+    with _Transaction(root, registry, "rollback", fail_at) as tx:
         _point(tx, model_name, target, record, "rollback",
                as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}")
-    except BaseException:
-        tx.undo()
-        raise
-    tx.done()
     return target
 
 

@@ -345,6 +345,14 @@ def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batc
     return validate_batch(read_raw_batch(path), str(path), schema, policy)
 
 
+def read_rows_to_score(path: str | Path, schema: Schema, policy: CleaningPolicy) -> pd.DataFrame:
+    """A file to score (any name, no time or label needed), checked and cleaned like a batch."""
+    from .io import read_raw_batch
+
+    check_size(path, policy)
+    return validate_features(read_raw_batch(path), str(path), schema, policy)
+
+
 def read_batches(raw_dir: str | Path, schema: Schema, policy: CleaningPolicy) -> list[Batch]:
     """Every batch file of `raw_dir`, validated and cleaned, in period order."""
     from .io import list_batches

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,31 +47,21 @@ class Split:
     summary: dict[str, Any]
 
 
-def check_periods(batches: list[Batch]) -> None:
-    """Periods must be unique; batches are expected sorted by period."""
+def check_periods(named: Iterable[tuple[str, str]]) -> None:
+    """One file per period, from (period, file) pairs."""
     seen: dict[str, str] = {}
-    for batch in batches:
-        if batch.period in seen:
-            raise DataError(f"{batch.source}: period {batch.period} already comes from "
-                            f"{seen[batch.period]}; expected one file per period")
-        seen[batch.period] = batch.source
-
-
-def check_file_periods(paths: list[Path]) -> None:
-    """One file per period, judged by file names alone (before any file is read)."""
-    seen: dict[str, Path] = {}
-    for path in paths:
-        if path.stem in seen:
-            raise DataError(f"{path}: period {path.stem} already comes from {seen[path.stem]}; "
+    for period, source in named:
+        if period in seen:
+            raise DataError(f"{source}: period {period} already comes from {seen[period]}; "
                             "expected one file per period")
-        seen[path.stem] = path
+        seen[period] = source
 
 
 def window_batches(paths: list[Path], read: Callable[[Path], Batch],
                    policy: WindowPolicy) -> list[Batch]:
     """The batches split needs, read newest first: for `last_n`, up to and including the n-th
     newest labelled batch (older files are never opened); for `all`, every batch."""
-    check_file_periods(paths)
+    check_periods((path.stem, str(path)) for path in paths)
     if policy.kind == "all":
         return [read(path) for path in paths]
     batches: list[Batch] = []
@@ -104,7 +94,7 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
     if not batches:
         raise DataError("no batch found; expected at least one file in the raw data directory")
     batches = sorted(batches, key=lambda b: b.period)
-    check_periods(batches)
+    check_periods((batch.period, batch.source) for batch in batches)
     labelled = [b for b in batches if b.labelled]
     if not labelled:
         raise DataError(f"no labelled batch among {len(batches)}; expected at least one batch "
