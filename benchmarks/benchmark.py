@@ -178,11 +178,13 @@ def with_champion(repo: Path, gen: Generator, history: list[str], rows: int) -> 
     commit(repo, "evaluate the champion")
 
 
-STAGE_PEAK = re.compile(r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB$", re.M)
+STAGE_PEAK = re.compile(
+    r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB \((\d+) MB before it read anything\)$", re.M)
 
 
-def stage_peaks(out: str) -> dict[str, tuple[float, int]]:
-    return {m[1]: (float(m[2]), int(m[3])) for m in STAGE_PEAK.finditer(out)}
+def stage_peaks(out: str) -> dict[str, tuple[float, int, int]]:
+    """Per stage: seconds, peak MB, and MB the process held before reading data (imports)."""
+    return {m[1]: (float(m[2]), int(m[3]), int(m[4])) for m in STAGE_PEAK.finditer(out)}
 
 
 def frame_mb(*frames: pd.DataFrame) -> float:
@@ -232,11 +234,15 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     needs = {
         "prepare": frame_mb(validate_batch(batch, f"{period}.parquet", schema,
                                            CleaningPolicy()).frame),
-        "evaluate": frame_mb(pd.read_parquet(prepared / "newest.parquet"),
-                             pd.read_parquet(prepared / "labelled.parquet")),
+        "evaluate": frame_mb(*(pd.read_parquet(prepared / name) for name in
+                               {(prepared / n).read_bytes(): n
+                                for n in ("newest.parquet", "labelled.parquet")}.values())),
         "train": frame_mb(pd.read_parquet(prepared / "train.parquet"),
                           pd.read_parquet(prepared / "holdout.parquet")),
-        "compare": frame_mb(pd.read_parquet(prepared / "holdout.parquet")),
+        "compare": frame_mb(pd.read_parquet(prepared / "holdout.parquet",
+                                            columns=[s["id"], s["target"], s["time"], "_period"]),
+                            *(pd.read_parquet(repo / "data/scored" / name) for name in
+                              ("newest_champion.parquet", "holdout_challenger.parquet"))),
     }
     return {"rows": big, "cycle": cycle, "peaks": peaks, "needs": needs, "naive": naive,
             "naive_auc": naive_auc, "ours_auc": ours_auc,
@@ -338,11 +344,13 @@ def main() -> None:
          f"{drift_s:.2f}", f"read {read_s:.2f}", f"{drift_s / read_s:.2f}", "<= 2",
          _met(drift_s / read_s <= 2)),
     ]
-    for stage, (seconds, peak) in sorted(big["peaks"].items()):
+    for stage, (seconds, peak, before) in sorted(big["peaks"].items()):
         need = big["needs"].get(stage)
         if need:
-            rows.append((f"  {stage}: peak MB vs data in memory MB ({seconds:.1f} s)", f"{peak}",
-                         f"data {need:.0f}", f"{peak / need:.2f}", "<= 3", _met(peak / need <= 3)))
+            rows.append((f"  {stage}: peak MB vs data in memory MB ({seconds:.1f} s, "
+                         f"{before} MB before reading)", f"{peak}", f"data {need:.0f}",
+                         f"{peak / need:.2f} ({(peak - before) / need:.2f} above imports)",
+                         "<= 3", _met(peak / need <= 3)))
     for s in stable:
         rows.append((f"no-retrain cycle, {s['history']} batches of {size['history_rows']:,}: wall s",
                      f"{s['wall']:.2f}", "-", "", "", "retrained!" if s["retrained"] else ""))

@@ -1,22 +1,45 @@
-"""Stage compare: champion against challenger on the same holdout; write the verdict and plots."""
+"""Stage compare: champion against challenger on the same holdout; write the verdict and plots.
 
+Each model's holdout probabilities come from the stage that already scored those rows with that
+model (evaluate for the champion, train for the challenger), checked by the model's md5; a model
+is loaded and scored here only when they do not cover the holdout.
+"""
+
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from retrain import io
 from retrain.errors import one_line
-from retrain.evaluation import compare
+from retrain.evaluation import compare, holdout_probabilities
 from retrain.log import get, logged, timed
 from retrain.metrics import ComparePolicy
+from retrain.modeling import predict_proba
 from retrain.params import load, section
-from retrain.registry import load_challenger, load_champion, read_pointer
-from retrain.schema import Schema
+from retrain.registry import challenger_md5, load_challenger, load_champion, read_pointer
+from retrain.schema import PERIOD, Schema
 
 CHALLENGER = Path("models/challenger")
+HOLDOUT = "data/prepared/holdout.parquet"
+STORED = {"champion": "data/scored/newest_champion.parquet",
+          "challenger": "data/scored/holdout_challenger.parquet"}
 PLOTS = Path("reports/plots")
 FILES = {"roc": "roc", "pr": "pr", "scores": "holdout"}
 log = get("compare")
+
+
+def holdout_proba(role: str, md5: str | None, model: Callable[[], Any], holdout: pd.DataFrame,
+                  schema: Schema) -> np.ndarray | None:
+    def rescore() -> np.ndarray:
+        with timed(log, f"scored the {role} on the holdout (no stored probabilities for it)"):
+            return predict_proba(model(), io.read_parquet(HOLDOUT), schema)
+
+    return holdout_probabilities(md5, io.read_parquet(STORED[role]),
+                                 io.parquet_metadata(STORED[role]).get("model_md5"),
+                                 holdout[schema.id], schema.id, rescore)
 
 
 @one_line
@@ -26,17 +49,19 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     metrics = section(params, "metrics")
     policy = ComparePolicy.from_params(metrics["primary"], section(params, "compare"))
-    holdout = io.read_parquet("data/prepared/holdout.parquet")
-    log.info("read %d holdout rows of %s", len(holdout), holdout["_period"].iloc[0])
+    holdout = io.read_parquet(HOLDOUT, columns=[schema.id, schema.target, schema.time, PERIOD])
+    log.info("read %d holdout rows of %s", len(holdout), holdout[PERIOD].iloc[0])
     pointer = read_pointer(".")
-    champion = load_champion(".", pointer)
-    challenger, challenger_md5 = load_challenger(CHALLENGER)
-    with timed(log, "scored both models"):
-        record, plots = compare(champion and champion.model, challenger, holdout, schema,
-                                float(metrics["threshold"]), policy)
+    md5 = {"champion": pointer["md5"] if pointer.get("version") else None,
+           "challenger": challenger_md5(CHALLENGER)}
+    models = {"champion": lambda: load_champion(".", pointer).model,
+              "challenger": lambda: load_challenger(CHALLENGER)[0]}
+    probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema)
+                     for role in md5}
+    record, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
     record["as_of"] = io.read_json("reports/decision.json").get("as_of")
     record["champion_version"] = pointer.get("version")
-    record["challenger_md5"] = challenger_md5
+    record["challenger_md5"] = md5["challenger"]
     io.write_json("reports/promotion.json", record)
     columns = {"roc": ["fpr", "tpr"], "pr": ["recall", "precision"],
                "scores": [schema.id, "actual", "predicted", "probability"]}

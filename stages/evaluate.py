@@ -1,4 +1,8 @@
-"""Stage evaluate: the champion on the newest rows, against its own reference profile."""
+"""Stage evaluate: the champion on the newest rows, against its own reference profile.
+
+The newest batch, when labelled, is also the labelled batch: it is read once. The champion's
+probabilities are kept so that compare need not score the same rows with the same model again.
+"""
 
 from retrain import io
 from retrain.errors import one_line
@@ -9,6 +13,7 @@ from retrain.registry import load_champion, read_pointer
 from retrain.schema import Schema
 
 SCORES = "reports/plots/newest_champion.csv"
+STORED = "data/scored/newest_champion.parquet"
 log = get("evaluate")
 
 
@@ -19,8 +24,10 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     threshold = float(section(params, "metrics")["threshold"])
     domain = section(params, "evaluate")["domain_classifier"]
-    labelled = io.read_parquet("data/prepared/labelled.parquet")
+    prepared = io.read_json("reports/prepare.json")
     newest = io.read_parquet("data/prepared/newest.parquet")
+    labelled = (newest if prepared.get("newest_labelled")
+                else io.read_parquet("data/prepared/labelled.parquet"))
     log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
     with timed(log, "loaded the champion"):
         champion = load_champion(".", read_pointer("."))
@@ -28,12 +35,14 @@ def main() -> None:
     with timed(log, "drift, domain classifier and scores"):
         record = evaluate(
             champion, labelled, newest, schema, threshold,
-            io.read_json("reports/prepare.json").get("newest_observed"),
+            prepared.get("newest_observed"),
             DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
             scored,
         )
     io.write_json("reports/evaluation.json", record)
     io.write_frame(SCORES, plot_sample(scored))
+    io.write_parquet(STORED, scored[[schema.id, "probability"]],
+                     {"model_md5": champion.pointer["md5"]} if champion else None)
     scores = record["metrics"] or {}
     version = champion.pointer["version"] if champion else None
     log.info("champion %s on %s: %s", version, record["labelled_period"],

@@ -26,8 +26,12 @@ def main() -> None:
         log.debug("%s: %d rows, %s", batch.source, len(batch.frame),
                   "labelled" if batch.labelled else "no labels")
     result = split(batches, schema, policy, files=len(paths))
-    io.write_parquet(f"{OUT}/newest.parquet", result.newest)
-    io.write_parquet(f"{OUT}/labelled.parquet", result.newest_labelled)
+    newest = io.parquet_bytes(result.newest)
+    io.atomic_write_bytes(f"{OUT}/newest.parquet", newest)
+    same = result.newest_labelled is result.newest
+    io.atomic_write_bytes(f"{OUT}/labelled.parquet",
+                          newest if same else io.parquet_bytes(result.newest_labelled))
+    del newest
     io.write_parquet(f"{OUT}/train.parquet", result.train)
     io.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
     io.write_json("reports/prepare.json", result.summary)

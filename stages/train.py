@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+import pandas as pd
+
 from retrain import io
 from retrain.errors import one_line
 from retrain.features import check_hyperparameters
@@ -12,6 +14,7 @@ from retrain.schema import Schema
 from retrain.training import skipped_metadata, train_challenger
 
 OUT = Path("models/challenger")
+SCORES = "data/scored/holdout_challenger.parquet"
 log = get("train")
 
 
@@ -21,6 +24,7 @@ def main() -> None:
     decision = io.read_json("reports/decision.json")
     shutil.rmtree(OUT, ignore_errors=True)
     if not decision["retrain"]:
+        io.write_parquet(SCORES, pd.DataFrame({"probability": []}))
         io.write_json(OUT / "metadata.json", skipped_metadata(decision))
         log.info("nothing to train (%s)", decision["reason"])
         return
@@ -45,6 +49,9 @@ def main() -> None:
     io.write_json(OUT / "metadata.json", metadata)
     io.write_json(OUT / "profile.json", challenger.profile)
     io.write_parquet(OUT / "reference.parquet", challenger.reference)
+    io.write_parquet(SCORES, pd.DataFrame({schema.id: holdout[schema.id].to_numpy(),
+                                           "probability": challenger.holdout_proba}),
+                     {"model_md5": metadata["model_md5"]})
     log.info("%s on %d rows (%s..%s), holdout roc_auc %s", estimator, metadata["window"]["rows"],
              metadata["window"]["periods"][0], metadata["trained_through_period"],
              metadata["holdout"]["metrics"]["roc_auc"])

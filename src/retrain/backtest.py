@@ -132,8 +132,11 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
         return champion, {"retrain": False, "promoted": False, "fired": fired, "rows_trained": 0}
     trained = cache.train(data, settings, as_of)
     if policy.kind == "triggers":
-        verdict, _ = compare(champion and champion.model, trained.champion.model, data.holdout,
-                             settings.schema, settings.threshold, settings.compare)
+        probabilities = {
+            "champion": champion and predict_proba(champion.model, data.holdout, settings.schema),
+            "challenger": trained.challenger.holdout_proba}
+        verdict, _ = compare(probabilities, data.holdout, settings.schema, settings.threshold,
+                             settings.compare)
         promoted = bool(verdict["promote"])
     else:
         promoted = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 from .drift import domain_auc, estimated_performance, feature_drift, schema_changes
 from .errors import DataError
 from .metrics import ComparePolicy, score, verdict
-from .modeling import predict_proba, predictions
+from .modeling import labels, predict_proba
 from .schema import PERIOD, Schema
 
 if TYPE_CHECKING:
@@ -37,13 +38,44 @@ class DomainCheck:
     seed: int = 0
 
 
-def scored_rows(model: Any, rows: pd.DataFrame, schema: Schema, threshold: float) -> pd.DataFrame:
+def scored_frame(rows: pd.DataFrame, proba: np.ndarray, schema: Schema,
+                 threshold: float) -> pd.DataFrame:
     """Per labelled row: id, actual and predicted label, probability (what confusion plots read)."""
-    scored = predictions(model, rows, schema, threshold)
     actual = np.where(rows[schema.target].to_numpy().astype(int) == 1, schema.positive,
                       schema.negative)
-    return pd.DataFrame({schema.id: scored[schema.id], "actual": actual,
-                         "predicted": scored["label"], "probability": scored["probability"]})
+    return pd.DataFrame({schema.id: rows[schema.id].array, "actual": actual,
+                         "predicted": labels(proba, schema, threshold), "probability": proba})
+
+
+def scored_rows(model: Any, rows: pd.DataFrame, schema: Schema, threshold: float) -> pd.DataFrame:
+    return scored_frame(rows, predict_proba(model, rows, schema), schema, threshold)
+
+
+def stored_probabilities(stored: pd.DataFrame, ids: pd.Series, id_column: str) -> np.ndarray | None:
+    """The stored probability of each id in `ids`, in their order; None when one is missing or
+    the stored ids repeat."""
+    index = pd.Index(stored[id_column])
+    if not index.is_unique:
+        return None
+    found = index.get_indexer(ids)
+    if (found < 0).any():
+        return None
+    return stored["probability"].to_numpy(dtype=float)[found]
+
+
+def holdout_probabilities(model_md5: str | None, stored: pd.DataFrame, stored_md5: str | None,
+                          holdout_ids: pd.Series, id_column: str,
+                          score: Callable[[], np.ndarray]) -> np.ndarray | None:
+    """A model's probabilities on the holdout: those an earlier stage stored for the same model
+    (same md5) when they cover every holdout row, otherwise `score()`; None without a model.
+    The same model on the same rows gives the same probabilities, so nothing is scored twice."""
+    if model_md5 is None:
+        return None
+    if stored_md5 == model_md5:
+        found = stored_probabilities(stored, holdout_ids, id_column)
+        if found is not None:
+            return found
+    return score()
 
 
 PLOT_ROWS = 20_000
@@ -144,21 +176,21 @@ def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataF
                                             "precision": precision.round(6)}), most)}
 
 
-def compare(champion: Any, challenger: Any, holdout: pd.DataFrame, schema: Schema,
+def compare(probabilities: dict[str, np.ndarray | None], holdout: pd.DataFrame, schema: Schema,
             threshold: float, policy: ComparePolicy) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both models on the same holdout: the promotion record and, per role, the plot data
-    (ROC and precision-recall points, per-row scores), or None for a missing model."""
+    """Both models' probabilities on the same holdout rows: the promotion record and, per role,
+    the plot data (ROC and precision-recall points, per-row scores), or None for a missing model."""
     y = holdout[schema.target].to_numpy().astype(int)
     scores: dict[str, Any] = {}
     plots: dict[str, Any] = {}
-    for role, model in (("champion", champion), ("challenger", challenger)):
-        if model is None:
+    for role in ("champion", "challenger"):
+        proba = probabilities.get(role)
+        if proba is None:
             scores[role], plots[role] = None, None
             continue
-        rows = scored_rows(model, holdout, schema, threshold)
-        proba = rows["probability"].to_numpy()
         scores[role] = score(y, proba, threshold)
-        plots[role] = {**curve_points(y, proba), "scores": plot_sample(rows)}
+        plots[role] = {**curve_points(y, proba),
+                       "scores": plot_sample(scored_frame(holdout, proba, schema, threshold))}
     record = verdict(scores["champion"], scores["challenger"], policy)
     record = {"promote": record["promote"], "reason": record["reason"],
               "champion": scores["champion"], "challenger": scores["challenger"],

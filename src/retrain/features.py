@@ -4,37 +4,92 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .errors import DataError
 from .schema import Schema
 
 ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+MISSING = "__missing__"
 
 
-def preprocessor(schema: Schema, estimator: str) -> ColumnTransformer:
+class TreeEncoder(TransformerMixin, BaseEstimator):
+    """Numeric columns with missing values set to the training median, then each categorical
+    column as the index of its value among the sorted training values (missing counts as the
+    value MISSING, an unseen value as -1): the matrix that SimpleImputer and OrdinalEncoder give,
+    computed through pandas categories rather than arrays of Python strings."""
+
+    def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = ()):
+        self.numeric = numeric
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> TreeEncoder:
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = len(self.feature_names_in_)
+        self.medians_ = [_median(_floats(X[name])) for name in self.numeric]
+        self.categories_ = []
+        for name in self.categorical:
+            values = _categories(X[name])
+            seen = [str(v) for v in values.cat.categories]
+            if values.isna().any():
+                seen.append(MISSING)
+            self.categories_.append(sorted(set(seen)))
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        out = np.empty((len(X), len(self.numeric) + len(self.categorical)))
+        for i, (name, median) in enumerate(zip(self.numeric, self.medians_, strict=True)):
+            values = _floats(X[name])
+            out[:, i] = np.where(np.isnan(values), median, values)
+        start = len(self.numeric)
+        for j, (name, known) in enumerate(zip(self.categorical, self.categories_, strict=True)):
+            values = _categories(X[name])
+            codes = values.cat.set_categories(known).cat.codes.to_numpy().astype(float)
+            missing = values.isna().to_numpy()
+            codes[missing] = known.index(MISSING) if MISSING in known else -1
+            out[:, start + j] = codes
+        return out
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([*self.numeric, *self.categorical], dtype=object)
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.nanmedian(values)) if (~np.isnan(values)).any() else np.nan
+
+
+def _floats(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    """`values` as a categorical Series whose categories are strings."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.astype("category")
+    if len(values.cat.categories) and not all(isinstance(c, str)
+                                               for c in values.cat.categories):
+        values = values.cat.rename_categories([str(c) for c in values.cat.categories])
+    return values
+
+
+def preprocessor(schema: Schema, estimator: str) -> ColumnTransformer | TreeEncoder:
     """Impute, encode and (for linear models) scale; unknown categories never fail at serving."""
-    if estimator == "logistic_regression":
-        numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-        categorical = make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="__missing__"),
-            OneHotEncoder(handle_unknown="ignore"),
-        )
-    else:
-        numeric = SimpleImputer(strategy="median")
-        categorical = make_pipeline(
-            SimpleImputer(strategy="constant", fill_value="__missing__"),
-            OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                           encoded_missing_value=-1),
-        )
+    if estimator != "logistic_regression":
+        return TreeEncoder(tuple(schema.numeric), tuple(schema.categorical))
     return ColumnTransformer(
-        [("numeric", numeric, list(schema.numeric)),
-         ("categorical", categorical, list(schema.categorical))],
+        [("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+          list(schema.numeric)),
+         ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING),
+                                       OneHotEncoder(handle_unknown="ignore")),
+          list(schema.categorical))],
         remainder="drop",
         verbose_feature_names_out=False,
     )

@@ -76,15 +76,32 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def write_parquet(path: str | Path, df: pd.DataFrame) -> None:
-    """Deterministic Parquet: same frame, same bytes."""
+def parquet_bytes(df: pd.DataFrame, metadata: dict[str, str] | None = None) -> bytes:
+    """Deterministic Parquet: same frame and metadata, same bytes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
     sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(None), sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def write_parquet(path: str | Path, df: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
+    atomic_write_bytes(path, parquet_bytes(df, metadata))
+
+
+def parquet_metadata(path: str | Path) -> dict[str, str]:
+    """The key-value metadata write_parquet stored in the file's schema."""
+    import pyarrow.parquet as pq
+
+    try:
+        stored = pq.read_schema(path).metadata or {}
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a broken file
+        raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    return {k.decode(): v.decode() for k, v in stored.items()}
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -31,10 +31,10 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             logger = setup(name)
-            start = time.perf_counter()
+            start, before = time.perf_counter(), peak_rss_mb()
             result = func(*args, **kwargs)
-            logger.info("done in %.2f s, peak memory %d MB", time.perf_counter() - start,
-                        peak_rss_mb())
+            logger.info("done in %.2f s, peak memory %d MB (%d MB before it read anything)",
+                        time.perf_counter() - start, peak_rss_mb(), before)
             return result
 
         return wrapper

@@ -6,14 +6,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    brier_score_loss,
-    f1_score,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-)
 
 from .errors import DataError
 
@@ -22,18 +14,31 @@ LOWER_IS_BETTER = frozenset({"brier"})
 
 
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Accuracy, precision, recall, F1, ROC AUC and Brier score; AUC is None with one class."""
+    """Accuracy, precision, recall, F1, ROC AUC and Brier score; AUC is None with one class.
+
+    The four label metrics come from one count of true and false positives and negatives (as
+    scikit-learn defines them, 0 where a denominator is 0); AUC and Brier from scikit-learn.
+    """
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
     y_true = np.asarray(y_true).astype(int)
     proba = np.asarray(proba, dtype=float)
-    pred = (proba >= threshold).astype(int)
-    both = len(np.unique(y_true)) == 2
+    pred = proba >= threshold
+    positive = y_true == 1
+    tp = int(np.count_nonzero(pred & positive))
+    fp = int(np.count_nonzero(pred)) - tp
+    fn = int(np.count_nonzero(positive)) - tp
+    n = len(y_true)
+    both = 0 < int(np.count_nonzero(positive)) < n
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
     return {
-        "rows": int(len(y_true)),
-        "positive_rate": round(float(y_true.mean()), 6) if len(y_true) else None,
-        "accuracy": round(float(accuracy_score(y_true, pred)), 6),
-        "precision": round(float(precision_score(y_true, pred, zero_division=0)), 6),
-        "recall": round(float(recall_score(y_true, pred, zero_division=0)), 6),
-        "f1": round(float(f1_score(y_true, pred, zero_division=0)), 6),
+        "rows": int(n),
+        "positive_rate": round(float(y_true.mean()), 6) if n else None,
+        "accuracy": round((n - fp - fn) / n, 6) if n else None,
+        "precision": round(precision, 6),
+        "recall": round(recall, 6),
+        "f1": round(2 * tp / (2 * tp + fp + fn) if tp else 0.0, 6),
         "roc_auc": round(float(roc_auc_score(y_true, proba)), 6) if both else None,
         "brier": round(float(brier_score_loss(y_true, proba)), 6),
     }

@@ -221,25 +221,37 @@ def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
     return Champion(pointer, model, metadata, profile, reference)
 
 
-def checked_load(data: bytes, expected: str, what: str, recorded_in: str) -> Any:
-    """Unpickle model bytes only when their md5 is the one recorded in `recorded_in`."""
+def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> bytes:
+    """`data` when its md5 is the one recorded in `recorded_in`."""
     actual = md5_bytes(data)
     if actual != expected:
         raise RegistryError(f"{what}: md5 {actual} does not match {expected} in {recorded_in}; "
                             "refusing to load it")
-    return load(data)
+    return data
+
+
+def checked_load(data: bytes, expected: str, what: str, recorded_in: str) -> Any:
+    """Unpickle model bytes only when their md5 is the one recorded in `recorded_in`."""
+    return load(checked_bytes(data, expected, what, recorded_in))
+
+
+def challenger_md5(directory: str | Path) -> str | None:
+    """The md5 of the model train wrote, checked against its metadata; None if it trained none."""
+    directory = Path(directory)
+    metadata = read_json(directory / METADATA_FILE)
+    if not metadata.get("trained"):
+        return None
+    checked_bytes((directory / MODEL_FILE).read_bytes(), metadata["model_md5"],
+                  f"{directory}/{MODEL_FILE}", f"{directory}/{METADATA_FILE}")
+    return str(metadata["model_md5"])
 
 
 def load_challenger(directory: str | Path) -> tuple[Any, str | None]:
     """The challenger train wrote, md5-checked against its metadata; (None, None) if none."""
-    directory = Path(directory)
-    metadata = read_json(directory / METADATA_FILE)
-    if not metadata.get("trained"):
+    md5 = challenger_md5(directory)
+    if md5 is None:
         return None, None
-    data = (directory / MODEL_FILE).read_bytes()
-    model = checked_load(data, metadata["model_md5"], f"{directory}/{MODEL_FILE}",
-                         f"{directory}/{METADATA_FILE}")
-    return model, metadata["model_md5"]
+    return load((Path(directory) / MODEL_FILE).read_bytes()), md5
 
 
 # --- git ---------------------------------------------------------------------------------

@@ -110,9 +110,9 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
     if not parts:
         raise DataError(f"no training rows: the only labelled batch ({last.period}) is all "
                         "holdout; add an earlier batch or lower prepare.holdout_fraction")
-    train = pd.concat(parts, ignore_index=True)
+    train = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     train[schema.target] = train[schema.target].astype("int8")
-    holdout = holdout.reset_index(drop=True).copy()
+    holdout = holdout.reset_index(drop=True)
     holdout[schema.target] = holdout[schema.target].astype("int8")
     window = [b.period for b in previous] + ([last.period] if len(early) else [])
     summary = {

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sklearn
 
@@ -28,6 +29,7 @@ class Challenger:
     metadata: dict[str, Any]
     profile: dict[str, Any]
     reference: pd.DataFrame
+    holdout_proba: np.ndarray
 
 
 def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,
@@ -69,9 +71,10 @@ def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
         "sklearn_version": sklearn.__version__,
     }
     errors = int(((proba >= threshold).astype(int) != y_holdout).sum())
-    recent = train.loc[train[PERIOD].isin(periods[-reference_periods:])]
+    in_recent = train[PERIOD].isin(periods[-reference_periods:])
+    recent = train if in_recent.all() else train.loc[in_recent]
     with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):
         profile, reference = build_profile(recent, schema, bins, reference_rows, seed,
                                            len(holdout), errors, holdout_metrics)
     profile["reference_periods"] = periods[-reference_periods:]
-    return Challenger(data, metadata, profile, reference)
+    return Challenger(data, metadata, profile, reference, proba)

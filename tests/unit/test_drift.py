@@ -191,3 +191,23 @@ def test_ks_on_a_large_batch_uses_a_spaced_subsample_that_keeps_the_answer():
     full = stats.ks_2samp(reference, batch, method="asymp")
     assert abs(got["statistic"] - full.statistic) < 0.01
     assert (got["p_value"] < 0.05) == (full.pvalue < 0.05)
+
+
+@pytest.mark.parametrize("kind", ["spread", "ties", "certain"])
+def test_expected_auc_equals_scikit_learns_weighted_roc_auc(kind):
+    from sklearn.metrics import roc_auc_score
+
+    from retrain.drift import expected_auc
+
+    rng = np.random.default_rng(3)
+    p = {"spread": rng.beta(2, 5, 5000), "ties": rng.integers(0, 11, 5000) / 10,
+         "certain": np.r_[np.zeros(50), np.ones(3), rng.random(10)]}[kind]
+    y = np.r_[np.ones(len(p)), np.zeros(len(p))]
+    sklearn_auc = roc_auc_score(y, np.r_[p, p], sample_weight=np.r_[p, 1 - p])
+    assert expected_auc(p) == pytest.approx(sklearn_auc, abs=1e-12)
+
+
+def test_expected_auc_is_undefined_when_every_probability_is_certain_and_alike():
+    from retrain.drift import expected_auc
+
+    assert expected_auc(np.zeros(10)) is None and expected_auc(np.ones(10)) is None

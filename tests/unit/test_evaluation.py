@@ -1,10 +1,17 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from retrain.errors import DataError
-from retrain.evaluation import compare, evaluate, periods_between, unseen_rows
+from retrain.evaluation import (
+    compare,
+    evaluate,
+    holdout_probabilities,
+    periods_between,
+    unseen_rows,
+)
 from retrain.metrics import ComparePolicy
-from retrain.modeling import fit, load
+from retrain.modeling import fit, load, predict_proba
 from retrain.registry import Champion
 from retrain.schema import Schema
 from retrain.splits import WindowPolicy, split
@@ -75,7 +82,9 @@ def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
     weak = fit(data.train.assign(x1=0.0), toy_schema, "logistic_regression", {}, 0)
     strong = fit(data.train, toy_schema, "logistic_regression", {}, 0)
     policy = ComparePolicy("roc_auc", 0.01, {}, {})
-    record, plots = compare(weak, strong, data.holdout, toy_schema, 0.5, policy)
+    weak_p, strong_p = (predict_proba(m, data.holdout, toy_schema) for m in (weak, strong))
+    record, plots = compare({"champion": weak_p, "challenger": strong_p}, data.holdout, toy_schema,
+                            0.5, policy)
     assert record["promote"] and record["improvement"] > 0.01
     assert record["champion"]["rows"] == record["challenger"]["rows"] == len(data.holdout)
     scores = plots["challenger"]["scores"]
@@ -86,7 +95,8 @@ def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
     roc, pr = plots["challenger"]["roc"], plots["challenger"]["pr"]
     assert roc["fpr"].is_monotonic_increasing and roc["tpr"].iloc[-1] == 1.0
     assert pr["recall"].iloc[0] == 1.0 and pr["precision"].iloc[-1] == 1.0
-    back, _ = compare(strong, weak, data.holdout, toy_schema, 0.5, policy)
+    back, _ = compare({"champion": strong_p, "challenger": weak_p}, data.holdout, toy_schema, 0.5,
+                      policy)
     assert not back["promote"]
 
 
@@ -116,3 +126,34 @@ def test_per_row_plot_files_keep_at_most_the_asked_rows_in_order():
     assert len(sample) == 100 and sample["probability"].is_monotonic_increasing
     assert sample["key"].iloc[0] == "k0" and sample["key"].iloc[-1] == "k999"
     assert plot_sample(frame, 5000) is frame
+
+
+def _stored(ids, proba):
+    return pd.DataFrame({"id": ids, "probability": proba})
+
+
+def test_stored_probabilities_of_the_same_model_are_reused_in_holdout_order():
+    stored = _stored(["a", "b", "c", "d"], [0.1, 0.2, 0.3, 0.4])
+    calls = []
+    found = holdout_probabilities("m1", stored, "m1", pd.Series(["d", "b"]), "id",
+                                  lambda: calls.append(1))
+    assert found.tolist() == [0.4, 0.2] and not calls
+
+
+@pytest.mark.parametrize("stored_md5, ids, stored_ids", [
+    ("other", ["a", "b"], ["a", "b", "c"]),      # scored by another model
+    (None, ["a", "b"], ["a", "b", "c"]),         # nothing stored for a model
+    ("m1", ["a", "z"], ["a", "b", "c"]),         # a holdout row the model was not scored on
+    ("m1", ["a", "b"], ["a", "a", "b"]),         # stored ids repeat: no single answer
+])
+def test_holdout_is_scored_again_when_the_stored_probabilities_do_not_answer(stored_md5, ids,
+                                                                             stored_ids):
+    stored = _stored(stored_ids, [0.5] * len(stored_ids))
+    found = holdout_probabilities("m1", stored, stored_md5, pd.Series(ids), "id",
+                                  lambda: np.array([0.9, 0.8]))
+    assert found.tolist() == [0.9, 0.8]
+
+
+def test_no_model_has_no_holdout_probabilities():
+    assert holdout_probabilities(None, _stored(["a"], [0.5]), None, pd.Series(["a"]), "id",
+                                 lambda: pytest.fail("scored a missing model")) is None

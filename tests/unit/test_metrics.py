@@ -23,6 +23,23 @@ def test_score_matches_sklearn_and_thresholds_probabilities():
     assert score(y, p, threshold=0.05)["recall"] == 1.0
 
 
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.97, 1.01])
+@pytest.mark.parametrize("positives", [0, 1, 40, 200])
+def test_label_metrics_equal_scikit_learns(threshold, positives):
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(positives)
+    y = np.zeros(200, dtype=int)
+    y[rng.choice(200, positives, replace=False)] = 1
+    p = np.clip(0.4 * y + rng.random(200) * 0.6, 0, 1)
+    pred = (p >= threshold).astype(int)
+    s = score(y, p, threshold)
+    assert s["accuracy"] == round(accuracy_score(y, pred), 6)
+    assert s["precision"] == round(precision_score(y, pred, zero_division=0), 6)
+    assert s["recall"] == round(recall_score(y, pred, zero_division=0), 6)
+    assert s["f1"] == round(f1_score(y, pred, zero_division=0), 6)
+
+
 def test_roc_auc_is_none_with_a_single_class():
     assert score(np.array([1, 1]), np.array([0.2, 0.9]))["roc_auc"] is None
 

@@ -60,7 +60,63 @@ def test_training_uses_only_schema_features(data, toy_schema):
     train = data.train.assign(leak=data.train["label"])
     model = fit(train, toy_schema, "random_forest", HYPER["random_forest"], 0)
     assert list(model.named_steps["features"].feature_names_in_) == ["x1", "x2", "colour"]
-    assert isinstance(pd.DataFrame, type)
+
+
+def _sklearn_tree_encoding(numeric: list[str], categorical: list[str]):
+    """What tree models were fed before TreeEncoder: SimpleImputer and OrdinalEncoder."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    return ColumnTransformer(
+        [("numeric", SimpleImputer(strategy="median"), numeric),
+         ("categorical", make_pipeline(
+             SimpleImputer(strategy="constant", fill_value="__missing__"),
+             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                            encoded_missing_value=-1)), categorical)])
+
+
+@pytest.mark.parametrize("as_category", [False, True])
+@pytest.mark.parametrize("missing_at_fit", [False, True])
+def test_tree_encoder_gives_the_matrix_of_imputer_and_ordinal_encoder(as_category, missing_at_fit):
+    from retrain.features import TreeEncoder
+
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({
+        "a": rng.normal(size=n).round(2), "b": rng.integers(0, 5, n).astype(float),
+        "c": pd.Series(rng.choice(["red", "Blue", "green", "10"], n), dtype="str"),
+        "d": pd.Series(rng.choice(["x", "y"], n), dtype="str"),
+    })
+    frame.loc[rng.random(n) < 0.1, "a"] = np.nan
+    if missing_at_fit:
+        frame.loc[rng.random(n) < 0.1, "c"] = None
+    later = frame.sample(200, random_state=1).reset_index(drop=True)
+    later.loc[:20, "c"] = "ultraviolet"
+    later.loc[21:40, "c"] = None
+    later.loc[41:60, "b"] = np.nan
+    if as_category:
+        frame = frame.astype({"c": "category", "d": "category"})
+        later = later.astype({"c": "category", "d": "category"})
+    ours = TreeEncoder(("a", "b"), ("c", "d")).fit(frame)
+    theirs = _sklearn_tree_encoding(["a", "b"], ["c", "d"]).fit(frame)
+    assert np.array_equal(ours.transform(frame), theirs.transform(frame))
+    assert np.array_equal(ours.transform(later), theirs.transform(later))
+    assert (ours.transform(later)[:21, 2] == -1).all()
+
+
+@pytest.mark.parametrize("estimator", ["random_forest", "hist_gradient_boosting"])
+def test_tree_models_fit_on_tree_encoder_output(estimator, data, toy_schema):
+    from retrain.features import TreeEncoder
+
+    model = fit(data.train, toy_schema, estimator, HYPER[estimator], 0)
+    assert isinstance(model.named_steps["features"], TreeEncoder)
+    rows = data.holdout.head(3).copy()
+    rows.loc[rows.index[0], "colour"] = "ultraviolet"
+    rows.loc[rows.index[1], "x1"] = np.nan
+    rows.loc[rows.index[2], "colour"] = None
+    assert np.isfinite(predict_proba(load(dump(model)), rows, toy_schema)).all()
 
 
 def test_scoring_in_chunks_gives_the_same_probabilities(monkeypatch, toy_batch, toy_schema):
