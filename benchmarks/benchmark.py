@@ -253,7 +253,7 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
 
 def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
-    from retrain.drift import domain_auc, feature_drift, schema_changes
+    from retrain.drift import category_counts, domain_auc, feature_drift, schema_changes
     from retrain.registry import load_champion, read_pointer
     from retrain.schema import Schema
 
@@ -272,9 +272,10 @@ def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
         newest = pd.read_parquet(path)
         reads.append(time.perf_counter() - start)
         start = time.perf_counter()
-        feature_drift(champion.profile, champion.reference, newest, schema)
+        counts = category_counts(newest, schema)
+        schema_changes(champion.profile, newest, schema, {}, counts)
+        feature_drift(champion.profile, champion.reference, newest, schema, counts)
         domain_auc(champion.reference, newest, schema, 3, 1000, 0)
-        schema_changes(champion.profile, newest, schema, {})
         drifts.append(time.perf_counter() - start)
     return statistics.median(reads), statistics.median(drifts)
 

@@ -11,7 +11,7 @@ from retrain.features import check_hyperparameters
 from retrain.log import get, logged, timed
 from retrain.params import load, section
 from retrain.schema import Schema
-from retrain.training import skipped_metadata, train_challenger
+from retrain.training import describe_challenger, fit_challenger, skipped_metadata
 
 OUT = Path("models/challenger")
 SCORES = "data/scored/holdout_challenger.parquet"
@@ -35,12 +35,14 @@ def main() -> None:
     check_hyperparameters(schema, train, int(train["seed"]))
     profile = section(params, "profile")
     train_rows = io.read_parquet("data/prepared/train.parquet")
+    log.info("read %d training rows; fitting %s", len(train_rows), estimator)
+    hyperparameters = train.get(estimator) or {}
+    with timed(log, "fitted the challenger"):
+        model = fit_challenger(train_rows, schema, estimator, hyperparameters, int(train["seed"]))
     holdout = io.read_parquet("data/prepared/holdout.parquet")
-    log.info("read %d training rows and %d holdout rows; fitting %s", len(train_rows),
-             len(holdout), estimator)
-    with timed(log, "trained, scored and profiled the challenger"):
-        challenger = train_challenger(
-            train_rows, holdout, schema, estimator, train.get(estimator) or {}, int(train["seed"]),
+    with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
+        challenger = describe_challenger(
+            model, train_rows, holdout, schema, estimator, hyperparameters, int(train["seed"]),
             float(section(params, "metrics")["threshold"]), decision,
             int(profile["bins"]), int(profile["reference_rows"]), int(profile["reference_periods"]),
         )

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .drift import domain_auc, estimated_performance, feature_drift, schema_changes
+from .drift import (
+    category_counts,
+    domain_auc,
+    estimated_performance,
+    feature_drift,
+    schema_changes,
+)
 from .errors import DataError
 from .metrics import ComparePolicy, score, verdict
 from .modeling import labels, predict_proba
@@ -126,7 +132,8 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     }
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
                                              schema.period)
-    changes = schema_changes(profile, newest, schema, observed or {})
+    counts = category_counts(newest, schema)
+    changes = schema_changes(profile, newest, schema, observed or {}, counts)
     record["schema_changes"] = changes
     if changes["missing_columns"]:
         raise DataError(f"the champion {pointer['version']} needs column(s) "
@@ -149,7 +156,8 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
     record["drift"] = {"period": as_of, "rows": int(len(newest)),
-                       "features": feature_drift(profile, champion.reference, newest, schema)}
+                       "features": feature_drift(profile, champion.reference, newest, schema,
+                                                 counts)}
     domain = domain or DomainCheck()
     record["domain_classifier"] = domain_auc(champion.reference, newest, schema, domain.folds,
                                              domain.max_rows, domain.seed)

@@ -321,7 +321,8 @@ def validate_batch(
     if dupes.any() and policy.duplicates == "error":
         raise DataError(f"{source}: column {schema.id!r}, {_first_bad(dupes, out[schema.id])}: "
                         "duplicated id (prepare.cleaning.duplicates is 'error')")
-    out = out.loc[~dupes]
+    if dupes.any():
+        out = out.loc[~dupes]
     out[PERIOD] = str(period)
     extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
     return Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from .log import get, timed
 from .metrics import score
 from .modeling import dump, fit, predict_proba
 from .schema import PERIOD, Schema
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 def skipped_metadata(decision: dict[str, Any]) -> dict[str, Any]:
@@ -42,10 +45,26 @@ def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema,
     model last saw. A reference spanning a long window would differ from every new batch once
     the world has moved, and drift would fire after every retrain.
     """
+    model = fit_challenger(train, schema, estimator, hyperparameters, seed)
+    return describe_challenger(model, train, holdout, schema, estimator, hyperparameters, seed,
+                               threshold, decision, bins, reference_rows, reference_periods)
+
+
+def fit_challenger(train: pd.DataFrame, schema: Schema, estimator: str,
+                   hyperparameters: dict[str, Any], seed: int) -> Pipeline:
+    with timed(get("train"), f"fit {estimator} on {len(train)} rows x {len(schema.features)} "
+               "features", level=logging.DEBUG):
+        return fit(train, schema, estimator, hyperparameters, seed)
+
+
+def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFrame,
+                        schema: Schema, estimator: str, hyperparameters: dict[str, Any],
+                        seed: int, threshold: float, decision: dict[str, Any], bins: int = 10,
+                        reference_rows: int = 2000, reference_periods: int = 1) -> Challenger:
+    """The fitted model's bytes, its holdout scores and metadata, and the reference profile of
+    its recent training rows (see train_challenger). The train stage reads the holdout only now,
+    after the fit, so the two never hold memory at once."""
     log = get("train")
-    with timed(log, f"fit {estimator} on {len(train)} rows x {len(schema.features)} features",
-               level=logging.DEBUG):
-        model = fit(train, schema, estimator, hyperparameters, seed)
     data = dump(model)
     periods = sorted(train[PERIOD].unique().tolist())
     y_holdout = holdout[schema.target].to_numpy()

@@ -211,3 +211,14 @@ def test_expected_auc_is_undefined_when_every_probability_is_certain_and_alike()
     from retrain.drift import expected_auc
 
     assert expected_auc(np.zeros(10)) is None and expected_auc(np.ones(10)) is None
+
+
+def test_bin_counts_put_each_value_in_the_bin_whose_upper_edge_it_does_not_exceed():
+    from retrain.drift import bin_counts
+
+    rng = np.random.default_rng(5)
+    edges = [1.0, 2.5, 2.5000001, 7.0]
+    values = np.r_[rng.integers(0, 9, 3000).astype(float), edges, [np.nan] * 4]
+    present = values[~np.isnan(values)]
+    expected = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
+    assert bin_counts(pd.Series(values), edges) == [*expected.tolist(), 4]

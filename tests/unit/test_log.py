@@ -39,3 +39,12 @@ def test_stage_lines_carry_the_stage_name_and_the_elapsed_time(capsys, monkeypat
     main()
     assert capsys.readouterr() == ("", "")
     root.handlers.clear()
+
+
+def test_stages_allocate_arrow_memory_through_the_c_library():
+    import pyarrow as pa
+
+    from retrain.log import return_freed_memory
+
+    return_freed_memory()
+    assert pa.default_memory_pool().backend_name == "system"
