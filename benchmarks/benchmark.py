@@ -3,6 +3,8 @@
     python benchmarks/benchmark.py --size quick      # about a minute: the retraining cycle only
     python benchmarks/benchmark.py --size standard   # 200k rows; histories of 12 and 48 batches
     python benchmarks/benchmark.py --size full       # 1M-row batch, 100k-row histories of 12 and 48
+    python benchmarks/benchmark.py --size cycle -S train.hist_gradient_boosting.max_iter=75
+                                                     # the 1M-row cycle alone, with a params change
 
 Batches are drawn from the demo source (data/source, schema from params.yaml) with replacement,
 numeric features jittered by a few percent; the later batch that scores both models comes from
@@ -36,6 +38,7 @@ SIZES = {
     "quick": {"big": 50_000, "history_rows": 5_000, "histories": (), "repeats": 3},
     "standard": {"big": 200_000, "history_rows": 20_000, "histories": (12, 48), "repeats": 3},
     "full": {"big": 1_000_000, "history_rows": 100_000, "histories": (12, 48), "repeats": 5},
+    "cycle": {"big": 1_000_000, "history_rows": 100_000, "histories": (), "repeats": 5},
 }
 BENCH_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1},
@@ -253,7 +256,7 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
 
 def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
-    from retrain.drift import category_counts, domain_auc, feature_drift, schema_changes
+    from retrain.drift import category_counts, drift_statistics, schema_changes
     from retrain.registry import load_champion, read_pointer
     from retrain.schema import Schema
 
@@ -274,8 +277,7 @@ def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
         start = time.perf_counter()
         counts = category_counts(newest, schema)
         schema_changes(champion.profile, newest, schema, {}, counts)
-        feature_drift(champion.profile, champion.reference, newest, schema, counts)
-        domain_auc(champion.reference, newest, schema, 3, 1000, 0)
+        drift_statistics(champion.profile, champion.reference, newest, schema, counts, 3, 1000, 0)
         drifts.append(time.perf_counter() - start)
     return statistics.median(reads), statistics.median(drifts)
 
@@ -312,10 +314,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a params.yaml key for every repository, as `dvc exp run "
+                             "-S` does (e.g. train.hist_gradient_boosting.max_iter=75)")
     args = parser.parse_args()
     size = SIZES[args.size]
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     params = {**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
     gen = Generator(params)
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     print(f"benchmark --size {args.size} in {work}", file=sys.stderr)

@@ -7,6 +7,7 @@ threshold reruns only decide.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -114,16 +115,17 @@ def numeric_drift(ref: dict[str, Any], sample: pd.Series, batch: pd.Series) -> d
 
 def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
     """Each categorical column's value counts, missing included: what the drift statistics and
-    the schema check both read, counted once, columns side by side on every core (Arrow counts
-    without holding the interpreter lock)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    the schema check both read, counted once."""
     columns = [col for col in schema.categorical if col in batch]
-    if not columns:
-        return {}
-    with ThreadPoolExecutor(min(len(columns), os.cpu_count() or 1)) as pool:
-        counted = pool.map(lambda col: batch[col].value_counts(dropna=False), columns)
-        return dict(zip(columns, counted, strict=True))
+    with _pool(len(columns)) as pool:
+        return dict(zip(columns, pool.map(lambda col: batch[col].value_counts(dropna=False),
+                                          columns), strict=True))
+
+
+def _pool(tasks: int) -> ThreadPoolExecutor:
+    """Threads for per-column work: NumPy and Arrow release the interpreter lock while they
+    count, compare and sort, so columns proceed side by side on every core."""
+    return ThreadPoolExecutor(max(1, min(tasks, os.cpu_count() or 1)))
 
 
 def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
@@ -156,13 +158,26 @@ def feature_drift(profile: dict[str, Any], sample: pd.DataFrame, batch: pd.DataF
     """PSI, Jensen-Shannon distance and a test (KS or chi-square) for every shared feature."""
     counts = category_counts(batch, schema) if counts is None else counts
     out: dict[str, dict[str, Any]] = {}
-    for col in schema.numeric:
-        if col in profile["numeric"] and col in batch:
-            out[col] = numeric_drift(profile["numeric"][col], sample[col], batch[col])
+    numeric = [col for col in schema.numeric if col in profile["numeric"] and col in batch]
+    with _pool(len(numeric)) as pool:
+        out.update(zip(numeric, pool.map(
+            lambda col: numeric_drift(profile["numeric"][col], sample[col], batch[col]), numeric),
+            strict=True))
     for col in schema.categorical:
         if col in profile["categorical"] and col in counts:
             out[col] = categorical_drift(profile["categorical"][col], counts[col])
     return out
+
+
+def drift_statistics(profile: dict[str, Any], reference: pd.DataFrame, batch: pd.DataFrame,
+                     schema: Schema, counts: dict[str, pd.Series], folds: int, max_rows: int,
+                     seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """feature_drift and domain_auc of `batch` against a champion's profile and reference
+    sample; the classifier runs on its own thread beside the per-feature statistics."""
+    with ThreadPoolExecutor(1) as background:
+        domain = background.submit(domain_auc, reference, batch, schema, folds, max_rows, seed)
+        features = feature_drift(profile, reference, batch, schema, counts)
+        return features, domain.result()
 
 
 def adjust(p_values: list[float], method: str) -> list[float]:
@@ -195,11 +210,12 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
 
     from .features import TreeEncoder
 
-    ref = sample.sample(n=min(max_rows, len(sample)), random_state=seed)
-    cur = batch.sample(n=min(max_rows, len(batch)), random_state=seed)
+    rng = np.random.default_rng(seed)
+    ref, cur = (_rows_at_most(frame[list(schema.features)], max_rows, rng)
+                for frame in (sample, batch))
     if min(len(ref), len(cur)) < folds * 2:
         return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
-    frame = pd.concat([ref[list(schema.features)], cur[list(schema.features)]],
+    frame = pd.concat([ref, cur],
                       ignore_index=True)
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     # Encoded once for all folds: the encoder learns only category lists and medians, never
@@ -215,6 +231,13 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
     from sklearn.metrics import roc_auc_score
     return {"roc_auc": round(float(roc_auc_score(y, proba)), 6), "rows": int(len(cur)),
             "reference_rows": int(len(ref))}
+
+
+def _rows_at_most(frame: pd.DataFrame, most: int, rng: np.random.Generator) -> pd.DataFrame:
+    """At most `most` rows drawn without replacement (positions drawn without permuting all)."""
+    if len(frame) <= most:
+        return frame
+    return frame.take(np.sort(rng.choice(len(frame), most, replace=False)))
 
 
 # --- schema changes against the champion ------------------------------------------------------

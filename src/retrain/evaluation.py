@@ -9,13 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .drift import (
-    category_counts,
-    domain_auc,
-    estimated_performance,
-    feature_drift,
-    schema_changes,
-)
+from .drift import category_counts, drift_statistics, estimated_performance, schema_changes
 from .errors import DataError
 from .metrics import ComparePolicy, score, verdict
 from .modeling import labels, predict_proba
@@ -155,12 +149,11 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
                            "reference_rows": profile["rows"]}
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
-    record["drift"] = {"period": as_of, "rows": int(len(newest)),
-                       "features": feature_drift(profile, champion.reference, newest, schema,
-                                                 counts)}
     domain = domain or DomainCheck()
-    record["domain_classifier"] = domain_auc(champion.reference, newest, schema, domain.folds,
-                                             domain.max_rows, domain.seed)
+    features, domain_auc = drift_statistics(profile, champion.reference, newest, schema, counts,
+                                            domain.folds, domain.max_rows, domain.seed)
+    record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": features}
+    record["domain_classifier"] = domain_auc
     same_rows = len(scored) == len(newest) and np.array_equal(
         scored[schema.id].to_numpy(), newest[schema.id].to_numpy())
     newest_proba = (scored["probability"].to_numpy() if same_rows
