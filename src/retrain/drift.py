@@ -125,7 +125,17 @@ def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]
 def _pool(tasks: int) -> ThreadPoolExecutor:
     """Threads for per-column work: NumPy and Arrow release the interpreter lock while they
     count, compare and sort, so columns proceed side by side on every core."""
+    _import_for_threads()
     return ThreadPoolExecutor(max(1, min(tasks, os.cpu_count() or 1)))
+
+
+def _import_for_threads() -> None:
+    """Import what worker threads use before they start: two threads importing the same
+    modules for the first time can deadlock on Python's import locks."""
+    import scipy.spatial.distance  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
 
 
 def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
@@ -174,6 +184,7 @@ def drift_statistics(profile: dict[str, Any], reference: pd.DataFrame, batch: pd
                      seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """feature_drift and domain_auc of `batch` against a champion's profile and reference
     sample; the classifier runs on its own thread beside the per-feature statistics."""
+    _import_for_threads()
     with ThreadPoolExecutor(1) as background:
         domain = background.submit(domain_auc, reference, batch, schema, folds, max_rows, seed)
         features = feature_drift(profile, reference, batch, schema, counts)
