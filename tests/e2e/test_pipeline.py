@@ -221,3 +221,28 @@ def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo
     (repo.path / "reports/evaluation.json").unlink()
     repo.run("python", "stages/evaluate.py")
     assert (repo.path / "reports/evaluation.json").read_bytes() == before
+
+
+def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdout_rows(make_repo):
+    """Compare reuses the probabilities evaluate and train stored; without them it loads and
+    scores both models, and the verdict is the same to the last digit."""
+    from retrain.io import parquet_metadata, write_parquet
+
+    repo = make_repo(LOOP_PARAMS)
+    repo.first_run()
+    repo.next_month()
+    repo.set_params({"decide": {"force": True}})
+    out = repo.repro("compare")
+    assert "scored the" not in out
+    reused = repo.json("reports/promotion.json")
+    assert reused["champion"] and reused["challenger"]
+    for name in ("newest_champion", "holdout_challenger"):
+        path = repo.path / f"data/scored/{name}.parquet"
+        md5 = parquet_metadata(path)["model_md5"]
+        write_parquet(path, pd.DataFrame({"customer_id": ["nobody"], "probability": [0.5]}),
+                      {"model_md5": md5})
+    out = repo.run("python", "stages/compare.py").stdout
+    assert "scored the champion on the holdout" in out
+    assert "scored the challenger on the holdout" in out
+    rescored = repo.json("reports/promotion.json")
+    assert rescored == reused
