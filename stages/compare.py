@@ -5,6 +5,7 @@ model (evaluate for the champion, train for the challenger), checked by the mode
 is loaded and scored here only when they do not cover the holdout.
 """
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,17 @@ FILES = {"roc": "roc", "pr": "pr", "scores": "holdout"}
 log = get("compare")
 
 
+@functools.cache
+def full_holdout() -> pd.DataFrame:
+    """Every holdout column: read once, and only when a model has to be scored here."""
+    return io.read_parquet(HOLDOUT)
+
+
 def holdout_proba(role: str, md5: str | None, model: Callable[[], Any], holdout: pd.DataFrame,
                   schema: Schema) -> np.ndarray | None:
     def rescore() -> np.ndarray:
         with timed(log, f"scored the {role} on the holdout (no stored probabilities for it)"):
-            return predict_proba(model(), io.read_parquet(HOLDOUT), schema)
+            return predict_proba(model(), full_holdout(), schema)
 
     return holdout_probabilities(md5, io.read_parquet(STORED[role]),
                                  io.parquet_metadata(STORED[role]).get("model_md5"),

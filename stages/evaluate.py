@@ -8,6 +8,7 @@ from retrain import io
 from retrain.errors import one_line
 from retrain.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
 from retrain.log import get, logged, timed
+from retrain.modeling import stored_scores
 from retrain.params import load, section
 from retrain.registry import load_champion, read_pointer
 from retrain.schema import Schema
@@ -41,7 +42,7 @@ def main() -> None:
         )
     io.write_json("reports/evaluation.json", record)
     io.write_frame(SCORES, plot_sample(scored))
-    io.write_parquet(STORED, scored[[schema.id, "probability"]],
+    io.write_parquet(STORED, stored_scores(scored[schema.id].array, scored["probability"], schema),
                      {"model_md5": champion.pointer["md5"]} if champion else None)
     scores = record["metrics"] or {}
     version = champion.pointer["version"] if champion else None

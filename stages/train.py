@@ -3,12 +3,11 @@
 import shutil
 from pathlib import Path
 
-import pandas as pd
-
 from retrain import io
 from retrain.errors import one_line
 from retrain.features import check_hyperparameters
 from retrain.log import get, logged, timed
+from retrain.modeling import stored_scores
 from retrain.params import load, section
 from retrain.schema import Schema
 from retrain.training import describe_challenger, fit_challenger, skipped_metadata
@@ -22,14 +21,14 @@ log = get("train")
 @logged("train")
 def main() -> None:
     decision = io.read_json("reports/decision.json")
+    params = load()
+    schema = Schema.from_params(section(params, "schema"))
     shutil.rmtree(OUT, ignore_errors=True)
     if not decision["retrain"]:
-        io.write_parquet(SCORES, pd.DataFrame({"probability": []}))
+        io.write_parquet(SCORES, stored_scores([], [], schema))
         io.write_json(OUT / "metadata.json", skipped_metadata(decision))
         log.info("nothing to train (%s)", decision["reason"])
         return
-    params = load()
-    schema = Schema.from_params(section(params, "schema"))
     train = section(params, "train")
     estimator = str(train["estimator"])
     check_hyperparameters(schema, train, int(train["seed"]))
@@ -51,9 +50,8 @@ def main() -> None:
     io.write_json(OUT / "metadata.json", metadata)
     io.write_json(OUT / "profile.json", challenger.profile)
     io.write_parquet(OUT / "reference.parquet", challenger.reference)
-    io.write_parquet(SCORES, pd.DataFrame({schema.id: holdout[schema.id].to_numpy(),
-                                           "probability": challenger.holdout_proba}),
-                     {"model_md5": metadata["model_md5"]})
+    io.write_parquet(SCORES, stored_scores(holdout[schema.id].array, challenger.holdout_proba,
+                                           schema), {"model_md5": metadata["model_md5"]})
     log.info("%s on %d rows (%s..%s), holdout roc_auc %s", estimator, metadata["window"]["rows"],
              metadata["window"]["periods"][0], metadata["trained_through_period"],
              metadata["holdout"]["metrics"]["roc_auc"])

@@ -125,17 +125,19 @@ def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]
 def _pool(tasks: int) -> ThreadPoolExecutor:
     """Threads for per-column work: NumPy and Arrow release the interpreter lock while they
     count, compare and sort, so columns proceed side by side on every core."""
-    _import_for_threads()
     return ThreadPoolExecutor(max(1, min(tasks, os.cpu_count() or 1)))
 
 
-def _import_for_threads() -> None:
-    """Import what worker threads use before they start: two threads importing the same
-    modules for the first time can deadlock on Python's import locks."""
+def _import_for_threads(classifier: bool = False) -> None:
+    """Import what worker threads use (the statistics, and the domain classifier when asked)
+    before they start: two threads importing the same modules for the first time can deadlock
+    on Python's import locks."""
     import scipy.spatial.distance  # noqa: F401
     import scipy.stats  # noqa: F401
-    import sklearn.ensemble  # noqa: F401
-    import sklearn.model_selection  # noqa: F401
+
+    if classifier:
+        import sklearn.ensemble  # noqa: F401
+        import sklearn.model_selection  # noqa: F401
 
 
 def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
@@ -169,6 +171,7 @@ def feature_drift(profile: dict[str, Any], sample: pd.DataFrame, batch: pd.DataF
     counts = category_counts(batch, schema) if counts is None else counts
     out: dict[str, dict[str, Any]] = {}
     numeric = [col for col in schema.numeric if col in profile["numeric"] and col in batch]
+    _import_for_threads()
     with _pool(len(numeric)) as pool:
         out.update(zip(numeric, pool.map(
             lambda col: numeric_drift(profile["numeric"][col], sample[col], batch[col]), numeric),
@@ -184,7 +187,7 @@ def drift_statistics(profile: dict[str, Any], reference: pd.DataFrame, batch: pd
                      seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """feature_drift and domain_auc of `batch` against a champion's profile and reference
     sample; the classifier runs on its own thread beside the per-feature statistics."""
-    _import_for_threads()
+    _import_for_threads(classifier=True)
     with ThreadPoolExecutor(1) as background:
         domain = background.submit(domain_auc, reference, batch, schema, folds, max_rows, seed)
         features = feature_drift(profile, reference, batch, schema, counts)

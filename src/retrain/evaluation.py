@@ -47,10 +47,6 @@ def scored_frame(rows: pd.DataFrame, proba: np.ndarray, schema: Schema,
                          "predicted": labels(proba, schema, threshold), "probability": proba})
 
 
-def scored_rows(model: Any, rows: pd.DataFrame, schema: Schema, threshold: float) -> pd.DataFrame:
-    return scored_frame(rows, predict_proba(model, rows, schema), schema, threshold)
-
-
 def stored_probabilities(stored: pd.DataFrame, ids: pd.Series, id_column: str) -> np.ndarray | None:
     """The stored probability of each id in `ids`, in their order; None when one is missing or
     the stored ids repeat."""
@@ -96,7 +92,7 @@ def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: S
     if champion is None:
         return pd.DataFrame(columns=[schema.id, "actual", "predicted", "probability"])
     rows = unseen_rows(labelled, schema, champion.metadata["trained_until"])
-    return scored_rows(champion.model, rows, schema, threshold)
+    return scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
 
 
 def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
@@ -154,8 +150,8 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
                                             domain.folds, domain.max_rows, domain.seed)
     record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": features}
     record["domain_classifier"] = domain_auc
-    same_rows = len(scored) == len(newest) and np.array_equal(
-        scored[schema.id].to_numpy(), newest[schema.id].to_numpy())
+    same_rows = len(scored) == len(newest) and scored[schema.id].array.equals(
+        newest[schema.id].array)
     newest_proba = (scored["probability"].to_numpy() if same_rows
                     else predict_proba(champion.model, newest, schema))
     record["estimated"] = {"period": as_of, **estimated_performance(newest_proba, threshold)}

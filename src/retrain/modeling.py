@@ -49,6 +49,11 @@ def predictions(model: Pipeline, frame: pd.DataFrame, schema: Schema,
                          "label": labels(proba, schema, threshold)})
 
 
+def stored_scores(ids: Any, proba: Any, schema: Schema) -> pd.DataFrame:
+    """What evaluate and train keep of a model's scores for compare: row id and probability."""
+    return pd.DataFrame({schema.id: ids, "probability": np.asarray(proba, dtype=float)})
+
+
 def labels(proba: np.ndarray, schema: Schema, threshold: float) -> np.ndarray:
     """The label each probability implies at `threshold`."""
     return np.where(proba >= threshold, schema.positive, schema.negative)

@@ -235,23 +235,29 @@ def checked_load(data: bytes, expected: str, what: str, recorded_in: str) -> Any
     return load(checked_bytes(data, expected, what, recorded_in))
 
 
-def challenger_md5(directory: str | Path) -> str | None:
-    """The md5 of the model train wrote, checked against its metadata; None if it trained none."""
-    directory = Path(directory)
+def _challenger_model(directory: Path) -> tuple[bytes, str] | None:
+    """The model bytes train wrote and their md5, checked against its metadata; None if it
+    trained none."""
     metadata = read_json(directory / METADATA_FILE)
     if not metadata.get("trained"):
         return None
-    checked_bytes((directory / MODEL_FILE).read_bytes(), metadata["model_md5"],
-                  f"{directory}/{MODEL_FILE}", f"{directory}/{METADATA_FILE}")
-    return str(metadata["model_md5"])
+    data = checked_bytes((directory / MODEL_FILE).read_bytes(), metadata["model_md5"],
+                         f"{directory}/{MODEL_FILE}", f"{directory}/{METADATA_FILE}")
+    return data, str(metadata["model_md5"])
+
+
+def challenger_md5(directory: str | Path) -> str | None:
+    """The md5 of the model train wrote, checked against its metadata; None if it trained none."""
+    found = _challenger_model(Path(directory))
+    return None if found is None else found[1]
 
 
 def load_challenger(directory: str | Path) -> tuple[Any, str | None]:
     """The challenger train wrote, md5-checked against its metadata; (None, None) if none."""
-    md5 = challenger_md5(directory)
-    if md5 is None:
+    found = _challenger_model(Path(directory))
+    if found is None:
         return None, None
-    return load((Path(directory) / MODEL_FILE).read_bytes()), md5
+    return load(found[0]), found[1]
 
 
 # --- git ---------------------------------------------------------------------------------

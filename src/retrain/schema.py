@@ -318,10 +318,11 @@ def validate_batch(
         out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
 
     dupes = out[schema.id].duplicated(keep="last")
-    if dupes.any() and policy.duplicates == "error":
-        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(dupes, out[schema.id])}: "
-                        "duplicated id (prepare.cleaning.duplicates is 'error')")
     if dupes.any():
+        if policy.duplicates == "error":
+            raise DataError(f"{source}: column {schema.id!r}, "
+                            f"{_first_bad(dupes, out[schema.id])}: duplicated id "
+                            "(prepare.cleaning.duplicates is 'error')")
         out = out.loc[~dupes]
     out[PERIOD] = str(period)
     extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
