@@ -1,7 +1,5 @@
 """Stage decide: apply every trigger in params; write reports/decision.json and decision.md."""
 
-import pandas as pd
-
 from retrain import io
 from retrain.errors import one_line
 from retrain.log import get, logged
@@ -19,8 +17,7 @@ def main() -> None:
     decision = decide(evaluation, section(load(), "decide"))
     io.write_json("reports/decision.json", decision)
     io.write_text("reports/decision.md", summary_markdown(decision))
-    io.write_frame("reports/plots/drift.csv", pd.DataFrame(drift_plot(decision),
-                                                                columns=DRIFT_PLOT_COLUMNS))
+    io.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
     for trigger in decision["triggers"]:
         log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet",
                   trigger["detail"])

@@ -1,7 +1,8 @@
 """Stage evaluate: the champion on the newest rows, against its own reference profile.
 
-The newest batch, when labelled, is also the labelled batch: it is read once. The champion's
-probabilities are kept so that compare need not score the same rows with the same model again.
+The newest batch, when labelled and kept whole (prepare.max_rows.labelled), is also the labelled
+batch: it is read once. The champion's probabilities are kept so that compare need not score the
+same rows with the same model again.
 """
 
 from retrain import io
@@ -12,6 +13,7 @@ from retrain.modeling import stored_scores
 from retrain.params import load, section
 from retrain.registry import load_champion, read_pointer
 from retrain.schema import Schema
+from retrain.splits import row_cap
 
 SCORES = "reports/plots/newest_champion.csv"
 STORED = "data/scored/newest_champion.parquet"
@@ -25,10 +27,12 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     threshold = float(section(params, "metrics")["threshold"])
     domain = section(params, "evaluate")["domain_classifier"]
+    prepare = section(params, "prepare")
+    most, seed = row_cap(prepare.get("max_rows") or {}, "labelled"), int(prepare.get("sample_seed", 0))
     prepared = io.read_json("reports/prepare.json")
     newest = io.read_parquet("data/prepared/newest.parquet")
-    labelled = (newest if prepared.get("newest_labelled")
-                else io.read_parquet("data/prepared/labelled.parquet"))
+    whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == len(newest)
+    labelled = newest if whole else io.read_parquet("data/prepared/labelled.parquet")
     log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
     with timed(log, "loaded the champion"):
         champion = load_champion(".", read_pointer("."))
@@ -38,7 +42,7 @@ def main() -> None:
             champion, labelled, newest, schema, threshold,
             prepared.get("newest_observed"),
             DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
-            scored,
+            scored, most, seed,
         )
     io.write_json("reports/evaluation.json", record)
     io.write_frame(SCORES, plot_sample(scored))

@@ -36,11 +36,15 @@ def main() -> None:
     io.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
     io.write_json("reports/prepare.json", result.summary)
     summary = result.summary
-    log.info("%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",
-             summary["batches"], summary["batches_read"], summary["newest_period"], summary["newest_rows"],
-             "" if summary["newest_labelled"] else ", no labels yet", summary["train_rows"],
-             summary["train_periods"][0], summary["train_periods"][-1], summary["holdout_rows"],
-             summary["holdout_period"])
+    log.info("%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows "
+             "of %s", summary["batches"], summary["batches_read"], summary["newest_period"],
+             summary["newest_rows"], "" if summary["newest_labelled"] else ", no labels yet",
+             summary["train_rows"], summary["train_periods"][0], summary["train_periods"][-1],
+             summary["holdout_rows"], summary["holdout_period"])
+    for kept, of, key in ((summary["train_rows"], summary["train_window_rows"], "train"),
+                          (summary["labelled_rows"], summary["labelled_batch_rows"], "labelled")):
+        if kept < of:
+            log.info("kept a sample of %d of %d %s rows (prepare.max_rows.%s)", kept, of, key, key)
 
 
 if __name__ == "__main__":

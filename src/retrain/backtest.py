@@ -119,7 +119,8 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
     fired: list[str] = []
     if policy.kind == "triggers":
         record = evaluate(champion, data.newest_labelled, data.newest, settings.schema,
-                          settings.threshold, history[-1].observed(), settings.domain)
+                          settings.threshold, history[-1].observed(), settings.domain,
+                          most=settings.window.max_labelled_rows, seed=settings.window.seed)
         decision = decide(record, settings.decide)
         retrain, fired = decision["retrain"], decision["fired"]
     elif policy.kind == "never":

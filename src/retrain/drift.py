@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metrics import roc_auc
 from .schema import Schema
 
 EPS = 1e-4
@@ -194,25 +195,6 @@ def drift_statistics(profile: dict[str, Any], reference: pd.DataFrame, batch: pd
         return features, domain.result()
 
 
-def adjust(p_values: list[float], method: str) -> list[float]:
-    """Holm or Benjamini-Hochberg adjusted p-values, in the input order."""
-    if not p_values:
-        return []
-    p = np.asarray(p_values, dtype=float)
-    if method == "bh":
-        from scipy import stats
-
-        return [float(x) for x in stats.false_discovery_control(p, method="bh")]
-    if method != "holm":
-        raise ValueError(f"unknown correction {method!r}")
-    order = np.argsort(p)
-    m = len(p)
-    adjusted = np.maximum.accumulate(np.minimum((m - np.arange(m)) * p[order], 1.0))
-    out = np.empty(m)
-    out[order] = adjusted
-    return [float(x) for x in out]
-
-
 # --- multivariate drift: a domain classifier --------------------------------------------------
 
 def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds: int,
@@ -242,8 +224,7 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with threadpool_limits(1):  # a few thousand rows: one thread is faster, the result the same
         proba = cross_val_predict(model, encoded, y, cv=cv, method="predict_proba")[:, 1]
-    from sklearn.metrics import roc_auc_score
-    return {"roc_auc": round(float(roc_auc_score(y, proba)), 6), "rows": int(len(cur)),
+    return {"roc_auc": round(roc_auc(y, proba), 6), "rows": int(len(cur)),
             "reference_rows": int(len(ref))}
 
 
@@ -299,20 +280,6 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
 
 
 # --- label and concept ------------------------------------------------------------------------
-
-def two_proportions(k1: int, n1: int, k2: int, n2: int, alternative: str) -> float | None:
-    """p-value of the z-test that proportion 1 differs from (or is greater than) proportion 2."""
-    if n1 == 0 or n2 == 0:
-        return None
-    pooled = (k1 + k2) / (n1 + n2)
-    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0
-    z = (k1 / n1 - k2 / n2) / se
-    from scipy.special import ndtr  # the normal survival function is ndtr(-z), as in scipy.stats
-
-    return float(ndtr(-z) if alternative == "greater" else 2 * ndtr(-abs(z)))
-
 
 def estimated_performance(proba: np.ndarray, threshold: float) -> dict[str, Any]:
     """Confidence-based performance estimation: metrics expected if the probabilities are calibrated."""

@@ -11,9 +11,10 @@ import pandas as pd
 
 from .drift import category_counts, drift_statistics, estimated_performance, schema_changes
 from .errors import DataError
-from .metrics import ComparePolicy, score, verdict
+from .metrics import ComparePolicy, pr_points, roc_points, score, verdict
 from .modeling import labels, predict_proba
 from .schema import PERIOD, Schema
+from .splits import sampled
 
 if TYPE_CHECKING:
     from .registry import Champion
@@ -98,12 +99,14 @@ def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: S
 def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
              schema: Schema, threshold: float, observed: dict[str, Any] | None = None,
              domain: DomainCheck | None = None,
-             scored: pd.DataFrame | None = None) -> dict[str, Any]:
+             scored: pd.DataFrame | None = None, most: int | None = None,
+             seed: int = 0) -> dict[str, Any]:
     """Everything decide needs, computed from the newest batch and the champion's profile only.
 
     Performance, concept and label statistics use the newest labelled rows the champion never
-    trained on (`scored`, from champion_scores, when the caller has them already); drift, schema
-    changes and estimated performance use the newest batch.
+    trained on (`scored`, from champion_scores, when the caller has them already); drift and
+    schema changes use the newest batch; estimated performance its labelled rows, or at most
+    `most` of its rows (a seeded sample, as prepare keeps of a labelled batch) when unlabelled.
     """
     as_of = str(newest[PERIOD].iloc[0])
     labelled_period = str(labelled[PERIOD].iloc[0]) if len(labelled) else None
@@ -150,10 +153,10 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
                                             domain.folds, domain.max_rows, domain.seed)
     record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": features}
     record["domain_classifier"] = domain_auc
-    same_rows = len(scored) == len(newest) and scored[schema.id].array.equals(
-        newest[schema.id].array)
+    rows = labelled if record["newest_labelled"] else sampled(newest, most, seed)
+    same_rows = len(scored) == len(rows) and scored[schema.id].array.equals(rows[schema.id].array)
     newest_proba = (scored["probability"].to_numpy() if same_rows
-                    else predict_proba(champion.model, newest, schema))
+                    else predict_proba(champion.model, rows, schema))
     record["estimated"] = {"period": as_of, **estimated_performance(newest_proba, threshold)}
     return record
 
@@ -161,13 +164,12 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
 def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataFrame]:
     """ROC and precision-recall points (at most `most` each, so large holdouts stay small in
     git); empty frames when the rows hold only one class."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
-    if len(set(np.asarray(y_true).tolist())) < 2:
+    y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
+    if np.unique(y_true).size < 2:
         return {"roc": pd.DataFrame({"fpr": [], "tpr": []}),
                 "pr": pd.DataFrame({"recall": [], "precision": []})}
-    fpr, tpr, _ = roc_curve(y_true, proba)
-    precision, recall, _ = precision_recall_curve(y_true, proba)
+    fpr, tpr = roc_points(y_true, proba)
+    recall, precision = pr_points(y_true, proba)
     return {"roc": plot_sample(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
             "pr": plot_sample(pd.DataFrame({"recall": recall.round(6),
                                             "precision": precision.round(6)}), most)}

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 import tempfile
+from io import StringIO
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .errors import DataError
 from .faults import checkpoint
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BATCH_SUFFIXES = (".csv", ".parquet")
 _UMASK = os.umask(0)
@@ -105,6 +108,8 @@ def parquet_metadata(path: str | Path) -> dict[str, str]:
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     path = Path(path)
     try:
         return pd.read_parquet(path, columns=columns)
@@ -112,6 +117,15 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
         raise DataError(f"{path}: file not found") from None
     except Exception as err:  # pyarrow raises several unrelated types for a broken file
         raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+
+
+def write_rows(path: str | Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV, as pandas writes them; written atomically."""
+    buffer = StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 def write_frame(path: str | Path, df: pd.DataFrame) -> None:
@@ -127,6 +141,8 @@ def write_frame(path: str | Path, df: pd.DataFrame) -> None:
 
 def read_raw_batch(path: str | Path) -> pd.DataFrame:
     """Read a raw batch as text columns (CSV) or as stored (Parquet); cleaning comes later."""
+    import pandas as pd
+
     path = Path(path)
     if path.suffix == ".parquet":
         return read_parquet(path)

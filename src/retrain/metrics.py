@@ -13,14 +13,46 @@ METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
 LOWER_IS_BETTER = frozenset({"brier"})
 
 
+def threshold_counts(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positives when every row scored at or above a probability is called
+    positive, at each distinct probability from the highest down (one sort)."""
+    order = np.argsort(proba, kind="stable")[::-1]
+    ranked = proba[order]
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+    tps = np.cumsum(y_true[order], dtype=float)[ends]
+    return 1 + ends - tps, tps
+
+
+def roc_points(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates of the ROC curve from (0, 0), corners only: the points of
+    scikit-learn's roc_curve. Needs both classes."""
+    fps, tps = threshold_counts(y_true, proba)
+    if len(fps) > 2:
+        corner = np.r_[True, np.diff(fps, 2).astype(bool) | np.diff(tps, 2).astype(bool), True]
+        fps, tps = fps[corner], tps[corner]
+    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
+    return fps / fps[-1], tps / tps[-1]
+
+
+def pr_points(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recall and precision at each distinct probability, recall falling to (0, 1): the points of
+    scikit-learn's precision_recall_curve. Needs a positive row."""
+    fps, tps = threshold_counts(y_true, proba)
+    return np.r_[(tps / tps[-1])[::-1], 0.0], np.r_[(tps / (tps + fps))[::-1], 1.0]
+
+
+def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Area under the ROC curve by the trapezoidal rule (scikit-learn's roc_auc_score)."""
+    fpr, tpr = roc_points(y_true, proba)
+    return float(np.trapezoid(tpr, fpr))
+
+
 def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
     """Accuracy, precision, recall, F1, ROC AUC and Brier score; AUC is None with one class.
 
     The four label metrics come from one count of true and false positives and negatives (as
-    scikit-learn defines them, 0 where a denominator is 0); AUC and Brier from scikit-learn.
+    scikit-learn defines them, 0 where a denominator is 0).
     """
-    from sklearn.metrics import brier_score_loss, roc_auc_score
-
     y_true = np.asarray(y_true).astype(int)
     proba = np.asarray(proba, dtype=float)
     pred = proba >= threshold
@@ -39,8 +71,8 @@ def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict
         "precision": round(precision, 6),
         "recall": round(recall, 6),
         "f1": round(2 * tp / (2 * tp + fp + fn) if tp else 0.0, 6),
-        "roc_auc": round(float(roc_auc_score(y_true, proba)), 6) if both else None,
-        "brier": round(float(brier_score_loss(y_true, proba)), 6),
+        "roc_auc": round(roc_auc(y_true, proba), 6) if both else None,
+        "brier": round(float(np.mean((proba - y_true) ** 2)), 6) if n else None,
     }
 
 

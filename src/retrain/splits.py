@@ -7,26 +7,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
 from .schema import Batch, Schema
 
 
+def row_cap(most: dict[str, Any], key: str) -> int | None:
+    """prepare.max_rows.<key>: a whole number of at least 100, or None for every row."""
+    value = most.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 100):
+        raise DataError(f"params.yaml: prepare.max_rows.{key} is {value!r}, expected a whole "
+                        "number of at least 100, or null for every row")
+    return value
+
+
 @dataclass(frozen=True)
 class WindowPolicy:
-    """Which labelled batches a challenger trains on, and how much of the newest is held out."""
+    """Which labelled batches a challenger trains on, how much of the newest is held out, and
+    how many rows of each are kept when a batch is very large (None: every row)."""
 
     kind: str = "all"          # all | last_n
     batches: int = 6
     holdout_fraction: float = 0.4
+    max_train_rows: int | None = None
+    max_labelled_rows: int | None = None
+    seed: int = 0
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> WindowPolicy:
+        most = params.get("max_rows") or {}
+        if not isinstance(most, dict) or set(most) - {"train", "labelled"}:
+            raise DataError("params.yaml: prepare.max_rows expects the keys train and labelled, "
+                            f"got {most!r}")
         policy = cls(
             kind=str(params.get("window", "all")),
             batches=int(params.get("window_batches", 6)),
             holdout_fraction=float(params.get("holdout_fraction", 0.4)),
+            max_train_rows=row_cap(most, "train"), max_labelled_rows=row_cap(most, "labelled"),
+            seed=int(params.get("sample_seed", 0)),
         )
         if policy.kind not in {"all", "last_n"}:
             raise DataError(f"params.yaml: prepare.window is {policy.kind!r}, "
@@ -85,6 +105,56 @@ def holdout_mask(frame: pd.DataFrame, time_col: str, fraction: float) -> pd.Seri
     return mask
 
 
+def sample_positions(n: int, most: int | None, seed: int) -> np.ndarray | None:
+    """Sorted positions of a seeded uniform sample of `most` of `n` rows; None keeps them all."""
+    if most is None or n <= most:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=most, replace=False))
+
+
+def sampled(frame: pd.DataFrame, most: int | None, seed: int) -> pd.DataFrame:
+    """At most `most` rows of `frame`, a seeded uniform sample in their order."""
+    keep = sample_positions(len(frame), most, seed)
+    return frame if keep is None else frame.take(keep)
+
+
+def kept_labelled(held_out: np.ndarray, most: int | None, seed: int) -> np.ndarray | None:
+    """Positions kept of the newest labelled batch: at most `most`, drawn separately from the
+    held-out rows and the rest in their proportions, so that both are uniform samples and the
+    holdout is never emptied; None keeps every row."""
+    n = len(held_out)
+    if most is None or n <= most:
+        return None
+    held = np.flatnonzero(held_out)
+    rest = np.flatnonzero(~held_out)
+    keep_held = min(len(held), max(1, round(most * len(held) / n)))
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(held, size=keep_held, replace=False),
+              rng.choice(rest, size=min(len(rest), most - keep_held), replace=False)]
+    return np.sort(np.concatenate(chosen))
+
+
+def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]],
+              keep: np.ndarray | None) -> pd.DataFrame:
+    """The rows at `keep` (None: all) of the parts laid end to end, each part given as a frame
+    and the positions of it that count (None: every row), without copying the rest."""
+    pieces = []
+    start = 0
+    for frame, positions in parts:
+        rows = np.arange(len(frame)) if positions is None else positions
+        if keep is not None:
+            local = keep[(keep >= start) & (keep < start + len(rows))] - start
+            start += len(rows)
+            rows = rows[local]
+        if positions is None and keep is None:
+            pieces.append(frame)
+        elif len(rows):
+            pieces.append(frame.take(rows))
+    if len(pieces) == 1:
+        return pieces[0].reset_index(drop=True)
+    return pd.concat(pieces, ignore_index=True)
+
+
 def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
           files: int | None = None) -> Split:
     """Newest batch, newest labelled batch, training window and holdout.
@@ -100,17 +170,20 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         raise DataError(f"no labelled batch among {len(batches)}; expected at least one batch "
                         f"with the column {schema.target!r} filled")
     newest, last = batches[-1], labelled[-1]
-    mask = holdout_mask(last.frame, schema.time, policy.holdout_fraction)
-    holdout = last.frame.loc[mask]
-    early = last.frame.loc[~mask]
+    held_out = holdout_mask(last.frame, schema.time, policy.holdout_fraction).to_numpy()
+    kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
+    newest_labelled = last.frame if kept is None else last.frame.take(kept)
+    holdout = last.frame.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
+    early = np.flatnonzero(~held_out)
     previous = labelled[:-1]
     if policy.kind == "last_n":
         previous = previous[-(policy.batches - 1):] if policy.batches > 1 else []
-    parts = [b.frame for b in previous] + ([early] if len(early) else [])
+    parts = [(b.frame, None) for b in previous] + ([(last.frame, early)] if len(early) else [])
     if not parts:
         raise DataError(f"no training rows: the only labelled batch ({last.period}) is all "
                         "holdout; add an earlier batch or lower prepare.holdout_fraction")
-    train = parts[0].reset_index(drop=True) if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    window_rows = sum(len(frame) if rows is None else len(rows) for frame, rows in parts)
+    train = take_rows(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
     train[schema.target] = train[schema.target].astype("int8")
     holdout = holdout.reset_index(drop=True)
     holdout[schema.target] = holdout[schema.target].astype("int8")
@@ -125,10 +198,13 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         "holdout_period": last.period,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[schema.time].min()),
+        "labelled_rows": len(newest_labelled),
+        "labelled_batch_rows": len(last.frame),
         "train_rows": len(train),
+        "train_window_rows": window_rows,
         "train_periods": window,
         "train_until": str(train[schema.time].max()),
         "duplicates_dropped": sum(b.dropped_duplicates for b in batches),
         "newest_observed": newest.observed(),
     }
-    return Split(newest.frame, last.frame, train, holdout, summary)
+    return Split(newest.frame, newest_labelled, train, holdout, summary)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .drift import adjust, two_proportions
 from .errors import DataError
 from .metrics import LOWER_IS_BETTER, METRICS
+from .stats import adjust, two_proportions
 
 SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
 ACTIONS = ("stop", "retrain", "ignore")

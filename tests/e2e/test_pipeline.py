@@ -223,6 +223,30 @@ def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo
     assert (repo.path / "reports/evaluation.json").read_bytes() == before
 
 
+def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(make_repo):
+    """prepare.max_rows keeps a seeded sample of a large window and of the newest labelled
+    batch; the holdout stays inside the rows evaluate scored, so nothing is scored twice."""
+    repo = make_repo(LOOP_PARAMS)
+    repo.first_run()
+    repo.next_month()
+    repo.set_params({"prepare": {"max_rows": {"train": 200, "labelled": 300}},
+                     "decide": {"force": True}})
+    out = repo.repro("compare")
+    prepared = repo.json("reports/prepare.json")
+    assert (prepared["train_rows"], prepared["train_window_rows"]) == (200, 300)
+    assert (prepared["labelled_rows"], prepared["labelled_batch_rows"]) == (300, 600)
+    assert prepared["holdout_rows"] == 150 and prepared["newest_rows"] == 600
+    assert "kept a sample of 200 of 300 train rows (prepare.max_rows.train)" in out
+    assert "scored the" not in out
+    evaluation = repo.json("reports/evaluation.json")
+    assert evaluation["metrics"]["rows"] == 300 and evaluation["drift"]["rows"] == 600
+    assert repo.json("reports/promotion.json")["holdout"]["rows"] == 150
+    assert_holdout_is_honest(repo)
+    train = (repo.path / "data/prepared/train.parquet").read_bytes()
+    repo.run("python", "stages/prepare.py")
+    assert (repo.path / "data/prepared/train.parquet").read_bytes() == train
+
+
 def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdout_rows(make_repo):
     """Compare reuses the probabilities evaluate and train stored; without them it loads and
     scores both models, and the verdict is the same to the last digit."""

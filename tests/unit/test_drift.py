@@ -7,7 +7,6 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from retrain.drift import (
-    adjust,
     bin_counts,
     build_profile,
     domain_auc,
@@ -15,7 +14,6 @@ from retrain.drift import (
     feature_drift,
     numeric_profile,
     schema_changes,
-    two_proportions,
 )
 from retrain.schema import Schema
 from retrain.triggers import decide
@@ -88,20 +86,6 @@ def test_numeric_profile_counts_every_row_once():
     assert sum(prof["counts"]) + prof["missing"] == len(values)
     assert prof["min"] == 1.0 and prof["max"] == 10.0
     assert bin_counts(values, prof["edges"])[:-1] == prof["counts"]
-
-
-def test_corrections_match_their_definitions():
-    p = [0.01, 0.04, 0.03, 0.2]
-    assert adjust(p, "holm") == pytest.approx([0.04, 0.09, 0.09, 0.2])
-    assert adjust(p, "bh") == pytest.approx(list(stats.false_discovery_control(p, method="bh")))
-    assert adjust([], "holm") == []
-
-
-def test_two_proportion_test_matches_chi_square_on_the_2x2_table():
-    p = two_proportions(60, 200, 40, 200, "two-sided")
-    expected = stats.chi2_contingency([[60, 140], [40, 160]], correction=False).pvalue
-    assert p == pytest.approx(expected, abs=1e-9)
-    assert two_proportions(60, 200, 40, 200, "greater") == pytest.approx(expected / 2, abs=1e-9)
 
 
 def test_estimated_performance_tracks_realised_performance_when_calibrated():

@@ -60,6 +60,36 @@ def test_unlabelled_newest_batch_gets_drift_and_an_estimate(toy_batch, toy_schem
     assert 0.5 < record["estimated"]["roc_auc"] < 1.0
 
 
+def test_estimate_of_an_unlabelled_batch_uses_a_seeded_sample_of_its_rows(toy_batch, toy_schema):
+    batches = [toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2),
+               toy_batch("2025-03", n=600, seed=3, labelled=False)]
+    data = split(batches, toy_schema, WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    args = (champion, data.newest_labelled, data.newest, toy_schema, 0.5)
+    sampled = evaluate(*args, most=150, seed=4)
+    assert sampled["estimated"]["rows"] == 150 and sampled["drift"]["rows"] == 600
+    assert evaluate(*args, most=150, seed=4)["estimated"] == sampled["estimated"]
+    assert evaluate(*args)["estimated"]["rows"] == 600
+
+
+def test_a_sampled_labelled_newest_batch_is_scored_once_for_metrics_and_estimate(
+        toy_batch, toy_schema, monkeypatch):
+    import retrain.evaluation as evaluation
+
+    first = split([toy_batch("2025-01", seed=1)], toy_schema, WindowPolicy())
+    champion = champion_from(first, toy_schema)
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", n=900, seed=2)], toy_schema,
+                 WindowPolicy(max_labelled_rows=300))
+    scored = []
+    real = evaluation.predict_proba
+    monkeypatch.setattr(evaluation, "predict_proba",
+                        lambda model, rows, schema: scored.append(len(rows)) or real(model, rows, schema))
+    record = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5, most=300)
+    assert scored == [300]
+    assert record["metrics"]["rows"] == record["estimated"]["rows"] == 300
+    assert record["drift"]["rows"] == 900
+
+
 def test_no_champion_is_a_recorded_state(toy_batch, toy_schema):
     batch = toy_batch("2025-01").frame
     record = evaluate(None, batch, batch, toy_schema, 0.5)

@@ -73,3 +73,48 @@ def test_without_challenger_nothing_is_promoted():
 def test_unknown_metric_in_params_is_refused():
     with pytest.raises(DataError, match="unknown metric 'auc'"):
         ComparePolicy.from_params("auc", {})
+
+
+def labelled_scores(case: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(len(case))
+    y = (rng.random(3000) < {"balanced": 0.5, "rare": 0.03, "common": 0.9, "ties": 0.3}[case])
+    p = np.clip(0.3 * y + rng.random(3000) * 0.7, 0, 1)
+    if case == "ties":
+        p = p.round(1)
+    return y.astype(int), p
+
+
+@pytest.mark.parametrize("case", ["balanced", "rare", "common", "ties"])
+def test_curves_and_auc_equal_scikit_learns(case):
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from retrain.metrics import pr_points, roc_auc, roc_points
+
+    y, p = labelled_scores(case)
+    fpr, tpr, _ = roc_curve(y, p)
+    ours_fpr, ours_tpr = roc_points(y, p)
+    np.testing.assert_array_equal(ours_fpr, fpr)
+    np.testing.assert_array_equal(ours_tpr, tpr)
+    precision, recall, _ = precision_recall_curve(y, p)
+    ours_recall, ours_precision = pr_points(y, p)
+    np.testing.assert_array_equal(ours_recall, recall)
+    np.testing.assert_array_equal(ours_precision, precision)
+    assert roc_auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+
+
+def test_brier_equals_scikit_learns():
+    from sklearn.metrics import brier_score_loss
+
+    y, p = labelled_scores("rare")
+    assert score(y, p)["brier"] == round(brier_score_loss(y, p), 6)
+
+
+def test_scoring_imports_no_scikit_learn():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from retrain.metrics import score; "
+            "score(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4])); "
+            "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

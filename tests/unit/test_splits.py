@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 
 from retrain.errors import DataError
@@ -82,3 +83,61 @@ def test_two_files_for_one_period_are_refused_before_any_is_read():
     paths = [Path("data/raw/2025-01.csv"), Path("data/raw/2025-01.parquet")]
     with pytest.raises(DataError, match=r"2025-01.parquet: period 2025-01 already comes from"):
         window_batches(paths, lambda p: pytest.fail("read"), WindowPolicy("last_n", 1))
+
+
+def keys(frame):
+    return list(zip(frame["key"], frame["_period"], strict=True))
+
+
+def test_train_cap_keeps_a_seeded_uniform_sample_of_the_window_in_order(toy_batch, toy_schema):
+    batches = [toy_batch(f"2025-0{m}", n=400, seed=m) for m in range(1, 4)]
+    whole = split(batches, toy_schema, WindowPolicy("all", 6, 0.4))
+    capped = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, max_train_rows=300))
+    assert len(capped.train) == 300
+    assert capped.summary["train_rows"] == 300
+    assert capped.summary["train_window_rows"] == len(whole.train)
+    position = {k: i for i, k in enumerate(keys(whole.train))}
+    kept = [position[k] for k in keys(capped.train)]
+    assert kept == sorted(kept)
+    assert {"2025-01", "2025-02", "2025-03"} == set(capped.train["_period"])
+    again = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, max_train_rows=300))
+    other = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, max_train_rows=300, seed=1))
+    assert keys(again.train) == keys(capped.train) != keys(other.train)
+    assert keys(capped.holdout) == keys(whole.holdout)
+
+
+def test_labelled_cap_keeps_the_holdout_among_the_scored_rows(toy_batch, toy_schema):
+    batches = [toy_batch("2025-01", n=400), toy_batch("2025-02", n=1000, seed=2)]
+    whole = split(batches, toy_schema, WindowPolicy("all", 6, 0.4))
+    capped = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, max_labelled_rows=200))
+    assert len(capped.newest_labelled) == 200
+    assert capped.summary["labelled_batch_rows"] == 1000
+    assert len(capped.newest) == 1000
+    assert set(keys(capped.holdout)) <= set(keys(capped.newest_labelled))
+    assert set(keys(capped.holdout)) <= set(keys(whole.holdout))
+    share = len(whole.holdout) / 1000
+    assert len(capped.holdout) == round(200 * share)
+    assert capped.train["ts"].max() < capped.holdout["ts"].min()
+    assert keys(capped.train) == keys(whole.train)
+
+
+def test_caps_above_the_row_counts_change_nothing(toy_batch, toy_schema):
+    batches = [toy_batch("2025-01"), toy_batch("2025-02", seed=1)]
+    whole = split(batches, toy_schema, WindowPolicy("all", 6, 0.4))
+    capped = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, 10_000, 10_000))
+    for name in ("train", "holdout", "newest_labelled"):
+        pd.testing.assert_frame_equal(getattr(capped, name), getattr(whole, name))
+    assert capped.newest_labelled is capped.newest
+
+
+@pytest.mark.parametrize("value", [50, "many", 1.5, True])
+def test_row_caps_must_be_whole_numbers_of_at_least_100(value):
+    with pytest.raises(DataError, match=r"prepare.max_rows.train is .*at least 100, or null"):
+        WindowPolicy.from_params({"max_rows": {"train": value}})
+
+
+def test_row_caps_accept_null_and_refuse_unknown_keys():
+    policy = WindowPolicy.from_params({"max_rows": {"train": None, "labelled": 500}})
+    assert policy.max_train_rows is None and policy.max_labelled_rows == 500
+    with pytest.raises(DataError, match="prepare.max_rows expects the keys train and labelled"):
+        WindowPolicy.from_params({"max_rows": {"holdout": 500}})
