@@ -80,7 +80,7 @@ PLOT_ROWS = 20_000
 
 def plot_sample(scored: pd.DataFrame, most: int = PLOT_ROWS) -> pd.DataFrame:
     """At most `most` rows, evenly spaced and in order, so `dvc plots` stays light for big
-    batches; the metrics are always computed on every row."""
+    batches; the metrics are always computed on every row scored."""
     if len(scored) <= most:
         return scored
     keep = np.unique(np.linspace(0, len(scored) - 1, most).round().astype(int))
