@@ -256,12 +256,13 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
 
 def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
-    from retrain.drift import category_counts, drift_statistics, schema_changes
+    from retrain.drift import batch_drift
     from retrain.registry import load_champion, read_pointer
     from retrain.schema import Schema
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     schema = Schema.from_params(params["schema"])
+    domain = params["evaluate"]["domain_classifier"]
     here = os.getcwd()
     os.chdir(repo)
     try:
@@ -275,9 +276,8 @@ def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
         newest = pd.read_parquet(path)
         reads.append(time.perf_counter() - start)
         start = time.perf_counter()
-        counts = category_counts(newest, schema)
-        schema_changes(champion.profile, newest, schema, {}, counts)
-        drift_statistics(champion.profile, champion.reference, newest, schema, counts, 3, 1000, 0)
+        batch_drift(champion.profile, champion.reference, newest, schema, {},
+                    int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"]))
         drifts.append(time.perf_counter() - start)
     return statistics.median(reads), statistics.median(drifts)
 

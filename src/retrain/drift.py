@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -183,16 +184,32 @@ def feature_drift(profile: dict[str, Any], sample: pd.DataFrame, batch: pd.DataF
     return out
 
 
-def drift_statistics(profile: dict[str, Any], reference: pd.DataFrame, batch: pd.DataFrame,
-                     schema: Schema, counts: dict[str, pd.Series], folds: int, max_rows: int,
-                     seed: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """feature_drift and domain_auc of `batch` against a champion's profile and reference
-    sample; the classifier runs on its own thread beside the per-feature statistics."""
+@dataclass
+class BatchDrift:
+    """What evaluate records of a batch against a champion: schema changes, per-feature drift
+    and the domain classifier's AUC (both None when a column the champion needs is missing)."""
+
+    schema_changes: dict[str, Any]
+    features: dict[str, dict[str, Any]] | None
+    domain: dict[str, Any] | None
+
+
+def batch_drift(profile: dict[str, Any], reference: pd.DataFrame, batch: pd.DataFrame,
+                schema: Schema, observed: dict[str, Any], folds: int, max_rows: int,
+                seed: int) -> BatchDrift:
+    """Schema changes, feature_drift and domain_auc of `batch` against a champion's profile and
+    reference sample. The classifier starts first, on its own thread, and runs beside the
+    category counts and the per-feature statistics."""
     _import_for_threads(classifier=True)
     with ThreadPoolExecutor(1) as background:
         domain = background.submit(domain_auc, reference, batch, schema, folds, max_rows, seed)
+        counts = category_counts(batch, schema)
+        changes = schema_changes(profile, batch, schema, observed, counts)
+        if changes["missing_columns"]:
+            domain.cancel()
+            return BatchDrift(changes, None, None)
         features = feature_drift(profile, reference, batch, schema, counts)
-        return features, domain.result()
+        return BatchDrift(changes, features, domain.result())
 
 
 # --- multivariate drift: a domain classifier --------------------------------------------------

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .drift import category_counts, drift_statistics, estimated_performance, schema_changes
+from .drift import batch_drift, estimated_performance
 from .errors import DataError
 from .metrics import ComparePolicy, pr_points, roc_points, score, verdict
 from .modeling import labels, predict_proba
@@ -125,9 +125,10 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     }
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
                                              schema.period)
-    counts = category_counts(newest, schema)
-    changes = schema_changes(profile, newest, schema, observed or {}, counts)
-    record["schema_changes"] = changes
+    domain = domain or DomainCheck()
+    drift = batch_drift(profile, champion.reference, newest, schema, observed or {},
+                        domain.folds, domain.max_rows, domain.seed)
+    changes = record["schema_changes"] = drift.schema_changes
     if changes["missing_columns"]:
         raise DataError(f"the champion {pointer['version']} needs column(s) "
                         f"{', '.join(changes['missing_columns'])} that params.yaml schema no "
@@ -148,11 +149,8 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
                            "reference_rows": profile["rows"]}
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
-    domain = domain or DomainCheck()
-    features, domain_auc = drift_statistics(profile, champion.reference, newest, schema, counts,
-                                            domain.folds, domain.max_rows, domain.seed)
-    record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": features}
-    record["domain_classifier"] = domain_auc
+    record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": drift.features}
+    record["domain_classifier"] = drift.domain
     rows = labelled if record["newest_labelled"] else sampled(newest, most, seed)
     same_rows = len(scored) == len(rows) and scored[schema.id].array.equals(rows[schema.id].array)
     newest_proba = (scored["probability"].to_numpy() if same_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -25,7 +26,9 @@ class _Format(logging.Formatter):
 
 
 def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Set up logging for stage `name` and log how long its main took."""
+    """Set up logging for stage `name` and log how long its main took. Once it is done, what the
+    stage built is left out of garbage collection (`gc.freeze`): the process is about to exit,
+    and collecting a million-row stage's objects at exit took up to half a second."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -36,6 +39,7 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             result = func(*args, **kwargs)
             logger.info("done in %.2f s, peak memory %d MB (%d MB before it read anything)",
                         time.perf_counter() - start, peak_rss_mb(), before)
+            gc.freeze()
             return result
 
         return wrapper

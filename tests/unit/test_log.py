@@ -48,3 +48,21 @@ def test_stages_allocate_arrow_memory_through_the_c_library():
 
     return_freed_memory()
     assert pa.default_memory_pool().backend_name == "system"
+
+
+def test_a_finished_stage_leaves_what_it_built_out_of_garbage_collection():
+    import gc
+
+    gc.unfreeze()
+
+    @logged("decide")
+    def main():
+        return [[] for _ in range(10)]
+
+    try:
+        assert gc.get_freeze_count() == 0
+        built = main()
+        assert gc.get_freeze_count() >= len(built) + 1
+    finally:
+        gc.unfreeze()
+        logging.getLogger("retrain").handlers.clear()
