@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .metrics import roc_auc
-from .schema import Schema
+from .schema import MISSING, Schema
+from .splits import sampled
 
 EPS = 1e-4
-MISSING = "__missing__"
 
 
 # --- the reference profile, saved beside each model ----------------------------------------
@@ -224,7 +224,7 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
     from .features import TreeEncoder
 
     rng = np.random.default_rng(seed)
-    ref, cur = (_rows_at_most(frame[list(schema.features)], max_rows, rng)
+    ref, cur = (sampled(frame[list(schema.features)], max_rows, rng)
                 for frame in (sample, batch))
     if min(len(ref), len(cur)) < folds * 2:
         return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
@@ -243,13 +243,6 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
         proba = cross_val_predict(model, encoded, y, cv=cv, method="predict_proba")[:, 1]
     return {"roc_auc": round(roc_auc(y, proba), 6), "rows": int(len(cur)),
             "reference_rows": int(len(ref))}
-
-
-def _rows_at_most(frame: pd.DataFrame, most: int, rng: np.random.Generator) -> pd.DataFrame:
-    """At most `most` rows drawn without replacement (positions drawn without permuting all)."""
-    if len(frame) <= most:
-        return frame
-    return frame.take(np.sort(rng.choice(len(frame), most, replace=False)))
 
 
 # --- schema changes against the champion ------------------------------------------------------

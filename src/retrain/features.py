@@ -15,10 +15,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .errors import DataError
-from .schema import Schema
+from .schema import MISSING, Schema
 
 ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-MISSING = "__missing__"
 
 
 class TreeEncoder(TransformerMixin, BaseEstimator):

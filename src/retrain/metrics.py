@@ -57,11 +57,12 @@ def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict
     proba = np.asarray(proba, dtype=float)
     pred = proba >= threshold
     positive = y_true == 1
+    positives = int(np.count_nonzero(positive))
     tp = int(np.count_nonzero(pred & positive))
     fp = int(np.count_nonzero(pred)) - tp
-    fn = int(np.count_nonzero(positive)) - tp
+    fn = positives - tp
     n = len(y_true)
-    both = 0 < int(np.count_nonzero(positive)) < n
+    both = 0 < positives < n
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     return {

@@ -13,6 +13,7 @@ import pandas as pd
 from .errors import DataError
 
 PERIOD = "_period"
+MISSING = "__missing__"  # the category a missing categorical value counts as
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 

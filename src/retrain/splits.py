@@ -105,15 +105,18 @@ def holdout_mask(frame: pd.DataFrame, time_col: str, fraction: float) -> pd.Seri
     return mask
 
 
-def sample_positions(n: int, most: int | None, seed: int) -> np.ndarray | None:
-    """Sorted positions of a seeded uniform sample of `most` of `n` rows; None keeps them all."""
+def sample_positions(n: int, most: int | None,
+                     seed: int | np.random.Generator) -> np.ndarray | None:
+    """Sorted positions of a uniform sample of `most` of `n` rows, drawn from `seed` (or from a
+    generator shared between draws); None keeps them all."""
     if most is None or n <= most:
         return None
     return np.sort(np.random.default_rng(seed).choice(n, size=most, replace=False))
 
 
-def sampled(frame: pd.DataFrame, most: int | None, seed: int) -> pd.DataFrame:
-    """At most `most` rows of `frame`, a seeded uniform sample in their order."""
+def sampled(frame: pd.DataFrame, most: int | None,
+            seed: int | np.random.Generator) -> pd.DataFrame:
+    """At most `most` rows of `frame`, a uniform sample in their order."""
     keep = sample_positions(len(frame), most, seed)
     return frame if keep is None else frame.take(keep)
 
@@ -138,17 +141,15 @@ def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]],
               keep: np.ndarray | None) -> pd.DataFrame:
     """The rows at `keep` (None: all) of the parts laid end to end, each part given as a frame
     and the positions of it that count (None: every row), without copying the rest."""
-    pieces = []
-    start = 0
+    pieces, start = [], 0
     for frame, positions in parts:
+        if keep is None:
+            pieces.append(frame if positions is None else frame.take(positions))
+            continue
         rows = np.arange(len(frame)) if positions is None else positions
-        if keep is not None:
-            local = keep[(keep >= start) & (keep < start + len(rows))] - start
-            start += len(rows)
-            rows = rows[local]
-        if positions is None and keep is None:
-            pieces.append(frame)
-        elif len(rows):
+        end = start + len(rows)
+        rows, start = rows[keep[(keep >= start) & (keep < end)] - start], end
+        if len(rows):
             pieces.append(frame.take(rows))
     if len(pieces) == 1:
         return pieces[0].reset_index(drop=True)
