@@ -1,15 +1,28 @@
-"""Stage backtest: replay the batches in time order under the params policy and baselines."""
+"""Stage backtest: replay the batches in time order under the params policy and baselines.
+
+The replay resumes from its checkpoint (data/backtest/, kept between runs) after the last batch
+it has already replayed with the same params and code, so a new batch costs one step.
+"""
 
 import pandas as pd
 
 from retrain import io
-from retrain.backtest import Settings, per_batch_table, policies_from, replay, tradeoff_table
+from retrain.backtest import (
+    Settings,
+    per_batch_table,
+    policies_from,
+    read_checkpoint,
+    replay,
+    save_checkpoint,
+    tradeoff_table,
+)
 from retrain.errors import one_line
 from retrain.features import check_hyperparameters
 from retrain.log import get, logged
 from retrain.params import load, section
 from retrain.schema import CleaningPolicy, read_batches
 
+STATE = "data/backtest"
 log = get("backtest")
 
 
@@ -19,20 +32,25 @@ def main() -> None:
     params = load()
     settings = Settings.from_params(params)
     check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
+    policies = policies_from(section(params, "backtest"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
     batches = read_batches("data/raw", settings.schema, cleaning)
     metric = str(section(params, "metrics")["primary"])
-    result = replay(batches, settings, policies_from(section(params, "backtest")), metric,
-                    progress=log.info)
-    io.write_json("reports/backtest.json", result["summary"])
+    result = replay(batches, settings, policies, metric, progress=log.info,
+                    checkpoint=read_checkpoint(STATE))
+    io.write_json("reports/backtest.json", {**result["summary"], "schedules": {
+        k: v for k, v in result["schedules"].items() if k != "line"}})
+    io.write_text("reports/backtest.md", result["schedules"]["line"] + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
     io.write_text("reports/backtest.csv", table.to_csv(index=False))
     io.write_text("reports/backtest_tradeoff.csv",
                   pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False))
+    save_checkpoint(STATE, result["checkpoint"])
     policy = result["summary"]["policy"]
-    log.info("policy retrained %d times, mean %s %s; every batch %d, never %d", policy["retrains"],
-             metric, policy[f"mean_{metric}"], result["summary"]["every_batch"]["retrains"],
-             result["summary"]["never"]["retrains"])
+    log.info("replayed %d of %d batches (%d models trained, %d reused)", result["replayed"],
+             len(batches), result["models_trained"], result["models_reused"])
+    log.info("policy retrained %d times, mean %s %s; %s", policy["retrains"], metric,
+             policy[f"mean_{metric}"], result["schedules"]["line"])
 
 
 if __name__ == "__main__":

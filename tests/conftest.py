@@ -5,6 +5,7 @@ import os
 # Test workers share the machine's cores (pytest -n auto, one per core): one OpenMP thread each, set
 # before scikit-learn is imported, and inherited by every dvc and stage process a test starts.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RETRAIN_THREADS", "1")
 
 import pytest  # noqa: E402
 import yaml  # noqa: E402

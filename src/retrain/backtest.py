@@ -8,14 +8,22 @@ retrain on every batch, retrain every k batches.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from .errors import DataError
 from .evaluation import DomainCheck, compare, evaluate
+from .io import atomic_write_bytes, dumps_json, md5_bytes, parquet_bytes
 from .metrics import ComparePolicy, score
 from .modeling import load, predict_proba
 from .registry import Champion
@@ -60,36 +68,45 @@ class Settings:
             domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])))
 
 
-@dataclass
-class Trained:
-    challenger: Challenger
-    champion: Champion
-
-
 class ModelCache:
-    """Models already trained in this replay, by training window: baselines reuse them."""
+    """Models already trained in this replay, by training window: baselines reuse them. Every
+    model is kept as the live pipeline reads one back (its bytes loaded, its reference sample
+    through Parquet), so a replay resumed from a checkpoint sees exactly the same champions."""
 
-    def __init__(self) -> None:
-        self.models: dict[tuple, Trained] = {}
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.models: dict[tuple, Champion] = {}
+        self.challengers: dict[tuple, Challenger] = {}
+        self.files = files  # model bytes by md5, for the checkpoint
+        self.trained = 0
         self.hits = 0
 
-    def train(self, data: Split, settings: Settings, as_of: str) -> Trained:
+    def train(self, data: Split, settings: Settings, as_of: str) -> tuple[Champion, Challenger]:
         key = (tuple(data.summary["train_periods"]), data.summary["train_until"],
                data.summary["train_rows"])
         if key in self.models:
             self.hits += 1
-            return self.models[key]
+            return self.models[key], self.challengers[key]
         challenger = train_challenger(
             data.train, data.holdout, settings.schema, settings.estimator,
             settings.hyperparameters, settings.seed, settings.threshold,
             {"as_of": as_of, "reason": "backtest"}, settings.bins, settings.reference_rows,
-            settings.reference_periods)
-        version = f"bt-{len(self.models) + 1}"
-        champion = Champion({"version": version, "tag": version, "commit": ""},
-                            load(challenger.model_bytes), challenger.metadata, challenger.profile,
-                            challenger.reference)
-        self.models[key] = Trained(challenger, champion)
-        return self.models[key]
+            settings.reference_periods, tie_seed=settings.window.seed)
+        self.trained += 1
+        self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
+        champion = as_loaded(challenger.model_bytes, challenger.metadata, challenger.profile,
+                             parquet_bytes(challenger.reference))
+        self.models[key] = champion
+        self.challengers[key] = challenger
+        return champion, challenger
+
+
+def as_loaded(model_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any],
+              reference: bytes) -> Champion:
+    """A backtest champion, built from the same bytes a checkpoint stores."""
+    md5 = metadata["model_md5"]
+    version = f"bt-{md5[:8]}"
+    return Champion({"version": version, "tag": version, "commit": "", "md5": md5},
+                    load(model_bytes), metadata, profile, pd.read_parquet(BytesIO(reference)))
 
 
 @dataclass(frozen=True)
@@ -112,17 +129,19 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
          settings: Settings, cache: ModelCache) -> tuple[Champion | None, dict[str, Any]]:
     """One batch of one policy: decide from batches[:t+1] and maybe replace the champion."""
     history = batches[: t + 1]
+    quiet = {"retrain": False, "promoted": False, "fired": [], "unconfirmed": [],
+             "rows_trained": 0}
     if not any(b.labelled for b in history):
-        return champion, {"retrain": False, "promoted": False, "fired": [], "rows_trained": 0}
+        return champion, quiet
     data = split(history, settings.schema, settings.window)
     as_of = history[-1].period
-    fired: list[str] = []
     if policy.kind == "triggers":
         record = evaluate(champion, data.newest_labelled, data.newest, settings.schema,
                           settings.threshold, history[-1].observed(), settings.domain,
                           most=settings.window.max_labelled_rows, seed=settings.window.seed)
         decision = decide(record, settings.decide)
-        retrain, fired = decision["retrain"], decision["fired"]
+        retrain = decision["retrain"]
+        quiet = {**quiet, "fired": decision["fired"], "unconfirmed": decision["unconfirmed"]}
     elif policy.kind == "never":
         retrain = champion is None
     elif policy.kind == "every":
@@ -130,47 +149,196 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
     else:
         retrain = champion is None or t % policy.k == 0
     if not retrain:
-        return champion, {"retrain": False, "promoted": False, "fired": fired, "rows_trained": 0}
-    trained = cache.train(data, settings, as_of)
+        return champion, quiet
+    trained, challenger = cache.train(data, settings, as_of)
     if policy.kind == "triggers":
         probabilities = {
             "champion": champion and predict_proba(champion.model, data.holdout, settings.schema),
-            "challenger": trained.challenger.holdout_proba}
+            "challenger": challenger.holdout_proba}
         verdict, _ = compare(probabilities, data.holdout, settings.schema, settings.threshold,
                              settings.compare)
         promoted = bool(verdict["promote"])
     else:
         promoted = True
-    return (trained.champion if promoted else champion), {
-        "retrain": True, "promoted": promoted, "fired": fired,
+    return (trained if promoted else champion), {
+        **quiet, "retrain": True, "promoted": promoted,
         "rows_trained": int(data.summary["train_rows"])}
 
 
 def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """Retrains and promotions after the first model, the served metric's mean and worst, and
+    the rows every retrain trained on (the cost)."""
     values = [r["served"][metric] for r in rows if r["served"] and r["served"].get(metric) is not None]
     retrains = sum(1 for r in rows[1:] if r["retrain"])
+    promotions = sum(1 for r in rows[1:] if r["promoted"])
     return {"retrains": retrains,
-            "promotions": sum(1 for r in rows[1:] if r["promoted"]),
+            "promotions": promotions,
+            "retrains_not_promoted": retrains - promotions,
             f"mean_{metric}": round(float(np.mean(values)), 6) if values else None,
             f"worst_{metric}": round(float(np.min(values)), 6) if values else None,
             "rows_trained": sum(r["rows_trained"] for r in rows),
             "batches_served": len(values)}
 
 
+def against_schedules(summary: dict[str, Any], policies: list[Policy],
+                      metric: str) -> dict[str, Any]:
+    """Whether the params policy dominates the best fixed schedule (every k batches, for each k
+    in backtest.every_k): the schedule of highest mean served metric, fewer retrains breaking a
+    tie. Dominating it means a mean served metric no lower, with fewer retrains."""
+    key = f"mean_{metric}"
+    schedules = [p.name for p in policies if p.kind == "every_k"
+                 and summary[p.name][key] is not None]
+    mine = summary["policy"]
+    if not schedules or mine[key] is None:
+        return {"best_schedule": None, "dominates_best_schedule": None,
+                "line": "no fixed schedule to compare the policy with (backtest.every_k)"}
+    best = max(schedules, key=lambda n: (summary[n][key], -summary[n]["retrains"]))
+    theirs = summary[best]
+    dominates = mine[key] >= theirs[key] and mine["retrains"] < theirs["retrains"]
+    verb = "dominates" if dominates else "does not dominate"
+    line = (f"The params policy {verb} the best fixed schedule ({best.replace('_', ' ')} "
+            f"batches): mean served {metric} {mine[key]:.4f} against {theirs[key]:.4f}, with "
+            f"{mine['retrains']} retrains against {theirs['retrains']}.")
+    return {"best_schedule": best, "dominates_best_schedule": dominates, "line": line}
+
+
+# --- checkpoints: a new batch costs one replay step --------------------------------------------
+
+CHECKPOINT_STEPS = 3  # resume points kept: the newest batches can still gain labels or change
+
+
+def batch_digest(batch: Batch) -> str:
+    """What identifies a batch's contribution to a replay: its period, rows and observations."""
+    digest = hashlib.md5(batch.period.encode())
+    digest.update(pd.util.hash_pandas_object(batch.frame, index=False).to_numpy().tobytes())
+    digest.update(repr(list(batch.frame.columns)).encode())
+    digest.update(json.dumps([batch.labelled, batch.observed()], sort_keys=True,
+                             default=str).encode())
+    return digest.hexdigest()
+
+
+def settings_digest(settings: Settings, policies: list[Policy], metric: str) -> str:
+    """The params a replay reads and the package's own code: a checkpoint of another version of
+    either is never resumed."""
+    digest = hashlib.md5(json.dumps(_canonical(settings), sort_keys=True,
+                                    default=str).encode())
+    digest.update(repr((policies, metric)).encode())
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """Dataclasses and nested mappings as plain dicts, each key read, so the digest covers every
+    value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+@dataclass
+class Checkpoint:
+    """A replay's state after its newest steps: every policy's rows, and which model each
+    policy had in production after each of the last CHECKPOINT_STEPS batches."""
+
+    settings: str
+    digests: list[str]
+    rows: dict[str, list[dict[str, Any]]]
+    champions: dict[int, dict[str, str | None]]
+    models: dict[str, Champion] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def resume_point(self, settings: str, digests: list[str]) -> int | None:
+        """The last step this checkpoint can resume after for these batches, if any."""
+        if settings != self.settings:
+            return None
+        usable = [s for s in self.champions
+                  if s < len(digests) and self.digests[:s + 1] == digests[:s + 1]]
+        return max(usable, default=None)
+
+
+def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
+    """Model files first (named by their md5), the state last, then unused models removed: a
+    run killed at any point leaves the previous state readable."""
+    directory = Path(directory)
+    for name, data in sorted(checkpoint.files.items()):
+        if not (directory / name).exists():
+            atomic_write_bytes(directory / name, data)
+    models = {md5: {"metadata": c.metadata, "profile": c.profile}
+              for md5, c in sorted(checkpoint.models.items())}
+    state = {"format": 1, "settings": checkpoint.settings, "digests": checkpoint.digests,
+             "champions": {str(s): c for s, c in sorted(checkpoint.champions.items())},
+             "models": models, "rows": checkpoint.rows}
+    atomic_write_bytes(directory / "state.json", dumps_json(state).encode())
+    for path in directory.iterdir():
+        if path.name != "state.json" and path.name not in checkpoint.files:
+            path.unlink()
+
+
+def read_checkpoint(directory: str | Path) -> Checkpoint | None:
+    """The saved state, with its models loaded after their md5 is checked; None when there is
+    none or it cannot be used (then the replay starts from the first batch)."""
+    directory = Path(directory)
+    try:
+        state = json.loads((directory / "state.json").read_bytes())
+        if state.get("format") != 1:
+            return None
+        files: dict[str, bytes] = {}
+        models: dict[str, Champion] = {}
+        for md5, record in state["models"].items():
+            model = (directory / f"{md5}.joblib").read_bytes()
+            reference = (directory / f"{md5}.reference.parquet").read_bytes()
+            if md5_bytes(model) != md5:
+                return None
+            files[f"{md5}.joblib"], files[f"{md5}.reference.parquet"] = model, reference
+            models[md5] = as_loaded(model, record["metadata"], record["profile"], reference)
+        return Checkpoint(state["settings"], state["digests"], state["rows"],
+                          {int(s): c for s, c in state["champions"].items()}, models, files)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def replay(batches: list[Batch], settings: Settings, policies: list[Policy], metric: str,
-           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Per-batch rows and summary metrics for every policy, on identical batches."""
-    cache = ModelCache()
+           progress: Callable[[str], None] | None = None,
+           checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+    """Per-batch rows and summary metrics for every policy, on identical batches. With a
+    checkpoint of the same settings whose batches are a prefix of these, the replay resumes
+    after its last matching step and gives what a replay from the first batch gives."""
+    cache = ModelCache({name.removesuffix(".joblib"): data
+                        for name, data in (checkpoint.files if checkpoint else {}).items()
+                        if name.endswith(".joblib")})
     batches = sorted(batches, key=lambda b: b.period)
+    digests = [batch_digest(b) for b in batches]
+    fingerprint = settings_digest(settings, policies, metric)
     results: dict[str, list[dict[str, Any]]] = {p.name: [] for p in policies}
     champions: dict[str, Champion | None] = {p.name: None for p in policies}
-    for t, batch in enumerate(batches):
+    history: dict[int, dict[str, Champion | None]] = {}
+    start = 0
+    resume = checkpoint.resume_point(fingerprint, digests) if checkpoint else None
+    if checkpoint is not None and resume is not None:
+        start = resume + 1
+        for s, named in checkpoint.champions.items():
+            if s <= resume:
+                history[s] = {p: None if m is None else checkpoint.models[m]
+                              for p, m in named.items()}
+        champions = dict(history[resume])
+        results = {name: rows[:start] for name, rows in checkpoint.rows.items()}
+        if progress:
+            progress(f"resumed after {batches[resume].period} from the checkpoint "
+                     f"({start} of {len(batches)} batches replayed before)")
+    for t in range(start, len(batches)):
+        batch = batches[t]
         started = time.perf_counter()
         for policy in policies:
             seen = served(champions[policy.name], batch, settings)
             champions[policy.name], row = step(policy, t, batches, champions[policy.name],
                                                settings, cache)
             results[policy.name].append({"period": batch.period, "served": seen, **row})
+        history[t] = dict(champions)
         if progress:
             marks = " ".join(f"{p.name}={'R' if results[p.name][-1]['retrain'] else '.'}"
                              for p in policies)
@@ -182,34 +350,54 @@ def replay(batches: list[Batch], settings: Settings, policies: list[Policy], met
         mine = values[f"mean_{metric}"]
         values["gap_to_every_batch"] = (None if mine is None or reference is None
                                          else round(mine - reference, 6))
-    summary["_models_trained"] = len(cache.models)
-    summary["_models_reused"] = cache.hits
-    return {"summary": summary, "batches": results}
+    schedules = against_schedules(summary, policies, metric)
+    kept = {s: c for s, c in history.items() if s >= len(batches) - CHECKPOINT_STEPS}
+    models = {c.pointer["md5"]: c for named in kept.values() for c in named.values() if c}
+    files: dict[str, bytes] = {}
+    for md5, champion in models.items():
+        files[f"{md5}.joblib"] = cache.files[md5]
+        files[f"{md5}.reference.parquet"] = parquet_bytes(champion.reference)
+    state = Checkpoint(fingerprint, digests, results,
+                       {s: {p: c.pointer["md5"] if c else None for p, c in named.items()}
+                        for s, named in kept.items()}, models, files)
+    return {"summary": summary, "schedules": schedules, "batches": results, "checkpoint": state,
+            "replayed": len(batches) - start, "models_trained": cache.trained,
+            "models_reused": cache.hits}
 
 
 def policies_from(params: dict[str, Any]) -> list[Policy]:
-    """The params policy plus the baselines: never, every batch, and every k batches."""
+    """The params policy plus the baselines: never, every batch, and every k batches for each k
+    of backtest.every_k (a whole number or a list of them, each at least 2)."""
+    every = params.get("every_k") or []
+    ks = [every] if not isinstance(every, list) else every
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise DataError(f"params.yaml: backtest.every_k has {k!r}, expected whole numbers of "
+                            "at least 2 (every batch is always replayed as every_batch)")
     out = [Policy("policy", "triggers"), Policy("never", "never"), Policy("every_batch", "every")]
-    k = int(params.get("every_k", 0) or 0)
-    if k > 1:
-        out.append(Policy("every_k", "every_k", k))
-    return out
+    return out + [Policy(f"every_{k}", "every_k", k) for k in sorted(set(ks))]
+
+
+PER_BATCH = ("policy", "never", "every_batch", "best_schedule")
 
 
 def per_batch_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]:
-    """One row per batch: the served metric of every policy, the policy's retrains and triggers."""
-    names = list(result["batches"])
+    """One row per batch: the metric served by the policy, the baselines and the best fixed
+    schedule, the policy's retrains and promotions, the triggers that counted and those that
+    fired without a performance loss to confirm them."""
+    best = result["schedules"]["best_schedule"]
+    columns = {name: name for name in PER_BATCH[:-1]} | ({"best_schedule": best} if best else {})
     rows = []
-    for i, first in enumerate(result["batches"][names[0]]):
+    for i, first in enumerate(result["batches"]["policy"]):
         row: dict[str, Any] = {"period": first["period"]}
-        for name in names:
-            entry = result["batches"][name][i]
-            value = (entry["served"] or {}).get(metric)
-            row[name] = "" if value is None else round(value, 6)
+        for column, name in columns.items():
+            value = (result["batches"][name][i]["served"] or {}).get(metric)
+            row[column] = "" if value is None else round(value, 6)
         policy = result["batches"]["policy"][i]
         row["policy_retrained"] = int(policy["retrain"])
         row["policy_promoted"] = int(policy["promoted"])
         row["fired"] = " ".join(policy["fired"])
+        row["unconfirmed"] = " ".join(policy.get("unconfirmed", []))
         rows.append(row)
     return rows
 

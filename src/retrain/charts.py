@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 ROLE_COLOURS = {"champion": "#1f77b4", "challenger": "#d62728"}
 POLICY_COLOURS = {"policy": "#d62728", "never": "#7f7f7f", "every_batch": "#2ca02c",
-                  "every_k": "#9467bd"}
+                  "best_schedule": "#9467bd"}
 STYLE = {"svg.hashsalt": "retrain", "svg.fonttype": "none", "font.size": 9,
          "axes.spines.top": False, "axes.spines.right": False}
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import io
 from .errors import DataError, one_line
+from .execution import limited_threads
 from .history import in_production_at, pointer_history, previous_version, table
 from .log import ENV, get, setup, timed
 from .modeling import predictions
@@ -192,7 +193,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     setup("cli", args.log_level)
-    args.func(args)
+    with limited_threads():
+        args.func(args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ threshold reruns only decide.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .execution import threads
 from .metrics import roc_auc
 from .schema import MISSING, Schema
 from .splits import sampled
@@ -59,22 +59,52 @@ def categorical_profile(values: pd.Series) -> dict[str, Any]:
             "missing": int(values.isna().sum())}
 
 
-def build_profile(train: pd.DataFrame, schema: Schema, bins: int, sample_rows: int, seed: int,
-                  holdout_rows: int, holdout_errors: int, holdout_metrics: dict[str, Any]
+def build_profile(reference: pd.DataFrame, schema: Schema, bins: int, sample_rows: int,
+                  seed: int, *, holdout: dict[str, Any], window: pd.DataFrame | None = None
                   ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The profile of the training window and a seeded sample of its feature rows."""
+    """The profile of the reference rows (whole periods), a seeded sample of their feature rows,
+    and what the model saw over its whole training `window`: every category and the range of
+    every number, against which a batch's schema changes are judged."""
+    window = reference if window is None else window
     profile = {
-        "rows": int(len(train)),
-        "label_positive": int(train[schema.target].sum()),
-        "label_rate": round(float(train[schema.target].mean()), 6),
-        "numeric": {c: numeric_profile(train[c], bins) for c in schema.numeric},
-        "categorical": {c: categorical_profile(train[c]) for c in schema.categorical},
-        "holdout": {"rows": holdout_rows, "errors": holdout_errors, "metrics": holdout_metrics},
+        "rows": int(len(reference)),
+        "label_positive": int(reference[schema.target].sum()),
+        "label_rate": round(float(reference[schema.target].mean()), 6),
+        "numeric": {c: numeric_profile(reference[c], bins) for c in schema.numeric},
+        "categorical": {c: categorical_profile(reference[c]) for c in schema.categorical},
+        "trained": {
+            "categories": {c: sorted(window[c].dropna().astype(str).unique().tolist())
+                           for c in schema.categorical},
+            "ranges": {c: _range(window[c]) for c in schema.numeric},
+        },
+        "holdout": holdout,
         "schema": schema.as_dict(),
     }
-    n = min(sample_rows, len(train))
-    sample = train.sample(n=n, random_state=seed) if n < len(train) else train
+    n = min(sample_rows, len(reference))
+    sample = reference.sample(n=n, random_state=seed) if n < len(reference) else reference
     return profile, sample[list(schema.features)].reset_index(drop=True)
+
+
+def _range(values: pd.Series) -> list[float] | None:
+    present = present_values(values)[0]
+    return [float(present.min()), float(present.max())] if len(present) else None
+
+
+def known_categories(profile: dict[str, Any], column: str) -> set[str]:
+    """Every category the champion trained on or was compared with, for `column`."""
+    known = set(profile["categorical"].get(column, {}).get("counts", {}))
+    return known | set((profile.get("trained") or {}).get("categories", {}).get(column) or [])
+
+
+def known_range(profile: dict[str, Any], column: str) -> tuple[float, float] | None:
+    """The range of `column` over the champion's training window and its reference."""
+    ref = profile["numeric"].get(column)
+    bounds = [] if not ref or ref["min"] is None else [(ref["min"], ref["max"])]
+    trained = (profile.get("trained") or {}).get("ranges", {}).get(column)
+    bounds += [tuple(trained)] if trained else []
+    if not bounds:
+        return None
+    return min(b[0] for b in bounds), max(b[1] for b in bounds)
 
 
 # --- per-feature drift ------------------------------------------------------------------------
@@ -127,7 +157,7 @@ def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]
 def _pool(tasks: int) -> ThreadPoolExecutor:
     """Threads for per-column work: NumPy and Arrow release the interpreter lock while they
     count, compare and sort, so columns proceed side by side on every core."""
-    return ThreadPoolExecutor(max(1, min(tasks, os.cpu_count() or 1)))
+    return ThreadPoolExecutor(max(1, min(tasks, threads())))
 
 
 def _import_for_threads(classifier: bool = False) -> None:
@@ -256,18 +286,20 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
     trained_features = set(trained["numeric"]) | set(trained["categorical"])
     now_features = set(schema.features)
     new_categories = {}
+    rows = max(len(batch), 1)
     for col in schema.categorical:
-        known = set(profile["categorical"].get(col, {}).get("counts", {}))
         if col in profile["categorical"] and col in counts:
-            seen = {str(v) for v in counts[col].index if not pd.isna(v)} - known
+            known = known_categories(profile, col)
+            seen = {str(v): int(n) for v, n in counts[col].items()
+                    if not pd.isna(v) and str(v) not in known}
             if seen:
-                new_categories[col] = sorted(seen)
+                new_categories[col] = {v: round(n / rows, 6) for v, n in sorted(seen.items())}
     out_of_range = {}
     for col in schema.numeric:
-        ref = profile["numeric"].get(col)
-        if ref and ref["min"] is not None:
+        bounds = known_range(profile, col)
+        if bounds is not None and col in batch:
             values = present_values(batch[col])[0]
-            outside = np.count_nonzero((values < ref["min"]) | (values > ref["max"]))
+            outside = np.count_nonzero((values < bounds[0]) | (values > bounds[1]))
             share = outside / len(values) if len(values) else 0.0
             if share > 0:
                 out_of_range[col] = round(share, 6)

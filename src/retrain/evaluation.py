@@ -14,7 +14,7 @@ from .errors import DataError
 from .metrics import ComparePolicy, pr_points, roc_points, score, verdict
 from .modeling import labels, predict_proba
 from .schema import PERIOD, Schema
-from .splits import sampled
+from .splits import HoldoutCut, sampled
 
 if TYPE_CHECKING:
     from .registry import Champion
@@ -25,9 +25,14 @@ def periods_between(older: str, newer: str, freq: str) -> int:
     return (pd.Period(newer, freq=freq) - pd.Period(older, freq=freq)).n
 
 
-def unseen_rows(labelled: pd.DataFrame, schema: Schema, trained_until: str) -> pd.DataFrame:
-    """Rows strictly newer than the last row the model trained on."""
-    return labelled.loc[labelled[schema.time] > pd.Timestamp(trained_until)]
+def unseen_rows(labelled: pd.DataFrame, schema: Schema, metadata: dict[str, Any]) -> pd.DataFrame:
+    """Rows the model never trained on: from its holdout's cut on (in the order of time, then
+    the seeded hash of the id that splits rows sharing a timestamp), or, for a model that
+    recorded no cut, rows strictly newer than the last row it trained on."""
+    cut = HoldoutCut.from_dict(metadata.get("holdout") or {})
+    if cut is None:
+        return labelled.loc[labelled[schema.time] > pd.Timestamp(metadata["trained_until"])]
+    return labelled.loc[cut.at_or_after(labelled, schema.time, schema.id)]
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: S
     """The champion's scores on the labelled rows it never trained on; no rows at cold start."""
     if champion is None:
         return pd.DataFrame(columns=[schema.id, "actual", "predicted", "probability"])
-    rows = unseen_rows(labelled, schema, champion.metadata["trained_until"])
+    rows = unseen_rows(labelled, schema, champion.metadata)
     return scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
 
 
@@ -123,6 +128,9 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
         "trained_through_period": metadata["trained_through_period"],
         "trained_until": metadata["trained_until"],
     }
+    record["baseline"] = {"period": metadata["holdout"].get("period"),
+                          "metrics": profile["holdout"].get("metrics"),
+                          "estimated": profile["holdout"].get("estimated")}
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
                                              schema.period)
     domain = domain or DomainCheck()

@@ -75,6 +75,14 @@ def read_json(path: str | Path) -> Any:
         raise DataError(f"{path}: not valid JSON ({err})") from None
 
 
+def read_text(path: str | Path) -> str:
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+
+
 def write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 

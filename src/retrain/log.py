@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import DataError
+from .execution import limited_threads
 
 ENV = "RETRAIN_LOG_LEVEL"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -28,7 +29,8 @@ class _Format(logging.Formatter):
 def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Set up logging for stage `name` and log how long its main took. Once it is done, what the
     stage built is left out of garbage collection (`gc.freeze`): the process is about to exit,
-    and collecting a million-row stage's objects at exit took up to half a second."""
+    and collecting a million-row stage's objects at exit took up to half a second. BLAS and
+    OpenMP threads are limited to RETRAIN_THREADS (execution.limited_threads) while it runs."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
@@ -36,7 +38,8 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             logger = setup(name)
             return_freed_memory()
             start, before = time.perf_counter(), peak_rss_mb()
-            result = func(*args, **kwargs)
+            with limited_threads():
+                result = func(*args, **kwargs)
             logger.info("done in %.2f s, peak memory %d MB (%d MB before it read anything)",
                         time.perf_counter() - start, peak_rss_mb(), before)
             gc.freeze()

@@ -104,15 +104,22 @@ class ComparePolicy:
         return policy
 
 
-def passes_minimums(metrics: dict[str, Any], minimums: dict[str, float]) -> list[str]:
-    """The minimum checks that `metrics` fails, as readable phrases."""
+def _beats(name: str, challenger: dict[str, Any], champion: dict[str, Any]) -> bool:
+    new, old = challenger.get(name), champion.get(name)
+    return new is not None and (old is None or better_by(name, new, old) > 0)
+
+
+def minimum_failures(metrics: dict[str, Any], minimums: dict[str, float]) -> list[tuple[str, str]]:
+    """The minimums that `metrics` fails, each with a readable phrase. A challenger below a
+    minimum is still promoted when the champion, on the same holdout, is further below it: the
+    floor keeps weak models out of production, not a worse one in."""
     failed = []
     for name, floor in minimums.items():
         value = metrics.get(name)
         ok = value is not None and (value <= floor if name in LOWER_IS_BETTER else value >= floor)
         if not ok:
             sign = "<=" if name in LOWER_IS_BETTER else ">="
-            failed.append(f"{name} {value} is not {sign} {floor}")
+            failed.append((name, f"{name} {value} is not {sign} {floor}"))
     return failed
 
 
@@ -123,8 +130,12 @@ def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
     if challenger is None:
         return {"promote": False, "reason": "no challenger was trained", "checks": checks,
                 "improvement": None}
-    for failure in passes_minimums(challenger, policy.minimums):
-        checks.append({"check": "minimum", "passed": False, "detail": failure})
+    for name, failure in minimum_failures(challenger, policy.minimums):
+        below_too = champion is not None and dict(minimum_failures(champion, {
+            name: policy.minimums[name]})) and _beats(name, challenger, champion)
+        checks.append({"check": "minimum", "passed": bool(below_too),
+                       "detail": failure + (f", but the champion's {champion.get(name)} is "
+                                            "further from it" if below_too else "")})
     if champion is None:
         failed = [c for c in checks if not c["passed"]]
         if failed:

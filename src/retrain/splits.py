@@ -66,6 +66,10 @@ class Split:
     holdout: pd.DataFrame
     summary: dict[str, Any]
 
+    @property
+    def cut(self) -> HoldoutCut | None:
+        return HoldoutCut.from_dict(self.summary["holdout_cut"] or {})
+
 
 def check_periods(named: Iterable[tuple[str, str]]) -> None:
     """One file per period, from (period, file) pairs."""
@@ -95,14 +99,70 @@ def window_batches(paths: list[Path], read: Callable[[Path], Batch],
     return batches[::-1]
 
 
-def holdout_mask(frame: pd.DataFrame, time_col: str, fraction: float) -> pd.Series:
-    """The newest `fraction` of rows by time; every held-out row is strictly newer than the rest."""
-    times = frame[time_col]
-    cutoff = times.quantile(1.0 - fraction, interpolation="higher")
-    mask = times >= cutoff
-    if mask.all() or not mask.any():
-        return pd.Series(True, index=frame.index)
-    return mask
+def tie_keys(ids: pd.Series, seed: int) -> np.ndarray:
+    """A seeded, stable 53-bit number per id: the order of rows that share a timestamp."""
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False,
+                                        hash_key=f"retrain{seed % 10**9:09d}").to_numpy()
+    return (hashed >> np.uint64(11)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class HoldoutCut:
+    """Where the holdout of a batch begins in the order (time, tie key of the id): every row at
+    or after it is held out, every row before it may be trained on."""
+
+    time: pd.Timestamp
+    tie: int
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"from": str(self.time), "from_tie": int(self.tie), "tie_seed": int(self.seed)}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> HoldoutCut | None:
+        """The cut a model's metadata records; None for a model that recorded only a time."""
+        if record.get("from_tie") is None:
+            return None
+        return cls(pd.Timestamp(record["from"]), int(record["from_tie"]), int(record["tie_seed"]))
+
+    @classmethod
+    def first_of(cls, holdout: pd.DataFrame, time_col: str, id_col: str,
+                 seed: int) -> HoldoutCut | None:
+        """The cut at the first row of a holdout, in the order holdout_split uses."""
+        if not len(holdout):
+            return None
+        times = holdout[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
+        ties = tie_keys(holdout[id_col], seed)
+        first = np.lexsort((ties, times))[0]
+        return cls(pd.Timestamp(times[first]), int(ties[first]), seed)
+
+    def at_or_after(self, frame: pd.DataFrame, time_col: str, id_col: str) -> np.ndarray:
+        """Which rows of `frame` come at or after the cut."""
+        times = frame[time_col].to_numpy(dtype="datetime64[ns]")
+        later = times > np.datetime64(self.time, "ns")
+        same = times == np.datetime64(self.time, "ns")
+        if same.any():
+            later |= same & (tie_keys(frame[id_col], self.seed) >= self.tie)
+        return later
+
+
+def holdout_split(frame: pd.DataFrame, time_col: str, id_col: str, fraction: float,
+                  seed: int) -> tuple[np.ndarray, HoldoutCut | None]:
+    """The newest `fraction` of rows in the order (time, seeded hash of the id), and where it
+    begins. Rows that share a timestamp (a monthly snapshot) are split between holdout and
+    training by the hash, never all to one side; a batch of two rows or more keeps at least one
+    of each. Every held-out row is at least as new as every other row."""
+    n = len(frame)
+    if n == 0:
+        return np.zeros(0, dtype=bool), None
+    held = min(max(1, round(n * fraction)), max(n - 1, 1))
+    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
+    ties = tie_keys(frame[id_col], seed)
+    order = np.lexsort((ties, times))
+    mask = np.zeros(n, dtype=bool)
+    mask[order[n - held:]] = True
+    first = order[n - held]
+    return mask, HoldoutCut(pd.Timestamp(times[first]), int(ties[first]), seed)
 
 
 def sample_positions(n: int, most: int | None,
@@ -171,7 +231,8 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         raise DataError(f"no labelled batch among {len(batches)}; expected at least one batch "
                         f"with the column {schema.target!r} filled")
     newest, last = batches[-1], labelled[-1]
-    held_out = holdout_mask(last.frame, schema.time, policy.holdout_fraction).to_numpy()
+    held_out, cut = holdout_split(last.frame, schema.time, schema.id, policy.holdout_fraction,
+                                  policy.seed)
     kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
     newest_labelled = last.frame if kept is None else last.frame.take(kept)
     holdout = last.frame.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
@@ -181,8 +242,9 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         previous = previous[-(policy.batches - 1):] if policy.batches > 1 else []
     parts = [(b.frame, None) for b in previous] + ([(last.frame, early)] if len(early) else [])
     if not parts:
-        raise DataError(f"no training rows: the only labelled batch ({last.period}) is all "
-                        "holdout; add an earlier batch or lower prepare.holdout_fraction")
+        raise DataError(f"no training rows: the only labelled batch ({last.period}) has "
+                        f"{len(last.frame)} row(s), all needed for the holdout; add an earlier "
+                        "labelled batch or more rows to this one")
     window_rows = sum(len(frame) if rows is None else len(rows) for frame, rows in parts)
     train = take_rows(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
     train[schema.target] = train[schema.target].astype("int8")
@@ -199,6 +261,7 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         "holdout_period": last.period,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[schema.time].min()),
+        "holdout_cut": cut.as_dict() if cut else None,
         "labelled_rows": len(newest_labelled),
         "labelled_batch_rows": len(last.frame),
         "train_rows": len(train),

@@ -46,3 +46,25 @@ def two_proportions(k1: int, n1: int, k2: int, n2: int, alternative: str) -> flo
         return 1.0
     z = (k1 / n1 - k2 / n2) / se
     return normal_sf(z) if alternative == "greater" else 2 * normal_sf(abs(z))
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Standard error of a ROC AUC (Hanley and McNeil, 1982)."""
+    if positives < 1 or negatives < 1:
+        return math.inf
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
+
+
+def proportion_standard_error(p: float, n: int) -> float:
+    return math.sqrt(p * (1 - p) / n) if n else math.inf
+
+
+def drop_p_value(before: float, se_before: float, after: float, se_after: float) -> float:
+    """One-sided p-value that a metric fell from `before` to `after` (independent samples)."""
+    se = math.hypot(se_before, se_after)
+    if se == 0 or not math.isfinite(se):
+        return 1.0 if not math.isfinite(se) or after >= before else 0.0
+    return normal_sf((before - after) / se)

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from .drift import build_profile
+from .drift import build_profile, estimated_performance
 from .io import md5_bytes
 from .log import get, timed
 from .metrics import score
 from .modeling import dump, fit, predict_proba
 from .schema import PERIOD, Schema
+from .splits import HoldoutCut
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -38,16 +39,13 @@ class Challenger:
 def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,
                      hyperparameters: dict[str, Any], seed: int, threshold: float,
                      decision: dict[str, Any], bins: int = 10,
-                     reference_rows: int = 2000, reference_periods: int = 1) -> Challenger:
-    """Fit on the window, score on the holdout, profile recent training rows for drift checks.
-
-    The reference is the newest `reference_periods` periods of the window: the distribution the
-    model last saw. A reference spanning a long window would differ from every new batch once
-    the world has moved, and drift would fire after every retrain.
-    """
+                     reference_rows: int = 2000, reference_periods: int = 1,
+                     tie_seed: int = 0) -> Challenger:
+    """Fit on the window, score on the holdout, profile the newest whole periods for drift."""
     model = fit_challenger(train, schema, estimator, hyperparameters, seed)
     return describe_challenger(model, train, holdout, schema, estimator, hyperparameters, seed,
-                               threshold, decision, bins, reference_rows, reference_periods)
+                               threshold, decision, bins, reference_rows, reference_periods,
+                               tie_seed=tie_seed)
 
 
 def fit_challenger(train: pd.DataFrame, schema: Schema, estimator: str,
@@ -57,19 +55,33 @@ def fit_challenger(train: pd.DataFrame, schema: Schema, estimator: str,
         return fit(train, schema, estimator, hyperparameters, seed)
 
 
+def reference_rows_of(train: pd.DataFrame, holdout: pd.DataFrame, periods: int) -> pd.DataFrame:
+    """The newest `periods` whole periods of labelled data: the window's rows of those periods
+    and the holdout (the rest of the newest period). A batch is compared with whole periods, so
+    that what varies within a period (the days of a month, the months of a year) is never
+    mistaken for drift; a reference spanning the whole window would differ from every new batch
+    once the world has moved, and drift would fire after every retrain."""
+    newest = sorted(set(train[PERIOD].unique().tolist()) | set(holdout[PERIOD].unique().tolist()))
+    keep = newest[-periods:]
+    recent = train.loc[train[PERIOD].isin(keep)]
+    return pd.concat([recent, holdout[train.columns]], ignore_index=True)
+
+
 def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFrame,
                         schema: Schema, estimator: str, hyperparameters: dict[str, Any],
                         seed: int, threshold: float, decision: dict[str, Any], bins: int = 10,
-                        reference_rows: int = 2000, reference_periods: int = 1) -> Challenger:
+                        reference_rows: int = 2000, reference_periods: int = 1, *,
+                        tie_seed: int = 0) -> Challenger:
     """The fitted model's bytes, its holdout scores and metadata, and the reference profile of
-    its recent training rows (see train_challenger). The train stage reads the holdout only now,
-    after the fit, so the two never hold memory at once."""
+    the newest whole periods (see reference_rows_of). The train stage reads the holdout only
+    now, after the fit, so the two never hold memory at once."""
     log = get("train")
     data = dump(model)
     periods = sorted(train[PERIOD].unique().tolist())
     y_holdout = holdout[schema.target].to_numpy()
     proba = predict_proba(model, holdout, schema)
     holdout_metrics = score(y_holdout, proba, threshold)
+    cut = HoldoutCut.first_of(holdout, schema.time, schema.id, tie_seed)
     metadata = {
         "trained": True,
         "as_of": decision.get("as_of"),
@@ -85,15 +97,18 @@ def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFr
         "trained_through_period": periods[-1],
         "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),
                     "from": str(holdout[schema.time].min()),
+                    **(cut.as_dict() if cut else {}),
                     "metrics": holdout_metrics},
         "model_md5": md5_bytes(data),
         "sklearn_version": sklearn.__version__,
     }
     errors = int(((proba >= threshold).astype(int) != y_holdout).sum())
-    in_recent = train[PERIOD].isin(periods[-reference_periods:])
-    recent = train if in_recent.all() else train.loc[in_recent]
+    recent = reference_rows_of(train, holdout, reference_periods)
     with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):
-        profile, reference = build_profile(recent, schema, bins, reference_rows, seed,
-                                           len(holdout), errors, holdout_metrics)
-    profile["reference_periods"] = periods[-reference_periods:]
+        profile, reference = build_profile(
+            recent, schema, bins, reference_rows, seed,
+            holdout={"rows": len(holdout), "errors": errors, "metrics": holdout_metrics,
+                     "estimated": estimated_performance(proba, threshold)},
+            window=train)
+    profile["reference_periods"] = sorted(recent[PERIOD].unique().tolist())
     return Challenger(data, metadata, profile, reference, proba)

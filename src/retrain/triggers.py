@@ -10,7 +10,13 @@ from typing import Any
 
 from .errors import DataError
 from .metrics import LOWER_IS_BETTER, METRICS
-from .stats import adjust, two_proportions
+from .stats import (
+    adjust,
+    auc_standard_error,
+    drop_p_value,
+    proportion_standard_error,
+    two_proportions,
+)
 
 SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
 ACTIONS = ("stop", "retrain", "ignore")
@@ -71,6 +77,94 @@ def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: in
     return trigger(name, params.get("enabled", True), worse, value, threshold,
                    f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
                    f"{rows} unseen rows of {evaluation.get('labelled_period')}")
+
+
+DROP_METRICS = ("roc_auc", "accuracy")
+
+
+def _standard_error(metric: str, scores: dict[str, Any]) -> float:
+    rows, value = int(scores.get("rows") or 0), float(scores[metric])
+    if metric == "roc_auc":
+        positives = round(rows * float(scores.get("positive_rate") or 0))
+        return auc_standard_error(value, positives, rows - positives)
+    return proportion_standard_error(value, rows)
+
+
+def performance_drop(evaluation: dict[str, Any], params: dict[str, Any],
+                     min_rows: int) -> dict[str, Any]:
+    """Fires when the champion's metric on the newest unseen labelled rows fell from what it
+    scored on its own holdout by `max_drop` or more, and the fall is significant at `alpha`
+    (one-sided; standard errors of both measurements, Hanley-McNeil for ROC AUC)."""
+    metric = str(params.get("metric", "roc_auc"))
+    if metric not in DROP_METRICS:
+        raise DataError(f"params.yaml: decide.performance_drop.metric is {metric!r}, expected "
+                        f"one of {', '.join(DROP_METRICS)}")
+    name, limit = "performance_drop", float(params["max_drop"])
+    enabled = params.get("enabled", True)
+    baseline = ((evaluation.get("baseline") or {}).get("metrics") or {})
+    scores = evaluation.get("metrics")
+    if evaluation.get("champion") is None:
+        return _no_champion(name, params, limit)
+    if not scores or baseline.get(metric) is None or scores.get(metric) is None:
+        return trigger(name, enabled, False, None, limit,
+                       evaluation.get("note", f"{metric} not measurable on the newest rows"))
+    rows = int(scores.get("rows", 0))
+    drop = round(float(baseline[metric]) - float(scores[metric]), 6)
+    if rows < min_rows:
+        return _not_enough(name, params, drop, limit, rows, min_rows)
+    p = drop_p_value(float(baseline[metric]), _standard_error(metric, baseline),
+                     float(scores[metric]), _standard_error(metric, scores))
+    alpha = float(params.get("alpha", 0.05))
+    fired = drop >= limit and p < alpha
+    why = ("fell" if fired else "a fall below the limit" if drop < limit
+           else "not significant")
+    return trigger(name, enabled, fired, drop, limit,
+                   f"{metric} {scores[metric]:.4f} on {rows} unseen rows of "
+                   f"{evaluation.get('labelled_period')} against {baseline[metric]:.4f} on the "
+                   f"champion's holdout: {why} (drop {drop:+.4f}, p={p:.2g}, alpha {alpha})")
+
+
+def measured_loss(evaluation: dict[str, Any], metric: str) -> tuple[float | None, str]:
+    """The largest performance loss evaluate measured or estimated for the champion against
+    its own holdout: realised on the newest labelled rows, estimated on an unlabelled newest
+    batch. None when neither can be measured."""
+    baseline = evaluation.get("baseline") or {}
+    losses = []
+    realised, before = (evaluation.get("metrics") or {}).get(metric), \
+        (baseline.get("metrics") or {}).get(metric)
+    if realised is not None and before is not None:
+        losses.append((round(float(before) - float(realised), 6),
+                       f"{metric} {realised:.4f} against {before:.4f} on its holdout"))
+    if not evaluation.get("newest_labelled"):
+        now = (evaluation.get("estimated") or {}).get(metric)
+        then = (baseline.get("estimated") or {}).get(metric)
+        if now is not None and then is not None:
+            losses.append((round(float(then) - float(now), 6),
+                           f"estimated {metric} {now:.4f} against {then:.4f} on its holdout"))
+    if not losses:
+        return None, "no performance measurable"
+    return max(losses)
+
+
+def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
+            params: dict[str, Any]) -> None:
+    """Mark each fired trigger as counted or not: a trigger listed under `decide.confirm`
+    (drift of the data, of the label) explains a change but counts as a reason to retrain only
+    when the champion also lost at least `min_drop` of its metric, measured or estimated."""
+    listed = set(params.get("triggers") or [])
+    metric, least = str(params.get("metric", "roc_auc")), float(params.get("min_drop", 0.0))
+    loss, what = measured_loss(evaluation, metric) if listed else (None, "")
+    for result in results:
+        result["counted"] = result["fired"]
+        if not result["fired"] or result["name"] not in listed:
+            continue
+        if loss is None or loss < least:
+            result["counted"] = False
+            shown = "none measurable" if loss is None else f"{loss:+.4f}"
+            result["detail"] += (f"; not counted: no performance loss confirms it ({what}; "
+                                 f"loss {shown}, decide.confirm.min_drop {least})")
+        else:
+            result["detail"] += f"; confirmed by a loss of {loss:.4f} ({what})"
 
 
 def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
@@ -215,10 +309,12 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
         return _no_champion("schema_change", params, actions)
     changes = evaluation.get("schema_changes") or {}
     share = float(params.get("out_of_range_share", 0.0))
+    new_share = float(params.get("new_category_share", 0.0))
     found = {
         "new_column": changes.get("new_columns") or [],
         "type_change": sorted(changes.get("type_changes") or {}),
-        "new_category": sorted(changes.get("new_categories") or {}),
+        "new_category": sorted(c for c, values in (changes.get("new_categories") or {}).items()
+                               if _new_share(values) > new_share),
         "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items()
                                if s > share),
     }
@@ -234,7 +330,13 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
                    text or "no change against the champion's schema")
 
 
-TRIGGERS = {"cold_start": cold_start, "performance": performance, "age": age,
+def _new_share(values: dict[str, float] | list[str]) -> float:
+    """The share of a batch's rows in new categories (an older record lists only the names)."""
+    return sum(values.values()) if isinstance(values, dict) else 1.0
+
+
+TRIGGERS = {"cold_start": cold_start, "performance": performance,
+            "performance_drop": performance_drop, "age": age,
             "data_drift": data_drift, "multivariate_drift": multivariate_drift,
             "concept_drift": concept_drift, "label_shift": label_shift,
             "estimated_performance": estimated_performance, "schema_change": schema_change}
@@ -253,7 +355,9 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     force = bool(params.get("force", False))
     results = [fn(evaluation, params.get(name) or {}, min_rows) for name, fn in TRIGGERS.items()
                if name in params]
-    fired = [t for t in results if t["fired"]]
+    confirm(results, evaluation, params.get("confirm") or {})
+    fired = [t for t in results if t["counted"]]
+    explained = [t["name"] for t in results if t["fired"] and not t["counted"]]
     cold = any(t["name"] == "cold_start" and t["fired"] for t in results)
     needed = 1 if rule == "any" else min_fired
     rule_text = "any trigger fires" if rule == "any" else f"at least {needed} triggers fire"
@@ -269,10 +373,13 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     elif len(fired) >= needed:
         retrain, reason = True, "retrain: " + ", ".join(t["name"] for t in fired)
     else:
-        retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) fired, "
+        retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) counted, "
                                   f"rule is {rule_text}")
+    if explained:
+        reason += f"; {', '.join(explained)} fired without a performance loss to confirm it"
     decision = {"retrain": retrain, "as_of": evaluation.get("as_of"), "rule": rule_text,
-                "reason": reason, "fired": [t["name"] for t in fired], "force": force,
+                "reason": reason, "fired": [t["name"] for t in fired], "unconfirmed": explained,
+                "force": force,
                 "cooldown": {"batches": cooldown, "champion_age": age_now, "active": cooling},
                 "triggers": results}
     if "data_drift" in params and evaluation.get("drift"):
@@ -293,14 +400,16 @@ def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
             for r in sorted(rows, key=lambda r: -r["psi"])]
 
 
-def summary_markdown(decision: dict[str, Any]) -> str:
-    """decision.md: the verdict, every trigger, and the drifted features, readable in seconds."""
+def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
+    """decision.md: the verdict, every trigger, the drifted features, and how the policy fared
+    against fixed schedules in the backtest, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
     lines = [f"# Decision as of {decision['as_of']}: {verdict}", "",
              f"{decision['reason']} (rule: {decision['rule']}).", "",
              "| trigger | fired | value | threshold | detail |", "|---|---|---|---|---|"]
     for t in decision["triggers"]:
-        mark = "yes" if t["fired"] else ("off" if not t["enabled"] else "no")
+        mark = ("yes" if t.get("counted", t["fired"]) else "yes, not counted" if t["fired"]
+                else "off" if not t["enabled"] else "no")
         lines.append(f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | "
                      f"{t['detail']} |")
     drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
@@ -308,6 +417,8 @@ def summary_markdown(decision: dict[str, Any]) -> str:
         lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
         lines += [f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
                   f"{r['p_adjusted']:.2g} |" for r in drifted]
+    if against_schedules:
+        lines += ["", f"Backtest: {against_schedules}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,48 +1,14 @@
 """Stage contracts: each stage declares exactly the code it runs, real params, and its outputs."""
 
-import ast
-from pathlib import Path
-
 import pytest
 import yaml
 
 from tests.helpers import ROOT
+from tools.code_deps import closure, rewritten
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 STAGES = DVC["stages"]
-
-
-def package_imports(path: Path) -> set[str]:
-    """Modules of the retrain package that a file imports directly."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                base = node.module
-                found |= {base} if base else {a.name for a in node.names}
-            elif node.module and node.module.split(".")[0] == "retrain":
-                parts = node.module.split(".")
-                if len(parts) > 1:
-                    found.add(parts[1])
-                else:
-                    found |= {a.name for a in node.names
-                              if (ROOT / "src/retrain" / f"{a.name}.py").exists()}
-        elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names
-                      if a.name.startswith("retrain.")}
-    return found
-
-
-def closure(script: Path) -> set[str]:
-    todo, seen = list(package_imports(script)), set()
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo += package_imports(ROOT / "src/retrain" / f"{name}.py")
-    return {f"src/retrain/{name}.py" for name in seen}
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -51,7 +17,11 @@ def test_stage_declares_exactly_the_code_it_runs(name):
     script = stage["cmd"].split()[-1]
     code_deps = {d for d in stage["deps"] if d.startswith("src/")}
     assert script in stage["deps"]
-    assert code_deps == closure(ROOT / script)
+    assert code_deps == set(closure(ROOT / script))
+
+
+def test_the_code_deps_script_finds_dvc_yaml_up_to_date():
+    assert rewritten((ROOT / "dvc.yaml").read_text()) == (ROOT / "dvc.yaml").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))

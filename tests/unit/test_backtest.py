@@ -1,16 +1,22 @@
 import copy
+import dataclasses
+import json
 
 import pytest
 
 from retrain.backtest import (
     Policy,
     Settings,
+    against_schedules,
     per_batch_table,
     policies_from,
+    read_checkpoint,
     replay,
+    save_checkpoint,
     summarise,
     tradeoff_table,
 )
+from retrain.errors import DataError
 from retrain.evaluation import DomainCheck
 from retrain.io import list_batches, read_raw_batch
 from retrain.metrics import ComparePolicy
@@ -19,7 +25,7 @@ from retrain.splits import WindowPolicy
 from tests.helpers import ROOT
 
 POLICIES = [Policy("policy", "triggers"), Policy("never", "never"),
-            Policy("every_batch", "every"), Policy("every_k", "every_k", 2)]
+            Policy("every_batch", "every"), Policy("every_2", "every_k", 2)]
 
 
 @pytest.fixture
@@ -58,17 +64,29 @@ def test_replay_is_deterministic_and_reuses_models(settings, toy_history):
     a = replay(toy_history, settings, POLICIES, "roc_auc")
     b = replay(toy_history, settings, POLICIES, "roc_auc")
     assert a["summary"] == b["summary"] and per_batch_table(a, "roc_auc") == per_batch_table(b, "roc_auc")
-    assert a["summary"]["_models_reused"] > 0
+    assert a["models_reused"] > 0
     assert a["summary"]["every_batch"]["retrains"] == len(toy_history) - 1
     assert a["summary"]["never"]["retrains"] == 0
-    assert a["summary"]["every_k"]["retrains"] == 2      # batches 2 and 4 (k=2)
+    assert a["summary"]["every_2"]["retrains"] == 2      # batches 2 and 4 (k=2)
 
 
-def test_drift_makes_the_policy_retrain_and_never_falls_behind(settings, toy_history):
+def test_a_harmless_covariate_shift_is_explained_but_not_retrained_on(settings, toy_batch):
+    history = [toy_batch(f"2025-{m:02d}", seed=m) for m in range(1, 7)]
+    for batch in history[3:]:   # the label does not depend on x2
+        batch.frame["x2"] = batch.frame["x2"] + 60
+    result = replay(history, settings, POLICIES, "roc_auc")
+    policy = result["batches"]["policy"]
+    assert not any(r["retrain"] for r in policy[1:])
+    assert "data_drift" in {f for r in policy for f in r["unconfirmed"]}
+
+
+def test_a_concept_change_makes_the_policy_retrain_and_promote(settings, toy_history):
+    for batch in toy_history[3:]:
+        batch.frame["label"] = (1 - batch.frame["label"]).astype(batch.frame["label"].dtype)
     result = replay(toy_history, settings, POLICIES, "roc_auc")
     policy = result["batches"]["policy"]
-    assert any(r["retrain"] for r in policy if r["period"] >= "2025-04")
-    assert "data_drift" in {f for r in policy for f in r["fired"]}
+    assert any(r["retrain"] and r["promoted"] for r in policy if r["period"] >= "2025-04")
+    assert {"performance_roc_auc"} <= {f for r in policy for f in r["fired"]}
 
 
 def test_summary_counts_retrains_after_the_first_model_and_the_cost():
@@ -76,14 +94,74 @@ def test_summary_counts_retrains_after_the_first_model_and_the_cost():
             {"served": {"roc_auc": 0.8}, "retrain": False, "promoted": False, "rows_trained": 0},
             {"served": {"roc_auc": 0.6}, "retrain": True, "promoted": False, "rows_trained": 150}]
     summary = summarise(rows, "roc_auc")
-    assert summary == {"retrains": 1, "promotions": 0, "mean_roc_auc": 0.7, "worst_roc_auc": 0.6,
-                       "rows_trained": 250, "batches_served": 2}
+    assert summary == {"retrains": 1, "promotions": 0, "retrains_not_promoted": 1,
+                       "mean_roc_auc": 0.7, "worst_roc_auc": 0.6, "rows_trained": 250,
+                       "batches_served": 2}
 
 
-def test_policies_include_the_baselines():
+def test_policies_include_the_baselines_and_every_schedule():
     names = [p.name for p in policies_from({"every_k": 3})]
-    assert names == ["policy", "never", "every_batch", "every_k"]
+    assert names == ["policy", "never", "every_batch", "every_3"]
+    names = [p.name for p in policies_from({"every_k": [6, 2, 3]})]
+    assert names == ["policy", "never", "every_batch", "every_2", "every_3", "every_6"]
     assert [p.name for p in policies_from({})] == ["policy", "never", "every_batch"]
+    for wrong in (1, [2, "3"], [True], 2.5):
+        with pytest.raises(DataError, match="backtest.every_k"):
+            policies_from({"every_k": wrong})
+
+
+def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedule():
+    policies = policies_from({"every_k": [2, 3]})
+
+    def summary(policy, every_2, every_3):
+        return {name: {"retrains": r, "mean_roc_auc": m}
+                for name, (r, m) in {"policy": policy, "every_2": every_2,
+                                     "every_3": every_3}.items()}
+
+    won = against_schedules(summary((3, 0.80), (5, 0.79), (3, 0.75)), policies, "roc_auc")
+    assert won["best_schedule"] == "every_2" and won["dominates_best_schedule"]
+    assert won["line"].startswith("The params policy dominates the best fixed schedule (every 2")
+    tie = against_schedules(summary((5, 0.80), (5, 0.79), (3, 0.75)), policies, "roc_auc")
+    assert not tie["dominates_best_schedule"] and "does not dominate" in tie["line"]
+    lower = against_schedules(summary((2, 0.78), (5, 0.79), (3, 0.75)), policies, "roc_auc")
+    assert not lower["dominates_best_schedule"]
+    same_mean = against_schedules(summary((2, 0.8), (5, 0.79), (2, 0.79)), policies, "roc_auc")
+    assert same_mean["best_schedule"] == "every_3"   # the same mean with fewer retrains
+
+
+def test_a_replay_resumed_from_its_checkpoint_equals_a_replay_from_the_start(settings,
+                                                                             toy_history,
+                                                                             tmp_path):
+    full = replay(toy_history, settings, POLICIES, "roc_auc")
+    first = replay(toy_history[:4], settings, POLICIES, "roc_auc")
+    save_checkpoint(tmp_path, first["checkpoint"])
+    resumed = replay(toy_history, settings, POLICIES, "roc_auc",
+                     checkpoint=read_checkpoint(tmp_path))
+    assert resumed["replayed"] == 2 and full["replayed"] == 6
+    assert resumed["summary"] == full["summary"] and resumed["batches"] == full["batches"]
+    save_checkpoint(tmp_path, resumed["checkpoint"])
+    again = replay(toy_history, settings, POLICIES, "roc_auc",
+                   checkpoint=read_checkpoint(tmp_path))
+    assert again["replayed"] == 0 and again["summary"] == full["summary"]
+    stored = sorted(p.name for p in tmp_path.iterdir())
+    assert "state.json" in stored and all(
+        name == "state.json" or name[:32] in json.dumps(again["checkpoint"].champions)
+        for name in stored)
+
+
+def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(settings, toy_history,
+                                                                          tmp_path, toy_batch):
+    save_checkpoint(tmp_path, replay(toy_history, settings, POLICIES, "roc_auc")["checkpoint"])
+    other = dataclasses.replace(settings, threshold=0.4)
+    assert replay(toy_history, other, POLICIES, "roc_auc",
+                  checkpoint=read_checkpoint(tmp_path))["replayed"] == 6
+    changed = list(toy_history)
+    changed[4] = toy_batch("2025-05", seed=99)
+    resumed = replay(changed, settings, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))
+    assert resumed["replayed"] == 2   # from the changed batch on
+    assert resumed["batches"] == replay(changed, settings, POLICIES, "roc_auc")["batches"]
+    (tmp_path / "state.json").write_text("{broken")
+    assert read_checkpoint(tmp_path) is None
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ def toy():
 
 def profile_of(reference, schema, bins=10):
     frame = reference.assign(label=0, ts=pd.Timestamp("2025-01-01"))
-    return build_profile(frame, schema, bins, len(frame), 0, 100, 10, {})
+    return build_profile(frame, schema, bins, len(frame), 0, holdout={})
 
 
 def test_ks_matches_scipy_on_the_raw_samples(samples, toy):
@@ -121,7 +121,7 @@ def test_schema_changes_are_classified(samples, toy):
     observed = {"rows": 800, "extra_columns": ["surprise"], "unparseable": {"x2": 400}}
     changes = schema_changes(profile, batch, toy, observed)
     assert changes["new_columns"] == ["surprise"] and changes["missing_columns"] == []
-    assert changes["new_categories"] == {"colour": ["pink"]}
+    assert changes["new_categories"] == {"colour": {"pink": 0.0925}}  # the share of rows
     assert changes["type_changes"] == {"x2": 0.5}
     assert changes["out_of_range"]["x1"] > 0.5 and changes["out_of_range"].get("x2", 0) < 0.05
 
@@ -142,7 +142,7 @@ def telco():
 def test_batches_from_the_reference_distribution_are_not_flagged(telco, size):
     params, schema, source = telco
     reference = source.sample(2000, random_state=0).assign(**{schema.time: pd.Timestamp(0)})
-    profile, sample = build_profile(reference, schema, 10, 2000, 0, 100, 20, {})
+    profile, sample = build_profile(reference, schema, 10, 2000, 0, holdout={})
     for seed in range(3):
         batch = source.sample(size, random_state=100 + seed)
         record = {"as_of": "2025-01", "champion_age": 0,

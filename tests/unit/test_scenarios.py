@@ -63,7 +63,8 @@ def replay():
                           params["metrics"]["threshold"], batch.observed(),
                           DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
         from retrain.triggers import decide
-        fired[batch.period] = set(decide(record, decide_params)["fired"])
+        decision = decide(record, decide_params)
+        fired[batch.period] = {t["name"] for t in decision["triggers"] if t["fired"]}
     return starts, fired
 
 

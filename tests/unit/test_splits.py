@@ -8,7 +8,7 @@ from retrain.splits import WindowPolicy, split
 def test_holdout_is_newer_than_and_disjoint_from_training(toy_batch, toy_schema):
     batches = [toy_batch(p, seed=i) for i, p in enumerate(["2025-01", "2025-02", "2025-03"])]
     result = split(batches, toy_schema, WindowPolicy("all", 6, 0.4))
-    assert result.train["ts"].max() < result.holdout["ts"].min()
+    assert result.train["ts"].max() <= result.holdout["ts"].min()
     train_keys = set(zip(result.train["key"], result.train["_period"], strict=True))
     hold_keys = set(zip(result.holdout["key"], result.holdout["_period"], strict=True))
     assert not train_keys & hold_keys
@@ -141,3 +141,32 @@ def test_row_caps_accept_null_and_refuse_unknown_keys():
     assert policy.max_train_rows is None and policy.max_labelled_rows == 500
     with pytest.raises(DataError, match="prepare.max_rows expects the keys train and labelled"):
         WindowPolicy.from_params({"max_rows": {"holdout": 500}})
+
+
+def test_rows_sharing_one_snapshot_date_are_split_by_a_seeded_hash_of_the_id(toy_batch,
+                                                                           toy_schema):
+    batches = [toy_batch(p, seed=i) for i, p in enumerate(["2025-01", "2025-02"])]
+    for batch in batches:
+        batch.frame["ts"] = pd.Period(batch.period, "M").start_time
+    one = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, seed=0))
+    again = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, seed=0))
+    other = split(batches, toy_schema, WindowPolicy("all", 6, 0.4, seed=1))
+    assert len(one.holdout) == 80 and (one.train["_period"] == "2025-02").sum() == 120
+    assert list(one.holdout["key"]) == list(again.holdout["key"])
+    assert set(one.holdout["key"]) != set(other.holdout["key"])
+    assert not set(one.holdout["key"]) & set(one.train["key"])
+    cut = one.cut
+    later = cut.at_or_after(batches[-1].frame, "ts", "key")
+    assert sorted(batches[-1].frame.loc[later, "key"]) == sorted(one.holdout["key"])
+
+
+def test_ties_at_the_cut_are_split_so_the_holdout_is_the_asked_fraction(toy_batch, toy_schema):
+    batch = toy_batch("2025-01", seed=3)   # 200 rows over 28 days: many rows share a day
+    result = split([batch], toy_schema, WindowPolicy("all", 6, 0.4))
+    assert len(result.holdout) == 80 and len(result.train) == 120
+
+
+def test_a_one_row_batch_gives_advice_that_works(toy_batch, toy_schema):
+    batch = toy_batch("2025-01", seed=3, n=1)
+    with pytest.raises(DataError, match="add an earlier labelled batch or more rows"):
+        split([batch], toy_schema, WindowPolicy("all", 6, 0.4))

@@ -7,6 +7,9 @@ PARAMS = {
     "rule": "any", "min_fired": 1, "min_rows": 50, "cooldown": 0, "force": False,
     "cold_start": {"enabled": True},
     "performance": {"enabled": True, "metric": "roc_auc", "threshold": 0.75},
+    "performance_drop": {"enabled": True, "metric": "roc_auc", "max_drop": 0.03, "alpha": 0.05},
+    "confirm": {"triggers": ["data_drift", "multivariate_drift", "label_shift"],
+                "metric": "roc_auc", "min_drop": 0.01},
     "age": {"enabled": True, "max_batches": 3},
     "data_drift": {"enabled": True, "psi": 0.2, "alpha": 0.01, "correction": "holm",
                    "share": 0.3, "features": {}},
@@ -26,12 +29,17 @@ def feature(psi, p, kind="numeric"):
 
 
 def evaluation(roc_auc=0.8, rows=200, age=1, features=None, domain=0.55, errors=40,
-               positive=50, labelled=True, estimated=0.8, changes=None):
+               positive=50, labelled=True, estimated=0.8, changes=None, baseline=0.8,
+               baseline_estimated=0.8):
     return {
+        "baseline": {"period": "2025-05",
+                     "metrics": {"roc_auc": baseline, "rows": 200, "positive_rate": 0.25},
+                     "estimated": {"roc_auc": baseline_estimated, "rows": 200}},
         "as_of": "2025-06", "labelled_period": "2025-06" if labelled else "2025-05",
         "newest_labelled": labelled,
         "champion": {"version": "v1.0.0", "trained_through_period": "2025-05"},
-        "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1}, "champion_age": age,
+        "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1, "positive_rate": 0.25},
+        "champion_age": age,
         "drift": {"rows": rows, "features": features or {
             "a": feature(0.01, 0.5), "b": feature(0.02, 0.3), "c": feature(0.0, 0.9, "categorical")}},
         "domain_classifier": {"roc_auc": domain, "rows": rows},
@@ -51,10 +59,10 @@ def by_name(decision):
 def test_every_configured_trigger_is_listed_with_value_and_threshold():
     decision = decide(evaluation(), PARAMS)
     assert set(by_name(decision)) == {
-        "cold_start", "performance_roc_auc", "age", "data_drift", "multivariate_drift",
-        "concept_drift", "label_shift", "estimated_roc_auc", "schema_change"}
+        "cold_start", "performance_roc_auc", "performance_drop", "age", "data_drift",
+        "multivariate_drift", "concept_drift", "label_shift", "estimated_roc_auc", "schema_change"}
     for t in decision["triggers"]:
-        assert set(t) == {"name", "enabled", "fired", "value", "threshold", "detail"}
+        assert set(t) == {"name", "enabled", "fired", "counted", "value", "threshold", "detail"}
         assert t["detail"]
     assert decision["retrain"] is False and decision["fired"] == []
     assert decision["as_of"] == "2025-06"
@@ -67,7 +75,7 @@ def test_cold_start_fires_without_champion_and_nothing_else_does():
 
 
 def test_performance_below_threshold_fires():
-    decision = decide(evaluation(roc_auc=0.70), PARAMS)
+    decision = decide(evaluation(roc_auc=0.70, baseline=0.70), PARAMS)
     assert decision["retrain"] and decision["fired"] == ["performance_roc_auc"]
     t = by_name(decision)["performance_roc_auc"]
     assert t["value"] == 0.70 and t["threshold"] == 0.75
@@ -111,14 +119,14 @@ def test_per_feature_override_changes_one_threshold():
     features = {"a": feature(0.15, 1e-9), "b": feature(0.01, 0.5)}
     params = {**PARAMS, "data_drift": {**PARAMS["data_drift"], "features": {"a": {"psi": 0.1}}}}
     assert not decide(evaluation(features=features), PARAMS)["retrain"]
-    assert decide(evaluation(features=features), params)["fired"] == ["data_drift"]
+    assert decide(evaluation(features=features, roc_auc=0.78), params)["fired"] == ["data_drift"]
     muted = {**PARAMS, "data_drift": {**PARAMS["data_drift"], "features": {"a": {"enabled": False}}}}
     rows = decide(evaluation(features={"a": feature(2.0, 1e-30)}), muted)["drift"]
     assert rows[0]["monitored"] is False and not rows[0]["drifted"]
 
 
 def test_multivariate_drift_fires_at_the_auc_threshold():
-    assert decide(evaluation(domain=0.71), PARAMS)["fired"] == ["multivariate_drift"]
+    assert decide(evaluation(domain=0.71, roc_auc=0.78), PARAMS)["fired"] == ["multivariate_drift"]
     assert not decide(evaluation(domain=0.69), PARAMS)["retrain"]
 
 
@@ -130,8 +138,8 @@ def test_concept_drift_needs_a_significant_and_large_rise_in_errors():
 
 
 def test_label_shift_fires_both_ways():
-    assert decide(evaluation(positive=90), PARAMS)["fired"] == ["label_shift"]
-    assert decide(evaluation(positive=10), PARAMS)["fired"] == ["label_shift"]
+    assert decide(evaluation(positive=90, roc_auc=0.78), PARAMS)["fired"] == ["label_shift"]
+    assert decide(evaluation(positive=10, roc_auc=0.78), PARAMS)["fired"] == ["label_shift"]
 
 
 def test_estimated_drop_fires_only_when_switched_on_and_unlabelled():
@@ -177,8 +185,8 @@ def test_disabled_trigger_is_listed_but_never_fires():
 
 def test_at_least_rule_needs_that_many_triggers():
     params = {**PARAMS, "rule": "at_least", "min_fired": 2}
-    assert not decide(evaluation(roc_auc=0.7), params)["retrain"]
-    assert decide(evaluation(roc_auc=0.7, age=5), params)["retrain"]
+    assert not decide(evaluation(roc_auc=0.7, baseline=0.7), params)["retrain"]
+    assert decide(evaluation(roc_auc=0.7, baseline=0.7, age=5), params)["retrain"]
 
 
 def test_unknown_rule_and_correction_are_refused():
@@ -196,3 +204,57 @@ def test_markdown_summary_lists_every_trigger_and_drifted_feature():
     assert text.startswith("# Decision as of 2025-06: **Retrain**")
     assert text.count("\n| ") >= len(decision["triggers"]) + 1
     assert "| real | 0.400 |" in text and "calm" not in text
+
+
+def test_drift_without_a_performance_loss_is_listed_but_not_counted():
+    features = {"a": feature(0.9, 1e-12), "b": feature(0.8, 1e-12)}
+    quiet = decide(evaluation(features=features, domain=0.9, positive=120), PARAMS)
+    triggers = by_name(quiet)
+    for name in ("data_drift", "multivariate_drift", "label_shift"):
+        assert triggers[name]["fired"] and not triggers[name]["counted"]
+        assert "not counted" in triggers[name]["detail"]
+    assert not quiet["retrain"] and quiet["fired"] == []
+    assert set(quiet["unconfirmed"]) == {"data_drift", "multivariate_drift", "label_shift"}
+    assert "without a performance loss" in quiet["reason"]
+    loss = decide(evaluation(features=features, domain=0.9, positive=120, roc_auc=0.785), PARAMS)
+    assert loss["retrain"] and set(loss["fired"]) == {"data_drift", "multivariate_drift",
+                                                        "label_shift"}
+    assert "confirmed by a loss of 0.0150" in by_name(loss)["data_drift"]["detail"]
+
+
+def test_an_estimated_loss_confirms_drift_on_an_unlabelled_batch():
+    features = {"a": feature(0.9, 1e-12)}
+    kept = decide(evaluation(features=features, labelled=False, estimated=0.795), PARAMS)
+    assert not kept["retrain"]
+    fell = decide(evaluation(features=features, labelled=False, estimated=0.75), PARAMS)
+    assert fell["retrain"] and fell["fired"] == ["data_drift"]
+
+
+def test_without_confirm_every_fired_trigger_counts():
+    params = {k: v for k, v in PARAMS.items() if k != "confirm"}
+    assert decide(evaluation(domain=0.9), params)["fired"] == ["multivariate_drift"]
+
+
+def test_performance_drop_needs_a_large_and_significant_fall():
+    many = {"roc_auc": 0.75, "rows": 5000, "positive_rate": 0.25}
+    small = decide(evaluation(roc_auc=0.77, baseline=0.8), PARAMS)    # 0.03 on 200 rows each
+    assert not by_name(small)["performance_drop"]["fired"]
+    assert "not significant" in by_name(small)["performance_drop"]["detail"]
+    record = evaluation(roc_auc=0.77, rows=5000, baseline=0.8)
+    record["baseline"]["metrics"] = {**many, "roc_auc": 0.80}
+    big = by_name(decide(record, PARAMS))["performance_drop"]
+    assert big["fired"] and big["value"] == pytest.approx(0.03)
+    record["metrics"]["roc_auc"] = 0.78
+    assert not by_name(decide(record, PARAMS))["performance_drop"]["fired"]  # below max_drop
+    with pytest.raises(DataError, match="performance_drop.metric"):
+        decide(record, {**PARAMS, "performance_drop": {**PARAMS["performance_drop"],
+                                                       "metric": "brier"}})
+
+
+def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
+    params = {**PARAMS, "schema_change": {**PARAMS["schema_change"], "new_category_share": 0.01}}
+    rare = evaluation(changes={"missing_columns": [], "new_columns": [], "type_changes": {},
+                               "new_categories": {"colour": {"teal": 0.005}}, "out_of_range": {}})
+    assert not by_name(decide(rare, params))["schema_change"]["fired"]
+    rare["schema_changes"]["new_categories"] = {"colour": {"teal": 0.004, "plum": 0.008}}
+    assert by_name(decide(rare, params))["schema_change"]["fired"]

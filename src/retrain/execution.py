@@ -1,0 +1,48 @@
+"""Execution settings read from the environment: they change how fast a result comes, never
+the result, so they are not params keys and changing them reruns no stage."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import DataError
+
+THREADS = "RETRAIN_THREADS"
+_LIBRARY_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which containers and taskset narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads() -> int:
+    """RETRAIN_THREADS, or the CPUs available; a value that is not a positive whole number is
+    one clear error."""
+    value = os.environ.get(THREADS, "").strip()
+    if not value:
+        return available_cpus()
+    if not value.isdigit() or int(value) < 1:
+        raise DataError(f"{THREADS} is {value!r}, expected a whole number of threads of at least 1")
+    return int(value)
+
+
+@contextmanager
+def limited_threads() -> Iterator[int]:
+    """Run the block with BLAS and OpenMP limited to threads(): libraries already loaded through
+    threadpoolctl, libraries loaded later through their environment variables. Idle OpenMP
+    threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE unless set), so a busy machine
+    does not make every parallel region wait for a descheduled spinner."""
+    from threadpoolctl import threadpool_limits
+
+    n = threads()
+    for name in _LIBRARY_THREADS:
+        os.environ[name] = str(n)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with threadpool_limits(limits=n):
+        yield n
