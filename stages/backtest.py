@@ -8,6 +8,7 @@ import pandas as pd
 
 from retrain import io
 from retrain.backtest import (
+    BatchSource,
     Settings,
     per_batch_table,
     policies_from,
@@ -20,7 +21,7 @@ from retrain.errors import one_line
 from retrain.features import check_hyperparameters
 from retrain.log import get, logged
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, read_batches
+from retrain.schema import CleaningPolicy, read_batch
 
 STATE = "data/backtest"
 log = get("backtest")
@@ -34,7 +35,9 @@ def main() -> None:
     check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
     policies = policies_from(section(params, "backtest"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
-    batches = read_batches("data/raw", settings.schema, cleaning)
+    batches = BatchSource.files(io.list_batches("data/raw"),
+                                lambda path: read_batch(path, settings.schema, cleaning),
+                                salt=repr(cleaning))
     metric = str(section(params, "metrics")["primary"])
     result = replay(batches, settings, policies, metric, progress=log.info,
                     checkpoint=read_checkpoint(STATE))

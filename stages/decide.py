@@ -16,8 +16,7 @@ def main() -> None:
     log.info("read the evaluation of %s", evaluation["as_of"])
     decision = decide(evaluation, section(load(), "decide"))
     io.write_json("reports/decision.json", decision)
-    against = io.read_text("reports/backtest.md").strip()
-    io.write_text("reports/decision.md", summary_markdown(decision, against_schedules=against))
+    io.write_text("reports/decision.md", summary_markdown(decision))
     io.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
     for trigger in decision["triggers"]:
         log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet",

@@ -26,9 +26,9 @@ from .evaluation import DomainCheck, compare, evaluate
 from .io import atomic_write_bytes, dumps_json, md5_bytes, parquet_bytes
 from .metrics import ComparePolicy, score
 from .modeling import load, predict_proba
-from .registry import Champion
+from .registry import Champion, held_baseline
 from .schema import Batch, Schema
-from .splits import Split, WindowPolicy, split
+from .splits import Split, WindowPolicy, check_periods, split
 from .training import Challenger, train_challenger
 from .triggers import decide
 
@@ -109,6 +109,13 @@ def as_loaded(model_bytes: bytes, metadata: dict[str, Any], profile: dict[str, A
                     load(model_bytes), metadata, profile, pd.read_parquet(BytesIO(reference)))
 
 
+def with_baseline(champion: Champion, baseline: dict[str, Any] | None) -> Champion:
+    """The champion as the pointer names it after `retrain hold` recorded `baseline`."""
+    if baseline is None:
+        return champion
+    return dataclasses.replace(champion, pointer={**champion.pointer, "baseline": baseline})
+
+
 @dataclass(frozen=True)
 class Policy:
     name: str
@@ -125,10 +132,10 @@ def served(champion: Champion | None, batch: Batch, settings: Settings) -> dict[
     return score(y, predict_proba(champion.model, batch.frame, schema), settings.threshold)
 
 
-def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None,
+def step(policy: Policy, t: int, batches: BatchSource, champion: Champion | None,
          settings: Settings, cache: ModelCache) -> tuple[Champion | None, dict[str, Any]]:
-    """One batch of one policy: decide from batches[:t+1] and maybe replace the champion."""
-    history = batches[: t + 1]
+    """One batch of one policy: decide from the batches up to t and maybe replace the champion."""
+    history = batches.history(t, settings.window)
     quiet = {"retrain": False, "promoted": False, "fired": [], "unconfirmed": [],
              "rows_trained": 0}
     if not any(b.labelled for b in history):
@@ -158,6 +165,11 @@ def step(policy: Policy, t: int, batches: list[Batch], champion: Champion | None
         verdict, _ = compare(probabilities, data.holdout, settings.schema, settings.threshold,
                              settings.compare)
         promoted = bool(verdict["promote"])
+        held = held_baseline({**verdict, "as_of": as_of, "champion_version":
+                              champion and champion.pointer["version"],
+                              "challenger_md5": challenger.metadata["model_md5"]})
+        if champion is not None and held is not None:
+            champion = with_baseline(champion, held)
     else:
         promoted = True
     return (trained if promoted else champion), {
@@ -200,6 +212,61 @@ def against_schedules(summary: dict[str, Any], policies: list[Policy],
             f"batches): mean served {metric} {mine[key]:.4f} against {theirs[key]:.4f}, with "
             f"{mine['retrains']} retrains against {theirs['retrains']}.")
     return {"best_schedule": best, "dominates_best_schedule": dominates, "line": line}
+
+
+# --- batches read only when a step needs them --------------------------------------------------
+
+class BatchSource:
+    """The batches of a replay by position, in period order: each identified by a digest, read
+    only when a step's window needs it and kept while later steps may need it again. A replay
+    resumed after step s reads the batches from s on and the window before them, not the
+    whole history."""
+
+    def __init__(self, periods: list[str], digests: list[str],
+                 read: Callable[[int], Batch]) -> None:
+        self.periods, self.digests, self._read = periods, digests, read
+        self._kept: dict[int, Batch] = {}
+
+    @classmethod
+    def of(cls, batches: list[Batch]) -> BatchSource:
+        ordered = sorted(batches, key=lambda b: b.period)
+        check_periods((b.period, b.source) for b in ordered)
+        return cls([b.period for b in ordered], [batch_digest(b) for b in ordered],
+                   ordered.__getitem__)
+
+    @classmethod
+    def files(cls, paths: list[Path], read: Callable[[Path], Batch],
+              salt: str = "") -> BatchSource:
+        """Batch files (one per period, named by it); a file's digest is the md5 of its bytes
+        and of `salt` (the cleaning policy, which changes what the same bytes become)."""
+        check_periods((path.stem, str(path)) for path in paths)
+        ordered = sorted(paths, key=lambda p: p.stem)
+        digests = [hashlib.md5(salt.encode() + p.name.encode() + p.read_bytes()).hexdigest()
+                   for p in ordered]
+        return cls([p.stem for p in ordered], digests, lambda i: read(ordered[i]))
+
+    def __len__(self) -> int:
+        return len(self.periods)
+
+    def batch(self, i: int) -> Batch:
+        if i not in self._kept:
+            self._kept[i] = self._read(i)
+        return self._kept[i]
+
+    def history(self, t: int, window: WindowPolicy) -> list[Batch]:
+        """The batches up to t that split needs: for `last_n`, back to the n-th newest labelled
+        batch (and no further); for `all`, every one. Batches older than that are let go."""
+        if window.kind == "all":
+            return [self.batch(i) for i in range(t + 1)]
+        found, labelled = [], 0
+        for i in range(t, -1, -1):
+            found.append(self.batch(i))
+            labelled += found[-1].labelled
+            if labelled >= window.batches:
+                for old in [k for k in self._kept if k < i]:
+                    del self._kept[old]
+                break
+        return found[::-1]
 
 
 # --- checkpoints: a new batch costs one replay step --------------------------------------------
@@ -248,7 +315,7 @@ class Checkpoint:
     settings: str
     digests: list[str]
     rows: dict[str, list[dict[str, Any]]]
-    champions: dict[int, dict[str, str | None]]
+    champions: dict[int, dict[str, dict[str, Any] | None]]  # step -> policy -> md5, baseline
     models: dict[str, Champion] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
 
@@ -302,8 +369,8 @@ def read_checkpoint(directory: str | Path) -> Checkpoint | None:
         return None
 
 
-def replay(batches: list[Batch], settings: Settings, policies: list[Policy], metric: str,
-           progress: Callable[[str], None] | None = None,
+def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: list[Policy],
+           metric: str, progress: Callable[[str], None] | None = None,
            checkpoint: Checkpoint | None = None) -> dict[str, Any]:
     """Per-batch rows and summary metrics for every policy, on identical batches. With a
     checkpoint of the same settings whose batches are a prefix of these, the replay resumes
@@ -311,8 +378,9 @@ def replay(batches: list[Batch], settings: Settings, policies: list[Policy], met
     cache = ModelCache({name.removesuffix(".joblib"): data
                         for name, data in (checkpoint.files if checkpoint else {}).items()
                         if name.endswith(".joblib")})
-    batches = sorted(batches, key=lambda b: b.period)
-    digests = [batch_digest(b) for b in batches]
+    if not isinstance(batches, BatchSource):
+        batches = BatchSource.of(batches)
+    digests = batches.digests
     fingerprint = settings_digest(settings, policies, metric)
     results: dict[str, list[dict[str, Any]]] = {p.name: [] for p in policies}
     champions: dict[str, Champion | None] = {p.name: None for p in policies}
@@ -323,15 +391,16 @@ def replay(batches: list[Batch], settings: Settings, policies: list[Policy], met
         start = resume + 1
         for s, named in checkpoint.champions.items():
             if s <= resume:
-                history[s] = {p: None if m is None else checkpoint.models[m]
+                history[s] = {p: None if m is None else
+                              with_baseline(checkpoint.models[m["md5"]], m["baseline"])
                               for p, m in named.items()}
         champions = dict(history[resume])
         results = {name: rows[:start] for name, rows in checkpoint.rows.items()}
         if progress:
-            progress(f"resumed after {batches[resume].period} from the checkpoint "
+            progress(f"resumed after {batches.periods[resume]} from the checkpoint "
                      f"({start} of {len(batches)} batches replayed before)")
     for t in range(start, len(batches)):
-        batch = batches[t]
+        batch = batches.batch(t)
         started = time.perf_counter()
         for policy in policies:
             seen = served(champions[policy.name], batch, settings)
@@ -352,13 +421,15 @@ def replay(batches: list[Batch], settings: Settings, policies: list[Policy], met
                                          else round(mine - reference, 6))
     schedules = against_schedules(summary, policies, metric)
     kept = {s: c for s, c in history.items() if s >= len(batches) - CHECKPOINT_STEPS}
-    models = {c.pointer["md5"]: c for named in kept.values() for c in named.values() if c}
+    models = {c.pointer["md5"]: c for named in kept.values()
+              for c in named.values() if c}
     files: dict[str, bytes] = {}
     for md5, champion in models.items():
         files[f"{md5}.joblib"] = cache.files[md5]
         files[f"{md5}.reference.parquet"] = parquet_bytes(champion.reference)
     state = Checkpoint(fingerprint, digests, results,
-                       {s: {p: c.pointer["md5"] if c else None for p, c in named.items()}
+                       {s: {p: c and {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
+                            for p, c in named.items()}
                         for s, named in kept.items()}, models, files)
     return {"summary": summary, "schedules": schedules, "batches": results, "checkpoint": state,
             "replayed": len(batches) - start, "models_trained": cache.trained,

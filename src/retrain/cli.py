@@ -15,7 +15,17 @@ from .history import in_production_at, pointer_history, previous_version, table
 from .log import ENV, get, setup, timed
 from .modeling import predictions
 from .params import load, section
-from .registry import STAGE, AlreadyPromoted, fetch, load_champion, promote, read_pointer, rollback
+from .registry import (
+    STAGE,
+    AlreadyHeld,
+    AlreadyPromoted,
+    fetch,
+    hold,
+    load_champion,
+    promote,
+    read_pointer,
+    rollback,
+)
 from .report import job_markdown
 from .schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
 from .simulate import SimConfig, next_period, simulate_batch
@@ -32,6 +42,18 @@ def cmd_promote(args: argparse.Namespace) -> None:
         print(done)
         return
     print(f"promoted {registry['model_name']} {version} to {STAGE}")
+
+
+def cmd_hold(args: argparse.Namespace) -> None:
+    name = str(section(load(args.params), "registry")["model_name"])
+    try:
+        version = hold(".", name)
+    except AlreadyHeld as done:
+        print(done)
+        return
+    baseline = read_pointer(".")["baseline"]
+    print(f"held {name} {version} in {STAGE} as of {baseline['as_of']}: its score on that "
+          "holdout is now the baseline the next batches are judged against")
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:
@@ -150,6 +172,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("promote", help="apply reports/promotion.json: commit, tag, point prod")
     p.set_defaults(func=cmd_promote)
+
+    p = add("hold", help="apply a verdict that kept the champion against a challenger: its "
+                         "score on that holdout becomes its baseline, so the same change does "
+                         "not ask for a retrain again")
+    p.set_defaults(func=cmd_hold)
 
     p = add("rollback", help="point production back at an earlier version")
     which = p.add_mutually_exclusive_group(required=True)

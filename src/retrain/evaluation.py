@@ -101,6 +101,20 @@ def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: S
     return scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
 
 
+def champion_baseline(champion: Champion) -> dict[str, Any]:
+    """What the champion's performance is measured against: the score recorded when it last
+    held against a challenger (the pointer's `baseline`, for this version), else its own
+    holdout score at training."""
+    held = champion.pointer.get("baseline") or {}
+    if held.get("version") == champion.pointer["version"] and held.get("metrics"):
+        return {"period": held.get("as_of"), "metrics": held["metrics"], "estimated": None,
+                "held": True}
+    holdout = (champion.profile or {}).get("holdout") or {}
+    return {"period": champion.metadata["holdout"].get("period"),
+            "metrics": holdout.get("metrics"), "estimated": holdout.get("estimated"),
+            "held": False}
+
+
 def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
              schema: Schema, threshold: float, observed: dict[str, Any] | None = None,
              domain: DomainCheck | None = None,
@@ -128,9 +142,10 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
         "trained_through_period": metadata["trained_through_period"],
         "trained_until": metadata["trained_until"],
     }
-    record["baseline"] = {"period": metadata["holdout"].get("period"),
-                          "metrics": profile["holdout"].get("metrics"),
-                          "estimated": profile["holdout"].get("estimated")}
+    record["baseline"] = champion_baseline(champion)
+    if record["baseline"]["held"]:
+        record["baseline"]["age"] = periods_between(str(record["baseline"]["period"]), as_of,
+                                                    schema.period)
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
                                              schema.period)
     domain = domain or DomainCheck()
@@ -155,6 +170,13 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
         record["label"] = {"positive": int(y.sum()), "rows": int(len(scored)),
                            "reference_positive": profile["label_positive"],
                            "reference_rows": profile["rows"]}
+        held = record["baseline"]["metrics"] if record["baseline"].get("held") else None
+        if held:
+            rows = int(held["rows"])
+            record["concept"].update(reference_errors=round((1 - held["accuracy"]) * rows),
+                                     reference_rows=rows)
+            record["label"].update(reference_positive=round(held["positive_rate"] * rows),
+                                   reference_rows=rows)
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
     record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": drift.features}

@@ -342,6 +342,15 @@ class AlreadyPromoted(Refused):
         super().__init__(f"the challenger is already in production as {version}; nothing to do")
 
 
+class AlreadyHeld(Refused):
+    """The verdict was recorded already: holding twice holds once."""
+
+    exit_code = 0
+
+    def __init__(self, version: str, as_of: str) -> None:
+        super().__init__(f"{version} is held as of {as_of} already; nothing to do")
+
+
 class _Transaction:
     """Commits and tags made so far, undone together if a later step fails.
 
@@ -532,6 +541,52 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
         _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
                verdict["reason"])
     return version
+
+
+def held_baseline(verdict: dict[str, Any]) -> dict[str, Any] | None:
+    """What a champion scored on the newest holdout when a challenger trained on that data
+    failed to beat it (a compare verdict), or None when no challenger was trained and lost.
+    From then on the champion is judged against this score, not its own old holdout: a change
+    that a retrain could not exploit is answered, and fires again only when the data moves
+    further."""
+    if verdict.get("promote") or not verdict.get("challenger") or not verdict.get("champion"):
+        return None
+    return {"version": verdict.get("champion_version"), "as_of": verdict.get("as_of"),
+            "metrics": verdict["champion"], "challenger_md5": verdict.get("challenger_md5"),
+            "reason": verdict.get("reason")}
+
+
+def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
+    """Apply a verdict that kept the champion against a challenger: the pointer records the
+    champion's score on that newest holdout as its baseline (held_baseline), in one commit.
+    Returns the version held; refuses when there is no such verdict or it is stale."""
+    root = Path(root)
+    verdict = read_json(root / "reports/promotion.json")
+    with exclusive(root, model_name):
+        baseline = held_baseline(verdict)
+        if baseline is None:
+            raise Refused("reports/promotion.json records no challenger that lost to the "
+                          f"champion ({verdict.get('reason')}); nothing to hold")
+        pointer = read_pointer(root)
+        version = pointer.get("version")
+        if version != baseline["version"]:
+            raise Refused(f"reports/promotion.json judged champion {baseline['version']}, but "
+                          f"{POINTER} names {version}; run 'dvc repro'")
+        if pointer.get("baseline") == baseline:
+            raise AlreadyHeld(str(version), str(baseline["as_of"]))
+        clean, detail = dvc_pipeline_clean(root)
+        if not clean:
+            raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); "
+                          "run 'dvc repro'")
+        with _Transaction(root, read_registry(root, model_name), "hold", fail_at) as tx:
+            tx.step("start")
+            write_text(root / POINTER, dumps_json({**pointer, "baseline": baseline}))
+            git(root, "add", "--", POINTER)
+            git(root, "commit", "-q", "-m",
+                f"Hold {model_name} {version} in {STAGE} as of {baseline['as_of']}: "
+                f"{baseline['reason']}"[:200], "--", POINTER)
+            tx.step("after_pointer_commit")
+    return str(version)
 
 
 def rollback(root: str | Path, model_name: str, reason: str, to: str,

@@ -12,7 +12,8 @@ import pandas as pd
 from .errors import DataError
 from .schema import Schema
 
-KINDS = ("scale", "mix", "concept", "new_category", "retype")
+KINDS = ("scale", "mix", "concept", "new_category", "retype", "seasonal", "set", "noise",
+         "snapshot")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
             draw = rng(scenario.name).random(len(frame))
             ratio = frame[spec["column"]].map(keep).fillna(1.0).astype(float)
             frame = frame.loc[draw < ratio.to_numpy()]
+    days = (period.end_time.normalize() - period.start_time).days + 1
+    offsets = rng("dates").integers(0, days, len(frame))
+    if any(s.kind == "snapshot" for s in active):
+        offsets = np.zeros(len(frame), dtype=int)   # one snapshot date for the whole batch
+    dates = period.start_time + pd.to_timedelta(offsets, unit="D")
     for scenario in active:
         spec = scenario.spec
         seg = _segment(frame, spec.get("where"))
@@ -108,19 +114,51 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
             pick = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
             frame[spec["column"]] = frame[spec["column"]].astype(object)
             frame.loc[pick, spec["column"]] = spec["value"]
+        elif scenario.kind == "seasonal":
+            phase = seasonal_phase(dates, str(spec["peak"]), int(spec.get("cycle", 12)))
+            for col in _columns(spec["column"]):
+                frame.loc[seg, col] = (frame.loc[seg, col]
+                                       * (1 + float(spec.get("amplitude", 0.0)) * phase)).round(2)
+            flip_rate = float(spec.get("label_amplitude", 0.0)) * np.abs(phase)
+            draw = rng(scenario.name).random(len(frame)) < flip_rate
+            up = seg & draw & (phase > 0) & (frame[schema.target] == schema.negative)
+            down = seg & draw & (phase < 0) & (frame[schema.target] == schema.positive)
+            frame.loc[up, schema.target] = schema.positive
+            frame.loc[down, schema.target] = schema.negative
+        elif scenario.kind == "set":
+            pick = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
+            if isinstance(spec["value"], str):
+                frame[spec["column"]] = frame[spec["column"]].astype(object)
+            frame.loc[pick, spec["column"]] = spec["value"]
+        elif scenario.kind == "noise":
+            flip = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
+            positive = frame[schema.target] == schema.positive
+            frame.loc[flip & positive, schema.target] = schema.negative
+            frame.loc[flip & ~positive, schema.target] = schema.positive
         elif scenario.kind == "retype":
             col = spec["column"]
             mapping = {str(k): v for k, v in spec["mapping"].items()}
             text = frame[col].astype(str)
             frame[col] = text.map(mapping).where(text.isin(list(mapping)), frame[col]).astype(object)
-    days = period.days_in_month if period.freqstr.startswith("M") else 1
-    offsets = rng("dates").integers(0, days, len(frame))
-    dates = period.start_time + pd.to_timedelta(offsets, unit="D")
     frame.insert(1, schema.time, dates.strftime("%Y-%m-%d"))
     if unlabelled:
         frame[schema.target] = ""
     frame = frame.sort_values([schema.time, schema.id], kind="stable").reset_index(drop=True)
     return frame, [s.name for s in active]
+
+
+def _columns(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def seasonal_phase(dates: pd.DatetimeIndex, peak: str, cycle: int = 12) -> np.ndarray:
+    """Where each date's month sits in a cycle of `cycle` months: 1 in the peak month, -1 half
+    a cycle away. Rows of one batch can sit at different points of the cycle (a yearly batch
+    holds every season)."""
+    months = dates.year * 12 + dates.month - 1
+    top = pd.Period(peak, freq="M")
+    steps = np.asarray(months) - (top.year * 12 + top.month - 1)
+    return np.cos(2 * np.pi * steps / cycle)
 
 
 def next_period(existing: list[str], config: SimConfig, freq: str) -> pd.Period:

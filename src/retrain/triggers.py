@@ -74,9 +74,18 @@ def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: in
         return trigger(name, params.get("enabled", True), False, None, threshold,
                        f"{metric} undefined on {evaluation.get('labelled_period')} (one class)")
     worse = _worse(metric, value, threshold)
-    return trigger(name, params.get("enabled", True), worse, value, threshold,
-                   f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
-                   f"{rows} unseen rows of {evaluation.get('labelled_period')}")
+    result = trigger(name, params.get("enabled", True), worse, value, threshold,
+                     f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
+                     f"{rows} unseen rows of {evaluation.get('labelled_period')}")
+    baseline = evaluation.get("baseline") or {}
+    before = (baseline.get("metrics") or {}).get(metric)
+    if result["fired"] and baseline.get("held") and before is not None \
+            and _worse(metric, before, threshold):
+        result["counted"] = False
+        result["detail"] += (f"; not counted: answered in {baseline.get('period')}, when a "
+                             f"challenger could not beat the champion's {metric} {before:.4f} "
+                             "there (a further fall is performance_drop's to catch)")
+    return result
 
 
 DROP_METRICS = ("roc_auc", "accuracy")
@@ -155,8 +164,8 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
     metric, least = str(params.get("metric", "roc_auc")), float(params.get("min_drop", 0.0))
     loss, what = measured_loss(evaluation, metric) if listed else (None, "")
     for result in results:
-        result["counted"] = result["fired"]
-        if not result["fired"] or result["name"] not in listed:
+        result["counted"] = result.get("counted", result["fired"]) and result["fired"]
+        if not result["counted"] or result["name"] not in listed:
             continue
         if loss is None or loss < least:
             result["counted"] = False
@@ -168,14 +177,21 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
 
 
 def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
-    """Fires when the champion's training data ended more than `max_batches` periods ago."""
+    """Fires when the champion's training data ended more than `max_batches` periods ago, and
+    no challenger failed to beat it since (a hold restarts the count: the champion was found as
+    good as a fresh model then)."""
     limit = int(params["max_batches"])
     value = evaluation.get("champion_age")
     if value is None:
         return _no_champion("age", params, limit)
-    return trigger("age", params.get("enabled", True), value > limit, value, limit,
-                   f"trained through {evaluation['champion']['trained_through_period']}, "
-                   f"{value} batch(es) before {evaluation['as_of']} (limit {limit})")
+    baseline = evaluation.get("baseline") or {}
+    detail = (f"trained through {evaluation['champion']['trained_through_period']}, "
+              f"{value} batch(es) before {evaluation['as_of']} (limit {limit})")
+    if baseline.get("held") and baseline.get("age") is not None and baseline["age"] < value:
+        value = baseline["age"]
+        detail = (f"held against a challenger in {baseline['period']}, {value} batch(es) before "
+                  f"{evaluation['as_of']} (limit {limit})")
+    return trigger("age", params.get("enabled", True), value > limit, value, limit, detail)
 
 
 def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -400,9 +416,8 @@ def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
             for r in sorted(rows, key=lambda r: -r["psi"])]
 
 
-def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
-    """decision.md: the verdict, every trigger, the drifted features, and how the policy fared
-    against fixed schedules in the backtest, readable in seconds."""
+def summary_markdown(decision: dict[str, Any]) -> str:
+    """decision.md: the verdict, every trigger, and the drifted features, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
     lines = [f"# Decision as of {decision['as_of']}: {verdict}", "",
              f"{decision['reason']} (rule: {decision['rule']}).", "",
@@ -417,8 +432,6 @@ def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> s
         lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
         lines += [f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
                   f"{r['p_adjusted']:.2g} |" for r in drifted]
-    if against_schedules:
-        lines += ["", f"Backtest: {against_schedules}"]
     return "\n".join(lines) + "\n"
 
 

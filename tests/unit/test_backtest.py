@@ -184,3 +184,18 @@ def test_on_the_demo_data_retraining_pays_over_the_drifted_months(demo_result):
     assert 0 < summary["policy"]["retrains"] < summary["every_batch"]["retrains"]
     points = {p["policy"]: p for p in tradeoff_table(demo_result, "roc_auc")}
     assert points["never"]["retrains"] == 0
+
+
+def test_a_persistent_shift_no_retrain_fixes_is_answered_after_one_failed_challenger(
+        settings, toy_batch):
+    import numpy as np
+
+    history = [toy_batch(f"2025-{m:02d}", seed=m) for m in range(1, 9)]
+    rng = np.random.default_rng(0)
+    for batch in history[3:]:     # from April on, 45% of labels are noise, for good
+        flip = rng.random(len(batch.frame)) < 0.45
+        batch.frame.loc[flip, "label"] = 1 - batch.frame.loc[flip, "label"]
+    rows = replay(history, settings, POLICIES, "roc_auc")["batches"]["policy"]
+    noisy = [r for r in rows if r["period"] >= "2025-04"]
+    assert noisy[0]["retrain"]                        # the fall is seen at once
+    assert sum(r["retrain"] for r in noisy) <= 2      # then answered, not retried every batch

@@ -187,3 +187,28 @@ def test_holdout_is_scored_again_when_the_stored_probabilities_do_not_answer(sto
 def test_no_model_has_no_holdout_probabilities():
     assert holdout_probabilities(None, _stored(["a"], [0.5]), None, pd.Series(["a"]), "id",
                                  lambda: pytest.fail("scored a missing model")) is None
+
+
+def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_batch, toy_schema):
+    from retrain.evaluation import champion_baseline
+    from retrain.registry import held_baseline
+
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
+                 WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    own = champion_baseline(champion)
+    assert not own["held"] and own["metrics"] == champion.metadata["holdout"]["metrics"]
+    verdict = {"promote": False, "reason": "champion stays", "as_of": "2025-03",
+               "champion_version": "v1.0.0", "challenger_md5": "abc",
+               "champion": {"roc_auc": 0.61, "rows": 80, "accuracy": 0.6, "positive_rate": 0.5},
+               "challenger": {"roc_auc": 0.6}}
+    baseline = held_baseline(verdict)
+    champion.pointer["baseline"] = baseline
+    now = champion_baseline(champion)
+    assert now["held"] and now["metrics"]["roc_auc"] == 0.61 and now["period"] == "2025-03"
+    record = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5)
+    assert record["concept"]["reference_rows"] == 80 and record["label"]["reference_positive"] == 40
+    champion.pointer["baseline"] = {**baseline, "version": "v0.9.0"}   # another version's hold
+    assert not champion_baseline(champion)["held"]
+    assert held_baseline({**verdict, "promote": True}) is None
+    assert held_baseline({**verdict, "challenger": None}) is None

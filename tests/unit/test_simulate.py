@@ -114,3 +114,53 @@ def test_period_before_start_is_refused(source, params, demo_schema):
 
 def test_schema_from_demo_params_is_valid(params):
     assert Schema.from_params(params["schema"]).target == params["schema"]["target"]
+
+
+def test_seasonal_cycle_moves_the_feature_and_the_churn_rate_with_the_months(source, params,
+                                                                            demo_schema):
+    scen = [{"name": "s", "kind": "seasonal", "from": "2025-01", "column": "monthly_charges",
+             "peak": "2025-12", "amplitude": 0.2, "label_amplitude": 0.3}]
+    cfg, base_cfg = config(params, scen, rows=1000), config(params, [], rows=1000)
+    peak, trough = pd.Period("2025-12", "M"), pd.Period("2025-06", "M")
+
+    def pair(period):
+        return (simulate_batch(source, demo_schema, base_cfg, period)[0],
+                simulate_batch(source, demo_schema, cfg, period)[0])
+
+    base, high = pair(peak)
+    assert (high["monthly_charges"] == (base["monthly_charges"] * 1.2).round(2)).all()
+    assert (high["churn"] == "Yes").mean() > (base["churn"] == "Yes").mean() + 0.15
+    base, low = pair(trough)
+    assert (low["monthly_charges"] == (base["monthly_charges"] * 0.8).round(2)).all()
+    assert (low["churn"] == "Yes").mean() < (base["churn"] == "Yes").mean() - 0.05
+    base, quarter = pair(pd.Period("2025-09", "M"))    # cos(90 degrees): no change
+    assert (quarter["monthly_charges"] == base["monthly_charges"].round(2)).all()
+
+
+def test_set_shifts_a_feature_mix_without_touching_labels(source, params, demo_schema):
+    scen = [{"name": "g", "kind": "set", "from": "2025-01", "column": "female", "value": 1,
+             "fraction": 0.6}]
+    period = pd.Period("2025-02", "M")
+    base, _ = simulate_batch(source, demo_schema, config(params, [], rows=1000), period)
+    shifted, _ = simulate_batch(source, demo_schema, config(params, scen, rows=1000), period)
+    assert shifted["female"].mean() > base["female"].mean() + 0.25
+    assert (shifted["churn"] == base["churn"]).all()
+
+
+def test_noise_flips_a_share_of_labels_both_ways(source, params, demo_schema):
+    scen = [{"name": "n", "kind": "noise", "from": "2025-01", "fraction": 0.3}]
+    period = pd.Period("2025-02", "M")
+    base, _ = simulate_batch(source, demo_schema, config(params, [], rows=1000), period)
+    noisy, _ = simulate_batch(source, demo_schema, config(params, scen, rows=1000), period)
+    flipped = noisy["churn"] != base["churn"]
+    assert 0.25 < flipped.mean() < 0.35
+    assert (base.loc[flipped, "churn"] == "Yes").any() and (base.loc[flipped, "churn"] == "No").any()
+
+
+def test_snapshot_batches_carry_one_date(source, params, demo_schema):
+    scen = [{"name": "snap", "kind": "snapshot", "from": "2025-03"}]
+    cfg = config(params, scen)
+    before, _ = simulate_batch(source, demo_schema, cfg, pd.Period("2025-02", "M"))
+    after, active = simulate_batch(source, demo_schema, cfg, pd.Period("2025-03", "M"))
+    assert before["snapshot_date"].nunique() > 1 and active == ["snap"]
+    assert set(after["snapshot_date"]) == {"2025-03-01"}

@@ -258,3 +258,28 @@ def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
     assert not by_name(decide(rare, params))["schema_change"]["fired"]
     rare["schema_changes"]["new_categories"] = {"colour": {"teal": 0.004, "plum": 0.008}}
     assert by_name(decide(rare, params))["schema_change"]["fired"]
+
+
+def held(record, metrics, period="2025-05", age=1):
+    record["baseline"] = {"period": period, "metrics": metrics, "estimated": None, "held": True,
+                          "age": age}
+    return record
+
+
+def test_a_threshold_a_challenger_could_not_reach_is_answered_until_a_further_fall():
+    low = {"roc_auc": 0.70, "rows": 200, "positive_rate": 0.25, "accuracy": 0.8}
+    record = held(evaluation(roc_auc=0.69), low)
+    decision = decide(record, PARAMS)
+    perf = by_name(decision)["performance_roc_auc"]
+    assert perf["fired"] and not perf["counted"] and "answered in 2025-05" in perf["detail"]
+    assert not decision["retrain"]
+    fresh = evaluation(roc_auc=0.69, baseline=0.70)          # not held: the threshold counts
+    assert decide(fresh, PARAMS)["fired"] == ["performance_roc_auc"]
+
+
+def test_a_hold_restarts_the_age_count():
+    record = held(evaluation(age=9), {"roc_auc": 0.8, "rows": 200, "positive_rate": 0.25,
+                                      "accuracy": 0.8}, age=2)
+    aged = by_name(decide(record, PARAMS))["age"]
+    assert aged["value"] == 2 and not aged["fired"] and "held against a challenger" in aged["detail"]
+    assert by_name(decide(evaluation(age=9), PARAMS))["age"]["fired"]
