@@ -9,23 +9,26 @@ pytestmark = pytest.mark.e2e
 
 def backtest_of(experiment: dict) -> dict:
     data = experiment["data"]
-    return {"params": data["params"]["params.yaml"]["data"]["decide"]["performance"],
+    return {"params": data["params"]["params.yaml"]["data"]["decide"]["age"],
             "metrics": data["metrics"]["reports/backtest.json"]["data"]}
 
 
-def test_queued_experiments_over_three_thresholds_give_three_retrain_counts(make_repo):
+def test_queued_experiments_over_three_age_limits_give_three_backtests(make_repo):
     repo = make_repo({"simulate": {"rows_per_batch": 300}})
     repo.retrain("simulate", "--months", "10")
     repo.commit_all("ten months")
-    out = repo.run("dvc", "exp", "run", "--queue", "-S",
-                   "decide.performance.threshold=0.5,0.8,0.95").stdout
+    out = repo.run("dvc", "exp", "run", "--queue", "-S", "decide.age.max_batches=0,2,12").stdout
     assert out.count("Queued experiment") == 3
     repo.run("dvc", "exp", "run", "--run-all")
     shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
     experiments = [e for row in shown for e in (row.get("experiments") or [])]
     results = [backtest_of(e["revs"][0]) for e in experiments]
     assert len(results) == 3
-    counts = {r["params"]["threshold"]: r["metrics"]["policy"]["retrains"] for r in results}
-    assert set(counts) == {0.5, 0.8, 0.95}
-    assert counts[0.5] <= counts[0.8] <= counts[0.95]
-    assert len(set(counts.values())) == 3, counts
+    policy = {r["params"]["max_batches"]: r["metrics"]["policy"] for r in results}
+    assert set(policy) == {0, 2, 12}
+    assert policy[0]["retrains"] > policy[2]["retrains"] >= policy[12]["retrains"]
+    outcomes = {(p["retrains"], p["mean_roc_auc"]) for p in policy.values()}
+    assert len(outcomes) == 3, policy
+    for result in results:      # every experiment judged its policy against the same schedules
+        assert result["metrics"]["schedules"]["best_schedule"] in {"every_2", "every_3",
+                                                                  "every_4", "every_6"}

@@ -23,17 +23,22 @@ LOOP_PARAMS = {
 
 def assert_holdout_is_honest(repo):
     """The holdout is newer than, and disjoint from, every row either model trained on."""
+    from retrain.splits import HoldoutCut
+
     train = pd.read_parquet(repo.path / "data/prepared/train.parquet")
     holdout = pd.read_parquet(repo.path / "data/prepared/holdout.parquet")
-    assert train["snapshot_date"].max() < holdout["snapshot_date"].min()
+    assert train["snapshot_date"].max() <= holdout["snapshot_date"].min()
     keys = lambda f: set(zip(f["customer_id"], f["_period"], strict=True))  # noqa: E731
     assert not keys(train) & keys(holdout)
+    cut = HoldoutCut.from_dict(repo.json("reports/prepare.json")["holdout_cut"])
+    assert cut.at_or_after(holdout, "snapshot_date", "customer_id").all()
+    assert not cut.at_or_after(train, "snapshot_date", "customer_id").any()
     challenger = repo.json("models/challenger/metadata.json")
     if challenger["trained"]:
-        assert pd.Timestamp(challenger["trained_until"]) < holdout["snapshot_date"].min()
+        assert pd.Timestamp(challenger["trained_until"]) <= holdout["snapshot_date"].min()
     evaluation = repo.json("reports/evaluation.json")
     if evaluation["champion"]:
-        assert pd.Timestamp(evaluation["champion"]["trained_until"]) < holdout["snapshot_date"].min()
+        assert pd.Timestamp(evaluation["champion"]["trained_until"]) <= holdout["snapshot_date"].min()
 
 
 def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(make_repo):
@@ -105,6 +110,23 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert (repo.path / "models/champion.json").read_bytes() == pointer_before
     assert repo.tags() == tags_before
 
+    # the champion held: its score on this holdout becomes its baseline, so the threshold the
+    # challenger could not reach does not ask for a retrain again; no tag moves
+    assert "held churn-model v1.1.0 in prod as of 2025-06" in repo.retrain("hold").stdout
+    pointer = repo.json("models/champion.json")
+    assert pointer["version"] == "v1.1.0" and pointer["baseline"]["as_of"] == "2025-06"
+    assert pointer["baseline"]["metrics"] == promotion["champion"]
+    assert repo.tags() == tags_before
+    assert "held as of 2025-06 already" in repo.retrain("hold").stdout
+    repo.repro()
+    decision = repo.json("reports/decision.json")
+    assert not decision["retrain"], decision["reason"]
+    performance = {t["name"]: t for t in decision["triggers"]}["performance_roc_auc"]
+    assert performance["fired"] and not performance["counted"]
+    assert "answered in 2025-06" in performance["detail"]
+    assert repo.json("reports/promotion.json")["reason"] == "no challenger was trained"
+    assert repo.retrain("hold", check=False).returncode == 3   # nothing left to hold
+
 
 def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(make_repo):
     repo = make_repo(LOOP_PARAMS)
@@ -117,7 +139,9 @@ def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(ma
                                 ("decide.multivariate_drift.auc", "0.0", "multivariate_drift"),
                                 ("decide.age.max_batches", "-1", "age")]:
         repo.git("checkout", "--", "params.yaml")
-        out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}").stdout
+        # drift counts with any loss at all (min_drop -1), as a team that wants it to would set
+        out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}",
+                       "-S", "decide.confirm.min_drop=-1").stdout
         assert ran_stages(out) >= {"decide"}, key
         assert not ran_stages(out) & {"prepare", "evaluate"}, key
         decision = repo.json("reports/decision.json")
