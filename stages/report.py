@@ -39,6 +39,8 @@ def main() -> None:
         newest_scores=csv(PLOTS / "newest_champion.csv"),
         drift=csv(PLOTS / "drift.csv"),
         backtest=csv(Path("reports/backtest.csv")),
+        backtest_summary=io.read_json("reports/backtest.json"),
+        against_schedules=io.read_text("reports/backtest.md").strip(),
     )
     io.write_text(OUT, html_report(run))
     log.info("wrote %s for %s", OUT, run.decision.get("as_of"))

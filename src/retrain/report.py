@@ -29,7 +29,7 @@ def metrics_table(promotion: dict[str, Any]) -> list[str]:
 
 
 def job_markdown(decision: dict[str, Any], promotion: dict[str, Any], champion: str | None,
-                 metrics_diff: str) -> str:
+                 metrics_diff: str, against_schedules: str = "") -> str:
     """One markdown page a person reads after the job."""
     holdout = promotion.get("holdout") or {}
     verdict = "**promoted**" if promotion.get("promote") else "**not promoted**"
@@ -38,6 +38,8 @@ def job_markdown(decision: dict[str, Any], promotion: dict[str, Any], champion: 
              f"{holdout.get('period', '-')})", "", *metrics_table(promotion), "",
              f"Verdict: {verdict}: {promotion.get('reason')}.", "",
              f"In production after this job: {champion or 'no model'}.", "",
+             *(["## The policy against fixed schedules (backtest)", "", against_schedules, ""]
+               if against_schedules else []),
              "## Metrics against the previous commit", "",
              metrics_diff.strip() or "No metric changed."]
     drift = decision.get("drift") or []
@@ -68,6 +70,8 @@ class RunRecord:
     newest_scores: pd.DataFrame | None = None
     drift: pd.DataFrame | None = None
     backtest: pd.DataFrame | None = None
+    backtest_summary: dict[str, Any] | None = None
+    against_schedules: str = ""
 
 
 def confusion_matrix(scores: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -130,9 +134,17 @@ def html_report(run: RunRecord) -> str:
         ["decision", decision.get("reason")],
         ["verdict", f"{verdict}: {promotion.get('reason')}"],
     ])
-    triggers = _table(["trigger", "fired", "value", "threshold", "detail"], [
-        [t["name"], t["fired"], t.get("value"), t.get("threshold"), t.get("detail")]
-        for t in decision.get("triggers") or []])
+    triggers = _table(["trigger", "fired", "counted", "value", "threshold", "detail"], [
+        [t["name"], t["fired"], t.get("counted", t["fired"]), t.get("value"), t.get("threshold"),
+         t.get("detail")] for t in decision.get("triggers") or []])
+    policies = {name: v for name, v in (run.backtest_summary or {}).items()
+                if isinstance(v, dict) and "retrains" in v}
+    schedules = _table(
+        ["policy", "retrains", "promoted", "not promoted", f"mean {run.metric}",
+         f"worst {run.metric}", "rows trained"],
+        [[name.replace("_", " "), v["retrains"], v["promotions"],
+          v.get("retrains_not_promoted"), v.get(f"mean_{run.metric}"),
+          v.get(f"worst_{run.metric}"), v.get("rows_trained")] for name, v in policies.items()])
     drift = run.drift if run.drift is not None else pd.DataFrame(
         columns=["feature", "psi", "psi_threshold", "p_adjusted", "drifted"])
     drift_rows = [[r.feature, float(r.psi), float(r.psi_threshold),
@@ -173,6 +185,8 @@ def html_report(run: RunRecord) -> str:
         "<h2>Drift</h2>", figures[3],
         _table(["feature", "PSI", "PSI threshold", "p (adjusted)", "drifted"], drift_rows),
         "<h2>Metric history</h2>", figures[4],
+        "<h2>The policy against fixed schedules</h2>",
+        f"<p>{escape(run.against_schedules)}</p>" if run.against_schedules else "", schedules,
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>Retraining run {escape(str(decision.get('as_of')))}</title>"

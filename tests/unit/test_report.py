@@ -96,3 +96,22 @@ def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):
     matrix = confusion_matrix(scores, toy_schema)
     assert matrix.index.tolist() == ["0", "1"] and matrix.columns.tolist() == ["0", "1"]
     assert matrix.to_numpy().tolist() == [[0, 1], [1, 2]]
+
+
+def test_html_report_and_job_summary_say_how_the_policy_fared_against_the_schedules(toy_schema):
+    from retrain.report import html_report, job_markdown
+
+    line = ("The params policy dominates the best fixed schedule (every 2 batches): mean served "
+            "roc_auc 0.7425 against 0.7396, with 3 retrains against 5.")
+    summary = {"policy": {"retrains": 3, "promotions": 3, "retrains_not_promoted": 0,
+                          "mean_roc_auc": 0.7425, "worst_roc_auc": 0.35, "rows_trained": 4108},
+               "every_2": {"retrains": 5, "promotions": 5, "retrains_not_promoted": 0,
+                           "mean_roc_auc": 0.7396, "worst_roc_auc": 0.41, "rows_trained": 6708},
+               "schedules": {"best_schedule": "every_2", "dominates_best_schedule": True}}
+    page = html_report(run_record(toy_schema, backtest_summary=summary, against_schedules=line))
+    assert f"<p>{line}</p>" in page
+    assert "<td>every 2</td><td>5</td><td>5</td><td>0</td><td>0.7396</td>" in page
+    record = run_record(toy_schema)
+    decision = {**record.decision, "rule": "any trigger fires"}
+    job = job_markdown(decision, record.promotion, "v1.0.0", "", against_schedules=line)
+    assert "## The policy against fixed schedules (backtest)\n\n" + line in job
