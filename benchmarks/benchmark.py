@@ -108,6 +108,18 @@ def measured(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
     return run
 
 
+def overridden(params: dict, items: list[str]) -> dict:
+    """`params` with each KEY=VALUE of `items` set, as `dvc exp run -S` sets them."""
+    for item in items:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
@@ -356,14 +368,8 @@ def main() -> None:
     args = parser.parse_args()
     size = SIZES[args.size]
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = {**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = params
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+    params = overridden({**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}},
+                        args.set)
     gen = Generator(params)
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     print(f"benchmark --size {args.size} in {work}", file=sys.stderr)

@@ -149,3 +149,38 @@ def create_repo(path: Path, params: dict | None = None) -> Repo:
     repo.run("dvc", "init", "-q")
     repo.run("dvc", "config", "core.analytics", "false")
     return repo
+
+
+def decisions_month_by_month(params: dict, batches: list, decide_params: dict | None = None
+                             ) -> dict:
+    """Per batch from the second: the decision about it of a champion trained, through the
+    stages' own functions, on every batch before it (the batch right after a promotion)."""
+    from retrain.evaluation import DomainCheck, evaluate
+    from retrain.modeling import load
+    from retrain.registry import Champion
+    from retrain.schema import Schema
+    from retrain.splits import WindowPolicy, split
+    from retrain.training import train_challenger
+    from retrain.triggers import decide
+
+    schema = Schema.from_params(params["schema"])
+    window = WindowPolicy.from_params(params["prepare"])
+    domain = params["evaluate"]["domain_classifier"]
+    train, profile = params["train"], params["profile"]
+    out = {}
+    for t in range(1, len(batches)):
+        data = split(batches[:t], schema, window)
+        trained = train_challenger(
+            data.train, data.holdout, schema, train["estimator"], train[train["estimator"]],
+            train["seed"], params["metrics"]["threshold"], {"as_of": "", "reason": ""},
+            profile["bins"], profile["reference_rows"], profile["reference_periods"],
+            tie_seed=window.seed)
+        champion = Champion({"version": "v1", "tag": "t", "commit": "c"},
+                            load(trained.model_bytes), trained.metadata, trained.profile,
+                            trained.reference)
+        batch = batches[t]
+        record = evaluate(champion, batch.frame, batch.frame, schema,
+                          params["metrics"]["threshold"], batch.observed(),
+                          DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
+        out[batch.period] = decide(record, decide_params or params["decide"])
+    return out

@@ -7,16 +7,10 @@ every month is the batch right after a promotion."""
 import pandas as pd
 import pytest
 
-from retrain.evaluation import DomainCheck, evaluate
-from retrain.modeling import load
 from retrain.params import load as load_params
-from retrain.registry import Champion
 from retrain.schema import CleaningPolicy, Schema, validate_batch
 from retrain.simulate import SimConfig, simulate_batch
-from retrain.splits import WindowPolicy, split
-from retrain.training import train_challenger
-from retrain.triggers import decide
-from tests.helpers import ROOT
+from tests.helpers import ROOT, decisions_month_by_month
 
 EXPLANATIONS = {"data_drift", "multivariate_drift", "label_shift", "schema_change"}
 SEASONS = [{"name": "seasons", "kind": "seasonal", "from": "2015-01",
@@ -40,34 +34,15 @@ def month_by_month(scenarios, months=8, freq="M", start="2025-01"):
                                     "start": start})
     source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
-    window = WindowPolicy.from_params(params["prepare"])
-    domain = params["evaluate"]["domain_classifier"]
-    train = params["train"]
     batches = []
     for k in range(months):
         period = pd.Period(config.start, freq) + k
         frame, _ = simulate_batch(source, schema, config, period)
         raw = frame.astype(str).replace({"nan": ""})
         batches.append(validate_batch(raw, f"data/raw/{period}.csv", schema, cleaning))
-    out = {}
-    for t in range(1, len(batches)):
-        data = split(batches[:t], schema, window)
-        trained = train_challenger(
-            data.train, data.holdout, schema, train["estimator"], train[train["estimator"]],
-            train["seed"], params["metrics"]["threshold"], {"as_of": "", "reason": ""},
-            params["profile"]["bins"], params["profile"]["reference_rows"],
-            params["profile"]["reference_periods"], tie_seed=window.seed)
-        champion = Champion({"version": "v1", "tag": "t", "commit": "c"},
-                            load(trained.model_bytes), trained.metadata, trained.profile,
-                            trained.reference)
-        batch = batches[t]
-        record = evaluate(champion, batch.frame, batch.frame, schema,
-                          params["metrics"]["threshold"], batch.observed(),
-                          DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
-        decision = decide(record, params["decide"])
-        fired = {t["name"] for t in decision["triggers"] if t["fired"]}
-        out[batch.period] = (fired, set(decision["fired"]), decision)
-    return out
+    decisions = decisions_month_by_month({**params, "schema": schema.as_dict()}, batches)
+    return {period: ({t["name"] for t in d["triggers"] if t["fired"]}, set(d["fired"]), d)
+            for period, d in decisions.items()}
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))

@@ -5,15 +5,10 @@ functions the stages call: validate, split, train (with its profile), evaluate, 
 import pandas as pd
 import pytest
 
-from retrain.evaluation import DomainCheck, evaluate
-from retrain.modeling import load
 from retrain.params import load as load_params
-from retrain.registry import Champion
 from retrain.schema import CleaningPolicy, Schema, validate_batch
 from retrain.simulate import SimConfig, simulate_batch
-from retrain.splits import WindowPolicy, split
-from retrain.training import train_challenger
-from tests.helpers import ROOT
+from tests.helpers import ROOT, decisions_month_by_month
 
 WATCHED = {"data_drift", "multivariate_drift", "concept_drift", "label_shift", "schema_change"}
 EXPECTED = {  # the trigger each scenario must fire in its first month
@@ -33,12 +28,9 @@ def replay():
     source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
     cleaning = CleaningPolicy.from_params({**params["prepare"]["cleaning"],
                                            "unparseable_numeric": "missing"})
-    window = WindowPolicy.from_params(params["prepare"])
     decide_params = {**params["decide"],
                      "schema_change": {**params["decide"]["schema_change"],
                                        "type_change": "retrain"}}
-    domain = params["evaluate"]["domain_classifier"]
-    train = params["train"]
     batches, starts = [], {}
     months = [pd.Period(config.start, "M") + k for k in range(15)]
     for period in months:
@@ -47,24 +39,9 @@ def replay():
         batches.append(validate_batch(raw, f"data/raw/{period}.csv", schema, cleaning))
         for name in active:
             starts.setdefault(name, str(period))
-    fired = {}
-    for t in range(1, len(batches)):
-        data = split(batches[:t], schema, window)
-        trained = train_challenger(
-            data.train, data.holdout, schema, train["estimator"], train[train["estimator"]],
-            train["seed"], params["metrics"]["threshold"], {"as_of": "", "reason": ""},
-            params["profile"]["bins"], params["profile"]["reference_rows"],
-            params["profile"]["reference_periods"])
-        champion = Champion({"version": "v1", "tag": "t", "commit": "c"},
-                            load(trained.model_bytes), trained.metadata, trained.profile,
-                            trained.reference)
-        batch = batches[t]
-        record = evaluate(champion, batch.frame, batch.frame, schema,
-                          params["metrics"]["threshold"], batch.observed(),
-                          DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
-        from retrain.triggers import decide
-        decision = decide(record, decide_params)
-        fired[batch.period] = {t["name"] for t in decision["triggers"] if t["fired"]}
+    fired = {period: {t["name"] for t in decision["triggers"] if t["fired"]}
+             for period, decision in decisions_month_by_month(params, batches,
+                                                              decide_params).items()}
     return starts, fired
 
 
