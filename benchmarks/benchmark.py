@@ -275,8 +275,10 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
 
 @contextlib.contextmanager
 def neighbour() -> Iterator[None]:
-    """A CPU-bound process beside the measurement (a busy machine), ended after it."""
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    """A CPU-bound process beside the measurement (a busy machine), ended after it; it also ends
+    by itself when the benchmark dies."""
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+    proc = subprocess.Popen([sys.executable, "-c", spin])   # ends with the benchmark, killed or not
     try:
         time.sleep(0.5)
         yield

@@ -132,9 +132,9 @@ class HoldoutCut:
         if not len(holdout):
             return None
         times = holdout[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
-        ties = tie_keys(holdout[id_col], seed)
-        first = np.lexsort((ties, times))[0]
-        return cls(pd.Timestamp(times[first]), int(ties[first]), seed)
+        first = times.min()
+        ties = tie_keys(holdout[id_col].iloc[np.flatnonzero(times == first)], seed)
+        return cls(pd.Timestamp(first), int(ties.min()), seed)
 
     def at_or_after(self, frame: pd.DataFrame, time_col: str, id_col: str) -> np.ndarray:
         """Which rows of `frame` come at or after the cut."""
@@ -157,12 +157,14 @@ def holdout_split(frame: pd.DataFrame, time_col: str, id_col: str, fraction: flo
         return np.zeros(0, dtype=bool), None
     held = min(max(1, round(n * fraction)), max(n - 1, 1))
     times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
-    ties = tie_keys(frame[id_col], seed)
-    order = np.lexsort((ties, times))
-    mask = np.zeros(n, dtype=bool)
-    mask[order[n - held:]] = True
-    first = order[n - held]
-    return mask, HoldoutCut(pd.Timestamp(times[first]), int(ties[first]), seed)
+    cut_time = np.partition(times, n - held)[n - held]
+    mask = times > cut_time
+    at = np.flatnonzero(times == cut_time)       # only these need the hash: ties at the cut
+    ties = tie_keys(frame[id_col].iloc[at], seed)
+    order = np.argsort(ties, kind="stable")
+    need = held - int(np.count_nonzero(mask))
+    mask[at[order[len(at) - need:]]] = True
+    return mask, HoldoutCut(pd.Timestamp(cut_time), int(ties[order[len(at) - need]]), seed)
 
 
 def sample_positions(n: int, most: int | None,

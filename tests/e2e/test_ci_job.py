@@ -102,3 +102,22 @@ def test_pull_request_mode_reports_without_promoting_or_pushing(setup):
     assert ci.json("models/champion.json")["version"] is None
     assert ci.tags() == [] and origin_state(origin) == state and not remote.exists()
     assert (ci.path / "reports/job.md").exists()
+
+
+def test_a_challenger_that_loses_is_held_and_the_hold_is_published(setup):
+    origin, remote, ci = setup
+    job(ci)                                                  # v1.0.0 in production
+    ci.set_params({"decide": {"performance": {"threshold": 0.99}},
+                   "compare": {"min_improvement": 0.5}})
+    ci.retrain("simulate")                                   # 2025-04: retrain, challenger loses
+    ci.commit_all("Batch 2025-04, stricter thresholds")
+    out = job(ci)
+    assert "held churn-model v1.0.0 in prod as of 2025-04" in out.stdout
+    pointer = json.loads(Repo(origin).git("show", "main:models/champion.json"))
+    assert pointer["version"] == "v1.0.0" and pointer["baseline"]["as_of"] == "2025-04"
+    decision = ci.json("reports/decision.json")                # judged against the held score
+    assert not decision["retrain"], decision["reason"]
+    assert "Evaluate batch 2025-04" in Repo(origin).git("log", "--format=%s", "-1")
+    state = origin_state(origin)
+    job(ci)                                                  # nothing new: nothing published
+    assert origin_state(origin) == state

@@ -166,10 +166,23 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     assert (repo.path / "reports/promotion.json").exists()
     out = repo.repro()
     assert "evaluate" in ran_stages(out)
-    assert not repo.json("reports/decision.json")["retrain"], repo.json("reports/decision.json")
+    decision = repo.json("reports/decision.json")
+    assert not decision["retrain"], decision
+    explanations = {"data_drift", "multivariate_drift", "label_shift", "schema_change"}
+    assert not {t["name"] for t in decision["triggers"] if t["fired"]} & explanations, decision
     assert ran_stages(repo.repro()) == set()
+    against = (repo.path / "reports/backtest.md").read_text()
+    assert against.startswith("The params policy dominates the best fixed schedule"), against
 
     repo.commit_all("evaluated")
+    repo.retrain("simulate")                               # 2026-01, right after the promotion
+    repo.commit_all("2026-01")
+    out = repo.repro()
+    assert "resumed after 2025-12 from the checkpoint" in out and "replayed 1 of 13" in out
+    decision = repo.json("reports/decision.json")
+    assert not decision["retrain"] and not {
+        t["name"] for t in decision["triggers"] if t["fired"]} & explanations, decision
+    repo.git("reset", "-q", "--hard", "HEAD~1")
     repo.retrain("simulate", "--unlabelled")              # label delay: 2026-01 has no labels
     repo.commit_all("2026-01 without labels")
     repo.repro()
