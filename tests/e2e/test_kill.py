@@ -169,3 +169,31 @@ def test_two_clean_runs_give_byte_identical_outputs(month, reference, tmp_path):
     assert (repo.path / "dvc.lock").read_bytes() == reference["lock"]
     outs = [line for line in reference["lock"].decode().splitlines() if "md5:" in line]
     assert len(outs) > 30
+
+
+@pytest.fixture(scope="module")
+def hold_verdict(reference, tmp_path_factory):
+    """v1.1.0 in production, then a month whose challenger loses: the verdict is to hold."""
+    repo = copy(reference["repo"], tmp_path_factory.mktemp("hold"))
+    repo.repro()
+    repo.commit_all("evaluate v1.1.0")
+    repo.set_params({"decide": {"performance": {"threshold": 0.99}},
+                     "compare": {"min_improvement": 0.5}})
+    repo.next_month()
+    repo.repro()
+    verdict = repo.json("reports/promotion.json")
+    assert not verdict["promote"] and verdict["challenger"], verdict
+    return repo
+
+
+@pytest.mark.parametrize("point", ["hold:start", "hold:after_pointer_commit"])
+def test_hold_killed_at_any_step_then_rerun_holds_once(hold_verdict, tmp_path, point):
+    repo = copy(hold_verdict, tmp_path)
+    head, tags = repo.git("rev-parse", "HEAD"), repo.tags()
+    killed(repo, point, "retrain", "hold")
+    repo.retrain("hold")
+    pointer = repo.json("models/champion.json")
+    assert pointer["version"] == "v1.1.0" and pointer["baseline"]["version"] == "v1.1.0"
+    assert repo.git("rev-list", "--count", f"{head}..HEAD") == "1"
+    assert repo.tags() == tags
+    assert "already" in repo.retrain("hold").stdout
