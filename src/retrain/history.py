@@ -13,7 +13,8 @@ from .registry import POINTER, git
 
 
 def pointer_history(root: str | Path) -> list[dict[str, Any]]:
-    """Each commit that changed the pointer to a version, oldest first."""
+    """Each commit that changed the pointer to a version, oldest first; a commit that only
+    recorded a hold (the same model, a new baseline) is a `hold` event."""
     log = git(root, "log", "--reverse", "--format=%H%x00%cI", "--", POINTER)
     events = []
     for line in log.splitlines():
@@ -24,8 +25,19 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
             continue
         if not pointer.get("version"):
             continue
+        held = pointer.get("baseline") or {}
+        if events and events[-1]["model_commit"] == pointer.get("commit") and held:
+            events.append({
+                "commit": commit, "committed_at": date, "version": pointer["version"],
+                "model_commit": pointer.get("commit"), "action": "hold",
+                "as_of": held.get("as_of"), "trained_through": pointer.get("trained_through_period"),
+                "window": pointer.get("window"), "rows": pointer.get("rows"),
+                "metrics": held.get("metrics"), "reason": held.get("reason"),
+            })
+            continue
         events.append({
             "commit": commit, "committed_at": date, "version": pointer["version"],
+            "model_commit": pointer.get("commit"),
             "action": pointer.get("action") or "promote", "as_of": pointer.get("promoted_as_of"),
             "trained_through": pointer.get("trained_through_period"),
             "window": pointer.get("window"), "rows": pointer.get("rows"),

@@ -126,6 +126,11 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert "answered in 2025-06" in performance["detail"]
     assert repo.json("reports/promotion.json")["reason"] == "no challenger was trained"
     assert repo.retrain("hold", check=False).returncode == 3   # nothing left to hold
+    history = json.loads(repo.retrain("history", "--json").stdout)
+    assert history["production"] == "v1.1.0"
+    last = history["events"][-1]
+    assert (last["version"], last["action"], last["as_of"]) == ("v1.1.0", "hold", "2025-06")
+    assert [e["action"] for e in history["events"]].count("promote") == 2
 
 
 def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(make_repo):

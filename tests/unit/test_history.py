@@ -35,3 +35,11 @@ def test_table_marks_production_on_the_last_row():
     assert not any(line.startswith("*") for line in lines[:-1])
     assert "2025-01..2025-02" in lines[1] and "0.8000" in lines[1]
     assert window_text(None) == "-" and window_text(["2025-01"]) == "2025-01"
+
+
+def test_a_hold_is_listed_and_changes_neither_the_previous_version_nor_who_served():
+    events = [*EVENTS, event("v1.2.0", "2025-09", "hold")]
+    assert previous_version(events, "v1.2.0") == "v1.0.0"
+    assert in_production_at(events, "2025-10", "M")["version"] == "v1.2.0"
+    lines = table(events, "v1.2.0", "roc_auc").splitlines()
+    assert "hold" in lines[-1] and lines[-1].startswith("*")
