@@ -1,4 +1,4 @@
-"""Stage report: one self-contained HTML page of the latest run, readable offline."""
+"""Stage report: decision.md and one self-contained HTML page of the latest run, offline."""
 
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from retrain.params import load, section
 from retrain.registry import read_pointer
 from retrain.report import RunRecord, html_report
 from retrain.schema import Schema
+from retrain.triggers import summary_markdown
 
 PLOTS = Path("reports/plots")
 OUT = "reports/report.html"
@@ -42,6 +43,7 @@ def main() -> None:
         backtest_summary=io.read_json("reports/backtest.json"),
         against_schedules=io.read_text("reports/backtest.md").strip(),
     )
+    io.write_text("reports/decision.md", summary_markdown(run.decision, run.against_schedules))
     io.write_text(OUT, html_report(run))
     log.info("wrote %s for %s", OUT, run.decision.get("as_of"))
 

@@ -416,8 +416,9 @@ def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
             for r in sorted(rows, key=lambda r: -r["psi"])]
 
 
-def summary_markdown(decision: dict[str, Any]) -> str:
-    """decision.md: the verdict, every trigger, and the drifted features, readable in seconds."""
+def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
+    """decision.md: the verdict, every trigger, the drifted features, and how the params policy
+    fared against fixed schedules in the backtest, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
     lines = [f"# Decision as of {decision['as_of']}: {verdict}", "",
              f"{decision['reason']} (rule: {decision['rule']}).", "",
@@ -432,6 +433,8 @@ def summary_markdown(decision: dict[str, Any]) -> str:
         lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
         lines += [f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
                   f"{r['p_adjusted']:.2g} |" for r in drifted]
+    if against_schedules:
+        lines += ["", f"Backtest: {against_schedules}"]
     return "\n".join(lines) + "\n"
 
 

@@ -28,10 +28,11 @@ REPRO_POINTS = [
     "write:data/prepared/newest.parquet", "write:data/prepared/train.parquet",
     "write:reports/prepare.json", "write:reports/evaluation.json",
     "write:reports/plots/newest_champion.csv", "write:reports/decision.json",
-    "write:reports/decision.md", "write:models/challenger/model.joblib",
+    "write:models/challenger/model.joblib",
     "write:models/challenger/profile.json", "write:reports/promotion.json",
     "write:reports/plots/roc_champion.csv", "write:reports/backtest.json",
-    "write:data/backtest/state.json", "write:reports/report.html",
+    "write:data/backtest/state.json", "write:reports/decision.md",
+    "write:reports/report.html",
 ]
 PROMOTE_POINTS = ["promote:start", "promote:after_register_commit", "promote:after_version_tag",
                   "promote:after_pointer_commit", "promote:after_unassign_tag",

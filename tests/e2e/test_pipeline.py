@@ -178,6 +178,7 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     assert ran_stages(repo.repro()) == set()
     against = (repo.path / "reports/backtest.md").read_text()
     assert against.startswith("The params policy dominates the best fixed schedule"), against
+    assert f"Backtest: {against.strip()}" in (repo.path / "reports/decision.md").read_text()
 
     repo.commit_all("evaluated")
     repo.retrain("simulate")                               # 2026-01, right after the promotion

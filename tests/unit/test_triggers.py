@@ -204,6 +204,9 @@ def test_markdown_summary_lists_every_trigger_and_drifted_feature():
     assert text.startswith("# Decision as of 2025-06: **Retrain**")
     assert text.count("\n| ") >= len(decision["triggers"]) + 1
     assert "| real | 0.400 |" in text and "calm" not in text
+    line = "The params policy dominates the best fixed schedule (every 2 batches): ..."
+    assert summary_markdown(decision, line).endswith(f"\n\nBacktest: {line}\n")
+    assert "Backtest:" not in text
 
 
 def test_drift_without_a_performance_loss_is_listed_but_not_counted():
