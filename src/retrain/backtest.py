@@ -74,8 +74,7 @@ class ModelCache:
     through Parquet), so a replay resumed from a checkpoint sees exactly the same champions."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
-        self.models: dict[tuple, Champion] = {}
-        self.challengers: dict[tuple, Challenger] = {}
+        self.models: dict[tuple, tuple[Champion, Challenger]] = {}
         self.files = files  # model bytes by md5, for the checkpoint
         self.trained = 0
         self.hits = 0
@@ -85,7 +84,7 @@ class ModelCache:
                data.summary["train_rows"])
         if key in self.models:
             self.hits += 1
-            return self.models[key], self.challengers[key]
+            return self.models[key]
         challenger = train_challenger(
             data.train, data.holdout, settings.schema, settings.estimator,
             settings.hyperparameters, settings.seed, settings.threshold,
@@ -95,9 +94,8 @@ class ModelCache:
         self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
         champion = as_loaded(challenger.model_bytes, challenger.metadata, challenger.profile,
                              parquet_bytes(challenger.reference))
-        self.models[key] = champion
-        self.challengers[key] = challenger
-        return champion, challenger
+        self.models[key] = champion, challenger
+        return self.models[key]
 
 
 def as_loaded(model_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any],

@@ -156,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> None:
                         read_pointer(".").get("version"),
                         diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
                         f"{diff.stderr.strip()[:200]})",
-                        against_schedules=(Path("reports/backtest.md").read_text().strip()
+                        against_schedules=(io.read_text("reports/backtest.md").strip()
                                            if Path("reports/backtest.md").exists() else ""))
     io.write_text(target, text)
     print(f"report: wrote {args.output}")

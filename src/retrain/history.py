@@ -25,24 +25,19 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
             continue
         if not pointer.get("version"):
             continue
-        held = pointer.get("baseline") or {}
-        if events and events[-1]["model_commit"] == pointer.get("commit") and held:
-            events.append({
-                "commit": commit, "committed_at": date, "version": pointer["version"],
-                "model_commit": pointer.get("commit"), "action": "hold",
-                "as_of": held.get("as_of"), "trained_through": pointer.get("trained_through_period"),
-                "window": pointer.get("window"), "rows": pointer.get("rows"),
-                "metrics": held.get("metrics"), "reason": held.get("reason"),
-            })
-            continue
-        events.append({
+        event = {
             "commit": commit, "committed_at": date, "version": pointer["version"],
             "model_commit": pointer.get("commit"),
             "action": pointer.get("action") or "promote", "as_of": pointer.get("promoted_as_of"),
             "trained_through": pointer.get("trained_through_period"),
             "window": pointer.get("window"), "rows": pointer.get("rows"),
             "metrics": pointer.get("metrics"), "reason": pointer.get("reason"),
-        })
+        }
+        held = pointer.get("baseline") or {}
+        if held and events and events[-1]["model_commit"] == event["model_commit"]:
+            event.update(action="hold", as_of=held.get("as_of"), metrics=held.get("metrics"),
+                         reason=held.get("reason"))
+        events.append(event)
     return events
 
 

@@ -104,6 +104,10 @@ class ComparePolicy:
         return policy
 
 
+def _meets(name: str, value: float | None, floor: float) -> bool:
+    return value is not None and (value <= floor if name in LOWER_IS_BETTER else value >= floor)
+
+
 def _beats(name: str, challenger: dict[str, Any], champion: dict[str, Any]) -> bool:
     new, old = challenger.get(name), champion.get(name)
     return new is not None and (old is None or better_by(name, new, old) > 0)
@@ -116,8 +120,7 @@ def minimum_failures(metrics: dict[str, Any], minimums: dict[str, float]) -> lis
     failed = []
     for name, floor in minimums.items():
         value = metrics.get(name)
-        ok = value is not None and (value <= floor if name in LOWER_IS_BETTER else value >= floor)
-        if not ok:
+        if not _meets(name, value, floor):
             sign = "<=" if name in LOWER_IS_BETTER else ">="
             failed.append((name, f"{name} {value} is not {sign} {floor}"))
     return failed
@@ -131,9 +134,10 @@ def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
         return {"promote": False, "reason": "no challenger was trained", "checks": checks,
                 "improvement": None}
     for name, failure in minimum_failures(challenger, policy.minimums):
-        below_too = champion is not None and dict(minimum_failures(champion, {
-            name: policy.minimums[name]})) and _beats(name, challenger, champion)
-        checks.append({"check": "minimum", "passed": bool(below_too),
+        below_too = (champion is not None
+                     and not _meets(name, champion.get(name), policy.minimums[name])
+                     and _beats(name, challenger, champion))
+        checks.append({"check": "minimum", "passed": below_too,
                        "detail": failure + (f", but the champion's {champion.get(name)} is "
                                             "further from it" if below_too else "")})
     if champion is None:

@@ -110,9 +110,10 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
             negative = frame[schema.target] == schema.negative
             flip = seg & negative & (rng(scenario.name).random(len(frame)) < float(spec["flip_to_positive"]))
             frame.loc[flip, schema.target] = schema.positive
-        elif scenario.kind == "new_category":
+        elif scenario.kind in ("new_category", "set"):
             pick = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
-            frame[spec["column"]] = frame[spec["column"]].astype(object)
+            if isinstance(spec["value"], str):
+                frame[spec["column"]] = frame[spec["column"]].astype(object)
             frame.loc[pick, spec["column"]] = spec["value"]
         elif scenario.kind == "seasonal":
             phase = seasonal_phase(dates, str(spec["peak"]), int(spec.get("cycle", 12)))
@@ -125,11 +126,6 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
             down = seg & draw & (phase < 0) & (frame[schema.target] == schema.positive)
             frame.loc[up, schema.target] = schema.positive
             frame.loc[down, schema.target] = schema.negative
-        elif scenario.kind == "set":
-            pick = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
-            if isinstance(spec["value"], str):
-                frame[spec["column"]] = frame[spec["column"]].astype(object)
-            frame.loc[pick, spec["column"]] = spec["value"]
         elif scenario.kind == "noise":
             flip = seg & (rng(scenario.name).random(len(frame)) < float(spec["fraction"]))
             positive = frame[schema.target] == schema.positive

@@ -66,10 +66,6 @@ class Split:
     holdout: pd.DataFrame
     summary: dict[str, Any]
 
-    @property
-    def cut(self) -> HoldoutCut | None:
-        return HoldoutCut.from_dict(self.summary["holdout_cut"] or {})
-
 
 def check_periods(named: Iterable[tuple[str, str]]) -> None:
     """One file per period, from (period, file) pairs."""

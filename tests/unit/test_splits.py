@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from retrain.errors import DataError
-from retrain.splits import WindowPolicy, split
+from retrain.splits import HoldoutCut, WindowPolicy, split
 
 
 def test_holdout_is_newer_than_and_disjoint_from_training(toy_batch, toy_schema):
@@ -155,7 +155,7 @@ def test_rows_sharing_one_snapshot_date_are_split_by_a_seeded_hash_of_the_id(toy
     assert list(one.holdout["key"]) == list(again.holdout["key"])
     assert set(one.holdout["key"]) != set(other.holdout["key"])
     assert not set(one.holdout["key"]) & set(one.train["key"])
-    cut = one.cut
+    cut = HoldoutCut.from_dict(one.summary["holdout_cut"])
     later = cut.at_or_after(batches[-1].frame, "ts", "key")
     assert sorted(batches[-1].frame.loc[later, "key"]) == sorted(one.holdout["key"])
 
