@@ -34,7 +34,7 @@ def main() -> None:
     settings = Settings.from_params(params)
     check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
     policies = policies_from(section(params, "backtest"))
-    cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
+    cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
     batches = BatchSource.files(io.list_batches("data/raw"),
                                 lambda path: read_batch(path, settings.schema, cleaning),
                                 salt=repr(cleaning))

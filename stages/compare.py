@@ -20,7 +20,7 @@ from retrain.log import get, logged, timed
 from retrain.metrics import ComparePolicy
 from retrain.modeling import predict_proba
 from retrain.params import load, section
-from retrain.registry import challenger_md5, load_challenger, load_champion, read_pointer
+from retrain.registry import challenger_md5, load_challenger, load_champion, trusted_pointer
 from retrain.schema import PERIOD, Schema
 
 CHALLENGER = Path("models/challenger")
@@ -58,10 +58,10 @@ def main() -> None:
     policy = ComparePolicy.from_params(metrics["primary"], section(params, "compare"))
     holdout = io.read_parquet(HOLDOUT, columns=[schema.id, schema.target, schema.time, PERIOD])
     log.info("read %d holdout rows of %s", len(holdout), holdout[PERIOD].iloc[0])
-    pointer = read_pointer(".")
-    md5 = {"champion": pointer["md5"] if pointer.get("version") else None,
+    pointer, record = trusted_pointer(".")
+    md5 = {"champion": record["md5"] if record else None,
            "challenger": challenger_md5(CHALLENGER)}
-    models = {"champion": lambda: load_champion(".", pointer).model,
+    models = {"champion": lambda: load_champion(".").model,
               "challenger": lambda: load_challenger(CHALLENGER)[0]}
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema)
                      for role in md5}

@@ -11,9 +11,8 @@ from retrain.evaluation import DomainCheck, champion_scores, evaluate, plot_samp
 from retrain.log import get, logged, timed
 from retrain.modeling import stored_scores
 from retrain.params import load, section
-from retrain.registry import load_champion, read_pointer
+from retrain.registry import load_champion
 from retrain.schema import Schema
-from retrain.splits import row_cap
 
 SCORES = "reports/plots/newest_champion.csv"
 STORED = "data/scored/newest_champion.parquet"
@@ -28,14 +27,14 @@ def main() -> None:
     threshold = float(section(params, "metrics")["threshold"])
     domain = section(params, "evaluate")["domain_classifier"]
     prepare = section(params, "prepare")
-    most, seed = row_cap(prepare.get("max_rows") or {}, "labelled"), int(prepare.get("sample_seed", 0))
+    most, seed = prepare["max_rows"]["labelled"], prepare["sample_seed"]
     prepared = io.read_json("reports/prepare.json")
     newest = io.read_parquet("data/prepared/newest.parquet")
     whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == len(newest)
     labelled = newest if whole else io.read_parquet("data/prepared/labelled.parquet")
     log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
     with timed(log, "loaded the champion"):
-        champion = load_champion(".", read_pointer("."))
+        champion = load_champion(".")
     scored = champion_scores(champion, labelled, schema, threshold)
     with timed(log, "drift, domain classifier and scores"):
         record = evaluate(

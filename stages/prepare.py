@@ -17,7 +17,7 @@ def main() -> None:
     params = load()
     schema = Schema.from_params(section(params, "schema"))
     prepare = section(params, "prepare")
-    cleaning = CleaningPolicy.from_params(prepare.get("cleaning") or {})
+    cleaning = CleaningPolicy.from_params(prepare["cleaning"])
     policy = WindowPolicy.from_params(prepare)
     paths = io.list_batches(RAW)
     with timed(log, f"read and validated the batches {RAW} needs for the window"):

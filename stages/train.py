@@ -44,7 +44,7 @@ def main() -> None:
             model, train_rows, holdout, schema, estimator, hyperparameters, int(train["seed"]),
             float(section(params, "metrics")["threshold"]), decision,
             int(profile["bins"]), int(profile["reference_rows"]), int(profile["reference_periods"]),
-            tie_seed=int(section(params, "prepare").get("sample_seed", 0)),
+            tie_seed=section(params, "prepare")["sample_seed"],
         )
     metadata = challenger.metadata
     io.atomic_write_bytes(OUT / "model.joblib", challenger.model_bytes)

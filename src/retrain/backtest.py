@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
 from .evaluation import DomainCheck, compare, evaluate
 from .io import atomic_write_bytes, dumps_json, md5_bytes, parquet_bytes
 from .metrics import ComparePolicy, score
 from .modeling import load, predict_proba
+from .params import validated
 from .registry import Champion, held_baseline
 from .schema import Batch, Schema
 from .splits import Split, WindowPolicy, check_periods, split
@@ -61,7 +61,7 @@ class Settings:
             window=WindowPolicy.from_params(params["prepare"]),
             decide=params["decide"],
             compare=ComparePolicy.from_params(params["metrics"]["primary"], params["compare"]),
-            estimator=estimator, hyperparameters=dict(train.get(estimator) or {}),
+            estimator=estimator, hyperparameters=dict(train[estimator]),
             seed=int(train["seed"]), threshold=float(params["metrics"]["threshold"]),
             bins=int(profile["bins"]), reference_rows=int(profile["reference_rows"]),
             reference_periods=int(profile["reference_periods"]),
@@ -437,12 +437,7 @@ def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: lis
 def policies_from(params: dict[str, Any]) -> list[Policy]:
     """The params policy plus the baselines: never, every batch, and every k batches for each k
     of backtest.every_k (a whole number or a list of them, each at least 2)."""
-    every = params.get("every_k") or []
-    ks = [every] if not isinstance(every, list) else every
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-            raise DataError(f"params.yaml: backtest.every_k has {k!r}, expected whole numbers of "
-                            "at least 2 (every batch is always replayed as every_batch)")
+    ks = validated("backtest", params)["every_k"]
     out = [Policy("policy", "triggers"), Policy("never", "never"), Policy("every_batch", "every")]
     return out + [Policy(f"every_{k}", "every_k", k) for k in sorted(set(ks))]
 

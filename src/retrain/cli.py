@@ -25,6 +25,8 @@ from .registry import (
     promote,
     read_pointer,
     rollback,
+    trusted_pointer,
+    verify,
 )
 from .report import job_markdown
 from .schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
@@ -36,8 +38,8 @@ log = get("predict")
 def cmd_promote(args: argparse.Namespace) -> None:
     registry = section(load(args.params), "registry")
     try:
-        version = promote(".", str(registry["model_name"]), str(registry.get("bump", "minor")),
-                          str(registry.get("on_schema_change", "major")))
+        version = promote(".", str(registry["model_name"]), registry["bump"],
+                          registry["on_schema_change"])
     except AlreadyPromoted as done:
         print(done)
         return
@@ -71,7 +73,7 @@ def cmd_history(args: argparse.Namespace) -> None:
     params = load(args.params)
     freq = Schema.from_params(section(params, "schema")).period
     events = pointer_history(".")
-    production = read_pointer(".").get("version")
+    production = trusted_pointer(".")[0].get("version")
     if args.at:
         parse_period(args.at, freq, "--at")
         serving = in_production_at(events, args.at, freq)
@@ -91,9 +93,14 @@ def cmd_history(args: argparse.Namespace) -> None:
     print(table(events, production, str(section(params, "metrics")["primary"])))
 
 
+def cmd_verify(args: argparse.Namespace) -> None:
+    name = str(section(load(args.params), "registry")["model_name"])
+    print("\n".join(verify(".", name)))
+
+
 def cmd_fetch(args: argparse.Namespace) -> None:
     name = str(section(load(args.params), "registry")["model_name"])
-    summary = fetch(".", name, io.confined(args.output), stage=args.stage, version=args.version)
+    summary = fetch(".", name, io.output_path(args.output), stage=args.stage, version=args.version)
     print(f"fetched {name} {summary['version']} (md5 {summary['md5']}) to {args.output}")
 
 
@@ -125,18 +132,16 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     params = load(args.params)
     schema = Schema.from_params(section(params, "schema"))
-    cleaning = CleaningPolicy.from_params(section(params, "prepare").get("cleaning") or {})
-    source, target = Path(args.input), io.confined(args.output)
+    cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
+    source, target = Path(args.input), io.output_path(args.output)
     if target.resolve() == source.resolve():
         raise DataError(f"{target}: the output would overwrite the input; choose another -o")
-    if target.resolve().is_relative_to(Path("data/raw").resolve()):
-        raise DataError(f"{target}: data/raw holds the batches; write predictions elsewhere")
     with timed(log, f"read {source}", logging.DEBUG):
         rows = read_rows_to_score(source, schema, cleaning)
-    pointer = read_pointer(".")
-    champion = load_champion(".", pointer)
+    champion = load_champion(".")
     if champion is None:
         raise DataError("no model is in production yet: run `dvc repro` and `retrain promote`")
+    pointer = champion.pointer
     with timed(log, f"scored {len(rows)} rows with {pointer['version']}"):
         scored = predictions(champion.model, rows, schema,
                              float(section(params, "metrics")["threshold"]))
@@ -148,7 +153,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     import subprocess
 
-    target = io.confined(args.output)
+    target = io.output_path(args.output)
     diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base],
                           capture_output=True, text=True)
     text = job_markdown(io.read_json("reports/decision.json"),
@@ -191,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--at", metavar="PERIOD", help="which version served batch PERIOD")
     p.set_defaults(func=cmd_history)
+
+    p = add("verify", help="check that the pointer, the version tag, the stage tags (GTO) and "
+                           "the model's files all name the same production model; exit 1 and "
+                           "one line naming the disagreement and its repair otherwise")
+    p.set_defaults(func=cmd_verify)
 
     p = add("fetch", help="write the production model to a directory, md5-checked")
     which = p.add_mutually_exclusive_group()

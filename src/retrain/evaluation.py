@@ -39,8 +39,8 @@ def unseen_rows(labelled: pd.DataFrame, schema: Schema, metadata: dict[str, Any]
 class DomainCheck:
     """How the domain classifier is run: folds, rows per side, seed."""
 
-    folds: int = 5
-    max_rows: int = 2000
+    folds: int = 3
+    max_rows: int = 1000
     seed: int = 0
 
 

@@ -15,9 +15,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .errors import DataError
+from .params import ESTIMATORS
 from .schema import MISSING, Schema
-
-ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
 
 
 class TreeEncoder(TransformerMixin, BaseEstimator):

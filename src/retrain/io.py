@@ -49,6 +49,21 @@ def confined(path: str | Path, root: str | Path = ".") -> Path:
     return Path(path)
 
 
+RECORDED = ("models", "data/raw", "data/prepared", "data/scored", "data/backtest", "dvc.lock",
+            "dvc.yaml", "params.yaml", ".git", ".dvc")
+
+
+def output_path(path: str | Path, root: str | Path = ".") -> Path:
+    """A path the user names for a command's output: anywhere, except the repository's recorded
+    state (the registry, the batches, DVC's outputs and files, git)."""
+    base, target = Path(root).resolve(), (Path(root) / path).resolve()
+    for kept in RECORDED:
+        if target == base / kept or target.is_relative_to(base / kept):
+            raise DataError(f"{path}: inside {kept}, which the repository records; "
+                            "choose another output path")
+    return Path(path)
+
+
 def dumps_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False, default=_jsonable) + "\n"
 

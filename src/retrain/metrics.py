@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .params import validated
 
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
 LOWER_IS_BETTER = frozenset({"brier"})
 
 
@@ -86,22 +85,15 @@ def better_by(metric: str, new: float, old: float) -> float:
 class ComparePolicy:
     primary: str = "roc_auc"
     min_improvement: float = 0.005
-    guards: dict[str, float] = field(default_factory=dict)      # metric -> largest allowed drop
-    minimums: dict[str, float] = field(default_factory=dict)    # metric -> absolute floor
+    guards: dict[str, float] = field(default_factory=lambda: {"brier": 0.01})  # largest drop
+    minimums: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.7})  # floor
 
     @classmethod
     def from_params(cls, primary: str, params: dict[str, Any]) -> ComparePolicy:
-        policy = cls(
-            primary=str(primary),
-            min_improvement=float(params.get("min_improvement", 0.0)),
-            guards={str(k): float(v) for k, v in (params.get("guards") or {}).items()},
-            minimums={str(k): float(v) for k, v in (params.get("minimums") or {}).items()},
-        )
-        for name in [policy.primary, *policy.guards, *policy.minimums]:
-            if name not in METRICS:
-                raise DataError(f"params.yaml: unknown metric {name!r}, expected one of "
-                                f"{', '.join(METRICS)}")
-        return policy
+        params = validated("compare", params)
+        primary = validated("metrics", {"primary": primary})["primary"]
+        return cls(primary=primary, min_improvement=params["min_improvement"],
+                   guards=params["guards"], minimums=params["minimums"])
 
 
 def _meets(name: str, value: float | None, floor: float) -> bool:

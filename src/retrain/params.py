@@ -1,17 +1,357 @@
-"""Reading params.yaml: only stage scripts and CLI commands call this, never the logic."""
+"""params.yaml: one typed model that holds the only defaults and refuses a mistake before work.
+
+Stage scripts and CLI commands call `load`; the logic receives the validated mapping (every key
+present, every value of its type) and never supplies a default of its own.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML, YAMLError
 
 from .errors import DataError
 
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
+ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
+BOOL_SPELLINGS = {"true": True, "yes": True, "on": True, "y": True,
+                  "false": False, "no": False, "off": False, "n": False}
+
+Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "brier"]
+Count = Annotated[StrictInt, Field(ge=0)]
+Positive = Annotated[StrictInt, Field(ge=1)]
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {_described(value)}")
+    return float(value)
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+Share = Annotated[Number, Field(ge=0, le=1)]
+Probability = Annotated[Number, Field(gt=0, lt=1)]
+
+
+def _yes_no(value: Any) -> Any:
+    """Booleans in YAML 1.1 and 1.2 spellings: `no` read by a YAML 1.2 parser is a string."""
+    if isinstance(value, str) and value.strip().lower() in BOOL_SPELLINGS:
+        return BOOL_SPELLINGS[value.strip().lower()]
+    return value
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _booleans(cls, value: Any, info: Any) -> Any:
+        field = cls.model_fields[info.field_name]
+        return _yes_no(value) if field.annotation is bool else value
+
+
+class Toggle(Section):
+    enabled: StrictBool = True
+
+
+class SchemaParams(Section):
+    id: StrictStr
+    time: StrictStr
+    target: StrictStr
+    positive: StrictStr | StrictInt | StrictBool
+    negative: StrictStr | StrictInt | StrictBool
+    numeric: list[StrictStr] = []
+    categorical: list[StrictStr] = []
+    period: StrictStr = "M"
+
+
+class RowCaps(Section):
+    """Rows kept of a very large batch; null keeps every row."""
+
+    train: Annotated[StrictInt, Field(ge=100)] | None = 300_000
+    labelled: Annotated[StrictInt, Field(ge=100)] | None = 200_000
+
+
+class CleaningParams(Section):
+    blank_numeric: Literal["missing", "error"] = "missing"
+    text_numeric: Literal["parse", "error"] = "parse"
+    unparseable_numeric: Literal["error", "missing"] = "error"
+    duplicates: Literal["keep_last", "error"] = "keep_last"
+    all_blank: Literal["error", "keep"] = "error"
+    out_of_bounds: Literal["error", "missing"] = "error"
+    bounds: dict[StrictStr, tuple[Number | None, Number | None]] = {}
+    max_batch_mb: Annotated[Number, Field(gt=0)] = 2048
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, bounds: dict[str, tuple[float | None, float | None]]) -> Any:
+        for column, (low, high) in bounds.items():
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"bounds of {column!r} are inverted: low {low} > high {high}")
+        return bounds
+
+
+class PrepareParams(Section):
+    window: Literal["all", "last_n"] = "last_n"
+    window_batches: Positive = 3
+    holdout_fraction: Probability = 0.4
+    max_rows: RowCaps = RowCaps()
+    sample_seed: Count = 0
+    cleaning: CleaningParams = CleaningParams()
+
+
+class MetricsParams(Section):
+    primary: Metric = "roc_auc"
+    threshold: Probability = 0.5
+
+
+class DomainClassifierParams(Section):
+    folds: Annotated[StrictInt, Field(ge=2)] = 3
+    max_rows: Annotated[StrictInt, Field(ge=10)] = 1000
+    seed: Count = 0
+
+
+class EvaluateParams(Section):
+    domain_classifier: DomainClassifierParams = DomainClassifierParams()
+
+
+class PerformanceParams(Toggle):
+    metric: Metric = "roc_auc"
+    threshold: Number = 0.72
+
+
+class PerformanceDropParams(Toggle):
+    metric: Literal["roc_auc", "accuracy"] = "roc_auc"
+    max_drop: Annotated[Number, Field(ge=0)] = 0.03
+    alpha: Probability = 0.05
+
+
+class ConfirmParams(Section):
+    triggers: list[Literal["data_drift", "multivariate_drift", "label_shift", "schema_change"]] = [
+        "data_drift", "multivariate_drift"]
+    metric: Metric = "roc_auc"
+    min_drop: Annotated[Number, Field(ge=0)] = 0.02
+
+
+class AgeParams(Toggle):
+    max_batches: Positive = 12
+
+
+class FeatureDriftParams(Toggle):
+    psi: Annotated[Number, Field(gt=0)] | None = None
+
+
+class DataDriftParams(Toggle):
+    psi: Annotated[Number, Field(gt=0)] = 0.2
+    alpha: Probability = 0.01
+    correction: Literal["holm", "bh"] = "holm"
+    share: Share = 0.05
+    features: dict[StrictStr, FeatureDriftParams] = {}
+
+
+class MultivariateDriftParams(Toggle):
+    auc: Annotated[Number, Field(ge=0.5, le=1)] = 0.7
+
+
+class ShiftParams(Toggle):
+    alpha: Probability = 0.01
+    min_effect: Share = 0.05
+
+
+class EstimatedPerformanceParams(Section):
+    enabled: StrictBool = False
+    metric: Metric = "roc_auc"
+    threshold: Number = 0.75
+
+
+class SchemaChangeParams(Toggle):
+    new_column: Literal["ignore", "retrain", "stop"] = "ignore"
+    type_change: Literal["ignore", "retrain", "stop"] = "stop"
+    new_category: Literal["ignore", "retrain", "stop"] = "retrain"
+    out_of_range: Literal["ignore", "retrain", "stop"] = "ignore"
+    out_of_range_share: Share = 0.05
+    new_category_share: Share = 0.01
+
+
+class DecideParams(Section):
+    rule: Literal["any", "at_least"] = "any"
+    min_fired: Positive = 1
+    min_rows: Count = 100
+    cooldown: Count = 0
+    force: StrictBool = False
+    cold_start: Toggle = Toggle()
+    performance: PerformanceParams = PerformanceParams()
+    performance_drop: PerformanceDropParams = PerformanceDropParams()
+    confirm: ConfirmParams = ConfirmParams()
+    age: AgeParams = AgeParams()
+    data_drift: DataDriftParams = DataDriftParams()
+    multivariate_drift: MultivariateDriftParams = MultivariateDriftParams()
+    concept_drift: ShiftParams = ShiftParams()
+    label_shift: ShiftParams = ShiftParams()
+    estimated_performance: EstimatedPerformanceParams = EstimatedPerformanceParams()
+    schema_change: SchemaChangeParams = SchemaChangeParams()
+
+
+class TrainParams(Section):
+    estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = (
+        "hist_gradient_boosting")
+    seed: Count = 42
+    logistic_regression: dict[StrictStr, Any] = {"C": 1.0, "max_iter": 2000}
+    random_forest: dict[StrictStr, Any] = {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 1}
+    hist_gradient_boosting: dict[StrictStr, Any] = {
+        "learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "min_samples_leaf": 40,
+        "l2_regularization": 1.0}
+
+
+class ProfileParams(Section):
+    bins: Annotated[StrictInt, Field(ge=2)] = 10
+    reference_rows: Positive = 2000
+    reference_periods: Positive = 1
+
+
+class CompareParams(Section):
+    min_improvement: Number = 0.005
+    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {"brier": 0.01}
+    minimums: dict[Metric, Number] = {"roc_auc": 0.7}
+
+
+Bump = Literal["major", "minor", "patch"]
+
+
+class RegistryParams(Section):
+    model_name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")] = "churn-model"
+    bump: Bump = "minor"
+    on_schema_change: Bump = "major"
+
+
+class SimulateParams(Section):
+    source: StrictStr = "data/source/wa_churn.parquet"
+    start: StrictStr = "2025-01"
+    rows_per_batch: Positive = 500
+    seed: Count = 7
+    scenarios: list[dict[StrictStr, Any]] = []
+
+
+class BacktestParams(Section):
+    every_k: list[Annotated[StrictInt, Field(ge=2)]] = [2, 3, 4, 6]
+
+    @field_validator("every_k", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Params(Section):
+    schema_: SchemaParams = Field(alias="schema")
+    prepare: PrepareParams = PrepareParams()
+    metrics: MetricsParams = MetricsParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    decide: DecideParams = DecideParams()
+    train: TrainParams = TrainParams()
+    profile: ProfileParams = ProfileParams()
+    compare: CompareParams = CompareParams()
+    registry: RegistryParams = RegistryParams()
+    simulate: SimulateParams = SimulateParams()
+    backtest: BacktestParams = BacktestParams()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> Params:
+        schema = self.schema_
+        numeric, features = set(schema.numeric), {*schema.numeric, *schema.categorical}
+        checks = [("prepare.cleaning.bounds", self.prepare.cleaning.bounds, numeric,
+                   "a numeric column of schema.numeric"),
+                  ("decide.data_drift.features", self.decide.data_drift.features, features,
+                   "a feature of schema.numeric or schema.categorical")]
+        for where, mapping, known, what in checks:
+            for column in mapping:
+                if column not in known:
+                    raise ValueError(f"{where}.{column}: {column!r} is not {what}")
+        return self
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "schema": SchemaParams, "prepare": PrepareParams, "metrics": MetricsParams,
+    "evaluate": EvaluateParams, "decide": DecideParams, "train": TrainParams,
+    "profile": ProfileParams, "compare": CompareParams, "registry": RegistryParams,
+    "simulate": SimulateParams, "backtest": BacktestParams, "prepare.cleaning": CleaningParams,
+}
+
+
+def _described(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(err: ValidationError, model: type[BaseModel], prefix: str, source: str) -> str:
+    """The first error as `file: key = value: what was expected`, with a near spelling for a
+    key that does not exist."""
+    first = err.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    key = ".".join(([prefix] if prefix else []) + loc)
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    if first["type"] == "extra_forbidden":
+        known = _known_keys(model, loc[:-1])
+        near = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"did you mean {near[0]!r}?" if near else f"expected one of {', '.join(known)}"
+        return f"{source}: {key}: unknown key; {hint}{more}"
+    if first["type"] == "missing":
+        return f"{source}: {key} is required{more}"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"].startswith("literal_error"):
+        message = "expected " + message.removeprefix("Input should be ")
+    shown = "" if first["type"] == "value_error" else f" = {_described(first.get('input'))}"
+    head = f"{key}{shown}: " if key else ""
+    return f"{source}: {head}{message[0].lower() + message[1:]}{more}"
+
+
+def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
+    for part in path:
+        field = model.model_fields.get("schema_" if part == "schema" else part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def validate(data: Any, source: str = "params.yaml") -> dict[str, Any]:
+    """The whole params mapping, checked and completed with the model's defaults."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a mapping of sections")
+    try:
+        return Params.model_validate(data).model_dump(by_alias=True)
+    except ValidationError as err:
+        raise DataError(_one_line(err, Params, "", source)) from None
+
+
+def validated(name: str, data: Any) -> dict[str, Any]:
+    """One section, checked and completed (what a logic function receives)."""
+    model = SECTIONS[name]
+    try:
+        return model.model_validate(data if data is not None else {}).model_dump(by_alias=True)
+    except ValidationError as err:
+        raise DataError(_one_line(err, model, name, "params.yaml")) from None
+
 
 def load(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read params the way DVC does (YAML 1.2: `Yes` stays a string after `dvc exp run -S`)."""
+    """Read params the way DVC does (YAML 1.2: `Yes` stays a string after `dvc exp run -S`),
+    then validate every section before any work."""
     path = Path(path)
     try:
         data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
@@ -19,9 +359,7 @@ def load(path: str | Path = "params.yaml") -> dict[str, Any]:
         raise DataError(f"{path}: not found; run from the repository root") from None
     except YAMLError as err:
         raise DataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a mapping of sections")
-    return data
+    return validate(data, str(path))
 
 
 def section(params: dict[str, Any], name: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import pandas as pd
 from .errors import Refused, RegistryError
 from .faults import checkpoint
 from .io import atomic_write_bytes, dumps_json, md5_bytes, md5_file, read_json, write_text
+from .log import get
 from .modeling import load
 
 POINTER = "models/champion.json"
@@ -36,6 +37,7 @@ VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 
 
 STAGE = "prod"
+log = get("registry")
 
 
 def empty_pointer(name: str) -> dict[str, Any]:
@@ -168,6 +170,107 @@ class Champion:
     reference: Any = None
 
 
+class Disagreement(RegistryError):
+    """The pointer, the version tag and the stage tags do not name the same model."""
+
+
+def tags_root(root: str | Path) -> Path:
+    """Where the model's tags live: the repository, or, for a stage run by a queued
+    `dvc exp run` (a temporary workspace that DVC fills with commits but no tags), the
+    repository the experiment came from, found through the cache DVC shares with it."""
+    root = Path(root)
+    if not os.environ.get("DVC_EXP_BASELINE_REV") or git(root, "tag", "--list"):
+        return root
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        cache = Path(repo.cache.local_cache_dir).resolve()
+    origin = cache.parent.parent
+    return origin if (origin / ".dvc").is_dir() and origin != root.resolve() else root
+
+
+def _repair(version: str | None) -> str:
+    target = version or "<version>"
+    return (f"repair: `retrain rollback --to {target} --reason ...` points the pointer and the "
+            f"stage tags at one version (`retrain verify` shows every reader)")
+
+
+def agreed_record(pointer: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
+    """The version tag's record of the champion once the pointer, that annotated tag and the
+    prod stage tags (what `gto show` reads) agree on it; None for a cold start. Any
+    disagreement stops with one line naming who says what."""
+    version, name, active = pointer.get("version"), registry.name, registry.active(STAGE)
+    if not version:
+        if active:
+            raise Disagreement(f"{POINTER} names no champion, but the stage tags put {name} "
+                               f"{active[-1]} in {STAGE}; {_repair(active[-1])}")
+        return None
+    if version not in registry.versions:
+        if not registry.versions:
+            raise Disagreement(f"{POINTER} names {name} {version}, but this clone has no version "
+                               f"tags of {name}; fetch them: git fetch --tags")
+        known = ", ".join(sorted(registry.versions, key=parse_version))
+        raise Disagreement(f"{POINTER} names {name} {version}, but no tag "
+                           f"{version_tag(name, version)} records it (known: {known}); fetch the "
+                           f"tags (git fetch --tags) or {_repair(None)}")
+    record = _tag_record(registry, version)
+    for key in ("commit", "path", "md5"):
+        if pointer.get(key) != record[key]:
+            raise Disagreement(f"{POINTER} says {name} {version} has {key} {pointer.get(key)}, "
+                               f"but tag {record['tag']} records {record[key]}; "
+                               f"{_repair(version)}")
+    if active != [version]:
+        says = " and ".join(active) if active else "no version"
+        raise Disagreement(f"{POINTER} names {name} {version}, but the stage tags (gto show) put "
+                           f"{says} in {STAGE}; {_repair(version)}")
+    return record
+
+
+def trusted_pointer(root: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The pointer and its version tag's record, checked to agree (see agreed_record)."""
+    pointer = read_pointer(root)
+    name = pointer.get("name")
+    if not name:
+        raise RegistryError(f"{POINTER}: expected a 'name'")
+    return pointer, agreed_record(pointer, read_registry(tags_root(root), str(name)))
+
+
+def verify(root: str | Path, model_name: str) -> list[str]:
+    """What each reader of the production model says, one line each, after checking that they
+    agree: the pointer, the version tag, the stage tags as this package and GTO's API read
+    them, and the md5 of every file at the tag's commit. Stops at the first disagreement."""
+    from gto.api import find_versions_in_stage
+    from gto.exceptions import ArtifactNotFound
+
+    pointer = read_pointer(root)
+    if pointer.get("name") != model_name:
+        raise Disagreement(f"{POINTER} names model {pointer.get('name')!r}, but params.yaml "
+                           f"registry.model_name is {model_name!r}")
+    registry = read_registry(tags_root(root), model_name)
+    record = agreed_record(pointer, registry)
+    try:
+        found = find_versions_in_stage(str(tags_root(root)), model_name, STAGE,
+                                       versions_per_stage=-1) or []
+    except ArtifactNotFound:
+        found = []
+    gto = sorted(v.version for v in found)
+    if gto != sorted(registry.active(STAGE)):
+        raise Disagreement(f"GTO puts {' and '.join(gto) or 'no version'} in {STAGE}, this "
+                           f"package reads {' and '.join(registry.active(STAGE)) or 'none'}")
+    if record is None:
+        return [f"pointer      {POINTER}: no champion yet (cold start)",
+                f"stage tags   {STAGE}: no version (gto show agrees)",
+                f"ok: no model of {model_name} is in production"]
+    files = verified_files(root, record)
+    return [f"pointer      {POINTER}: {model_name} {pointer['version']} at "
+            f"{pointer['commit'][:12]}, md5 {pointer['md5']}",
+            f"version tag  {record['tag']}: commit {record['commit'][:12]}, md5 {record['md5']}",
+            f"stage tags   {STAGE}: {', '.join(gto)} (this package and gto show agree)",
+            f"files        {', '.join(files)}: md5 as the tag records"
+            + ("" if "files" in record else " (side files: tag predates their md5s)"),
+            f"ok: every reader names {model_name} {pointer['version']}"]
+
+
 def read_at_commit(root: str | Path, path: str, commit: str) -> bytes:
     """Bytes of a DVC-tracked file as of `commit`, from the cache or the remote."""
     return read_many_at_commit(root, [path], commit)[path]
@@ -192,33 +295,54 @@ def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict
     return found
 
 
-def load_champion(root: str | Path, pointer: dict[str, Any]) -> Champion | None:
-    """The production model named by the pointer, md5-checked before it is unpickled."""
-    if not pointer.get("version"):
+SIDE_FILES = (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE)
+
+
+def side_file_md5s(directory: str | Path) -> dict[str, str]:
+    """The md5 of each file that travels with a model, for its version tag's record."""
+    return {name: md5_file(Path(directory) / name) for name in SIDE_FILES}
+
+
+def load_champion(root: str | Path) -> Champion | None:
+    """The production model: the pointer checked against its version tag and the stage tags,
+    then every file checked against the md5 in the tag's record before any byte is loaded."""
+    pointer, record = trusted_pointer(root)
+    if record is None:
         return None
-    for key in ("commit", "path", "md5"):
-        if not pointer.get(key):
-            raise RegistryError(f"{POINTER}: version {pointer['version']} has no {key!r}")
-    beside = Path(pointer["path"])
-    names = [pointer["path"], *(str(beside.with_name(n))
-                                for n in (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE))]
+    return _load_verified(root, pointer, record)
+
+
+def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]:
+    """The model and its side files at the version tag's commit, each checked against the md5
+    in the tag's record before anything reads them; keyed by file name."""
+    beside = Path(record["path"])
+    names = {MODEL_FILE: record["path"], **{n: str(beside.with_name(n)) for n in SIDE_FILES}}
     try:
-        files = read_many_at_commit(root, names, pointer["commit"])
+        found = read_many_at_commit(root, list(names.values()), record["commit"])
     except RegistryError:
-        known = subprocess.run(["git", "cat-file", "-e", f"{pointer['commit']}^{{commit}}"],
+        known = subprocess.run(["git", "cat-file", "-e", f"{record['commit']}^{{commit}}"],
                                cwd=root, capture_output=True).returncode == 0
         if known:
             raise
-        raise RegistryError(f"{POINTER}: version {pointer['version']} names commit "
-                            f"{pointer['commit'][:12]}, which this repository does not have; "
-                            "fetch the tags (git fetch --tags) or roll back to a known version"
+        raise RegistryError(f"tag {record['tag']} names commit {record['commit'][:12]}, which "
+                            "this repository does not have; fetch it (git fetch --tags)"
                             ) from None
-    model = checked_load(files[names[0]], pointer["md5"],
-                         f"{pointer['path']} at {pointer['commit'][:12]}", POINTER)
-    metadata = json.loads(files[names[1]])
-    profile = json.loads(files[names[2]])
-    reference = pd.read_parquet(io.BytesIO(files[names[3]]))
-    return Champion(pointer, model, metadata, profile, reference)
+    if "files" not in record:
+        log.warning("tag %s predates side-file md5s: %s are read unverified", record["tag"],
+                    ", ".join(SIDE_FILES))
+    expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
+    files = {name: found[path] for name, path in names.items()}
+    for name, md5 in expected.items():
+        checked_bytes(files[name], md5, f"{names[name]} at {record['commit'][:12]}",
+                      f"tag {record['tag']}")
+    return files
+
+
+def _load_verified(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
+    files = verified_files(root, record)
+    return Champion(pointer, load(files[MODEL_FILE]), json.loads(files[METADATA_FILE]),
+                    json.loads(files[PROFILE_FILE]),
+                    pd.read_parquet(io.BytesIO(files[REFERENCE_FILE])))
 
 
 def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> bytes:
@@ -230,9 +354,6 @@ def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> by
     return data
 
 
-def checked_load(data: bytes, expected: str, what: str, recorded_in: str) -> Any:
-    """Unpickle model bytes only when their md5 is the one recorded in `recorded_in`."""
-    return load(checked_bytes(data, expected, what, recorded_in))
 
 
 def _challenger_model(directory: Path) -> tuple[bytes, str] | None:
@@ -498,7 +619,8 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
     md5 = md5_file(model_path)
     if md5 != verdict.get("challenger_md5"):
         raise Refused("reports/promotion.json was written for another challenger; run 'dvc repro'")
-    pointer = read_pointer(root)
+    on_branch(root)
+    pointer, _ = trusted_pointer(root)
     if pointer.get("md5") == md5:
         raise AlreadyPromoted(pointer["version"])
     clean, detail = dvc_pipeline_clean(root)
@@ -512,7 +634,8 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
     registry = read_registry(root, model_name)
     current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
     changed = bool(current) and current.get("schema") != metadata.get("schema")
-    version = next_version(list(registry.versions), bump_for(bump, changed, on_schema_change))
+    issued = [*registry.versions, *versions_ever_issued(root, model_name)]
+    version = next_version(issued, bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
     with _Transaction(root, registry, "promote", fail_at) as tx:
         tx.step("start")
@@ -533,6 +656,7 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
             "window": metadata["window"]["periods"], "rows": metadata["window"]["rows"],
             "estimator": metadata.get("estimator"), "metrics": verdict.get("challenger"),
             "schema": metadata.get("schema"), "reason": verdict["reason"],
+            "files": side_file_md5s(root / CHALLENGER_DIR),
         }
         tx.tag(tag, commit, f"{model_name} {version}: {verdict['reason']}\n\n"
                             f"{json.dumps(record, sort_keys=True)}")
@@ -541,6 +665,39 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
         _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
                verdict["reason"])
     return version
+
+
+def on_branch(root: str | Path) -> None:
+    """Refuse to move production from a detached HEAD: its commits would be on no branch."""
+    if subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=root,
+                      capture_output=True).returncode != 0:
+        raise Refused("HEAD is detached; check out the branch production lives on first "
+                      "(git switch main)")
+
+
+def versions_ever_issued(root: str | Path, model_name: str) -> list[str]:
+    """Every version the pointer has named in this branch's history, and every tag of the model
+    (lightweight ones too): a version number is never issued twice, even with tags missing."""
+    history = git(root, "log", "--format=", "-p", "--", POINTER, check=False)
+    found = set(re.findall(r'"version": "(v\d+\.\d+\.\d+)"', history))
+    prefix = f"{model_name}@"
+    found |= {t[len(prefix):] for t in git(root, "tag", "--list", f"{prefix}*").splitlines()
+              if VERSION_RE.match(t[len(prefix):])}
+    return sorted(found, key=parse_version)
+
+
+def _tag_record(registry: Registry, version: str) -> dict[str, Any]:
+    """The record of a version tag made by promote, with the commit the tag points at."""
+    info = registry.versions[version]
+    record = info["record"]
+    if not record.get("md5") or not record.get("path"):
+        raise RegistryError(f"tag {info['tag']} carries no model record; it was not made by "
+                            "'retrain promote'")
+    if record.get("commit") and record["commit"] != info["commit"]:
+        raise Disagreement(f"tag {info['tag']} points at commit {info['commit'][:12]}, but its "
+                           f"record names {record['commit'][:12]}: the tag was moved; restore it "
+                           f"from the team's remote: git fetch --tags --force")
+    return {**record, "commit": info["commit"], "tag": info["tag"]}
 
 
 def held_baseline(verdict: dict[str, Any]) -> dict[str, Any] | None:
@@ -567,7 +724,8 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
         if baseline is None:
             raise Refused("reports/promotion.json records no challenger that lost to the "
                           f"champion ({verdict.get('reason')}); nothing to hold")
-        pointer = read_pointer(root)
+        on_branch(root)
+        pointer, _ = trusted_pointer(root)
         version = pointer.get("version")
         if version != baseline["version"]:
             raise Refused(f"reports/promotion.json judged champion {baseline['version']}, but "
@@ -601,6 +759,7 @@ def rollback(root: str | Path, model_name: str, reason: str, to: str,
 
 def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | None,
               fail_at: str | None) -> str:
+    on_branch(root)
     if POINTER in changed_paths(root):
         raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
     pointer = read_pointer(root)
@@ -610,17 +769,11 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
     if target not in registry.versions:
         known = ", ".join(sorted(registry.versions, key=parse_version)) or "none"
         raise Refused(f"no version {target} of {model_name} (known: {known})")
-    if target == pointer.get("version") and registry.active(STAGE) == [target]:
-        raise Refused(f"{model_name} {target} is in production already")
-    info = registry.versions[target]
-    record = {**info["record"], "commit": info["commit"]}
-    if not record.get("md5") or not record.get("path"):
-        raise RegistryError(f"tag {info['tag']} carries no model record; it was not made by "
-                            "'retrain promote'")
-    data = read_at_commit(root, record["path"], record["commit"])
-    if md5_bytes(data) != record["md5"]:
-        raise RegistryError(f"{record['path']} at {info['tag']}: md5 does not match the tag's "
-                            "record; refusing to roll back to it")
+    with contextlib.suppress(Disagreement):
+        if target == pointer.get("version") and agreed_record(pointer, registry):
+            raise Refused(f"{model_name} {target} is in production already")
+    record = _tag_record(registry, target)
+    verified_files(root, record)
     with _Transaction(root, registry, "rollback", fail_at) as tx:
         _point(tx, model_name, target, record, "rollback",
                as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}")
@@ -630,6 +783,8 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
 def fetch(root: str | Path, model_name: str, out_dir: str | Path, stage: str | None = STAGE,
           version: str | None = None) -> dict[str, Any]:
     """Write the model of a stage (or a version) to `out_dir`, verified against its tag's md5."""
+    if version is None and stage == STAGE:
+        trusted_pointer(root)
     registry = read_registry(root, model_name)
     if version is None:
         active = registry.active(stage or STAGE)
@@ -638,18 +793,13 @@ def fetch(root: str | Path, model_name: str, out_dir: str | Path, stage: str | N
         version = active[-1]
     if version not in registry.versions:
         raise Refused(f"no version {version} of {model_name}")
-    info = registry.versions[version]
-    record = info["record"]
-    data = read_at_commit(root, record["path"], info["commit"])
-    if md5_bytes(data) != record["md5"]:
-        raise RegistryError(f"{record['path']} at {info['tag']}: md5 {md5_bytes(data)} does not "
-                            f"match {record['md5']} in the tag; nothing was written")
-    meta = read_at_commit(root, str(Path(record["path"]).with_name(METADATA_FILE)), info["commit"])
+    record = _tag_record(registry, version)
+    files = verified_files(root, record)
     out = Path(out_dir)
-    atomic_write_bytes(out / MODEL_FILE, data)
-    atomic_write_bytes(out / METADATA_FILE, meta)
-    summary = {"name": model_name, "version": version, "tag": info["tag"],
-               "commit": info["commit"], "md5": record["md5"]}
+    atomic_write_bytes(out / MODEL_FILE, files[MODEL_FILE])
+    atomic_write_bytes(out / METADATA_FILE, files[METADATA_FILE])
+    summary = {"name": model_name, "version": version, "tag": record["tag"],
+               "commit": record["commit"], "md5": record["md5"]}
     write_text(out / "version.json", dumps_json(summary))
     return summary
 

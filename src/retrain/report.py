@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from .metrics import METRICS
+from .params import METRICS
 from .schema import Schema
 from .triggers import summary_markdown
 

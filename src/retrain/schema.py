@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .params import validated
 
 PERIOD = "_period"
 MISSING = "__missing__"  # the category a missing categorical value counts as
@@ -30,19 +31,13 @@ class Schema:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Schema:
-        try:
-            schema = cls(
-                id=str(params["id"]),
-                time=str(params["time"]),
-                target=str(params["target"]),
-                positive=str(params["positive"]),
-                negative=str(params["negative"]),
-                numeric=tuple(str(c) for c in params.get("numeric") or ()),
-                categorical=tuple(str(c) for c in params.get("categorical") or ()),
-                period=str(params.get("period", "M")),
-            )
-        except KeyError as err:
-            raise DataError(f"params.yaml: schema.{err.args[0]} is required") from None
+        params = validated("schema", params)
+        schema = cls(
+            id=params["id"], time=params["time"], target=params["target"],
+            positive=str(params["positive"]), negative=str(params["negative"]),
+            numeric=tuple(params["numeric"]), categorical=tuple(params["categorical"]),
+            period=params["period"],
+        )
         names = [schema.id, schema.time, schema.target, *schema.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -88,35 +83,9 @@ class CleaningPolicy:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> CleaningPolicy:
-        params = dict(params or {})
-        bounds = {}
-        for column, pair in (params.pop("bounds", None) or {}).items():
-            if not isinstance(pair, list | tuple) or len(pair) != 2 or not all(
-                    v is None or isinstance(v, int | float) for v in pair):
-                raise DataError(f"params.yaml: prepare.cleaning.bounds.{column} is {pair!r}, "
-                                "expected [low, high] with numbers or null")
-            bounds[str(column)] = (pair[0], pair[1])
-        try:
-            size = float(params.pop("max_batch_mb", cls.max_batch_mb))
-            policy = cls(**{k: str(v) for k, v in params.items()}, bounds=bounds,
-                         max_batch_mb=size)
-        except (TypeError, ValueError) as err:
-            raise DataError(f"params.yaml: prepare.cleaning: {err}") from None
-        allowed = {
-            "blank_numeric": {"missing", "error"},
-            "text_numeric": {"parse", "error"},
-            "unparseable_numeric": {"error", "missing"},
-            "duplicates": {"keep_last", "error"},
-            "all_blank": {"error", "keep"},
-            "out_of_bounds": {"error", "missing"},
-        }
-        for key, values in allowed.items():
-            if getattr(policy, key) not in values:
-                raise DataError(
-                    f"params.yaml: prepare.cleaning.{key} is {getattr(policy, key)!r}, "
-                    f"expected one of {sorted(values)}"
-                )
-        return policy
+        params = validated("prepare.cleaning", params)
+        bounds = {str(column): (low, high) for column, (low, high) in params.pop("bounds").items()}
+        return cls(**params, bounds=bounds)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .params import validated
 from .schema import Schema
 
 KINDS = ("scale", "mix", "concept", "new_category", "retype", "seasonal", "set", "noise",
@@ -41,8 +42,9 @@ class SimConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SimConfig:
+        params = validated("simulate", params)
         scenarios = []
-        for item in params.get("scenarios") or []:
+        for item in params["scenarios"]:
             item = dict(item)
             try:
                 scenario = Scenario(str(item.pop("name")), str(item.pop("kind")),

@@ -11,16 +11,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .params import validated
 from .schema import Batch, Schema
-
-
-def row_cap(most: dict[str, Any], key: str) -> int | None:
-    """prepare.max_rows.<key>: a whole number of at least 100, or None for every row."""
-    value = most.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 100):
-        raise DataError(f"params.yaml: prepare.max_rows.{key} is {value!r}, expected a whole "
-                        "number of at least 100, or null for every row")
-    return value
 
 
 @dataclass(frozen=True)
@@ -28,34 +20,20 @@ class WindowPolicy:
     """Which labelled batches a challenger trains on, how much of the newest is held out, and
     how many rows of each are kept when a batch is very large (None: every row)."""
 
-    kind: str = "all"          # all | last_n
-    batches: int = 6
+    kind: str = "last_n"       # all | last_n
+    batches: int = 3
     holdout_fraction: float = 0.4
-    max_train_rows: int | None = None
-    max_labelled_rows: int | None = None
+    max_train_rows: int | None = 300_000
+    max_labelled_rows: int | None = 200_000
     seed: int = 0
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> WindowPolicy:
-        most = params.get("max_rows") or {}
-        if not isinstance(most, dict) or set(most) - {"train", "labelled"}:
-            raise DataError("params.yaml: prepare.max_rows expects the keys train and labelled, "
-                            f"got {most!r}")
-        policy = cls(
-            kind=str(params.get("window", "all")),
-            batches=int(params.get("window_batches", 6)),
-            holdout_fraction=float(params.get("holdout_fraction", 0.4)),
-            max_train_rows=row_cap(most, "train"), max_labelled_rows=row_cap(most, "labelled"),
-            seed=int(params.get("sample_seed", 0)),
-        )
-        if policy.kind not in {"all", "last_n"}:
-            raise DataError(f"params.yaml: prepare.window is {policy.kind!r}, "
-                            "expected 'all' or 'last_n'")
-        if policy.batches < 1:
-            raise DataError("params.yaml: prepare.window_batches must be at least 1")
-        if not 0.0 < policy.holdout_fraction < 1.0:
-            raise DataError("params.yaml: prepare.holdout_fraction must be between 0 and 1")
-        return policy
+        params = validated("prepare", params)
+        return cls(kind=params["window"], batches=params["window_batches"],
+                   holdout_fraction=params["holdout_fraction"],
+                   max_train_rows=params["max_rows"]["train"],
+                   max_labelled_rows=params["max_rows"]["labelled"], seed=params["sample_seed"])
 
 
 @dataclass

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import DataError
-from .metrics import LOWER_IS_BETTER, METRICS
+from .metrics import LOWER_IS_BETTER
+from .params import METRICS, validated
 from .stats import (
     adjust,
     auc_standard_error,
@@ -29,18 +30,18 @@ def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any,
 
 
 def _no_champion(name: str, params: dict[str, Any], threshold: Any) -> dict[str, Any]:
-    return trigger(name, params.get("enabled", True), False, None, threshold,
+    return trigger(name, params["enabled"], False, None, threshold,
                    "no champion to compare with")
 
 
 def _not_enough(name: str, params: dict[str, Any], value: Any, threshold: Any, rows: int,
                 min_rows: int) -> dict[str, Any]:
-    return trigger(name, params.get("enabled", True), False, value, threshold,
+    return trigger(name, params["enabled"], False, value, threshold,
                    f"not enough data: {rows} rows, needs {min_rows}")
 
 
 def _metric(params: dict[str, Any], key: str) -> str:
-    metric = str(params.get("metric", "roc_auc"))
+    metric = str(params["metric"])
     if metric not in METRICS:
         raise DataError(f"params.yaml: decide.{key}.metric is {metric!r}, expected one of "
                         f"{', '.join(METRICS)}")
@@ -56,7 +57,7 @@ def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
     has = evaluation.get("champion") is not None
     detail = (f"champion {evaluation['champion']['version']} in production" if has
               else "no champion yet: a first model is needed")
-    return trigger("cold_start", params.get("enabled", True), not has, has, True, detail)
+    return trigger("cold_start", params["enabled"], not has, has, True, detail)
 
 
 def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
@@ -65,16 +66,16 @@ def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: in
     name, threshold = f"performance_{metric}", float(params["threshold"])
     scores = evaluation.get("metrics")
     if evaluation.get("champion") is None or scores is None:
-        return trigger(name, params.get("enabled", True), False, None, threshold,
+        return trigger(name, params["enabled"], False, None, threshold,
                        evaluation.get("note", "no champion to evaluate"))
     value, rows = scores.get(metric), int(scores.get("rows", 0))
     if rows < min_rows:
         return _not_enough(name, params, value, threshold, rows, min_rows)
     if value is None:
-        return trigger(name, params.get("enabled", True), False, None, threshold,
+        return trigger(name, params["enabled"], False, None, threshold,
                        f"{metric} undefined on {evaluation.get('labelled_period')} (one class)")
     worse = _worse(metric, value, threshold)
-    result = trigger(name, params.get("enabled", True), worse, value, threshold,
+    result = trigger(name, params["enabled"], worse, value, threshold,
                      f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
                      f"{rows} unseen rows of {evaluation.get('labelled_period')}")
     baseline = evaluation.get("baseline") or {}
@@ -104,12 +105,12 @@ def performance_drop(evaluation: dict[str, Any], params: dict[str, Any],
     """Fires when the champion's metric on the newest unseen labelled rows fell from what it
     scored on its own holdout by `max_drop` or more, and the fall is significant at `alpha`
     (one-sided; standard errors of both measurements, Hanley-McNeil for ROC AUC)."""
-    metric = str(params.get("metric", "roc_auc"))
+    metric = str(params["metric"])
     if metric not in DROP_METRICS:
         raise DataError(f"params.yaml: decide.performance_drop.metric is {metric!r}, expected "
                         f"one of {', '.join(DROP_METRICS)}")
     name, limit = "performance_drop", float(params["max_drop"])
-    enabled = params.get("enabled", True)
+    enabled = params["enabled"]
     baseline = ((evaluation.get("baseline") or {}).get("metrics") or {})
     scores = evaluation.get("metrics")
     if evaluation.get("champion") is None:
@@ -123,7 +124,7 @@ def performance_drop(evaluation: dict[str, Any], params: dict[str, Any],
         return _not_enough(name, params, drop, limit, rows, min_rows)
     p = drop_p_value(float(baseline[metric]), _standard_error(metric, baseline),
                      float(scores[metric]), _standard_error(metric, scores))
-    alpha = float(params.get("alpha", 0.05))
+    alpha = float(params["alpha"])
     fired = drop >= limit and p < alpha
     why = ("fell" if fired else "a fall below the limit" if drop < limit
            else "not significant")
@@ -160,8 +161,8 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
     """Mark each fired trigger as counted or not: a trigger listed under `decide.confirm`
     (drift of the data, of the label) explains a change but counts as a reason to retrain only
     when the champion also lost at least `min_drop` of its metric, measured or estimated."""
-    listed = set(params.get("triggers") or [])
-    metric, least = str(params.get("metric", "roc_auc")), float(params.get("min_drop", 0.0))
+    listed = set(params["triggers"])
+    metric, least = str(params["metric"]), float(params["min_drop"])
     loss, what = measured_loss(evaluation, metric) if listed else (None, "")
     for result in results:
         result["counted"] = result.get("counted", result["fired"]) and result["fired"]
@@ -191,26 +192,23 @@ def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> di
         value = baseline["age"]
         detail = (f"held against a challenger in {baseline['period']}, {value} batch(es) before "
                   f"{evaluation['as_of']} (limit {limit})")
-    return trigger("age", params.get("enabled", True), value > limit, value, limit, detail)
+    return trigger("age", params["enabled"], value > limit, value, limit, detail)
 
 
 def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict[str, Any]]:
     """Every feature's statistics with its thresholds, adjusted p-value and verdict."""
     features = (evaluation.get("drift") or {}).get("features") or {}
-    overrides = params.get("features") or {}
+    overrides = params["features"]
     alpha, default_psi = float(params["alpha"]), float(params["psi"])
-    correction = str(params.get("correction", "holm"))
-    if correction not in {"holm", "bh"}:
-        raise DataError(f"params.yaml: decide.data_drift.correction is {correction!r}, "
-                        "expected 'holm' or 'bh'")
+    correction = str(params["correction"])
     tested = [f for f, s in features.items() if s["p_value"] is not None
-              and (overrides.get(f) or {}).get("enabled", True)]
+              and overrides.get(f, {"enabled": True})["enabled"]]
     adjusted = dict(zip(tested, adjust([features[f]["p_value"] for f in tested], correction),
                         strict=True))
     rows = []
     for name, stat in features.items():
-        own = overrides.get(name) or {}
-        psi_threshold = float(own.get("psi", default_psi))
+        own = overrides.get(name) or {"enabled": True, "psi": None}
+        psi_threshold = float(default_psi if own["psi"] is None else own["psi"])
         p_adj = adjusted.get(name)
         drifted = (name in adjusted and p_adj is not None and p_adj < alpha
                    and stat["psi"] >= psi_threshold)
@@ -218,7 +216,7 @@ def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict
                      "test": stat["test"], "statistic": stat["statistic"],
                      "p_value": stat["p_value"], "p_adjusted": p_adj,
                      "psi_threshold": psi_threshold, "alpha": alpha,
-                     "monitored": own.get("enabled", True), "drifted": bool(drifted)})
+                     "monitored": own["enabled"], "drifted": bool(drifted)})
     return rows
 
 
@@ -239,7 +237,7 @@ def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
                        for r in sorted(drifted, key=lambda r: -r["psi"])[:4])
     detail = (f"{len(drifted)} of {len(monitored)} features drifted: {listed}" if drifted
               else f"no feature drifted among {len(monitored)}")
-    return trigger("data_drift", params.get("enabled", True), bool(drifted) and value >= share,
+    return trigger("data_drift", params["enabled"], bool(drifted) and value >= share,
                    value, share, detail)
 
 
@@ -253,7 +251,7 @@ def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any],
     value, rows = domain.get("roc_auc"), int(domain.get("rows", 0))
     if rows < min_rows or value is None:
         return _not_enough("multivariate_drift", params, value, threshold, rows, min_rows)
-    return trigger("multivariate_drift", params.get("enabled", True), value >= threshold, value,
+    return trigger("multivariate_drift", params["enabled"], value >= threshold, value,
                    threshold, f"domain classifier ROC AUC {value:.3f} (reference vs "
                    f"{evaluation['as_of']}; {threshold} or more fires)")
 
@@ -266,7 +264,7 @@ def _proportion_shift(name: str, evaluation: dict[str, Any], key: str, count: st
         return _no_champion(name, params, effect)
     stats = evaluation.get(key)
     if not stats:
-        return trigger(name, params.get("enabled", True), False, None, effect,
+        return trigger(name, params["enabled"], False, None, effect,
                        evaluation.get("note", "no unseen labelled rows"))
     k1, n1 = stats[count], stats["rows"]
     k2, n2 = stats[f"reference_{count}"], stats["reference_rows"]
@@ -276,7 +274,7 @@ def _proportion_shift(name: str, evaluation: dict[str, Any], key: str, count: st
     p = two_proportions(k1, n1, k2, n2, alternative)
     size = diff if alternative == "greater" else abs(diff)
     fired = p is not None and p < float(params["alpha"]) and size >= effect
-    return trigger(name, params.get("enabled", True), fired, diff, effect,
+    return trigger(name, params["enabled"], fired, diff, effect,
                    f"{what} {k1 / n1:.3f} vs {k2 / n2:.3f} at training ({diff:+.3f}, "
                    f"p={p:.2g}, alpha {params['alpha']})")
 
@@ -304,19 +302,19 @@ def estimated_performance(evaluation: dict[str, Any], params: dict[str, Any],
     estimated = evaluation.get("estimated") or {}
     value, rows = estimated.get(metric), int(estimated.get("rows", 0))
     if evaluation.get("newest_labelled"):
-        return trigger(name, params.get("enabled", False), False, value, threshold,
+        return trigger(name, params["enabled"], False, value, threshold,
                        f"{evaluation['as_of']} has labels: measured performance applies")
     if rows < min_rows or value is None:
         return _not_enough(name, params, value, threshold, rows, min_rows)
     worse = _worse(metric, value, threshold)
-    return trigger(name, params.get("enabled", False), worse, value, threshold,
+    return trigger(name, params["enabled"], worse, value, threshold,
                    f"estimated {metric} {value:.4f} on unlabelled {evaluation['as_of']}"
-                   + ("" if params.get("enabled", False) else " (reported only)"))
+                   + ("" if params["enabled"] else " (reported only)"))
 
 
 def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Classify upstream changes; params map each class to stop, retrain or ignore."""
-    actions = {c: str(params.get(c, "ignore")) for c in SCHEMA_CLASSES}
+    actions = {c: str(params[c]) for c in SCHEMA_CLASSES}
     for cls, action in actions.items():
         if action not in ACTIONS:
             raise DataError(f"params.yaml: decide.schema_change.{cls} is {action!r}, expected "
@@ -324,8 +322,8 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     if evaluation.get("champion") is None:
         return _no_champion("schema_change", params, actions)
     changes = evaluation.get("schema_changes") or {}
-    share = float(params.get("out_of_range_share", 0.0))
-    new_share = float(params.get("new_category_share", 0.0))
+    share = float(params["out_of_range_share"])
+    new_share = float(params["new_category_share"])
     found = {
         "new_column": changes.get("new_columns") or [],
         "type_change": sorted(changes.get("type_changes") or {}),
@@ -337,12 +335,12 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     present = {c: cols for c, cols in found.items() if cols}
     text = "; ".join(f"{c} in {', '.join(cols)}" for c, cols in present.items())
     stops = [c for c in present if actions[c] == "stop"]
-    if stops and params.get("enabled", True):
+    if stops and params["enabled"]:
         raise DataError(f"upstream schema change against champion "
                         f"{evaluation['champion']['version']}: {text}; "
                         f"params.yaml decide.schema_change.{stops[0]} is 'stop'")
     fired = any(actions[c] == "retrain" for c in present)
-    return trigger("schema_change", params.get("enabled", True), fired, sorted(present), actions,
+    return trigger("schema_change", params["enabled"], fired, sorted(present), actions,
                    text or "no change against the champion's schema")
 
 
@@ -360,18 +358,14 @@ TRIGGERS = {"cold_start": cold_start, "performance": performance,
 
 def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """Evaluate every configured trigger and combine them by the params rule."""
-    rule = str(params.get("rule", "any"))
-    if rule not in {"any", "at_least"}:
-        raise DataError(f"params.yaml: decide.rule is {rule!r}, expected 'any' or 'at_least'")
-    min_fired = int(params.get("min_fired", 1))
-    if min_fired < 1:
-        raise DataError("params.yaml: decide.min_fired must be at least 1")
-    min_rows = int(params.get("min_rows", 1))
-    cooldown = int(params.get("cooldown", 0))
-    force = bool(params.get("force", False))
-    results = [fn(evaluation, params.get(name) or {}, min_rows) for name, fn in TRIGGERS.items()
-               if name in params]
-    confirm(results, evaluation, params.get("confirm") or {})
+    params = validated("decide", params)
+    rule = str(params["rule"])
+    min_fired = int(params["min_fired"])
+    min_rows = int(params["min_rows"])
+    cooldown = int(params["cooldown"])
+    force = bool(params["force"])
+    results = [fn(evaluation, params[name], min_rows) for name, fn in TRIGGERS.items()]
+    confirm(results, evaluation, params["confirm"])
     fired = [t for t in results if t["counted"]]
     explained = [t["name"] for t in results if t["fired"] and not t["counted"]]
     cold = any(t["name"] == "cold_start" and t["fired"] for t in results)

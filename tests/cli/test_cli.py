@@ -1,8 +1,8 @@
 """The `retrain` command: promote's refusals and atomicity, simulate, one-line errors."""
 
 import shutil
-from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from retrain import registry
@@ -13,7 +13,7 @@ STEPS = ["after_register_commit", "after_version_tag", "after_pointer_commit",
          "after_unassign_tag", "after_stage_tag"]
 ALWAYS_PROMOTE = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99, "min_rows": 10}},
+    "decide": {"performance": {"threshold": 0.99}},
     "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
     "simulate": {"rows_per_batch": 300, "scenarios": []},
 }
@@ -42,6 +42,14 @@ def second(tmp_path_factory):
     repo.commit_all("2025-04")
     repo.repro()
     assert repo.json("reports/promotion.json")["promote"]
+    return repo.path
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory):
+    """v1.0.0 in production."""
+    repo = new_repo(tmp_path_factory.mktemp("promoted"))
+    repo.retrain("promote")
     return repo.path
 
 
@@ -138,7 +146,8 @@ def test_promote_refuses_a_verdict_written_for_another_model(repo):
 
 
 def test_promote_without_a_verdict_is_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("registry: {model_name: m, bump: minor}\n")
+    (tmp_path / "params.yaml").write_text("schema: {id: i, time: t, target: y, positive: 1, negative: 0,"
+                                          " numeric: [x]}\nregistry: {model_name: m, bump: minor}\n")
     out = run(["retrain", "promote"], tmp_path, check=False)
     assert out.returncode == 1
     assert out.stderr == "error: reports/promotion.json: file not found\n"
@@ -155,21 +164,49 @@ def test_simulate_never_overwrites_a_batch(repo):
 def test_simulate_writes_the_next_period_and_can_leave_labels_blank(repo):
     out = repo.retrain("simulate", "--unlabelled")
     assert "2025-04.csv" in out.stdout and "no labels" in out.stdout
-    import pandas as pd
     frame = pd.read_csv(repo.path / "data/raw/2025-04.csv", dtype=str, keep_default_na=False)
     assert (frame["churn"] == "").all() and len(frame) > 0
 
 
-@pytest.mark.parametrize("command", [
-    ("simulate", "--out", "../escaped"),
-    ("predict", "data/raw/2025-01.csv", "-o", "../escaped.csv"),
-    ("fetch", "--stage", "prod", "-o", "/tmp/escaped-model"),
-    ("report", "-o", "reports/../../escaped.md"),
-])
-def test_command_paths_cannot_write_outside_the_repository(repo, command):
+def test_simulated_batches_stay_inside_the_repository(repo):
     before = sorted(p.name for p in repo.path.parent.iterdir())
-    out = repo.retrain(*command, check=False)
+    out = repo.retrain("simulate", "--out", "../escaped", check=False)
     assert out.returncode == 1, out.stderr
     assert out.stderr.count("\n") == 1 and "outside the repository" in out.stderr
     assert sorted(p.name for p in repo.path.parent.iterdir()) == before
-    assert not Path("/tmp/escaped-model").exists()
+
+
+def recorded_state(repo: Repo) -> dict:
+    return {str(p.relative_to(repo.path)): p.read_bytes() for p in sorted(repo.path.rglob("*"))
+            if p.is_file() and not p.is_relative_to(repo.path / ".dvc/tmp")
+            and not p.is_relative_to(repo.path / "reports")}
+
+
+@pytest.mark.parametrize("command", [
+    ("report", "-o", "models/champion.json"),
+    ("report", "-o", "dvc.lock"),
+    ("report", "-o", "./params.yaml"),
+    ("report", "-o", "reports/../.git/HEAD"),
+    ("predict", "data/raw/2025-01.csv", "-o", "data/prepared/holdout.parquet"),
+    ("predict", "data/raw/2025-01.csv", "-o", "data/raw/scored.csv"),
+    ("fetch", "--stage", "prod", "-o", "data/raw"),
+    ("fetch", "--stage", "prod", "-o", "models"),
+])
+def test_command_outputs_never_overwrite_recorded_state(promoted, tmp_path, command):
+    repo = copy_of(promoted, tmp_path)
+    before = recorded_state(repo)
+    out = repo.retrain(*command, check=False)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.count("\n") == 1 and "which the repository records" in out.stderr
+    assert recorded_state(repo) == before
+
+
+def test_command_outputs_go_anywhere_the_user_names(promoted, tmp_path):
+    repo = copy_of(promoted, tmp_path / "copy")
+    outside = tmp_path / "elsewhere"
+    repo.retrain("predict", "data/raw/2025-01.csv", "-o", str(outside / "scored.csv"))
+    assert len(pd.read_csv(outside / "scored.csv")) > 0
+    repo.retrain("report", "-o", str(outside / "job.md"))
+    assert (outside / "job.md").read_text().startswith("#")
+    repo.retrain("fetch", "--stage", "prod", "-o", str(outside / "model"))
+    assert (outside / "model" / "model.joblib").exists()

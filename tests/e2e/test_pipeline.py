@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 STAGES = {"prepare", "evaluate", "decide", "train", "compare", "backtest", "report"}
 LOOP_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.75, "min_rows": 100}, "age": {"max_batches": 12}},
+    "decide": {"performance": {"threshold": 0.75}, "age": {"max_batches": 12}},
     "compare": {"min_improvement": 0.02, "minimums": {"roc_auc": 0.6}, "guards": {"brier": 0.05}},
     "simulate": {"rows_per_batch": 600, "scenarios": [
         {"name": "long_contract_churn_rise", "kind": "concept", "from": "2025-05",

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 ALWAYS_PROMOTE = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99, "min_rows": 10}},
+    "decide": {"performance": {"threshold": 0.99}},
     "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
     "simulate": {"rows_per_batch": 300, "scenarios": []},
 }

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 ARTEFACTS = Path(os.environ.get("RETRAIN_TEST_ARTEFACTS", ROOT / "test-artefacts"))
 RETRAIN_EVERY_MONTH = {
     "prepare": {"window": "last_n", "window_batches": 2, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99, "min_rows": 10}},
+    "decide": {"performance": {"threshold": 0.99}},
     "simulate": {"rows_per_batch": 400, "scenarios": []},
 }
 PLOT_IDS = {"roc", "precision_recall", "confusion_holdout", "confusion_newest", "drift",

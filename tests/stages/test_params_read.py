@@ -55,6 +55,7 @@ def cold_start_repo(tmp_path_factory):
         shutil.copy2(ROOT / rel, path / rel)
     shutil.copytree(ROOT / "stages", path / "stages")
     write_json(path / "models/champion.json", empty_pointer("churn-model"))
+    run(["git", "init", "-q"], path)
     run(["retrain", "simulate", "--months", "3"], path)
     repo = Repo(path)
     for name in STAGES:

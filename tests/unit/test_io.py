@@ -87,6 +87,20 @@ def test_paths_outside_the_repository_are_refused(tmp_path):
             confined(escape, tmp_path / "repo")
 
 
+def test_an_output_path_may_be_anywhere_but_the_recorded_state(tmp_path):
+    from retrain.io import output_path
+
+    repo = tmp_path / "repo"
+    (repo / "models").mkdir(parents=True)
+    (repo / "to_models").symlink_to(repo / "models")
+    for fine in ("reports/job.md", str(tmp_path / "out.csv"), "../x.csv", "modelsish/x"):
+        assert output_path(fine, repo) == Path(fine)
+    for kept in ("models/champion.json", "to_models/x", "dvc.lock", "./data/raw/x.csv",
+                 "reports/../.git/HEAD", "data/prepared", ".dvc/config", str(repo / "params.yaml")):
+        with pytest.raises(DataError, match="which the repository records"):
+            output_path(kept, repo)
+
+
 def test_a_duplicated_csv_header_is_refused_before_pandas_renames_it(tmp_path):
     from retrain.io import read_raw_batch
 

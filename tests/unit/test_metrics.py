@@ -71,7 +71,7 @@ def test_without_challenger_nothing_is_promoted():
 
 
 def test_unknown_metric_in_params_is_refused():
-    with pytest.raises(DataError, match="unknown metric 'auc'"):
+    with pytest.raises(DataError, match="metrics.primary = 'auc': expected 'accuracy'"):
         ComparePolicy.from_params("auc", {})
 
 

@@ -6,7 +6,7 @@ from retrain import registry
 from retrain.errors import RegistryError
 from retrain.io import md5_bytes
 from retrain.modeling import dump, fit
-from retrain.registry import empty_pointer, is_own_output, load_champion, next_version
+from retrain.registry import empty_pointer, is_own_output, next_version
 from retrain.splits import WindowPolicy, split
 
 
@@ -26,8 +26,69 @@ def test_own_outputs_are_only_lock_reports_and_gitignores():
     assert not is_own_output("models/champion.json")
 
 
-def test_cold_start_pointer_loads_no_champion(tmp_path):
-    assert load_champion(tmp_path, empty_pointer("m")) is None
+MD5 = "a" * 32
+
+
+def record(version: str, commit: str, md5: str = MD5, **extra) -> str:
+    body = {"version": version, "commit": commit, "path": "models/challenger/model.joblib",
+            "md5": md5, **extra}
+    return f"m {version}: promoted\n\n{json.dumps(body)}"
+
+
+def tags(*extra) -> registry.Registry:
+    """v1.0.0 at c1 then v1.1.0 at c2, v1.1.0 alone in prod."""
+    return registry.parse_registry("m", [
+        ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
+        ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
+        ref("m#prod#1", "c1"), ref("m#prod!#2", "c1"), ref("m#prod#3", "c2"), *extra])
+
+
+def pointer(version="v1.1.0", commit="c2", md5="b" * 32) -> dict:
+    return {**empty_pointer("m"), "version": version, "tag": f"m@{version}", "commit": commit,
+            "path": "models/challenger/model.joblib", "md5": md5}
+
+
+def test_pointer_tag_and_stage_tags_that_agree_give_the_tags_record():
+    found = registry.agreed_record(pointer(), tags())
+    assert (found["tag"], found["commit"], found["md5"]) == ("m@v1.1.0", "c2", "b" * 32)
+    assert registry.agreed_record(empty_pointer("m"), registry.parse_registry("m", [])) is None
+
+
+@pytest.mark.parametrize("case,message", [
+    ("edited md5", r"says m v1.1.0 has md5 c+, but tag m@v1.1.0 records b+; repair: `retrain rollback"),
+    ("older version's bytes", r"says m v1.1.0 has commit c1, but tag m@v1.1.0 records c2"),
+    ("unknown version", r"names m v7.0.0, but no tag m@v7.0.0 records it \(known: v1.0.0, v1.1.0\)"),
+    ("no tags", r"this clone has no version tags of m; fetch them: git fetch --tags"),
+    ("gto assign", r"the stage tags \(gto show\) put v1.1.0 and v1.0.0 in prod"),
+    ("deleted stage tag", r"the stage tags \(gto show\) put no version in prod"),
+    ("moved version tag", r"tag m@v1.1.0 points at commit c3, but its record names c2: the tag was moved"),
+    ("cold start pointer", r"names no champion, but the stage tags put m v1.1.0 in prod"),
+])
+def test_any_disagreement_between_readers_stops_with_one_line(case, message):
+    named, reg = pointer(), tags()
+    if case == "edited md5":
+        named["md5"] = "c" * 32
+    elif case == "older version's bytes":
+        named["commit"] = "c1"
+    elif case == "unknown version":
+        named = pointer("v7.0.0", "c9")
+    elif case == "no tags":
+        reg = registry.parse_registry("m", [])
+    elif case == "gto assign":
+        reg = tags(ref("m#prod#4", "c1"))
+    elif case == "deleted stage tag":
+        reg = registry.parse_registry("m", [
+            ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
+            ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
+            ref("m#prod#1", "c1"), ref("m#prod!#2", "c1")])
+    elif case == "moved version tag":
+        reg = registry.parse_registry("m", [
+            ref("m@v1.1.0", "c3", record("v1.1.0", "c2", "b" * 32)), ref("m#prod#1", "c3")])
+    elif case == "cold start pointer":
+        named = empty_pointer("m")
+    with pytest.raises(registry.Disagreement, match=message) as err:
+        registry.agreed_record(named, reg)
+    assert "\n" not in str(err.value)
 
 
 @pytest.fixture
@@ -36,41 +97,46 @@ def model_bytes(toy_batch, toy_schema):
     return dump(fit(data.train, toy_schema, "logistic_regression", {}, 0))
 
 
-def pointer_for(data: bytes) -> dict:
-    return {**empty_pointer("m"), "version": "v1.0.0", "tag": "m@v1.0.0", "commit": "a" * 40,
-            "path": "models/challenger/model.joblib", "md5": md5_bytes(data)}
-
-
-def test_champion_loads_when_md5_matches(monkeypatch, tmp_path, model_bytes):
+@pytest.fixture
+def stored(monkeypatch, model_bytes):
+    """The files of a version as DVC returns them at its commit."""
     import io
 
     import pandas as pd
     buffer = io.BytesIO()
     pd.DataFrame({"x1": [1.0]}).to_parquet(buffer)
-    files = {"models/challenger/model.joblib": model_bytes,
-             "models/challenger/metadata.json": json.dumps({"trained": True}).encode(),
-             "models/challenger/profile.json": json.dumps({"rows": 1}).encode(),
-             "models/challenger/reference.parquet": buffer.getvalue()}
-    monkeypatch.setattr(registry, "read_many_at_commit",
-                        lambda root, paths, commit: {p: files[p] for p in paths})
-    champion = load_champion(tmp_path, pointer_for(model_bytes))
+    files = {"model.joblib": model_bytes, "metadata.json": json.dumps({"trained": True}).encode(),
+             "profile.json": json.dumps({"rows": 1}).encode(),
+             "reference.parquet": buffer.getvalue()}
+    monkeypatch.setattr(registry, "read_many_at_commit", lambda root, paths, commit: {
+        p: files[p.rsplit("/", 1)[-1]] for p in paths})
+    return files
+
+
+def tag_record(files: dict, **changes) -> dict:
+    found = {"tag": "m@v1.0.0", "commit": "c1", "path": "models/challenger/model.joblib",
+             "md5": md5_bytes(files["model.joblib"]),
+             "files": {n: md5_bytes(b) for n, b in files.items() if n != "model.joblib"}}
+    return {**found, **changes}
+
+
+def test_champion_loads_when_every_file_matches_its_tag(tmp_path, stored):
+    champion = registry._load_verified(tmp_path, pointer(), tag_record(stored))
     assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
     assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
 
 
-def test_tampered_model_is_refused_before_unpickling(monkeypatch, tmp_path, model_bytes):
+@pytest.mark.parametrize("planted", ["model.joblib", "metadata.json", "profile.json",
+                                     "reference.parquet"])
+def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(monkeypatch, tmp_path,
+                                                                      stored, planted):
     unpickled = []
     monkeypatch.setattr(registry, "load", lambda data: unpickled.append(data))
-    monkeypatch.setattr(registry, "read_many_at_commit",
-                        lambda root, paths, commit: {p: model_bytes + b"x" for p in paths})
-    with pytest.raises(RegistryError, match="does not match .* refusing to load it"):
-        load_champion(tmp_path, pointer_for(model_bytes))
+    expected = tag_record(stored)
+    stored[planted] = stored[planted] + b"x"
+    with pytest.raises(RegistryError, match=f"{planted} at c1: md5 .* tag m@v1.0.0; refusing"):
+        registry._load_verified(tmp_path, pointer(), expected)
     assert unpickled == []
-
-
-def test_pointer_with_a_version_but_no_commit_is_refused(tmp_path):
-    with pytest.raises(RegistryError, match="has no 'commit'"):
-        load_champion(tmp_path, {**empty_pointer("m"), "version": "v1.0.0"})
 
 
 def ref(tag, commit, message="", time=0):

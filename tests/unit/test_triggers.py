@@ -234,7 +234,7 @@ def test_an_estimated_loss_confirms_drift_on_an_unlabelled_batch():
 
 
 def test_without_confirm_every_fired_trigger_counts():
-    params = {k: v for k, v in PARAMS.items() if k != "confirm"}
+    params = {**PARAMS, "confirm": {"triggers": []}}
     assert decide(evaluation(domain=0.9), params)["fired"] == ["multivariate_drift"]
 
 
