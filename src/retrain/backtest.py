@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import DomainCheck, compare, evaluate
-from .io import atomic_write_bytes, dumps_json, md5_bytes, parquet_bytes
+from .io import atomic_write_bytes, batch_stem, dumps_json, md5_bytes, parquet_bytes
 from .metrics import ComparePolicy, score
 from .modeling import load, predict_proba
 from .params import validated
@@ -237,11 +237,11 @@ class BatchSource:
               salt: str = "") -> BatchSource:
         """Batch files (one per period, named by it); a file's digest is the md5 of its bytes
         and of `salt` (the cleaning policy, which changes what the same bytes become)."""
-        check_periods((path.stem, str(path)) for path in paths)
-        ordered = sorted(paths, key=lambda p: p.stem)
+        check_periods((batch_stem(path), str(path)) for path in paths)
+        ordered = sorted(paths, key=batch_stem)
         digests = [hashlib.md5(salt.encode() + p.name.encode() + p.read_bytes()).hexdigest()
                    for p in ordered]
-        return cls([p.stem for p in ordered], digests, lambda i: read(ordered[i]))
+        return cls([batch_stem(p) for p in ordered], digests, lambda i: read(ordered[i]))
 
     def __len__(self) -> int:
         return len(self.periods)

@@ -112,7 +112,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     out_dir = io.confined(args.out)
     source = io.read_parquet(sim["source"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    existing = [p.stem for p in io.list_batches(out_dir)]
+    existing = [io.batch_stem(p) for p in io.list_batches(out_dir)]
     for _ in range(args.months):
         period = (parse_period(args.period, schema.period, "--period") if args.period
                   else next_period(existing, config, schema.period))

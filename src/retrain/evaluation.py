@@ -219,8 +219,8 @@ def compare(probabilities: dict[str, np.ndarray | None], holdout: pd.DataFrame, 
         plots[role] = {**curve_points(y, proba),
                        "scores": plot_sample(scored_frame(holdout, proba, schema, threshold))}
     record = verdict(scores["champion"], scores["challenger"], policy)
-    record = {"promote": record["promote"], "reason": record["reason"],
-              "champion": scores["champion"], "challenger": scores["challenger"],
+    record = {"promote": record["promote"], "undecided": record.get("undecided", False),
+              "reason": record["reason"], "champion": scores["champion"], "challenger": scores["challenger"],
               "primary": policy.primary, "improvement": record["improvement"],
               "checks": record["checks"],
               "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),

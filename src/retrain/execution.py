@@ -37,10 +37,13 @@ def limited_threads() -> Iterator[int]:
     """Run the block with BLAS and OpenMP limited to threads(): libraries already loaded through
     threadpoolctl, libraries loaded later through their environment variables. Idle OpenMP
     threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE unless set), so a busy machine
-    does not make every parallel region wait for a descheduled spinner."""
+    does not make every parallel region wait for a descheduled spinner. Arrow's CPU pool (CSV
+    and Parquet reading) gets the same limit."""
+    import pyarrow
     from threadpoolctl import threadpool_limits
 
     n = threads()
+    pyarrow.set_cpu_count(n)
     for name in _LIBRARY_THREADS:
         os.environ[name] = str(n)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -17,7 +17,8 @@ from .faults import checkpoint
 if TYPE_CHECKING:
     import pandas as pd
 
-BATCH_SUFFIXES = (".csv", ".parquet")
+BATCH_SUFFIXES = (".csv.gz", ".csv", ".parquet")   # matched case-insensitively
+IGNORED_IN_RAW = ".dvc"   # with files whose name starts with '.': DVC's and git's own files
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
@@ -162,20 +163,35 @@ def write_frame(path: str | Path, df: pd.DataFrame) -> None:
         raise DataError(f"{path}: expected a .csv or .parquet file name")
 
 
+def batch_suffix(path: str | Path) -> str | None:
+    """The batch format of a file name (.csv, .csv.gz or .parquet, any case), or None."""
+    name = Path(path).name.lower()
+    return next((s for s in BATCH_SUFFIXES if name.endswith(s) and len(name) > len(s)), None)
+
+
+def batch_stem(path: str | Path) -> str:
+    """A batch file's name without its format suffix: the period it holds."""
+    suffix = batch_suffix(path)
+    name = Path(path).name
+    return name[: len(name) - len(suffix)] if suffix else Path(path).stem
+
+
 def read_raw_batch(path: str | Path) -> pd.DataFrame:
-    """Read a raw batch as text columns (CSV) or as stored (Parquet); cleaning comes later."""
+    """Read a raw batch as text columns (CSV, gzipped or not) or as stored (Parquet); cleaning
+    comes later. A CSV row with fewer fields than the header is refused with its line."""
     import pandas as pd
 
     path = Path(path)
-    if path.suffix == ".parquet":
+    suffix = batch_suffix(path)
+    if suffix == ".parquet":
         return read_parquet(path)
-    if path.suffix != ".csv":
-        raise DataError(f"{path}: expected a .csv or .parquet file")
+    if suffix is None:
+        raise DataError(f"{path}: expected a .csv, .csv.gz or .parquet file")
+    compression = "gzip" if suffix == ".csv.gz" else None
     try:
-        _check_header(path)
-        return pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[], encoding="utf-8-sig"
-        )
+        _check_header(path, compression)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
+                           encoding="utf-8-sig", compression=compression, engine="pyarrow")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
@@ -183,14 +199,38 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except pd.errors.ParserError as err:
-        raise DataError(f"{path}: not a readable CSV ({str(err).strip()})") from None
+        if "Expected" in str(err) and "columns, got" in str(err):
+            _refuse_ragged_rows(path, compression)
+        raise DataError(f"{path}: not a readable CSV ({str(err).strip()[:200]})") from None
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path}: not a readable gzip file ({err})") from None
 
 
-def _check_header(path: Path) -> None:
+def _refuse_ragged_rows(path: Path, compression: str | None) -> None:
+    """Name the first row whose number of fields differs from the header's (the parser that
+    found it does not say which row it was)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if compression == "gzip" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        width = len(next(reader, []))
+        ragged = [(i, len(row)) for i, row in enumerate(reader, start=1) if len(row) != width]
+    if ragged:
+        row, fields = ragged[0]
+        raise DataError(f"{path}: row {row} (line {row + 1}) has {fields} field(s) where the "
+                        f"header has {width} ({len(ragged)} such row(s)); expected every row "
+                        "complete (a file cut short?)")
+
+
+def _check_header(path: Path, compression: str | None) -> None:
     """Refuse a duplicated column name in a CSV header (pandas would rename it silently)."""
     import csv
+    import gzip
 
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    opener = gzip.open if compression == "gzip" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
         names = [name.strip() for name in next(csv.reader(fh), [])]
     duplicated = next((name for i, name in enumerate(names) if name in names[:i]), None)
     if duplicated is not None:
@@ -198,15 +238,21 @@ def _check_header(path: Path) -> None:
 
 
 def list_batches(raw_dir: str | Path) -> list[Path]:
-    """Batch files in `raw_dir`, sorted by name (the period)."""
+    """Batch files in `raw_dir`, sorted by name (the period). Names starting with '.' and
+    `*.dvc` files are DVC's and git's and are skipped; any other file that is not a batch is
+    refused, never silently left out."""
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise DataError(f"{raw_dir}: batch directory not found")
-    files = [
-        p for p in raw_dir.iterdir()
-        if p.is_file() and p.suffix in BATCH_SUFFIXES and not p.name.startswith(".")
-    ]
-    return sorted(files, key=lambda p: p.stem)
+    files = []
+    for path in sorted(raw_dir.iterdir()):
+        if path.name.startswith(".") or path.name.endswith(IGNORED_IN_RAW):
+            continue
+        if not path.is_file() or batch_suffix(path) is None:
+            raise DataError(f"{path}: not a batch file; expected <period>.csv, .csv.gz or "
+                            f".parquet (any case) in {raw_dir}; move it elsewhere")
+        files.append(path)
+    return sorted(files, key=batch_stem)
 
 
 def md5_bytes(data: bytes) -> str:

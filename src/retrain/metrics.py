@@ -87,12 +87,14 @@ class ComparePolicy:
     min_improvement: float = 0.005
     guards: dict[str, float] = field(default_factory=lambda: {"brier": 0.01})  # largest drop
     minimums: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.7})  # floor
+    min_holdout_rows: int = 100
 
     @classmethod
     def from_params(cls, primary: str, params: dict[str, Any]) -> ComparePolicy:
         params = validated("compare", params)
         primary = validated("metrics", {"primary": primary})["primary"]
         return cls(primary=primary, min_improvement=params["min_improvement"],
+                   min_holdout_rows=params["min_holdout_rows"],
                    guards=params["guards"], minimums=params["minimums"])
 
 
@@ -125,6 +127,11 @@ def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
     if challenger is None:
         return {"promote": False, "reason": "no challenger was trained", "checks": checks,
                 "improvement": None}
+    rows = challenger.get("rows")
+    if rows is not None and rows < policy.min_holdout_rows:
+        return {"promote": False, "undecided": True, "checks": checks, "improvement": None,
+                "reason": f"undecided: the holdout has {rows} rows, fewer than "
+                          f"compare.min_holdout_rows ({policy.min_holdout_rows})"}
     for name, failure in minimum_failures(challenger, policy.minimums):
         below_too = (champion is not None
                      and not _meets(name, champion.get(name), policy.minimums[name])

@@ -148,7 +148,7 @@ class ConfirmParams(Section):
 
 
 class AgeParams(Toggle):
-    max_batches: Positive = 12
+    max_batches: Count = 12
 
 
 class FeatureDriftParams(Toggle):
@@ -164,7 +164,7 @@ class DataDriftParams(Toggle):
 
 
 class MultivariateDriftParams(Toggle):
-    auc: Annotated[Number, Field(ge=0.5, le=1)] = 0.7
+    auc: Annotated[Number, Field(ge=0, le=1)] = 0.7
 
 
 class ShiftParams(Toggle):
@@ -225,6 +225,7 @@ class ProfileParams(Section):
 
 class CompareParams(Section):
     min_improvement: Number = 0.005
+    min_holdout_rows: Positive = 100      # fewer holdout rows than this: compare does not decide
     guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {"brier": 0.01}
     minimums: dict[Metric, Number] = {"roc_auc": 0.7}
 

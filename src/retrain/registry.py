@@ -10,7 +10,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -440,17 +439,30 @@ def is_own_output(path: str) -> bool:
     return path == "dvc.lock" or path.startswith("reports/") or path.endswith(".gitignore")
 
 
-def dvc_pipeline_clean(root: str | Path) -> tuple[bool, str]:
+@contextlib.contextmanager
+def pipeline_paused(root: str | Path) -> Iterator[Any]:
+    """Hold DVC's own lock of the repository while production moves: no `dvc repro` runs
+    meanwhile, so no stage records an evaluation of a pointer that changed under it (and a
+    repro that starts now waits a moment, then stops with DVC's lock error)."""
+    from dvc.lock import LockError
+    from dvc.repo import Repo, lock_repo
+
+    with Repo(str(root)) as repo:
+        try:
+            with lock_repo(repo):
+                yield repo
+        except LockError:
+            raise Refused("a DVC command (dvc repro?) is running in this repository; nothing "
+                          "was changed: run this again when it has finished") from None
+
+
+def dvc_pipeline_clean(repo: Any) -> tuple[bool, str]:
     """Whether compare and every stage before it are up to date (the verdict is current); the
     backtest and the report may lag without making the verdict stale."""
-    proc = subprocess.run([sys.executable, "-m", "dvc", "status", "--json", "--with-deps",
-                           "compare"], cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return False, proc.stderr.strip()[:300]
     try:
-        status = json.loads(proc.stdout or "{}")
-    except json.JSONDecodeError:
-        return False, proc.stdout.strip()[:300]
+        status = repo.status(targets=[f"{repo.root_dir}/dvc.yaml:compare"], with_deps=True)
+    except Exception as err:  # dvc raises many types; the message is what matters
+        return False, f"{type(err).__name__}: {str(err).strip()[:300]}"
     return (not status), ", ".join(sorted(status))
 
 
@@ -527,11 +539,21 @@ class _Transaction:
             self.done()
 
     def undo(self) -> None:
+        """Delete the tags, reset HEAD, restore the pointer; the journal is kept, and the
+        failure raised, unless the repository is back where it started."""
         for name in reversed(self.tags):
             git(self.root, "tag", "-d", name, check=False)
         git(self.root, "reset", "-q", "--soft", self.head, check=False)
         git(self.root, "reset", "-q", self.head, "--", POINTER, *self.added, check=False)
         atomic_write_bytes(self.root / POINTER, self.pointer)
+        left = [t for t in self.tags if git(self.root, "tag", "--list", t)]
+        head = git(self.root, "rev-parse", "HEAD", check=False)
+        if left or head != self.head:
+            raise RegistryError(
+                f"could not undo an interrupted {self.command}: HEAD is {head[:12] or '?'}, "
+                f"expected {self.head[:12]}; tags left: {', '.join(left) or 'none'}; the journal "
+                f"{self.journal_path} is kept for the next attempt (is a git command holding "
+                f"{git_dir(self.root) / 'index.lock'}?)")
         self.done()
 
 
@@ -551,6 +573,19 @@ def recover(root: str | Path, registry: Registry) -> str | None:
     return str(journal["command"])
 
 
+def _stale_index_lock(root: Path) -> None:
+    """Remove git's index lock when a killed promote or rollback left it: that is when its
+    journal remains, and this process holds the lock no other promote or rollback can."""
+    lock = git_dir(root) / "index.lock"
+    if not lock.exists():
+        return
+    if not (git_dir(root) / JOURNAL).exists():
+        raise Refused(f"{lock} exists: another git command is running, or one was killed; if "
+                      "none is running, delete that file and run this again")
+    lock.unlink()
+    print(f"recovered: removed {lock} left by the interrupted command")
+
+
 @contextlib.contextmanager
 def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
     """One promote or rollback at a time per repository (a second one is refused at once),
@@ -562,6 +597,7 @@ def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
         except BlockingIOError:
             raise Refused("another promote or rollback is running in this repository "
                           f"({LOCK} in the git directory is held); nothing was changed") from None
+        _stale_index_lock(Path(root))
         recover(root, read_registry(root, model_name))
         yield
     finally:
@@ -605,11 +641,11 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     """
     root = Path(root)
     verdict = read_json(root / "reports/promotion.json")
-    with exclusive(root, model_name):
-        return _promote(root, verdict, model_name, bump, on_schema_change, fail_at)
+    with exclusive(root, model_name), pipeline_paused(root) as repo:
+        return _promote(root, repo, verdict, model_name, bump, on_schema_change, fail_at)
 
 
-def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
+def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bump: str,
              on_schema_change: str, fail_at: str | None) -> str:
     if not verdict.get("promote"):
         raise Refused(f"reports/promotion.json says not to promote: {verdict.get('reason')}")
@@ -623,7 +659,7 @@ def _promote(root: Path, verdict: dict[str, Any], model_name: str, bump: str,
     pointer, _ = trusted_pointer(root)
     if pointer.get("md5") == md5:
         raise AlreadyPromoted(pointer["version"])
-    clean, detail = dvc_pipeline_clean(root)
+    clean, detail = dvc_pipeline_clean(repo)
     if not clean:
         raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); run 'dvc repro'")
     foreign = [p for p in changed_paths(root) if not is_own_output(p)]
@@ -706,7 +742,8 @@ def held_baseline(verdict: dict[str, Any]) -> dict[str, Any] | None:
     From then on the champion is judged against this score, not its own old holdout: a change
     that a retrain could not exploit is answered, and fires again only when the data moves
     further."""
-    if verdict.get("promote") or not verdict.get("challenger") or not verdict.get("champion"):
+    if verdict.get("promote") or verdict.get("undecided") or not verdict.get("challenger") \
+            or not verdict.get("champion"):
         return None
     return {"version": verdict.get("champion_version"), "as_of": verdict.get("as_of"),
             "metrics": verdict["champion"], "challenger_md5": verdict.get("challenger_md5"),
@@ -719,7 +756,7 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
     Returns the version held; refuses when there is no such verdict or it is stale."""
     root = Path(root)
     verdict = read_json(root / "reports/promotion.json")
-    with exclusive(root, model_name):
+    with exclusive(root, model_name), pipeline_paused(root) as repo:
         baseline = held_baseline(verdict)
         if baseline is None:
             raise Refused("reports/promotion.json records no challenger that lost to the "
@@ -732,7 +769,7 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
                           f"{POINTER} names {version}; run 'dvc repro'")
         if pointer.get("baseline") == baseline:
             raise AlreadyHeld(str(version), str(baseline["as_of"]))
-        clean, detail = dvc_pipeline_clean(root)
+        clean, detail = dvc_pipeline_clean(repo)
         if not clean:
             raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); "
                           "run 'dvc repro'")
@@ -753,7 +790,7 @@ def rollback(root: str | Path, model_name: str, reason: str, to: str,
     root = Path(root)
     if not reason or not reason.strip():
         raise Refused("a rollback needs a --reason")
-    with exclusive(root, model_name):
+    with exclusive(root, model_name), pipeline_paused(root):
         return _rollback(root, model_name, reason, to, as_of, fail_at)
 
 

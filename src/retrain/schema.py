@@ -237,9 +237,9 @@ def validate_batch(
     today: pd.Timestamp | None = None,
 ) -> Batch:
     """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
-    from pathlib import PurePath
+    from .io import batch_stem
 
-    period = parse_period(PurePath(source).stem, schema.period, source)
+    period = parse_period(batch_stem(source), schema.period, source)
     today = today if today is not None else pd.Timestamp.now()
     if period.start_time > today:
         raise DataError(f"{source}: period {period} is in the future (today is "

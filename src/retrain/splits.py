@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .io import batch_stem
 from .params import validated
 from .schema import Batch, Schema
 
@@ -59,7 +60,7 @@ def window_batches(paths: list[Path], read: Callable[[Path], Batch],
                    policy: WindowPolicy) -> list[Batch]:
     """The batches split needs, read newest first: for `last_n`, up to and including the n-th
     newest labelled batch (older files are never opened); for `all`, every batch."""
-    check_periods((path.stem, str(path)) for path in paths)
+    check_periods((batch_stem(path), str(path)) for path in paths)
     if policy.kind == "all":
         return [read(path) for path in paths]
     batches: list[Batch] = []

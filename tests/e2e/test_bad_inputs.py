@@ -6,6 +6,7 @@ tags, dvc.lock and data/raw are byte-identical before and after.
 README.md lists the same catalogue ("Bad input: the catalogue").
 """
 
+import gzip
 import hashlib
 import json
 import re
@@ -198,11 +199,32 @@ CASES = {
     "corrupt_champion_model": Case(
         corrupt_champion, refused=r"md5 [0-9a-f]{32} does not match [0-9a-f]{32}"),
     "pointer_names_missing_version": Case(
-        point_at_missing_version, refused=r"models/champion.json: .*v9\.9\.9"),
+        point_at_missing_version, refused=r"models/champion.json names churn-model v9\.9\.9, but no tag"),
+    "upper_case_suffix": Case(
+        lambda r: put(r, good(r), f"data/raw/{NEXT}.CSV"),
+        handled=lambda r: prepared(r)["newest_rows"] == 300
+        and prepared(r)["newest_period"] == NEXT),
+    "gzipped_csv": Case(
+        lambda r: put(r, gzip.compress(good(r).encode()), f"data/raw/{NEXT}.csv.gz"),
+        handled=lambda r: prepared(r)["newest_rows"] == 300
+        and prepared(r)["newest_period"] == NEXT),
+    "stray_file_in_raw": Case(
+        lambda r: (put(r, good(r)), put(r, "notes", "data/raw/notes.txt")),
+        refused=r"data/raw/notes.txt: not a batch file; expected <period>.csv, .csv.gz or "
+                r".parquet"),
+    "json_batch": Case(
+        lambda r: put(r, frame(r).to_json(orient="records"), f"data/raw/{NEXT}.json"),
+        refused=rf"data/raw/{NEXT}.json: not a batch file"),
+    "row_with_missing_fields": Case(
+        lambda r: put(r, good(r).replace("\n", "\n" + ",".join(["x"] * 3) + "\n", 5)),
+        refused=rf"{BATCH}: row 1 \(line 2\) has 3 field\(s\) where the header has 22 \(5 such"),
+    "file_cut_in_its_last_line": Case(
+        lambda r: put(r, good(r).rstrip("\n").rsplit(",", 4)[0] + "\n"),
+        refused=rf"{BATCH}: row 300 \(line 301\) has \d+ field\(s\) where the header has"),
     "unknown_cleaning_policy_in_params": Case(
         lambda r: (r.set_params({"prepare": {"cleaning": {"blank_numeric": "guess"}}}),
                    put(r, good(r))),
-        refused=r"params.yaml: prepare.cleaning.blank_numeric is 'guess', expected one of"),
+        refused=r"params.yaml: prepare.cleaning.blank_numeric = 'guess': expected 'missing' or 'error'"),
 }
 
 

@@ -198,3 +198,66 @@ def test_hold_killed_at_any_step_then_rerun_holds_once(hold_verdict, tmp_path, p
     assert repo.git("rev-list", "--count", f"{head}..HEAD") == "1"
     assert repo.tags() == tags
     assert "already" in repo.retrain("hold").stdout
+
+
+@pytest.mark.parametrize("command", [("promote",), ("rollback", "--to", "v1.0.0", "--reason", "kill")])
+def test_killed_inside_git_commit_the_next_run_removes_the_stale_index_lock(verdict, reference,
+                                                                           tmp_path, command):
+    """The whole process group dies while `git commit` holds .git/index.lock (killed from a
+    pre-commit hook): the next run recovers, removes the lock and completes."""
+    repo = copy(verdict if command[0] == "promote" else reference["repo"], tmp_path)
+    tags = repo.tags()
+    hook = repo.path / ".git/hooks/pre-commit"
+    hook.write_text("#!/bin/sh\ntest -f .git/index.lock && kill -KILL 0\n")
+    hook.chmod(0o755)
+    proc = subprocess.run(["retrain", *command], cwd=repo.path, capture_output=True, text=True,
+                          timeout=600, start_new_session=True, env=command_env())
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (repo.path / ".git/index.lock").exists()
+    hook.unlink()
+    out = repo.retrain(*command)
+    assert "removed" in out.stdout and "index.lock" in out.stdout
+    assert not (repo.path / ".git/index.lock").exists()
+    after = readers(repo)
+    expected = "v1.1.0" if command[0] == "promote" else "v1.0.0"
+    assert after["pointer"] == after["gto"] == after["history"] == expected
+    assert after["in_prod"] == [expected]
+    if command[0] == "rollback":
+        assert repo.tags() != tags
+
+
+def test_a_foreign_index_lock_is_refused_and_kept(verdict, tmp_path):
+    repo = copy(verdict, tmp_path)
+    (repo.path / ".git/index.lock").write_text("")
+    out = repo.retrain("promote", check=False)
+    assert out.returncode == 3 and "another git command is running" in out.stderr
+    assert (repo.path / ".git/index.lock").exists()
+    assert "churn-model@v1.1.0" not in repo.tags()
+
+
+@pytest.mark.parametrize("command", [("promote",), ("rollback", "--to", "v1.0.0", "--reason", "x"),
+                                     ("hold",)])
+def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command):
+    """A repro paused inside evaluate holds DVC's lock: promote, hold and rollback are refused
+    and change nothing, and the evaluation it records describes the pointer it read."""
+    repo = copy(verdict, tmp_path)
+    repo.retrain("simulate")
+    repo.commit_all("one more month")
+    before = {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD"),
+              "pointer": (repo.path / "models/champion.json").read_bytes()}
+    env = command_env({"RETRAIN_PAUSE_AT": "write:reports/evaluation.json:8"})
+    running = subprocess.Popen(["dvc", "repro"], cwd=repo.path, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import time
+    deadline = time.time() + 120
+    while not (repo.path / "reports/evaluation.json").exists() or \
+            json.loads((repo.path / "reports/evaluation.json").read_text()).get("as_of") != "2025-05":
+        assert time.time() < deadline and running.poll() is None, running.stderr.read()
+        time.sleep(0.2)
+    out = repo.retrain(*command, check=False)
+    assert out.returncode == 3 and "dvc repro?" in out.stderr, out.stderr
+    assert {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD"),
+            "pointer": (repo.path / "models/champion.json").read_bytes()} == before
+    _, err = running.communicate(timeout=300)
+    assert running.returncode == 0, err
+    assert repo.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."

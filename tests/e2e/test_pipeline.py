@@ -141,12 +141,11 @@ def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(ma
     assert not repo.json("reports/decision.json")["retrain"]
 
     for key, value, trigger in [("decide.performance.threshold", "0.99", "performance_roc_auc"),
-                                ("decide.multivariate_drift.auc", "0.0", "multivariate_drift"),
-                                ("decide.age.max_batches", "-1", "age")]:
+                                ("decide.multivariate_drift.auc", "0.0", "multivariate_drift")]:
         repo.git("checkout", "--", "params.yaml")
-        # drift counts with any loss at all (min_drop -1), as a team that wants it to would set
+        # drift counts without a loss to confirm it, as a team that wants it to would set
         out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}",
-                       "-S", "decide.confirm.min_drop=-1").stdout
+                       "-S", "decide.confirm.triggers=[]").stdout
         assert ran_stages(out) >= {"decide"}, key
         assert not ran_stages(out) & {"prepare", "evaluate"}, key
         decision = repo.json("reports/decision.json")

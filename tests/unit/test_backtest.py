@@ -33,7 +33,7 @@ def settings(toy_schema, params):
     decide = copy.deepcopy(params["decide"])
     decide["min_rows"] = 50
     return Settings(toy_schema, WindowPolicy("last_n", 2, 0.4), decide,
-                    ComparePolicy("roc_auc", 0.0, {}, {"roc_auc": 0.5}), "logistic_regression",
+                    ComparePolicy("roc_auc", 0.0, {}, {"roc_auc": 0.5}, 20), "logistic_regression",
                     {}, 0, 0.5, 5, 500, 1, DomainCheck(3, 300, 0))
 
 

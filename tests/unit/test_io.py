@@ -69,7 +69,7 @@ def test_truncated_parquet_is_refused(tmp_path):
 
 
 def test_list_batches_sorts_by_period_and_skips_other_files(tmp_path):
-    for name in ["2025-02.csv", "2025-01.parquet", "notes.txt", ".2025-03.csv.tmp"]:
+    for name in ["2025-02.csv", "2025-01.parquet", ".2025-03.csv.tmp"]:
         (tmp_path / name).write_text("x")
     assert [p.name for p in io.list_batches(tmp_path)] == ["2025-01.parquet", "2025-02.csv"]
     with pytest.raises(DataError, match="batch directory not found"):
@@ -108,3 +108,47 @@ def test_a_duplicated_csv_header_is_refused_before_pandas_renames_it(tmp_path):
     path.write_text("a,b,a\n1,2,3\n")
     with pytest.raises(DataError, match=r"2025-01.csv: column 'a' appears twice in the header"):
         read_raw_batch(path)
+
+
+def test_batch_files_are_matched_case_insensitively_and_strays_are_refused(tmp_path):
+    from retrain.io import batch_stem, list_batches
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("2025-02.CSV", "2025-01.csv.gz", "2025-03.Parquet", ".gitignore",
+                 "2025-04.csv.dvc"):
+        (raw / name).write_text("x")
+    found = list_batches(raw)
+    assert [p.name for p in found] == ["2025-01.csv.gz", "2025-02.CSV", "2025-03.Parquet"]
+    assert [batch_stem(p) for p in found] == ["2025-01", "2025-02", "2025-03"]
+    for stray in ("notes.txt", "2025-05.json", "2025-06.xlsx"):
+        (raw / stray).write_text("x")
+        with pytest.raises(DataError, match=f"{stray}: not a batch file; expected"):
+            list_batches(raw)
+        (raw / stray).unlink()
+
+
+def test_a_gzipped_csv_reads_as_the_csv_it_holds(tmp_path):
+    import gzip
+
+    from retrain.io import read_raw_batch
+
+    text = "id,x\n1,2\n3,\n"
+    (tmp_path / "2025-01.csv").write_text(text)
+    (tmp_path / "2025-01.csv.gz").write_bytes(gzip.compress(text.encode()))
+    pd.testing.assert_frame_equal(read_raw_batch(tmp_path / "2025-01.csv.gz"),
+                                  read_raw_batch(tmp_path / "2025-01.csv"))
+    (tmp_path / "2025-02.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="2025-02.csv.gz: not a readable gzip file"):
+        read_raw_batch(tmp_path / "2025-02.csv.gz")
+
+
+@pytest.mark.parametrize("text,row", [("id,x,y\n1,2,3\n4,5\n6,7,8\n", 2),
+                                      ("id,x,y\n1,2,3\n4,5,6\n7", 3)])
+def test_a_csv_row_with_fewer_fields_than_the_header_is_refused(tmp_path, text, row):
+    from retrain.io import read_raw_batch
+
+    (tmp_path / "b.csv").write_text(text)
+    with pytest.raises(DataError, match=rf"b.csv: row {row} \(line {row + 1}\) has \d field\(s\) "
+                                        "where the header has 3"):
+        read_raw_batch(tmp_path / "b.csv")

@@ -118,3 +118,16 @@ def test_scoring_imports_no_scikit_learn():
             "print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_compare_does_not_decide_on_a_holdout_smaller_than_the_minimum():
+    from retrain.metrics import verdict
+    from retrain.registry import held_baseline
+
+    policy = ComparePolicy(min_holdout_rows=100, minimums={}, guards={}, min_improvement=0.0)
+    champion = {"roc_auc": 0.70, "rows": 2}
+    small = verdict(champion, {"roc_auc": 0.99, "rows": 2}, policy)
+    assert not small["promote"] and small["undecided"]
+    assert "the holdout has 2 rows, fewer than compare.min_holdout_rows (100)" in small["reason"]
+    assert held_baseline({**small, "challenger": {"rows": 2}, "champion": champion}) is None
+    assert verdict({**champion, "rows": 100}, {"roc_auc": 0.99, "rows": 100}, policy)["promote"]
