@@ -244,7 +244,7 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
 
     schema = Schema.from_params(s)
     later_clean = validate_batch(later_frame, f"{later}.parquet", schema, CleaningPolicy()).frame
-    model = load((repo / "models/challenger/model.joblib").read_bytes())
+    model = load((repo / "models/challenger/model.skops").read_bytes())
     ours_auc = score(later_clean[s["target"]].to_numpy(), predict_proba(model, later_clean, schema),
                      0.5)["roc_auc"]
     prepared = repo / "data/prepared"
@@ -268,7 +268,7 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     return {"rows": big, "cycle": cycle, "peaks": peaks, "needs": needs, "naive": naive,
             "busy_cycle": busy_cycle, "busy_naive": busy_naive,
             "naive_auc": naive_auc, "ours_auc": ours_auc,
-            "ours_model_mb": (repo / "models/challenger/model.joblib").stat().st_size / 2**20,
+            "ours_model_mb": (repo / "models/challenger/model.skops").stat().st_size / 2**20,
             "naive_model_mb": (work / "naive.joblib").stat().st_size / 2**20,
             "repo": repo, "period": period}
 

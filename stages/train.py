@@ -47,10 +47,11 @@ def main() -> None:
             tie_seed=section(params, "prepare")["sample_seed"],
         )
     metadata = challenger.metadata
-    io.atomic_write_bytes(OUT / "model.joblib", challenger.model_bytes)
+    io.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
     io.write_json(OUT / "metadata.json", metadata)
     io.write_json(OUT / "profile.json", challenger.profile)
     io.write_parquet(OUT / "reference.parquet", challenger.reference)
+    io.atomic_write_bytes(OUT / "trained_rows.npy", io.npy_bytes(challenger.trained_rows))
     io.write_parquet(SCORES, stored_scores(holdout[schema.id].array, challenger.holdout_proba,
                                            schema), {"model_md5": metadata["model_md5"]})
     log.info("%s on %d rows (%s..%s), holdout roc_auc %s", estimator, metadata["window"]["rows"],

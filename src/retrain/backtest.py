@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from .evaluation import DomainCheck, compare, evaluate
-from .io import atomic_write_bytes, batch_stem, dumps_json, md5_bytes, parquet_bytes
+from .io import (
+    atomic_write_bytes,
+    batch_stem,
+    dumps_json,
+    md5_bytes,
+    npy_bytes,
+    parquet_bytes,
+    read_npy,
+)
 from .metrics import ComparePolicy, score
 from .modeling import load, predict_proba
 from .params import validated
@@ -93,18 +101,20 @@ class ModelCache:
         self.trained += 1
         self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
         champion = as_loaded(challenger.model_bytes, challenger.metadata, challenger.profile,
-                             parquet_bytes(challenger.reference))
+                             parquet_bytes(challenger.reference),
+                             npy_bytes(challenger.trained_rows))
         self.models[key] = champion, challenger
         return self.models[key]
 
 
 def as_loaded(model_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any],
-              reference: bytes) -> Champion:
+              reference: bytes, trained_rows: bytes) -> Champion:
     """A backtest champion, built from the same bytes a checkpoint stores."""
     md5 = metadata["model_md5"]
     version = f"bt-{md5[:8]}"
     return Champion({"version": version, "tag": version, "commit": "", "md5": md5},
-                    load(model_bytes), metadata, profile, pd.read_parquet(BytesIO(reference)))
+                    load(model_bytes), metadata, profile, pd.read_parquet(BytesIO(reference)),
+                    read_npy(trained_rows))
 
 
 def with_baseline(champion: Champion, baseline: dict[str, Any] | None) -> Champion:
@@ -355,12 +365,15 @@ def read_checkpoint(directory: str | Path) -> Checkpoint | None:
         files: dict[str, bytes] = {}
         models: dict[str, Champion] = {}
         for md5, record in state["models"].items():
-            model = (directory / f"{md5}.joblib").read_bytes()
+            model = (directory / f"{md5}.skops").read_bytes()
             reference = (directory / f"{md5}.reference.parquet").read_bytes()
+            rows = (directory / f"{md5}.rows.npy").read_bytes()
             if md5_bytes(model) != md5:
                 return None
-            files[f"{md5}.joblib"], files[f"{md5}.reference.parquet"] = model, reference
-            models[md5] = as_loaded(model, record["metadata"], record["profile"], reference)
+            files[f"{md5}.skops"], files[f"{md5}.reference.parquet"] = model, reference
+            files[f"{md5}.rows.npy"] = rows
+            models[md5] = as_loaded(model, record["metadata"], record["profile"], reference,
+                                    rows)
         return Checkpoint(state["settings"], state["digests"], state["rows"],
                           {int(s): c for s, c in state["champions"].items()}, models, files)
     except (OSError, ValueError, KeyError):
@@ -373,9 +386,9 @@ def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: lis
     """Per-batch rows and summary metrics for every policy, on identical batches. With a
     checkpoint of the same settings whose batches are a prefix of these, the replay resumes
     after its last matching step and gives what a replay from the first batch gives."""
-    cache = ModelCache({name.removesuffix(".joblib"): data
+    cache = ModelCache({name.removesuffix(".skops"): data
                         for name, data in (checkpoint.files if checkpoint else {}).items()
-                        if name.endswith(".joblib")})
+                        if name.endswith(".skops")})
     if not isinstance(batches, BatchSource):
         batches = BatchSource.of(batches)
     digests = batches.digests
@@ -423,8 +436,9 @@ def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: lis
               for c in named.values() if c}
     files: dict[str, bytes] = {}
     for md5, champion in models.items():
-        files[f"{md5}.joblib"] = cache.files[md5]
+        files[f"{md5}.skops"] = cache.files[md5]
         files[f"{md5}.reference.parquet"] = parquet_bytes(champion.reference)
+        files[f"{md5}.rows.npy"] = npy_bytes(champion.trained_rows)
     state = Checkpoint(fingerprint, digests, results,
                        {s: {p: c and {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
                             for p, c in named.items()}

@@ -6,6 +6,7 @@ threshold reruns only decide.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -277,6 +278,37 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
 
 # --- schema changes against the champion ------------------------------------------------------
 
+LISTED_CATEGORIES, LONGEST_LABEL = 20, 80
+
+
+def _listed(seen: dict[str, int], rows: int) -> dict[str, float]:
+    """New categories with their share of rows for the record: the most frequent
+    LISTED_CATEGORIES, each label cut to LONGEST_LABEL characters, the rest summed under one
+    key, so a runaway column cannot fill evaluation.json."""
+    ranked = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = {(v if len(v) <= LONGEST_LABEL else f"{v[:LONGEST_LABEL - 1]}… ({len(v)} chars)"):
+             round(n / rows, 6) for v, n in ranked[:LISTED_CATEGORIES]}
+    rest = ranked[LISTED_CATEGORIES:]
+    if rest:
+        shown[f"… {len(rest)} more"] = round(sum(n for _, n in rest) / rows, 6)
+    return dict(sorted(shown.items()))
+
+
+_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def _codes_for_words(known: set[str], now: pd.Series) -> float | None:
+    """The share of rows holding numbers in a categorical column whose trained categories were
+    all words, when most of them do (integer codes in place of labels); else None."""
+    words = [k for k in known if k != MISSING]
+    if not words or any(_NUMBER.match(k) for k in words):
+        return None
+    present = now[[not pd.isna(v) and str(v) != MISSING for v in now.index]]
+    total = int(present.sum())
+    coded = int(sum(n for v, n in present.items() if _NUMBER.match(str(v))))
+    return round(coded / total, 6) if total and coded / total >= 0.5 else None
+
+
 def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
                    observed: dict[str, Any], counts: dict[str, pd.Series] | None = None
                    ) -> dict[str, Any]:
@@ -293,7 +325,7 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
             seen = {str(v): int(n) for v, n in counts[col].items()
                     if not pd.isna(v) and str(v) not in known}
             if seen:
-                new_categories[col] = {v: round(n / rows, 6) for v, n in sorted(seen.items())}
+                new_categories[col] = _listed(seen, rows)
     out_of_range = {}
     for col in schema.numeric:
         bounds = known_range(profile, col)
@@ -311,6 +343,10 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
     for col in schema.categorical:
         if col in trained["numeric"]:
             type_changes[col] = 1.0
+        elif col in profile["categorical"] and col in counts and col not in type_changes:
+            share = _codes_for_words(known_categories(profile, col), counts[col])
+            if share is not None:
+                type_changes[col] = share
     return {
         "missing_columns": sorted(trained_features - now_features),
         "new_columns": sorted((now_features - trained_features)

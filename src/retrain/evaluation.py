@@ -14,7 +14,7 @@ from .errors import DataError
 from .metrics import ComparePolicy, pr_points, roc_points, score, verdict
 from .modeling import labels, predict_proba
 from .schema import PERIOD, Schema
-from .splits import HoldoutCut, sampled
+from .splits import HoldoutCut, row_fingerprints, sampled
 
 if TYPE_CHECKING:
     from .registry import Champion
@@ -94,11 +94,20 @@ def plot_sample(scored: pd.DataFrame, most: int = PLOT_ROWS) -> pd.DataFrame:
 
 def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: Schema,
                     threshold: float) -> pd.DataFrame:
-    """The champion's scores on the labelled rows it never trained on; no rows at cold start."""
+    """The champion's scores on the labelled rows it never trained on: after its holdout cut,
+    and none that repeats, id, features and label alike, one of its training rows (rows re-sent
+    under a new date); no rows at cold start. attrs["repeated"] counts those left out."""
     if champion is None:
         return pd.DataFrame(columns=[schema.id, "actual", "predicted", "probability"])
     rows = unseen_rows(labelled, schema, champion.metadata)
-    return scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
+    repeated = np.zeros(len(rows), dtype=bool)
+    if champion.trained_rows is not None and len(rows):
+        repeated = np.isin(row_fingerprints(rows, schema), champion.trained_rows,
+                           assume_unique=False)
+        rows = rows.loc[~repeated]
+    scored = scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
+    scored.attrs["repeated"] = int(repeated.sum())
+    return scored
 
 
 def champion_baseline(champion: Champion) -> dict[str, Any]:
@@ -159,6 +168,7 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     if scored is None:
         scored = champion_scores(champion, labelled, schema, threshold)
     record["rows_seen_in_training"] = int(len(labelled) - len(scored))
+    record["rows_repeating_training_rows"] = int(scored.attrs.get("repeated", 0))
     if len(scored):
         y = (scored["actual"] == schema.positive).to_numpy().astype(int)
         proba = scored["probability"].to_numpy()

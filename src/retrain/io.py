@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
-from io import StringIO
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,6 +253,21 @@ def list_batches(raw_dir: str | Path) -> list[Path]:
                             f".parquet (any case) in {raw_dir}; move it elsewhere")
         files.append(path)
     return sorted(files, key=batch_stem)
+
+
+def npy_bytes(array: Any) -> bytes:
+    """An array in numpy's .npy format (no pickled objects)."""
+    import numpy as np
+
+    buffer = BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def read_npy(data: bytes) -> Any:
+    import numpy as np
+
+    return np.load(BytesIO(data), allow_pickle=False)
 
 
 def md5_bytes(data: bytes) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from .errors import DataError
 from .schema import Schema
 
 if TYPE_CHECKING:
@@ -59,12 +60,61 @@ def labels(proba: np.ndarray, schema: Schema, threshold: float) -> np.ndarray:
     return np.where(proba >= threshold, schema.positive, schema.negative)
 
 
+# The only types a model file may hold beyond what skops trusts by default (scikit-learn's
+# estimators, numpy arrays): loading anything else is refused, so a model file cannot run code.
+TRUSTED_TYPES = [
+    "functools.partial",
+    "numpy.dtype",
+    "retrain.features.TreeEncoder",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils.validation.check_array",
+]
+
+
 def dump(model: Pipeline) -> bytes:
-    buffer = io.BytesIO()
-    joblib.dump(model, buffer, compress=3)
-    return buffer.getvalue()
+    """The model in skops' format (a zip of JSON and arrays, no pickle), deflated, and made
+    byte-identical for the same model (see _canonical)."""
+    import skops.io
+
+    return _canonical(skops.io.dumps(model))
+
+
+_OBJECT_ID = re.compile(r'(?<="__id__": )\d+|(?<=")\d+(?=\.npy")')
+
+
+def _canonical(data: bytes) -> bytes:
+    """skops names arrays and shared objects by their address in memory and stamps the zip
+    with the time: renumber them in order of appearance and fix the time, so that the same
+    model gives the same bytes (and md5) in every run."""
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(data))
+    schema = source.read("schema.json").decode()
+    numbers: dict[str, str] = {}
+    schema = _OBJECT_ID.sub(lambda m: numbers.setdefault(m[0], str(len(numbers))), schema)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        members = [("schema.json", schema.encode())] + sorted(
+            (numbers[name.removesuffix(".npy")] + ".npy", source.read(name))
+            for name in source.namelist() if name != "schema.json")
+        for name, content in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(info, content, compresslevel=6)
+    return out.getvalue()
 
 
 def load(data: bytes) -> Pipeline:
-    """Unpickle model bytes; call only after their md5 was checked against the registry."""
-    return joblib.load(io.BytesIO(data))
+    """A model from skops bytes, refusing any type outside TRUSTED_TYPES; loading runs no code
+    from the file. Bytes of the former joblib format (a pickle) are refused, never unpickled."""
+    import skops.io
+
+    if not data.startswith(b"PK"):
+        raise DataError("the model file is not in skops format (an older joblib pickle?); "
+                        "retrain, or load it yourself if you trust it: pickles can run code")
+    untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
+    if untrusted:
+        raise DataError(f"the model file holds types outside the trusted list: "
+                        f"{', '.join(untrusted)}; refusing to load it")
+    return skops.io.loads(data, trusted=TRUSTED_TYPES)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,15 @@ import pandas as pd
 
 from .errors import Refused, RegistryError
 from .faults import checkpoint
-from .io import atomic_write_bytes, dumps_json, md5_bytes, md5_file, read_json, write_text
+from .io import (
+    atomic_write_bytes,
+    dumps_json,
+    md5_bytes,
+    md5_file,
+    read_json,
+    read_npy,
+    write_text,
+)
 from .log import get
 from .modeling import load
 
@@ -28,7 +37,7 @@ POINTER = "models/champion.json"
 JOURNAL = "retrain-transaction.json"
 LOCK = "retrain.lock"
 CHALLENGER_DIR = "models/challenger"
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.parquet"
@@ -167,6 +176,7 @@ class Champion:
     metadata: dict[str, Any]
     profile: dict[str, Any] | None = None
     reference: Any = None
+    trained_rows: Any = None    # fingerprints of its training rows (evaluation.row_fingerprints)
 
 
 class Disagreement(RegistryError):
@@ -294,7 +304,9 @@ def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict
     return found
 
 
-SIDE_FILES = (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE)
+TRAINED_ROWS_FILE = "trained_rows.npy"
+SIDE_FILES = (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE, TRAINED_ROWS_FILE)
+LEGACY_SIDE_FILES = SIDE_FILES[:3]   # tags made before side-file md5s were recorded
 
 
 def side_file_md5s(directory: str | Path) -> dict[str, str]:
@@ -315,7 +327,8 @@ def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]
     """The model and its side files at the version tag's commit, each checked against the md5
     in the tag's record before anything reads them; keyed by file name."""
     beside = Path(record["path"])
-    names = {MODEL_FILE: record["path"], **{n: str(beside.with_name(n)) for n in SIDE_FILES}}
+    side = list(record["files"]) if "files" in record else LEGACY_SIDE_FILES
+    names = {MODEL_FILE: record["path"], **{n: str(beside.with_name(n)) for n in side}}
     try:
         found = read_many_at_commit(root, list(names.values()), record["commit"])
     except RegistryError:
@@ -328,7 +341,7 @@ def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]
                             ) from None
     if "files" not in record:
         log.warning("tag %s predates side-file md5s: %s are read unverified", record["tag"],
-                    ", ".join(SIDE_FILES))
+                    ", ".join(LEGACY_SIDE_FILES))
     expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
     files = {name: found[path] for name, path in names.items()}
     for name, md5 in expected.items():
@@ -337,11 +350,30 @@ def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]
     return files
 
 
+def check_library_version(metadata: dict[str, Any], what: str) -> None:
+    """Refuse a model trained under another major version of scikit-learn; warn on any other
+    difference (constraints.txt pins the version the job installs)."""
+    import sklearn
+
+    trained, here = metadata.get("sklearn_version"), sklearn.__version__
+    if not trained or trained == here:
+        return
+    if trained.split(".")[0] != here.split(".")[0]:
+        raise RegistryError(f"{what} was trained with scikit-learn {trained}, this environment "
+                            f"has {here}; install the pinned versions (pip install -c "
+                            "constraints.txt -e .) or retrain")
+    log.warning("%s was trained with scikit-learn %s, this environment has %s; install the "
+                "pinned versions (pip install -c constraints.txt -e .)", what, trained, here)
+
+
 def _load_verified(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
     files = verified_files(root, record)
-    return Champion(pointer, load(files[MODEL_FILE]), json.loads(files[METADATA_FILE]),
+    metadata = json.loads(files[METADATA_FILE])
+    check_library_version(metadata, f"{record['tag']}")
+    return Champion(pointer, load(files[MODEL_FILE]), metadata,
                     json.loads(files[PROFILE_FILE]),
-                    pd.read_parquet(io.BytesIO(files[REFERENCE_FILE])))
+                    pd.read_parquet(io.BytesIO(files[REFERENCE_FILE])),
+                    read_npy(files[TRAINED_ROWS_FILE]) if TRAINED_ROWS_FILE in files else None)
 
 
 def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> bytes:
@@ -441,15 +473,19 @@ def is_own_output(path: str) -> bool:
 
 @contextlib.contextmanager
 def pipeline_paused(root: str | Path) -> Iterator[Any]:
-    """Hold DVC's own lock of the repository while production moves: no `dvc repro` runs
-    meanwhile, so no stage records an evaluation of a pointer that changed under it (and a
-    repro that starts now waits a moment, then stops with DVC's lock error)."""
+    """Hold DVC's locks while production moves: the repository lock (held by `dvc repro`
+    between stages) and a write lock on the pointer (a running stage that reads it, evaluate or
+    compare, holds a read lock on it). So no stage records an evaluation of a pointer that
+    changed under it; a repro that starts meanwhile stops with DVC's lock error."""
     from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
+    from dvc.rwlock import rwlock
 
     with Repo(str(root)) as repo:
         try:
-            with lock_repo(repo):
+            with lock_repo(repo), rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv), [],
+                                         [repo.fs.join(repo.root_dir, POINTER)],
+                                         repo.config["core"].get("hardlink_lock", False)):
                 yield repo
         except LockError:
             raise Refused("a DVC command (dvc repro?) is running in this repository; nothing "
@@ -459,8 +495,12 @@ def pipeline_paused(root: str | Path) -> Iterator[Any]:
 def dvc_pipeline_clean(repo: Any) -> tuple[bool, str]:
     """Whether compare and every stage before it are up to date (the verdict is current); the
     backtest and the report may lag without making the verdict stale."""
+    from dvc.lock import LockError
+
     try:
         status = repo.status(targets=[f"{repo.root_dir}/dvc.yaml:compare"], with_deps=True)
+    except LockError:
+        raise
     except Exception as err:  # dvc raises many types; the message is what matters
         return False, f"{type(err).__name__}: {str(err).strip()[:300]}"
     return (not status), ", ".join(sorted(status))

@@ -213,12 +213,22 @@ def _cleaned_ids(raw: pd.DataFrame, source: str, schema: Schema) -> pd.Series:
 
 def _clean_features(raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: Schema,
                     policy: CleaningPolicy) -> dict[str, int]:
-    """Fill `out` with the cleaned features; return unparseable counts per numeric column."""
+    """Fill `out` with the cleaned features; return per column the count of values not of its
+    type: unparseable numbers, and categorical values stored as numbers, booleans or lists (a
+    categorical column that arrives as integer codes is a type change, not new categories)."""
     unparseable = {}
     for name in schema.numeric:
         out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
     for name in schema.categorical:
-        out[name] = _as_text(raw[name]).astype("str")
+        column = raw[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            unparseable[name] = int(column.notna().sum())
+        elif column.dtype == object:
+            nested = column.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
+            if nested.any():
+                unparseable[name] = int(nested.sum())
+                column = column.mask(nested)
+        out[name] = _as_text(column).astype("str")
     return {k: v for k, v in unparseable.items() if v}
 
 
@@ -306,7 +316,8 @@ def check_size(path: str | Path, policy: CleaningPolicy) -> None:
     if size > policy.max_batch_mb:
         raise DataError(f"{path}: {size:.1f} MB is more than prepare.cleaning.max_batch_mb "
                         f"({policy.max_batch_mb:g}); split the batch, or raise the limit where "
-                        "memory allows (reading takes about 3x the file size)")
+                        "memory allows (reading and cleaning a CSV hold about 6x its size in memory: 5.5x "
+                        "measured on a 140 MB, 1M-row batch; Parquet, being compressed, more)")
 
 
 def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batch:

@@ -249,3 +249,14 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
         "newest_observed": newest.observed(),
     }
     return Split(newest.frame, newest_labelled, train, holdout, summary)
+
+
+def row_fingerprints(rows: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """A 64-bit hash of each row's id, features and label, in row order."""
+    columns = [schema.id, *schema.features, schema.target]
+    return pd.util.hash_pandas_object(rows[columns], index=False).to_numpy()
+
+
+def trained_fingerprints(train: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """What a model keeps of its training rows: their fingerprints, sorted and unique."""
+    return np.unique(row_fingerprints(train, schema))

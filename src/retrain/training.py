@@ -16,7 +16,7 @@ from .log import get, timed
 from .metrics import score
 from .modeling import dump, fit, predict_proba
 from .schema import PERIOD, Schema
-from .splits import HoldoutCut
+from .splits import HoldoutCut, trained_fingerprints
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -34,6 +34,7 @@ class Challenger:
     profile: dict[str, Any]
     reference: pd.DataFrame
     holdout_proba: np.ndarray
+    trained_rows: np.ndarray     # fingerprints of the training rows (evaluation.row_fingerprints)
 
 
 def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,
@@ -111,4 +112,5 @@ def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFr
                      "estimated": estimated_performance(proba, threshold)},
             window=train)
     profile["reference_periods"] = sorted(recent[PERIOD].unique().tolist())
-    return Challenger(data, metadata, profile, reference, proba)
+    return Challenger(data, metadata, profile, reference, proba,
+                      trained_fingerprints(train, schema))

@@ -209,4 +209,4 @@ def test_command_outputs_go_anywhere_the_user_names(promoted, tmp_path):
     repo.retrain("report", "-o", str(outside / "job.md"))
     assert (outside / "job.md").read_text().startswith("#")
     repo.retrain("fetch", "--stage", "prod", "-o", str(outside / "model"))
-    assert (outside / "model" / "model.joblib").exists()
+    assert (outside / "model" / "model.skops").exists()

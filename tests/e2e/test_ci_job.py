@@ -76,7 +76,7 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     out = fresh.retrain("fetch", "--stage", "prod", "-o", "deploy")
     version = fresh.json("models/champion.json")["version"]
     assert version in out.stdout
-    fetched = (fresh.path / "deploy/model.joblib").read_bytes()
+    fetched = (fresh.path / "deploy/model.skops").read_bytes()
     assert hashlib.md5(fetched).hexdigest() == fresh.json("models/champion.json")["md5"]
 
 

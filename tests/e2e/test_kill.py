@@ -28,7 +28,7 @@ REPRO_POINTS = [
     "write:data/prepared/newest.parquet", "write:data/prepared/train.parquet",
     "write:reports/prepare.json", "write:reports/evaluation.json",
     "write:reports/plots/newest_champion.csv", "write:reports/decision.json",
-    "write:models/challenger/model.joblib",
+    "write:models/challenger/model.skops",
     "write:models/challenger/profile.json", "write:reports/promotion.json",
     "write:reports/plots/roc_champion.csv", "write:reports/backtest.json",
     "write:data/backtest/state.json", "write:reports/decision.md",
@@ -204,11 +204,12 @@ def test_hold_killed_at_any_step_then_rerun_holds_once(hold_verdict, tmp_path, p
 def test_killed_inside_git_commit_the_next_run_removes_the_stale_index_lock(verdict, reference,
                                                                            tmp_path, command):
     """The whole process group dies while `git commit` holds .git/index.lock (killed from a
-    pre-commit hook): the next run recovers, removes the lock and completes."""
+    pre-commit hook, in the commit of the pointer): the next run recovers, removes the lock and
+    completes."""
     repo = copy(verdict if command[0] == "promote" else reference["repo"], tmp_path)
     tags = repo.tags()
     hook = repo.path / ".git/hooks/pre-commit"
-    hook.write_text("#!/bin/sh\ntest -f .git/index.lock && kill -KILL 0\n")
+    hook.write_text("#!/bin/sh\nif test -f .git/index.lock; then kill -KILL 0; fi\n")
     hook.chmod(0o755)
     proc = subprocess.run(["retrain", *command], cwd=repo.path, capture_output=True, text=True,
                           timeout=600, start_new_session=True, env=command_env())

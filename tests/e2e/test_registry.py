@@ -23,7 +23,7 @@ def readers(repo: Repo, tmp_path, label: str) -> dict:
     gto_cli = json.loads(repo.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
     api = repo.run("python", "-c", "import gto.api as g; print(g.find_versions_in_stage("
                    "'.', 'churn-model', 'prod')[0].version)").stdout.strip()
-    out = tmp_path / f"artifact-{label}" / "model.joblib"
+    out = tmp_path / f"artifact-{label}" / "model.skops"
     repo.run("dvc", "artifacts", "get", ".", "churn-model", "--stage", "prod", "-o", str(out))
     by_md5 = {json.loads(repo.git("tag", "-l", "--format=%(contents:body)", t))["md5"]: t
               for t in repo.tags() if "@" in t}
@@ -91,7 +91,7 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
     fetched = clone.retrain("fetch", "--stage", "prod", "-o", "deploy")
     assert "v1.1.0" in fetched.stdout
     expected_md5 = repo.json("models/champion.json")["md5"]
-    assert hashlib.md5((clone.path / "deploy/model.joblib").read_bytes()).hexdigest() == expected_md5
+    assert hashlib.md5((clone.path / "deploy/model.skops").read_bytes()).hexdigest() == expected_md5
     assert json.loads((clone.path / "deploy/version.json").read_text())["version"] == "v1.1.0"
 
 

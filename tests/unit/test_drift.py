@@ -206,3 +206,38 @@ def test_bin_counts_put_each_value_in_the_bin_whose_upper_edge_it_does_not_excee
     present = values[~np.isnan(values)]
     expected = np.bincount(np.searchsorted(edges, present, side="left"), minlength=len(edges) + 1)
     assert bin_counts(pd.Series(values), edges) == [*expected.tolist(), 4]
+
+
+def test_a_categorical_column_arriving_as_codes_is_a_type_change(samples, toy):
+    reference, current = samples
+    profile, _ = profile_of(reference, toy)
+    codes = current.assign(colour=current["colour"].map({"red": "1", "green": "2", "blue": "3",
+                                                         "pink": "4"}))
+    changes = schema_changes(profile, codes, toy, {"rows": 800})
+    assert changes["type_changes"] == {"colour": 1.0}
+    words = schema_changes(profile, current, toy, {"rows": 800})
+    assert words["type_changes"] == {}
+
+
+@pytest.mark.parametrize("values", [[1, 2, 3] * 67,
+                                    [["red"], ["blue"]] * 100])
+def test_categorical_values_stored_as_numbers_or_lists_are_counted_as_a_type_change(values, toy):
+    from retrain.schema import CleaningPolicy, validate_batch
+    from tests.helpers import toy_raw
+
+    raw = toy_raw("2025-01").astype(object)
+    raw["colour"] = pd.Series(values[:200], dtype="int64" if isinstance(values[0], int)
+                              else object)
+    batch = validate_batch(raw, "2025-01.parquet", toy, CleaningPolicy())
+    assert batch.observed()["unparseable"] == {"colour": 200}
+
+
+def test_new_categories_are_recorded_short_and_few(samples, toy):
+    reference, current = samples
+    profile, _ = profile_of(reference, toy)
+    runaway = current.assign(colour=[f"c{i}" for i in range(798)] + ["x" * 5_000_000] * 2)
+    listed = schema_changes(profile, runaway, toy, {"rows": 800})["new_categories"]["colour"]
+    assert len(listed) == 21 and max(len(k) for k in listed) < 100
+    assert listed["x" * 79 + "… (5000000 chars)"] == round(2 / 800, 6)
+    assert listed["… 779 more"] == round(779 / 800, 6)
+    assert round(sum(listed.values()), 4) == 1.0

@@ -30,7 +30,7 @@ def champion_from(data, schema, version="v1.0.0"):
                                reference_rows=300)
     pointer = {"version": version, "tag": f"m@{version}", "commit": "abc"}
     return Champion(pointer, load(trained.model_bytes), trained.metadata, trained.profile,
-                    trained.reference)
+                    trained.reference, trained.trained_rows)
 
 
 def test_champion_is_scored_only_on_rows_newer_than_its_training(toy_batch, toy_schema):
@@ -212,3 +212,25 @@ def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_ba
     assert not champion_baseline(champion)["held"]
     assert held_baseline({**verdict, "promote": True}) is None
     assert held_baseline({**verdict, "challenger": None}) is None
+
+
+def test_rows_re_sent_from_the_champions_training_are_not_graded_as_unseen(toy_batch,
+                                                                           toy_schema):
+    first, second = toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)
+    data = split([first, second], toy_schema, WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    assert champion.trained_rows is not None and len(champion.trained_rows) == len(data.train)
+    newest = data.newest_labelled.copy()
+    holdout = unseen_rows(newest, toy_schema, champion.metadata).index
+    old = first.frame.head(30)
+    for column in ("key", "x1", "x2", "colour", "label"):     # re-sent under the new date
+        newest.loc[holdout[:30], column] = old[column].to_numpy()
+    unseen = unseen_rows(newest, toy_schema, champion.metadata)   # a new id may move a tie
+    resent = int(unseen["key"].isin(old["key"]).sum())
+    assert resent >= 25
+    record = evaluate(champion, newest, newest, toy_schema, 0.5)
+    assert record["rows_repeating_training_rows"] == resent
+    assert record["metrics"]["rows"] == len(unseen) - resent
+    plain = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5)
+    assert plain["rows_repeating_training_rows"] == 0
+    assert plain["metrics"]["rows"] == len(data.holdout)

@@ -130,3 +130,39 @@ def test_scoring_in_chunks_gives_the_same_probabilities(monkeypatch, toy_batch, 
     monkeypatch.setattr(modeling, "CHUNK_ROWS", 64)
     assert np.array_equal(modeling.predict_proba(model, frame, toy_schema), whole)
     assert len(modeling.predict_proba(model, frame.iloc[:0], toy_schema)) == 0
+
+
+def test_a_model_file_is_the_same_bytes_for_the_same_model(toy_batch, toy_schema):
+    from retrain.modeling import dump, fit
+    from retrain.splits import WindowPolicy, split
+
+    data = split([toy_batch("2025-01"), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
+    for estimator in ("hist_gradient_boosting", "random_forest", "logistic_regression"):
+        first = dump(fit(data.train, toy_schema, estimator, {}, 0))
+        assert first.startswith(b"PK") and first == dump(fit(data.train, toy_schema, estimator,
+                                                             {}, 0)), estimator
+
+
+def test_loading_a_model_file_never_runs_code_from_it(tmp_path):
+    import os
+    import pickle
+
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from retrain.errors import DataError
+    from retrain.modeling import load
+
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with pytest.raises(DataError, match="not in skops format"):
+        load(pickle.dumps(Exploit()))
+    hostile = skops.io.dumps(make_pipeline(FunctionTransformer(os.system)))
+    with pytest.raises(DataError, match=r"types outside the trusted list: .*system"):
+        load(hostile)
+    assert not marker.exists()
