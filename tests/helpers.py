@@ -19,6 +19,14 @@ TOY = {
     "negative": "0", "numeric": ["x1", "x2"], "categorical": ["colour"],
 }
 
+# Params under which every challenger is promoted: one-batch windows, no improvement needed.
+ALWAYS_PROMOTE = {
+    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
+    "decide": {"performance": {"threshold": 0.99}},
+    "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
+    "simulate": {"rows_per_batch": 300, "scenarios": []},
+}
+
 
 def toy_raw(period: str, n: int = 200, seed: int = 0, labelled: bool = True,
             shift: float = 0.0) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -38,5 +39,12 @@ def one_line(func: Callable[..., Any]) -> Callable[..., Any]:
         except RetrainError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(err.exit_code) from None
+        except OSError as err:
+            if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            print(f"error: {err.filename or 'a file'}: no space left on the device; free some "
+                  "and run again (files are written whole or not at all: nothing recorded "
+                  "was changed)", file=sys.stderr)
+            raise SystemExit(1) from None
 
     return wrapper

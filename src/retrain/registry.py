@@ -474,17 +474,18 @@ def is_own_output(path: str) -> bool:
 @contextlib.contextmanager
 def pipeline_paused(root: str | Path) -> Iterator[Any]:
     """Hold DVC's locks while production moves: the repository lock (held by `dvc repro`
-    between stages) and a write lock on the pointer (a running stage that reads it, evaluate or
-    compare, holds a read lock on it). So no stage records an evaluation of a pointer that
-    changed under it; a repro that starts meanwhile stops with DVC's lock error."""
+    between stages), a read lock on the whole workspace (a running stage holds write locks on
+    its outputs) and a write lock on the pointer (a stage that reads it holds a read lock). So
+    nothing is committed while a stage writes, no stage records an evaluation of a pointer that
+    changed under it, and a repro that starts meanwhile stops with DVC's lock error."""
     from dvc.lock import LockError
     from dvc.repo import Repo, lock_repo
     from dvc.rwlock import rwlock
 
     with Repo(str(root)) as repo:
         try:
-            with lock_repo(repo), rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv), [],
-                                         [repo.fs.join(repo.root_dir, POINTER)],
+            with lock_repo(repo), rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv),
+                                         [repo.root_dir], [repo.fs.join(repo.root_dir, POINTER)],
                                          repo.config["core"].get("hardlink_lock", False)):
                 yield repo
         except LockError:

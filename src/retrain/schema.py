@@ -258,7 +258,14 @@ def validate_batch(
     out = pd.DataFrame(index=raw.index)
     out[schema.id] = _cleaned_ids(raw, source, schema)
 
-    times = pd.to_datetime(_as_text(raw[schema.time]), errors="coerce", format="mixed")
+    text = _as_text(raw[schema.time])
+    try:
+        times = pd.to_datetime(text, errors="coerce", format="mixed")
+    except ValueError:
+        zones = text.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("none")
+        raise DataError(f"{source}: column {schema.time!r} mixes time zones "
+                        f"({', '.join(repr(z) for z in zones.unique()[:3])}); expected one time "
+                        "zone, or none, for every row") from None
     bad_time = times.isna()
     if bad_time.any():
         raise DataError(f"{source}: column {schema.time!r}, {_first_bad(bad_time, raw[schema.time])}"

@@ -7,16 +7,10 @@ import pytest
 
 from retrain import registry
 from retrain.errors import RegistryError
-from tests.helpers import Repo, create_repo, run
+from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo, run
 
 STEPS = ["after_register_commit", "after_version_tag", "after_pointer_commit",
          "after_unassign_tag", "after_stage_tag"]
-ALWAYS_PROMOTE = {
-    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99}},
-    "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
-    "simulate": {"rows_per_batch": 300, "scenarios": []},
-}
 
 
 def new_repo(base, params=None) -> Repo:

@@ -236,23 +236,29 @@ def test_a_foreign_index_lock_is_refused_and_kept(verdict, tmp_path):
     assert "churn-model@v1.1.0" not in repo.tags()
 
 
-@pytest.mark.parametrize("command", [("promote",), ("rollback", "--to", "v1.0.0", "--reason", "x"),
-                                     ("hold",)])
-def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command):
-    """A repro paused inside evaluate holds DVC's lock: promote, hold and rollback are refused
-    and change nothing, and the evaluation it records describes the pointer it read."""
+@pytest.mark.parametrize("command,pause", [
+    (("promote",), "write:reports/evaluation.json"),
+    (("rollback", "--to", "v1.0.0", "--reason", "x"), "write:reports/evaluation.json"),
+    (("hold",), "write:reports/evaluation.json"),
+    (("promote",), "write:reports/backtest.json"),
+])
+def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command, pause):
+    """A repro paused inside evaluate (which reads the pointer) or the backtest (which writes
+    reports promote would commit) holds DVC's locks: promote, hold and rollback are refused and
+    change nothing, and the evaluation it records describes the pointer it read."""
     repo = copy(verdict, tmp_path)
     repo.retrain("simulate")
     repo.commit_all("one more month")
     before = {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD"),
               "pointer": (repo.path / "models/champion.json").read_bytes()}
-    env = command_env({"RETRAIN_PAUSE_AT": "write:reports/evaluation.json:8"})
+    written = repo.path / pause.removeprefix("write:")
+    before_mtime = written.stat().st_mtime_ns if written.exists() else 0
+    env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:8"})
     running = subprocess.Popen(["dvc", "repro"], cwd=repo.path, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     import time
     deadline = time.time() + 120
-    while not (repo.path / "reports/evaluation.json").exists() or \
-            json.loads((repo.path / "reports/evaluation.json").read_text()).get("as_of") != "2025-05":
+    while not written.exists() or written.stat().st_mtime_ns == before_mtime:
         assert time.time() < deadline and running.poll() is None, running.stderr.read()
         time.sleep(0.2)
     out = repo.retrain(*command, check=False)

@@ -250,7 +250,8 @@ def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(m
 
 def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo):
     repo = make_repo({"simulate": {"start": "2022-01", "rows_per_batch": 150, "scenarios": []},
-                      "decide": {"performance": {"threshold": 0.5}}})
+                      "decide": {"performance": {"threshold": 0.5}},
+                      "compare": {"min_holdout_rows": 50}})
     repo.first_run(months=36)
     repo.repro()
     before = (repo.path / "reports/evaluation.json").read_bytes()

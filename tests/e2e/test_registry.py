@@ -5,16 +5,10 @@ import json
 
 import pytest
 
-from tests.helpers import Repo
+from tests.helpers import ALWAYS_PROMOTE, Repo
 
 pytestmark = pytest.mark.e2e
 
-ALWAYS_PROMOTE = {
-    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99}},
-    "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
-    "simulate": {"rows_per_batch": 300, "scenarios": []},
-}
 
 
 def readers(repo: Repo, tmp_path, label: str) -> dict:

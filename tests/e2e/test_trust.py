@@ -7,17 +7,11 @@ import shutil
 
 import pytest
 
-from tests.helpers import Repo, create_repo
+from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo
 
 pytestmark = pytest.mark.e2e
 
-ALWAYS_PROMOTE = {
-    "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "decide": {"performance": {"threshold": 0.99}},
-    "compare": {"min_improvement": -1.0, "minimums": {"roc_auc": 0.5}, "guards": {"brier": 1.0}},
-    "simulate": {"rows_per_batch": 300, "scenarios": []},
-}
-READERS = [("verify",), ("predict", "data/raw/2025-01.csv", "-o", "/tmp/never-written.csv"),
+READERS = [("verify",), ("predict", "data/raw/2025-01.csv", "-o", "never-written.csv"),
            ("fetch", "--stage", "prod", "-o", "fetched"), ("history",), ("promote",)]
 
 
@@ -109,6 +103,11 @@ def test_a_stage_change_outside_retrain_stops_every_reader_until_repaired(repo, 
     assert "ok: every reader names churn-model v1.1.0" in repo.retrain("verify").stdout
     shown = json.loads(repo.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
     assert shown == "v1.1.0"
+
+
+def test_a_deleted_version_tag_of_the_champion_is_named(repo):
+    repo.git("tag", "-d", "churn-model@v1.1.0")
+    refused_by_every_reader(repo, "but no tag churn-model@v1.1.0 records it (known: v1.0.0)")
 
 
 def test_a_moved_version_tag_is_named(repo):

@@ -66,3 +66,19 @@ def test_a_finished_stage_leaves_what_it_built_out_of_garbage_collection():
     finally:
         gc.unfreeze()
         logging.getLogger("retrain").handlers.clear()
+
+
+def test_a_full_disk_is_one_line_and_exit_1(capsys):
+    import errno
+
+    from retrain.errors import one_line
+
+    @one_line
+    def writes() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "reports/evaluation.json")
+
+    with pytest.raises(SystemExit) as done:
+        writes()
+    assert done.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "reports/evaluation.json: no space left" in err

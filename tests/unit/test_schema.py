@@ -217,3 +217,13 @@ def test_file_names_must_spell_the_period_exactly(toy_schema):
     for name in ("april", "2025-7", "2025-07-01"):
         with pytest.raises(DataError, match=r"is not a period of frequency 'M'"):
             parse_period(name, "M", f"data/raw/{name}.csv")
+
+
+def test_mixed_time_zones_are_one_clear_error(toy_schema):
+    from tests.helpers import toy_raw
+
+    raw = toy_raw("2025-01")
+    raw.loc[0, "ts"], raw.loc[1, "ts"] = "2025-01-03T00:00:00+00:00", "2025-01-04T00:00:00+02:00"
+    with pytest.raises(DataError, match=r"2025-01.csv: column 'ts' mixes time zones "
+                                        r"\('\+00:00', '\+02:00', 'none'\)"):
+        validate_batch(raw, "2025-01.csv", toy_schema, CleaningPolicy())
