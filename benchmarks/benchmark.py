@@ -290,7 +290,7 @@ def neighbour() -> Iterator[None]:
 def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
     from retrain.drift import batch_drift
-    from retrain.registry import load_champion, read_pointer
+    from retrain.registry import load_champion
     from retrain.schema import Schema
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -299,7 +299,7 @@ def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     here = os.getcwd()
     os.chdir(repo)
     try:
-        champion = load_champion(".", read_pointer("."))
+        champion = load_champion(".")
     finally:
         os.chdir(here)
     path = repo / "data/prepared/newest.parquet"
