@@ -123,7 +123,9 @@ def parse_period(name: str, freq: str, source: str) -> pd.Period:
 
 def _first_bad(mask: pd.Series, values: pd.Series) -> str:
     pos = int(np.flatnonzero(mask.to_numpy())[0])
-    return f"row {pos + 1} (value {str(values.iloc[pos])!r})"
+    value = str(values.iloc[pos])
+    shown = value if len(value) <= 60 else f"{value[:57]}... ({len(value)} chars)"
+    return f"row {pos + 1} (value {shown!r})"
 
 
 def _as_text(col: pd.Series) -> pd.Series:

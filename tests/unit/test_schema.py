@@ -227,3 +227,13 @@ def test_mixed_time_zones_are_one_clear_error(toy_schema):
     with pytest.raises(DataError, match=r"2025-01.csv: column 'ts' mixes time zones "
                                         r"\('\+00:00', '\+02:00', 'none'\)"):
         validate_batch(raw, "2025-01.csv", toy_schema, CleaningPolicy())
+
+
+def test_a_huge_bad_value_is_shown_cut_in_the_error_line(toy_schema):
+    from tests.helpers import toy_raw
+
+    raw = toy_raw("2025-01")
+    raw.loc[3, "x1"] = "z" * 5_000_000
+    with pytest.raises(DataError, match=r"row 4 \(value 'z{57}\.\.\. \(5000000 chars\)'\)") as err:
+        validate_batch(raw, "2025-01.csv", toy_schema, CleaningPolicy())
+    assert len(str(err.value)) < 300
