@@ -156,8 +156,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     target = io.output_path(args.output)
     diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base],
                           capture_output=True, text=True)
-    text = job_markdown(io.read_json("reports/decision.json"),
-                        io.read_json("reports/promotion.json"),
+    text = job_markdown(io.read_json(args.decision), io.read_json(args.verdict),
                         read_pointer(".").get("version"),
                         diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
                         f"{diff.stderr.strip()[:200]})",
@@ -216,6 +215,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("report", help="markdown report of the last run (decision, drift, verdict)")
     p.add_argument("--base", default="HEAD", help="revision to diff metrics against")
+    p.add_argument("--decision", default="reports/decision.json",
+                   help="the decision to report (the CI job passes the one that led to its "
+                        "promotion, saved before the champion was evaluated again)")
+    p.add_argument("--verdict", default="reports/promotion.json",
+                   help="the compare verdict to report (likewise)")
     p.add_argument("-o", "--output", default="reports/job.md", help="file to write")
     p.set_defaults(func=cmd_report)
 

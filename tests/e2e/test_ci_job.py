@@ -59,7 +59,8 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     assert f"files/md5/{md5[:2]}/{md5[2:]}" in remote_files(remote)
     report = (ci.path / "reports/job.md").read_text()
     assert "# Decision as of 2025-03" in report and "| roc_auc |" in report
-    assert "promoted" in report
+    assert "Verdict: **promoted**: no champion yet" in report     # the decision that promoted
+    assert "In production after this job: v1.0.0" in report
 
     state = origin_state(origin)
     job(ci)                                                  # no new data: nothing to do
@@ -120,4 +121,51 @@ def test_a_challenger_that_loses_is_held_and_the_hold_is_published(setup):
     assert "Evaluate batch 2025-04" in Repo(origin).git("log", "--format=%s", "-1")
     state = origin_state(origin)
     job(ci)                                                  # nothing new: nothing published
+    assert origin_state(origin) == state
+
+
+def test_a_push_to_origin_during_the_job_is_met_by_an_atomic_rerun(setup, tmp_path):
+    """Another commit lands on origin while the job runs (from the job's pre-push hook, so it
+    lands after the job decided and before it pushed): the atomic push is rejected whole, the
+    job drops its commits and tags, runs again on the new head and publishes once; a fresh
+    clone's readers all name the published version, and every tag names a commit of main."""
+    origin, remote, ci = setup
+    other = Repo(tmp_path / "other")
+    ci.run("git", "clone", "-q", str(origin), str(other.path))
+    marker = tmp_path / "raced"
+    hook = ci.path / ".git/hooks/pre-push"
+    hook.write_text(f"""#!/bin/sh
+if [ ! -e {marker} ]; then
+  touch {marker}
+  (unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE; cd {other.path} &&
+   git commit -q --allow-empty -m "a teammate's commit" && git push -q origin main)
+fi
+""")
+    hook.chmod(0o755)
+    out = job(ci)
+    assert marker.exists() and "origin's main moved during the job" in out.stderr
+    log = Repo(origin).git("log", "--format=%s", "main").splitlines()
+    assert "a teammate's commit" in log
+    tags = Repo(origin).git("tag", "--list").split()
+    assert sorted(t for t in tags if "@" in t) == ["churn-model@v1.0.0"]
+    for tag in tags:
+        commit = Repo(origin).git("rev-list", "-n1", tag)
+        ancestor = Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main",
+                                    check=False)
+        assert ancestor.returncode == 0, tag
+    fresh = Repo(tmp_path / "fresh")
+    ci.run("git", "clone", "-q", str(origin), str(fresh.path))
+    assert "ok: every reader names churn-model v1.0.0" in fresh.retrain("verify").stdout
+    shown = json.loads(fresh.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
+    assert shown == "v1.0.0" == fresh.json("models/champion.json")["version"]
+
+
+def test_a_push_rejected_while_origin_stands_still_fails_and_retries_nothing(setup):
+    origin, remote, ci = setup
+    hook = ci.path / ".git/hooks/pre-push"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    state = origin_state(origin)
+    out = job(ci, check=False)
+    assert out.returncode == 1 and "the push was rejected (attempt 1 of 3)" in out.stderr
     assert origin_state(origin) == state
