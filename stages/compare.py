@@ -20,7 +20,7 @@ from retrain.log import get, logged, timed
 from retrain.metrics import ComparePolicy
 from retrain.modeling import predict_proba
 from retrain.params import load, section
-from retrain.registry import challenger_md5, load_challenger, load_champion, trusted_pointer
+from retrain.registry import challenger_md5, load_challenger, load_trusted, trusted_pointer
 from retrain.schema import PERIOD, Schema
 
 CHALLENGER = Path("models/challenger")
@@ -61,7 +61,7 @@ def main() -> None:
     pointer, record = trusted_pointer(".")
     md5 = {"champion": record["md5"] if record else None,
            "challenger": challenger_md5(CHALLENGER)}
-    models = {"champion": lambda: load_champion(".").model,
+    models = {"champion": lambda: load_trusted(".", pointer, record).model,
               "challenger": lambda: load_challenger(CHALLENGER)[0]}
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema)
                      for role in md5}

@@ -206,14 +206,18 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: not a readable gzip file ({err})") from None
 
 
-def _refuse_ragged_rows(path: Path, compression: str | None) -> None:
-    """Name the first row whose number of fields differs from the header's (the parser that
-    found it does not say which row it was)."""
-    import csv
+def _csv_text(path: Path, compression: str | None) -> Any:
+    """The CSV file as text, decompressed when gzipped, for Python's csv module."""
     import gzip
 
     opener = gzip.open if compression == "gzip" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+    return opener(path, "rt", encoding="utf-8-sig", newline="")
+
+
+def _refuse_ragged_rows(path: Path, compression: str | None) -> None:
+    """Name the first row whose number of fields differs from the header's (the parser that
+    found it does not say which row it was)."""
+    with _csv_text(path, compression) as fh:
         reader = csv.reader(fh)
         width = len(next(reader, []))
         ragged = [(i, len(row)) for i, row in enumerate(reader, start=1) if len(row) != width]
@@ -226,11 +230,7 @@ def _refuse_ragged_rows(path: Path, compression: str | None) -> None:
 
 def _check_header(path: Path, compression: str | None) -> None:
     """Refuse a duplicated column name in a CSV header (pandas would rename it silently)."""
-    import csv
-    import gzip
-
-    opener = gzip.open if compression == "gzip" else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
+    with _csv_text(path, compression) as fh:
         names = [name.strip() for name in next(csv.reader(fh), [])]
     duplicated = next((name for i, name in enumerate(names) if name in names[:i]), None)
     if duplicated is not None:

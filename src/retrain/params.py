@@ -331,23 +331,23 @@ def _known_keys(model: type[BaseModel], path: list[str]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
+def _checked(model: type[BaseModel], data: Any, prefix: str, source: str) -> dict[str, Any]:
+    try:
+        return model.model_validate(data).model_dump(by_alias=True)
+    except ValidationError as err:
+        raise DataError(_one_line(err, model, prefix, source)) from None
+
+
 def validate(data: Any, source: str = "params.yaml") -> dict[str, Any]:
     """The whole params mapping, checked and completed with the model's defaults."""
     if not isinstance(data, dict):
         raise DataError(f"{source}: expected a mapping of sections")
-    try:
-        return Params.model_validate(data).model_dump(by_alias=True)
-    except ValidationError as err:
-        raise DataError(_one_line(err, Params, "", source)) from None
+    return _checked(Params, data, "", source)
 
 
 def validated(name: str, data: Any) -> dict[str, Any]:
     """One section, checked and completed (what a logic function receives)."""
-    model = SECTIONS[name]
-    try:
-        return model.model_validate(data if data is not None else {}).model_dump(by_alias=True)
-    except ValidationError as err:
-        raise DataError(_one_line(err, model, name, "params.yaml")) from None
+    return _checked(SECTIONS[name], data if data is not None else {}, name, "params.yaml")
 
 
 def load(path: str | Path = "params.yaml") -> dict[str, Any]:

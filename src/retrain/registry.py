@@ -176,7 +176,7 @@ class Champion:
     metadata: dict[str, Any]
     profile: dict[str, Any] | None = None
     reference: Any = None
-    trained_rows: Any = None    # fingerprints of its training rows (evaluation.row_fingerprints)
+    trained_rows: Any = None    # fingerprints of its training rows (splits.row_fingerprints)
 
 
 class Disagreement(RegistryError):
@@ -255,10 +255,11 @@ def verify(root: str | Path, model_name: str) -> list[str]:
     if pointer.get("name") != model_name:
         raise Disagreement(f"{POINTER} names model {pointer.get('name')!r}, but params.yaml "
                            f"registry.model_name is {model_name!r}")
-    registry = read_registry(tags_root(root), model_name)
+    tags = tags_root(root)
+    registry = read_registry(tags, model_name)
     record = agreed_record(pointer, registry)
     try:
-        found = find_versions_in_stage(str(tags_root(root)), model_name, STAGE,
+        found = find_versions_in_stage(str(tags), model_name, STAGE,
                                        versions_per_stage=-1) or []
     except ArtifactNotFound:
         found = []
@@ -278,11 +279,6 @@ def verify(root: str | Path, model_name: str) -> list[str]:
             f"files        {', '.join(files)}: md5 as the tag records"
             + ("" if "files" in record else " (side files: tag predates their md5s)"),
             f"ok: every reader names {model_name} {pointer['version']}"]
-
-
-def read_at_commit(root: str | Path, path: str, commit: str) -> bytes:
-    """Bytes of a DVC-tracked file as of `commit`, from the cache or the remote."""
-    return read_many_at_commit(root, [path], commit)[path]
 
 
 def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict[str, bytes]:
@@ -320,7 +316,7 @@ def load_champion(root: str | Path) -> Champion | None:
     pointer, record = trusted_pointer(root)
     if record is None:
         return None
-    return _load_verified(root, pointer, record)
+    return load_trusted(root, pointer, record)
 
 
 def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]:
@@ -366,7 +362,9 @@ def check_library_version(metadata: dict[str, Any], what: str) -> None:
                 "pinned versions (pip install -c constraints.txt -e .)", what, trained, here)
 
 
-def _load_verified(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
+def load_trusted(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
+    """The champion named by a pointer whose agreement with `record` was already checked
+    (trusted_pointer); every file is still checked against the record's md5s."""
     files = verified_files(root, record)
     metadata = json.loads(files[METADATA_FILE])
     check_library_version(metadata, f"{record['tag']}")
@@ -383,8 +381,6 @@ def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> by
         raise RegistryError(f"{what}: md5 {actual} does not match {expected} in {recorded_in}; "
                             "refusing to load it")
     return data
-
-
 
 
 def _challenger_model(directory: Path) -> tuple[bytes, str] | None:

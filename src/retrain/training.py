@@ -34,7 +34,7 @@ class Challenger:
     profile: dict[str, Any]
     reference: pd.DataFrame
     holdout_proba: np.ndarray
-    trained_rows: np.ndarray     # fingerprints of the training rows (evaluation.row_fingerprints)
+    trained_rows: np.ndarray     # fingerprints of the training rows (splits.trained_fingerprints)
 
 
 def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,

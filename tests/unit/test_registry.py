@@ -121,7 +121,7 @@ def tag_record(files: dict, **changes) -> dict:
 
 
 def test_champion_loads_when_every_file_matches_its_tag(tmp_path, stored):
-    champion = registry._load_verified(tmp_path, pointer(), tag_record(stored))
+    champion = registry.load_trusted(tmp_path, pointer(), tag_record(stored))
     assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
     assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
 
@@ -135,7 +135,7 @@ def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(monkeypat
     expected = tag_record(stored)
     stored[planted] = stored[planted] + b"x"
     with pytest.raises(RegistryError, match=f"{planted} at c1: md5 .* tag m@v1.0.0; refusing"):
-        registry._load_verified(tmp_path, pointer(), expected)
+        registry.load_trusted(tmp_path, pointer(), expected)
     assert unpickled == []
 
 
