@@ -20,7 +20,13 @@ from retrain.log import get, logged, timed
 from retrain.metrics import ComparePolicy
 from retrain.modeling import predict_proba
 from retrain.params import load, section
-from retrain.registry import challenger_md5, load_challenger, load_trusted, trusted_pointer
+from retrain.registry import (
+    challenger_md5,
+    load_challenger,
+    load_trusted,
+    production_lock,
+    trusted_pointer,
+)
 from retrain.schema import PERIOD, Schema
 
 CHALLENGER = Path("models/challenger")
@@ -69,6 +75,10 @@ def main() -> None:
     record["as_of"] = io.read_json("reports/decision.json").get("as_of")
     record["champion_version"] = pointer.get("version")
     record["challenger_md5"] = md5["challenger"]
+    lock = production_lock(pointer, md5["challenger"], record["as_of"], schema.period)
+    if lock and record["promote"]:
+        record.update(promote=False, locked=True,
+                      reason=f"not promoted: {lock}; otherwise: {record['reason']}")
     io.write_json("reports/promotion.json", record)
     columns = {"roc": ["fpr", "tpr"], "pr": ["recall", "precision"],
                "scores": [schema.id, "actual", "predicted", "probability"]}

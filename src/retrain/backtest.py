@@ -175,7 +175,8 @@ def step(policy: Policy, t: int, batches: BatchSource, champion: Champion | None
         promoted = bool(verdict["promote"])
         held = held_baseline({**verdict, "as_of": as_of, "champion_version":
                               champion and champion.pointer["version"],
-                              "challenger_md5": challenger.metadata["model_md5"]})
+                              "challenger_md5": challenger.metadata["model_md5"]},
+                             champion and champion.pointer.get("baseline"))
         if champion is not None and held is not None:
             champion = with_baseline(champion, held)
     else:

@@ -26,20 +26,24 @@ from .registry import (
     read_pointer,
     rollback,
     trusted_pointer,
+    unpin,
     verify,
 )
 from .report import job_markdown
 from .schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
 from .simulate import SimConfig, next_period, simulate_batch
+from .storage import init_remote
 
 log = get("predict")
 
 
 def cmd_promote(args: argparse.Namespace) -> None:
-    registry = section(load(args.params), "registry")
+    params = load(args.params)
+    registry = section(params, "registry")
+    freq = Schema.from_params(section(params, "schema")).period
     try:
         version = promote(".", str(registry["model_name"]), registry["bump"],
-                          registry["on_schema_change"])
+                          registry["on_schema_change"], freq=freq)
     except AlreadyPromoted as done:
         print(done)
         return
@@ -59,14 +63,25 @@ def cmd_hold(args: argparse.Namespace) -> None:
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:
-    name = str(section(load(args.params), "registry")["model_name"])
+    params = load(args.params)
+    name = str(section(params, "registry")["model_name"])
+    if args.until:
+        parse_period(args.until, Schema.from_params(section(params, "schema")).period, "--until")
     as_of = None
     if Path("reports/decision.json").exists():
         as_of = io.read_json("reports/decision.json").get("as_of")
     before = read_pointer(".").get("version")
     target = args.to or previous_version(pointer_history("."), before)
-    version = rollback(".", name, args.reason, to=target, as_of=as_of)
-    print(f"rolled {name} back from {before} to {version} in {STAGE}")
+    version = rollback(".", name, args.reason, to=target, as_of=as_of, until=args.until)
+    ends = f"through {args.until}" if args.until else "until 'retrain unpin'"
+    print(f"rolled {name} back from {before} to {version} in {STAGE}; pinned there {ends}: "
+          f"the automatic job promotes nothing meanwhile, and never {before}'s bytes again")
+
+
+def cmd_unpin(args: argparse.Namespace) -> None:
+    name = str(section(load(args.params), "registry")["model_name"])
+    version = unpin(".", name, args.reason)
+    print(f"unpinned {name} {version} in {STAGE}: the job may promote a better challenger again")
 
 
 def cmd_history(args: argparse.Namespace) -> None:
@@ -91,6 +106,10 @@ def cmd_history(args: argparse.Namespace) -> None:
         print("no model has been promoted yet")
         return
     print(table(events, production, str(section(params, "metrics")["primary"])))
+
+
+def cmd_init_remote(args: argparse.Namespace) -> None:
+    print(init_remote(".", args.path))
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
@@ -189,12 +208,25 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--to", metavar="vX.Y.Z", help="the version to put back in production")
     which.add_argument("--previous", action="store_true", help="the version before this one")
     p.add_argument("--reason", required=True, help="why; recorded in the pointer and commit")
+    p.add_argument("--until", metavar="PERIOD",
+                   help="pin production through this period only (default: until "
+                        "'retrain unpin')")
     p.set_defaults(func=cmd_rollback)
+
+    p = add("unpin", help="after a rollback, let the job promote a better challenger again")
+    p.add_argument("--reason", required=True, help="why; recorded in the pointer and commit")
+    p.set_defaults(func=cmd_unpin)
 
     p = add("history", help="every promotion and rollback, production marked")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--at", metavar="PERIOD", help="which version served batch PERIOD")
     p.set_defaults(func=cmd_history)
+
+    p = add("init-remote", help="make a local folder outside the work tree the default DVC "
+                                "remote (committed in .dvc/config) and push the models there")
+    p.add_argument("path", nargs="?", help="the folder (default: <this clone>.dvc-storage "
+                                           "beside the clone)")
+    p.set_defaults(func=cmd_init_remote)
 
     p = add("verify", help="check that the pointer, the version tag, the stage tags (GTO) and "
                            "the model's files all name the same production model; exit 1 and "

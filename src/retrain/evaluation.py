@@ -117,7 +117,7 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
     held = champion.pointer.get("baseline") or {}
     if held.get("version") == champion.pointer["version"] and held.get("metrics"):
         return {"period": held.get("as_of"), "metrics": held["metrics"], "estimated": None,
-                "held": True}
+                "held": True, "holds": int(held.get("holds", 1))}
     holdout = (champion.profile or {}).get("holdout") or {}
     return {"period": champion.metadata["holdout"].get("period"),
             "metrics": holdout.get("metrics"), "estimated": holdout.get("estimated"),

@@ -32,9 +32,13 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
             "trained_through": pointer.get("trained_through_period"),
             "window": pointer.get("window"), "rows": pointer.get("rows"),
             "metrics": pointer.get("metrics"), "reason": pointer.get("reason"),
+            "pinned": bool(pointer.get("pinned")),
         }
         held = pointer.get("baseline") or {}
-        if held and events and events[-1]["model_commit"] == event["model_commit"]:
+        same = bool(events) and events[-1]["model_commit"] == event["model_commit"]
+        if same and pointer.get("unpinned") and events[-1].get("pinned"):
+            event.update(action="unpin", as_of=events[-1]["as_of"], reason=pointer["unpinned"])
+        elif held and same:
             event.update(action="hold", as_of=held.get("as_of"), metrics=held.get("metrics"),
                          reason=held.get("reason"))
         events.append(event)

@@ -81,11 +81,14 @@ def better_by(metric: str, new: float, old: float) -> float:
     return (old - new) if metric in LOWER_IS_BETTER else (new - old)
 
 
+GUARDS = {"brier": 0.01, "accuracy": 0.05, "f1": 0.1}
+
+
 @dataclass(frozen=True)
 class ComparePolicy:
     primary: str = "roc_auc"
     min_improvement: float = 0.005
-    guards: dict[str, float] = field(default_factory=lambda: {"brier": 0.01})  # largest drop
+    guards: dict[str, float] = field(default_factory=lambda: dict(GUARDS))  # largest drop
     minimums: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.7})  # floor
     min_holdout_rows: int = 100
 
@@ -164,8 +167,11 @@ def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
                        "detail": f"{name} {a} -> {b} (worse by {max(drop, 0):.4f}, "
                                  f"allowed {margin:.4f})"})
     failed = [c for c in checks if not c["passed"]]
+    guarded = [c["metric"] for c in checks if c["check"] == "guard"]
+    held = f"; guards checked: {', '.join(guarded)}" if guarded else ""
     if failed:
         return {"promote": False, "checks": checks, "improvement": gain,
-                "reason": "champion stays: " + failed[0]["detail"]}
+                "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + held}
+    improvement = next(c for c in checks if c["check"] == "improvement")
     return {"promote": True, "checks": checks, "improvement": gain,
-            "reason": f"challenger beats champion: {checks[0]['detail']}"}
+            "reason": f"challenger beats champion: {improvement['detail']}{held}, none broken"}

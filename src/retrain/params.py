@@ -147,6 +147,14 @@ class ConfirmParams(Section):
     min_drop: Annotated[Number, Field(ge=0)] = 0.02
 
 
+class AnsweredParams(Section):
+    batches: Count = 12
+    triggers: list[Literal["performance", "performance_drop", "age", "data_drift",
+                           "multivariate_drift", "concept_drift", "label_shift",
+                           "estimated_performance", "schema_change"]] = [
+        "performance", "data_drift", "multivariate_drift", "label_shift"]
+
+
 class AgeParams(Toggle):
     max_batches: Count = 12
 
@@ -197,6 +205,7 @@ class DecideParams(Section):
     performance: PerformanceParams = PerformanceParams()
     performance_drop: PerformanceDropParams = PerformanceDropParams()
     confirm: ConfirmParams = ConfirmParams()
+    answered: AnsweredParams = AnsweredParams()
     age: AgeParams = AgeParams()
     data_drift: DataDriftParams = DataDriftParams()
     multivariate_drift: MultivariateDriftParams = MultivariateDriftParams()
@@ -226,7 +235,8 @@ class ProfileParams(Section):
 class CompareParams(Section):
     min_improvement: Number = 0.005
     min_holdout_rows: Positive = 100      # fewer holdout rows than this: compare does not decide
-    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {"brier": 0.01}
+    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {
+        "brier": 0.01, "accuracy": 0.05, "f1": 0.1}
     minimums: dict[Metric, Number] = {"roc_auc": 0.7}
 
 

@@ -80,9 +80,9 @@ def next_version(existing: list[str], bump: str) -> str:
     raise RegistryError(f"params.yaml: registry.bump is {bump!r}, expected major, minor or patch")
 
 
-def bump_for(bump: str, schema_changed: bool, on_schema_change: str) -> str:
+def bump_for(bump: str, changed: bool, on_schema_change: str) -> str:
     """The bump policy: `on_schema_change` wins when the feature schema changed."""
-    return on_schema_change if schema_changed else bump
+    return on_schema_change if changed else bump
 
 
 @dataclass(frozen=True)
@@ -281,13 +281,25 @@ def verify(root: str | Path, model_name: str) -> list[str]:
             f"ok: every reader names {model_name} {pointer['version']}"]
 
 
+def current_remotes(root: str | Path) -> dict[str, Any] | None:
+    """The DVC remotes configured in the working tree now (repository, local, global and
+    system config), to read an old commit's files through: that commit's own .dvc/config may
+    name no remote, or one that has moved."""
+    from dvc.config import Config
+
+    conf = Config(dvc_dir=str(Path(root).resolve() / ".dvc"))
+    if not conf["remote"]:
+        return None
+    return {"core": {"remote": conf["core"].get("remote")}, "remote": conf["remote"]}
+
+
 def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict[str, bytes]:
     """Bytes of DVC-tracked files as of `commit`, through one view of the repository at it."""
     from dvc.repo import Repo
 
     found: dict[str, bytes] = {}
     try:
-        with Repo.open(str(root), rev=commit) as repo:
+        with Repo.open(str(root), rev=commit, config=current_remotes(root)) as repo:
             for path in paths:
                 with repo.dvcfs.open(path, "rb") as fh:
                     found[path] = fh.read()
@@ -449,8 +461,10 @@ def read_registry(root: str | Path, name: str) -> Registry:
     return parse_registry(name, refs)
 
 
-def changed_paths(root: str | Path) -> list[str]:
-    out = git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", strip=False)
+def changed_paths(root: str | Path, untracked: bool = True) -> list[str]:
+    """Paths git reports as changed; with `untracked=False` only files git already tracks."""
+    out = git(root, "status", "--porcelain=v1", "-z",
+              f"--untracked-files={'all' if untracked else 'no'}", strip=False)
     entries = out.split("\0")
     paths, i = [], 0
     while i < len(entries):
@@ -642,8 +656,14 @@ def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
 
 
 def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], action: str,
-           as_of: str | None, reason: str) -> None:
-    """Write and commit the pointer, then make `version` the only one assigned to prod."""
+           as_of: str | None, reason: str, pin: dict[str, Any] | None = None) -> None:
+    """Write and commit the pointer, then make `version` the only one assigned to prod. The
+    versions rolled back from are carried over; `pin` (a rollback's) holds production there."""
+    before = read_pointer(tx.root)
+    rolled_back = [r for r in before.get("rolled_back") or [] if r.get("md5") != record["md5"]]
+    if action == "rollback" and before.get("version") and before.get("md5") != record["md5"]:
+        rolled_back.append({"version": before["version"], "md5": before["md5"], "as_of": as_of,
+                            "reason": reason})
     pointer = {
         "name": name, "version": version, "tag": version_tag(name, version),
         "commit": record["commit"], "path": record["path"], "md5": record["md5"],
@@ -651,6 +671,8 @@ def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], ac
         "trained_through_period": record.get("trained_through_period"),
         "window": record.get("window"), "rows": record.get("rows"),
         "reason": reason, "metrics": record.get("metrics"),
+        **({"rolled_back": rolled_back} if rolled_back else {}),
+        **({"pinned": pin} if pin else {}),
     }
     write_text(tx.root / POINTER, dumps_json(pointer))
     git(tx.root, "add", "--", POINTER)
@@ -670,7 +692,7 @@ def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], ac
 
 
 def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str = "major",
-            fail_at: str | None = None) -> str:
+            fail_at: str | None = None, freq: str | None = None) -> str:
     """Apply reports/promotion.json: register, tag and point production at the challenger.
 
     All or nothing: on any failure the commits are undone, the tags deleted and the pointer
@@ -679,11 +701,41 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
     root = Path(root)
     verdict = read_json(root / "reports/promotion.json")
     with exclusive(root, model_name), pipeline_paused(root) as repo:
-        return _promote(root, repo, verdict, model_name, bump, on_schema_change, fail_at)
+        return _promote(root, repo, verdict, model_name, bump, on_schema_change, fail_at, freq)
+
+
+def production_lock(pointer: dict[str, Any], challenger: str | None, as_of: str | None,
+                    freq: str | None = None) -> str | None:
+    """Why no challenger may be promoted now, or None: production is pinned by a rollback (until
+    `retrain unpin`, or through the pin's `until` period), or the challenger's bytes are those
+    of a version production was rolled back from."""
+    pin = pointer.get("pinned")
+    if pin:
+        until = pin.get("until")
+        over = (until is not None and as_of is not None and freq is not None
+                and pd.Period(as_of, freq) > pd.Period(until, freq))
+        if not over:
+            ends = f"through {until}" if until else "until 'retrain unpin --reason ...'"
+            return (f"production is pinned to {pointer.get('version')} since the rollback as of "
+                    f"{pin.get('as_of')} ({pin.get('reason')}), {ends}")
+    for old in pointer.get("rolled_back") or []:
+        if challenger and old.get("md5") == challenger:
+            return (f"the challenger's bytes are those of {old['version']}, which production was "
+                    f"rolled back from as of {old.get('as_of')} ({old.get('reason')})")
+    return None
+
+
+def schema_changed(before: Any, after: Any, decision: dict[str, Any]) -> bool:
+    """Whether a challenger's inputs differ from the champion's: other columns or types, or
+    categories the champion never saw (decide's schema_change found new categories or a type
+    change in the batch the challenger was trained on)."""
+    found = next((t.get("value") or [] for t in decision.get("triggers") or []
+                  if t.get("name") == "schema_change"), [])
+    return before != after or bool({"new_category", "type_change"} & set(found))
 
 
 def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bump: str,
-             on_schema_change: str, fail_at: str | None) -> str:
+             on_schema_change: str, fail_at: str | None, freq: str | None = None) -> str:
     if not verdict.get("promote"):
         raise Refused(f"reports/promotion.json says not to promote: {verdict.get('reason')}")
     model_path = root / CHALLENGER_DIR / MODEL_FILE
@@ -696,17 +748,23 @@ def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bu
     pointer, _ = trusted_pointer(root)
     if pointer.get("md5") == md5:
         raise AlreadyPromoted(pointer["version"])
+    lock = production_lock(pointer, md5, verdict.get("as_of"), freq)
+    if lock:
+        raise Refused(f"not promoting: {lock}")
     clean, detail = dvc_pipeline_clean(repo)
     if not clean:
         raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); run 'dvc repro'")
-    foreign = [p for p in changed_paths(root) if not is_own_output(p)]
+    foreign = [p for p in changed_paths(root, untracked=False) if not is_own_output(p)]
     if foreign:
-        raise Refused(f"the working tree has changes beyond the pipeline's outputs: "
-                      f"{', '.join(foreign[:5])}; commit or stash them first")
+        raise Refused(f"the working tree has changes to committed files beyond the pipeline's "
+                      f"outputs: {', '.join(foreign[:5])}; commit or stash them first")
     metadata = read_json(root / CHALLENGER_DIR / METADATA_FILE)
     registry = read_registry(root, model_name)
     current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
-    changed = bool(current) and current.get("schema") != metadata.get("schema")
+    decision = read_json(root / "reports/decision.json") if (root / "reports/decision.json"
+                                                               ).exists() else {}
+    changed = bool(current) and schema_changed(current.get("schema"), metadata.get("schema"),
+                                               decision)
     issued = [*registry.versions, *versions_ever_issued(root, model_name)]
     version = next_version(issued, bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
@@ -773,18 +831,23 @@ def _tag_record(registry: Registry, version: str) -> dict[str, Any]:
     return {**record, "commit": info["commit"], "tag": info["tag"]}
 
 
-def held_baseline(verdict: dict[str, Any]) -> dict[str, Any] | None:
+def held_baseline(verdict: dict[str, Any],
+                  previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What a champion scored on the newest holdout when a challenger trained on that data
     failed to beat it (a compare verdict), or None when no challenger was trained and lost.
     From then on the champion is judged against this score, not its own old holdout: a change
     that a retrain could not exploit is answered, and fires again only when the data moves
-    further."""
-    if verdict.get("promote") or verdict.get("undecided") or not verdict.get("challenger") \
-            or not verdict.get("champion"):
+    further. `holds` counts the challengers in a row that lost to this version (`previous` is
+    the pointer's baseline before this one)."""
+    if verdict.get("promote") or verdict.get("undecided") or verdict.get("locked") \
+            or not verdict.get("challenger") or not verdict.get("champion"):
         return None
-    return {"version": verdict.get("champion_version"), "as_of": verdict.get("as_of"),
+    version = verdict.get("champion_version")
+    before = previous or {}
+    holds = int(before.get("holds", 1)) + 1 if before.get("version") == version else 1
+    return {"version": version, "as_of": verdict.get("as_of"),
             "metrics": verdict["champion"], "challenger_md5": verdict.get("challenger_md5"),
-            "reason": verdict.get("reason")}
+            "reason": verdict.get("reason"), "holds": holds}
 
 
 def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
@@ -794,17 +857,18 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
     root = Path(root)
     verdict = read_json(root / "reports/promotion.json")
     with exclusive(root, model_name), pipeline_paused(root) as repo:
-        baseline = held_baseline(verdict)
+        on_branch(root)
+        pointer, _ = trusted_pointer(root)
+        before = pointer.get("baseline") or {}
+        baseline = held_baseline(verdict, before)
         if baseline is None:
             raise Refused("reports/promotion.json records no challenger that lost to the "
                           f"champion ({verdict.get('reason')}); nothing to hold")
-        on_branch(root)
-        pointer, _ = trusted_pointer(root)
         version = pointer.get("version")
         if version != baseline["version"]:
             raise Refused(f"reports/promotion.json judged champion {baseline['version']}, but "
                           f"{POINTER} names {version}; run 'dvc repro'")
-        if pointer.get("baseline") == baseline:
+        if all(before.get(k) == baseline[k] for k in ("version", "as_of", "challenger_md5")):
             raise AlreadyHeld(str(version), str(baseline["as_of"]))
         clean, detail = dvc_pipeline_clean(repo)
         if not clean:
@@ -822,17 +886,43 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
 
 
 def rollback(root: str | Path, model_name: str, reason: str, to: str,
-             as_of: str | None = None, fail_at: str | None = None) -> str:
-    """Point production back at version `to`; all or nothing."""
+             as_of: str | None = None, fail_at: str | None = None,
+             until: str | None = None) -> str:
+    """Point production back at version `to` and pin it there (through period `until`, or
+    until `unpin`); all or nothing."""
     root = Path(root)
     if not reason or not reason.strip():
         raise Refused("a rollback needs a --reason")
     with exclusive(root, model_name), pipeline_paused(root):
-        return _rollback(root, model_name, reason, to, as_of, fail_at)
+        return _rollback(root, model_name, reason, to, as_of, fail_at, until)
+
+
+def unpin(root: str | Path, model_name: str, reason: str, fail_at: str | None = None) -> str:
+    """Let the automatic loop promote again after a rollback pinned production; one commit."""
+    root = Path(root)
+    if not reason or not reason.strip():
+        raise Refused("unpinning needs a --reason")
+    with exclusive(root, model_name), pipeline_paused(root):
+        on_branch(root)
+        if POINTER in changed_paths(root):
+            raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
+        pointer, _ = trusted_pointer(root)
+        if not pointer.get("pinned"):
+            raise Refused(f"{model_name} {pointer.get('version')} is not pinned")
+        unpinned = {k: v for k, v in pointer.items() if k != "pinned"}
+        with _Transaction(root, read_registry(root, model_name), "unpin", fail_at) as tx:
+            tx.step("start")
+            write_text(root / POINTER, dumps_json({**unpinned, "unpinned": reason.strip()}))
+            git(root, "add", "--", POINTER)
+            git(root, "commit", "-q", "-m",
+                f"Unpin {model_name} {pointer['version']} in {STAGE}: {reason.strip()}"[:200],
+                "--", POINTER)
+            tx.step("after_pointer_commit")
+    return str(pointer["version"])
 
 
 def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | None,
-              fail_at: str | None) -> str:
+              fail_at: str | None, until: str | None = None) -> str:
     on_branch(root)
     if POINTER in changed_paths(root):
         raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
@@ -849,8 +939,9 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
     record = _tag_record(registry, target)
     verified_files(root, record)
     with _Transaction(root, registry, "rollback", fail_at) as tx:
-        _point(tx, model_name, target, record, "rollback",
-               as_of or pointer.get("promoted_as_of"), f"rollback: {reason.strip()}")
+        when = as_of or pointer.get("promoted_as_of")
+        _point(tx, model_name, target, record, "rollback", when, f"rollback: {reason.strip()}",
+               pin={"as_of": when, "reason": reason.strip(), "until": until})
     return target
 
 

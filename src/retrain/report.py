@@ -120,6 +120,13 @@ CHECK = """window.addEventListener("load", function () {
 });"""
 
 
+def promoted_on_this_batch(pointer: dict[str, Any], decision: dict[str, Any]) -> bool:
+    """Whether the champion was promoted on the batch being reported: it is then scored on
+    its own holdout, which describes it and proves nothing."""
+    return (pointer.get("action") == "promote" and pointer.get("promoted_as_of") is not None
+            and pointer.get("promoted_as_of") == decision.get("as_of"))
+
+
 def html_report(run: RunRecord) -> str:
     """One self-contained page: charts are inline SVG images, no script or style from elsewhere."""
     from . import charts
@@ -127,12 +134,19 @@ def html_report(run: RunRecord) -> str:
     decision, promotion, pointer = run.decision, run.promotion, run.pointer
     verdict = "promote" if promotion.get("promote") else "keep the champion"
     metrics = run.evaluation.get("metrics") or {}
+    own = promoted_on_this_batch(pointer, decision)
+    note = (f"{pointer.get('version')} was promoted on this batch: the champion figures below "
+            "score it on its own holdout and compare it with a reference that holds this batch, "
+            "so they describe it, they are no evidence for it; the comparison that promoted it "
+            f"is in the job's summary and in the commit that registered it ({pointer.get('reason')})"
+            ) if own else None
     summary = _table([], [
         ["newest batch", decision.get("as_of")],
         ["model in production", f"{pointer.get('name')} {pointer.get('version') or '(none yet)'}"],
         [f"champion {run.metric} on newest labelled rows", metrics.get(run.metric)],
         ["decision", decision.get("reason")],
         ["verdict", f"{verdict}: {promotion.get('reason')}"],
+        *([["note", note]] if note else []),
     ])
     triggers = _table(["trigger", "fired", "counted", "value", "threshold", "detail"], [
         [t["name"], t["fired"], t.get("counted", t["fired"]), t.get("value"), t.get("threshold"),
@@ -157,7 +171,7 @@ def html_report(run: RunRecord) -> str:
     holdout = promotion.get("holdout") or {}
     matrices = {f"{role} on the holdout": confusion_matrix(frame, run.schema)
                 for role, frame in run.holdout_scores.items() if frame is not None and len(frame)}
-    if run.newest_scores is not None and len(run.newest_scores):
+    if run.newest_scores is not None and len(run.newest_scores) and not own:
         matrices[f"champion on {run.evaluation.get('labelled_period')}"] = confusion_matrix(
             run.newest_scores, run.schema)
     roles = ("champion", "challenger")

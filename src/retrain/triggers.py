@@ -162,6 +162,30 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
             result["detail"] += f"; confirmed by a loss of {loss:.4f} ({what})"
 
 
+def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any],
+             params: dict[str, Any]) -> None:
+    """Mark the listed triggers as not counted within `batches` batches after a challenger
+    failed to beat the champion (a hold): the change they measure was answered by that
+    challenger. Each further challenger that loses to the same champion doubles the span, and a
+    promotion ends it; a further significant fall (performance_drop, concept_drift) still counts."""
+    baseline = evaluation.get("baseline") or {}
+    since = baseline.get("age")
+    if not baseline.get("held") or since is None:
+        return
+    holds = int(baseline.get("holds", 1))
+    span = int(params["batches"]) * 2 ** (holds - 1)
+    if since > span:
+        return
+    for key in params["triggers"]:
+        result = named[key]
+        if result["counted"]:
+            result["counted"] = False
+            result["detail"] += (f"; not counted: answered in {baseline['period']}, {since} "
+                                 f"batch(es) ago, when a challenger could not beat the champion "
+                                 f"({holds} in a row; decide.answered.batches {params['batches']}"
+                                 f" doubled per loss: {span})")
+
+
 def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the champion's training data ended more than `max_batches` periods ago, and
     no challenger failed to beat it since (a hold restarts the count: the champion was found as
@@ -347,6 +371,7 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     force = bool(params["force"])
     results = [fn(evaluation, params[name], min_rows) for name, fn in TRIGGERS.items()]
     confirm(results, evaluation, params["confirm"])
+    answered(dict(zip(TRIGGERS, results, strict=True)), evaluation, params["answered"])
     fired = [t for t in results if t["counted"]]
     explained = [t["name"] for t in results if t["fired"] and not t["counted"]]
     cold = any(t["name"] == "cold_start" and t["fired"] for t in results)
@@ -367,7 +392,8 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
         retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) counted, "
                                   f"rule is {rule_text}")
     if explained:
-        reason += f"; {', '.join(explained)} fired without a performance loss to confirm it"
+        reason += (f"; {', '.join(explained)} fired but did not count (without a performance "
+                   "loss to confirm it, or answered by a challenger that lost)")
     decision = {"retrain": retrain, "as_of": evaluation.get("as_of"), "rule": rule_text,
                 "reason": reason, "fired": [t["name"] for t in fired], "unconfirmed": explained,
                 "force": force,

@@ -115,7 +115,10 @@ def test_promote_twice_promotes_once(repo):
     assert snapshot(repo) == state
 
 
-def test_promote_refuses_with_foreign_changes_and_changes_nothing(repo):
+def test_promote_refuses_with_edits_to_committed_files_and_changes_nothing(repo):
+    (repo.path / "notes.txt").write_text("committed\n")
+    repo.git("add", "notes.txt")
+    repo.git("commit", "-q", "-m", "notes")
     (repo.path / "notes.txt").write_text("local edit\n")
     before = snapshot(repo)
     out = repo.retrain("promote", check=False)

@@ -89,9 +89,11 @@ def test_schema_breaking_batch_fails_the_job_and_publishes_nothing(setup):
     ci.retrain("simulate")                                   # 2025-06: senior_citizen as text
     ci.commit_all("three more batches")
     state, files = origin_state(origin), remote_files(remote)
-    out = job(ci, check=False)
+    summary = ci.path.parent / "summary.md"
+    out = job(ci, check=False, GITHUB_STEP_SUMMARY=summary)
     assert out.returncode != 0
     assert "error: data/raw/2025-06.csv: column 'senior_citizen'" in out.stderr
+    assert "The retraining job failed at: dvc repro" in summary.read_text()
     assert origin_state(origin) == state and remote_files(remote) == files
 
 

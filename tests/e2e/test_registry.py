@@ -52,9 +52,25 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
     pointer = repo.json("models/champion.json")
     assert pointer["action"] == "rollback" and "complaints from sales" in pointer["reason"]
     assert pointer["commit"] == repo.git("rev-list", "-n1", "churn-model@v1.1.0")
+    assert pointer["pinned"]["reason"] == "complaints from sales"
+    assert pointer["rolled_back"][0]["version"] == "v1.2.0"
     repo.repro()
     assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.1.0"
+    verdict = repo.json("reports/promotion.json")
+    assert verdict["locked"] and not verdict["promote"] and "pinned to v1.1.0" in verdict["reason"]
+    refused = repo.retrain("promote", check=False)
+    assert refused.returncode == 3 and "pinned" in refused.stderr
     repo.commit_all("evaluate the rolled-back model")
+
+    assert "unpinned churn-model v1.1.0" in repo.retrain("unpin", "--reason", "reviewed").stdout
+    assert "pinned" not in repo.json("models/champion.json")
+    repo.repro()                        # the same data: the challenger is v1.2.0's bytes again
+    verdict = repo.json("reports/promotion.json")
+    assert verdict["locked"] and "bytes are those of v1.2.0" in verdict["reason"]
+    assert verdict["challenger_md5"] == repo.json("models/champion.json")["rolled_back"][0]["md5"]
+    repo.commit_all("evaluate again")
+    again = repo.retrain("unpin", "--reason", "twice", check=False)
+    assert again.returncode == 3 and "is not pinned" in again.stderr
 
     month(repo, "2025-06")
     assert "v1.3.0" in repo.retrain("promote").stdout
@@ -64,7 +80,7 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
     story = [(e["version"], e["action"], e["as_of"]) for e in history["events"]]
     assert story == [("v1.0.0", "promote", "2025-03"), ("v1.1.0", "promote", "2025-04"),
                      ("v1.2.0", "promote", "2025-05"), ("v1.1.0", "rollback", "2025-05"),
-                     ("v1.3.0", "promote", "2025-06")]
+                     ("v1.1.0", "unpin", "2025-05"), ("v1.3.0", "promote", "2025-06")]
     assert history["production"] == "v1.3.0"
     assert history["events"][1]["window"] == ["2025-04"] and history["events"][1]["rows"] > 0
     text = repo.retrain("history").stdout
@@ -100,3 +116,24 @@ def test_rollback_refuses_unknown_versions_and_needs_a_reason(make_repo):
     out = repo.retrain("rollback", "--previous", "--reason", "x", check=False)
     assert out.returncode == 3 and "no version was in production before v1.0.0" in out.stderr
     assert (repo.git("rev-parse", "HEAD"), repo.tags()) == before
+
+
+def test_promote_ignores_files_a_user_left_untracked_but_not_edits_to_committed_files(make_repo):
+    repo = make_repo(ALWAYS_PROMOTE)
+    repo.first_run(promote=False)
+    (repo.path / "scored.csv").write_text("customer_id,probability\n1,0.5\n")
+    (repo.path / "dvc_plots").mkdir()
+    (repo.path / "dvc_plots/index.html").write_text("<html></html>")
+    readme = repo.path / "README.md"
+    readme.write_text("edited\n")
+    repo.git("add", "README.md")
+    repo.git("commit", "-q", "-m", "a readme")
+    readme.write_text("edited again\n")
+    refused = repo.retrain("promote", check=False)
+    assert refused.returncode == 3
+    assert "changes to committed files beyond the pipeline's outputs: README.md" in refused.stderr
+    repo.git("checkout", "--", "README.md")
+    assert "promoted churn-model v1.0.0" in repo.retrain("promote").stdout
+    assert (repo.path / "scored.csv").exists()
+    assert "scored.csv" not in repo.git("show", "--stat", "HEAD~1")
+    assert repo.git("status", "--porcelain", "--", "dvc_plots") == ""     # ignored

@@ -28,7 +28,8 @@ def test_zizmor_finds_nothing_of_medium_or_high_severity():
 def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissions():
     flow = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
     triggers = flow[True]  # YAML reads the key `on` as True
-    assert "data/raw/**" in triggers["push"]["paths"] and "workflow_dispatch" in triggers
+    assert {"data/raw/**", "params.yaml", "dvc.yaml"} <= set(triggers["push"]["paths"])
+    assert "workflow_dispatch" in triggers
     assert flow["permissions"] == {} and flow["concurrency"]["cancel-in-progress"] is False
     job = flow["jobs"]["retrain"]
     assert job["permissions"] == {"contents": "write"}
@@ -36,10 +37,18 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     assert steps[0]["with"]["fetch-depth"] == 0 and steps[0]["with"]["fetch-tags"] is True
     assert all("@" in s["uses"] and len(s["uses"].split("@")[1]) == 40
                for s in steps if "uses" in s)
-    assert steps[-1]["run"] == "bash .ci/retrain"
-    secrets = [v for s in steps for v in (s.get("env") or {}).values() if "secrets." in str(v)]
-    assert secrets, "the remote's credentials come from secrets"
+    run = next(s for s in steps if s.get("run") == "bash .ci/retrain")
+    assert any("secrets." in str(v) for v in run["env"].values()), "credentials from secrets"
+    uses = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
+    assert uses["actions/setup-python"]["with"]["cache"] == "pip"
+    assert uses["actions/cache"]["with"]["path"] == ".dvc/cache"
+    assert "reports/report.html" in uses["actions/upload-artifact"]["with"]["path"]
+    assert steps.index(uses["actions/upload-artifact"]) > steps.index(run)
+    assert '.[${DVC_EXTRA}]' in next(s["run"] for s in steps if s.get("name") == "Install")
     pr = yaml.safe_load((ROOT / ".github/workflows/retrain-pr.yml").read_text())
+    assert {"params.yaml", "dvc.yaml"} <= set(pr[True]["pull_request"]["paths"])
     pr_job = pr["jobs"]["report"]
     assert pr_job["permissions"] == {"contents": "read"}
-    assert pr_job["steps"][-1]["env"]["RETRAIN_PROMOTE"] == "0"
+    pr_run = next(s for s in pr_job["steps"] if s.get("run") == "bash .ci/retrain")
+    assert pr_run["env"]["RETRAIN_PROMOTE"] == "0"
+    assert "DVC_READONLY" in str(pr_run["env"]), "read-only remote credentials"

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,6 +214,11 @@ def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_ba
     assert not champion_baseline(champion)["held"]
     assert held_baseline({**verdict, "promote": True}) is None
     assert held_baseline({**verdict, "challenger": None}) is None
+    again = held_baseline({**verdict, "as_of": "2025-04"}, baseline)
+    assert baseline["holds"] == 1 and again["holds"] == 2
+    twice = dataclasses.replace(champion, pointer={**champion.pointer, "baseline": again})
+    assert champion_baseline(twice)["holds"] == 2
+    assert held_baseline({**verdict, "champion_version": "v1.1.0"}, again)["holds"] == 1
 
 
 def test_rows_re_sent_from_the_champions_training_are_not_graded_as_unseen(toy_batch,

@@ -168,3 +168,38 @@ def test_active_follows_the_last_event_of_each_version_by_number():
 def test_schema_change_bumps_by_its_own_policy():
     assert registry.bump_for("minor", True, "major") == "major"
     assert registry.bump_for("minor", False, "major") == "minor"
+
+
+def test_a_rollback_pin_holds_production_until_unpinned_or_its_last_period():
+    from retrain.registry import production_lock
+
+    pinned = {"version": "v1.1.0", "pinned": {"as_of": "2025-05", "reason": "sales", "until": None}}
+    assert "pinned to v1.1.0" in production_lock(pinned, "f" * 32, "2026-01", "M")
+    assert "until 'retrain unpin" in production_lock(pinned, None, "2026-01", "M")
+    until = {**pinned, "pinned": {**pinned["pinned"], "until": "2025-07"}}
+    assert "through 2025-07" in production_lock(until, "f" * 32, "2025-07", "M")
+    assert production_lock(until, "f" * 32, "2025-08", "M") is None
+    assert "through 2025-07" in production_lock(until, "f" * 32, "2025-08", None)  # no calendar
+    assert production_lock({"version": "v1.1.0"}, "f" * 32, "2025-08", "M") is None
+
+
+def test_the_bytes_of_a_version_rolled_back_from_are_never_promoted_again():
+    from retrain.registry import production_lock
+
+    pointer = {"version": "v1.1.0", "rolled_back": [
+        {"version": "v1.2.0", "md5": "b" * 32, "as_of": "2025-05", "reason": "rollback: sales"}]}
+    assert "bytes are those of v1.2.0" in production_lock(pointer, "b" * 32, "2025-09", "M")
+    assert production_lock(pointer, "c" * 32, "2025-09", "M") is None
+
+
+def test_new_categories_count_as_a_schema_change_for_the_version_bump():
+    from retrain.registry import bump_for, schema_changed
+
+    schema = {"numeric": ["a"], "categorical": ["b"]}
+    quiet = {"triggers": [{"name": "schema_change", "value": []}]}
+    new = {"triggers": [{"name": "schema_change", "value": ["new_category"]}]}
+    ignored = {"triggers": [{"name": "schema_change", "value": ["new_column", "out_of_range"]}]}
+    assert not schema_changed(schema, schema, quiet) and not schema_changed(schema, schema, {})
+    assert schema_changed(schema, schema, new) and not schema_changed(schema, schema, ignored)
+    assert schema_changed(schema, {**schema, "numeric": ["a", "c"]}, quiet)
+    assert bump_for("minor", schema_changed(schema, schema, new), "major") == "major"

@@ -115,3 +115,24 @@ def test_html_report_and_job_summary_say_how_the_policy_fared_against_the_schedu
     decision = {**record.decision, "rule": "any trigger fires"}
     job = job_markdown(decision, record.promotion, "v1.0.0", "", against_schedules=line)
     assert "## The policy against fixed schedules (backtest)\n\n" + line in job
+
+
+def test_a_champion_promoted_on_this_batch_is_not_shown_as_evidence_for_itself(toy_schema):
+    from retrain.report import html_report
+
+    fresh = {"name": "m", "version": "v1.1.0", "action": "promote", "promoted_as_of": "2025-07",
+             "reason": "challenger beats champion"}
+    import base64
+    import re
+
+    def confusion_svg(page):
+        data = re.search(r'id="confusion"><img alt="[^"]*" src="data:image/svg\+xml;base64,'
+                         r'([^"]+)"', page).group(1)
+        return base64.b64decode(data).decode()
+
+    page = html_report(run_record(toy_schema, pointer=fresh))
+    assert "v1.1.0 was promoted on this batch" in page and "no evidence for it" in page
+    assert "champion on 2025-07" not in confusion_svg(page)
+    older = html_report(run_record(toy_schema, pointer={**fresh, "promoted_as_of": "2025-06"}))
+    assert "promoted on this batch" not in older
+    assert "champion on 2025-07" in confusion_svg(older)

@@ -263,10 +263,38 @@ def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
     assert by_name(decide(rare, params))["schema_change"]["fired"]
 
 
-def held(record, metrics, period="2025-05", age=1):
+def held(record, metrics, period="2025-05", age=1, holds=1):
     record["baseline"] = {"period": period, "metrics": metrics, "estimated": None, "held": True,
-                          "age": age}
+                          "age": age, "holds": holds}
     return record
+
+
+HELD = {"roc_auc": 0.8, "rows": 200, "positive_rate": 0.25, "accuracy": 0.8}
+
+
+def test_a_shift_a_challenger_failed_to_exploit_is_answered_for_the_span():
+    params = {**PARAMS, "confirm": {**PARAMS["confirm"], "triggers": []},
+              "answered": {"batches": 4, "triggers": ["label_shift"]}}
+    shifted = {"positive": 100}                              # 0.50 against 0.25 held
+    within = decide(held(evaluation(**shifted), HELD, age=4), params)
+    label = by_name(within)["label_shift"]
+    assert label["fired"] and not label["counted"] and not within["retrain"]
+    assert "answered in 2025-05, 4 batch(es) ago" in label["detail"]
+    assert "answered by a challenger that lost" in within["reason"]
+    assert decide(held(evaluation(**shifted), HELD, age=5), params)["fired"] == ["label_shift"]
+    twice = decide(held(evaluation(**shifted), HELD, age=5, holds=2), params)
+    assert not twice["retrain"] and "2 in a row" in by_name(twice)["label_shift"]["detail"]
+    assert decide(evaluation(**shifted), params)["fired"] == ["label_shift"]   # never held
+
+
+def test_a_further_fall_still_counts_while_a_shift_is_answered():
+    params = {**PARAMS, "confirm": {**PARAMS["confirm"], "triggers": []},
+              "answered": {"batches": 12, "triggers": ["label_shift", "performance"]}}
+    fallen = decide(held(evaluation(roc_auc=0.62, positive=100), HELD, age=1), params)
+    assert fallen["retrain"] and "performance_drop" in fallen["fired"]
+    assert {"label_shift", "performance_roc_auc"} <= set(fallen["unconfirmed"])
+    off = {**params, "answered": {"batches": 0, "triggers": ["label_shift"]}}
+    assert "label_shift" in decide(held(evaluation(positive=100), HELD, age=1), off)["fired"]
 
 
 def test_a_threshold_a_challenger_could_not_reach_is_answered_until_a_further_fall():
