@@ -114,8 +114,9 @@ def parse_period(name: str, freq: str, source: str) -> pd.Period:
         period = None
     if period is None or str(period) != name:
         example = pd.Period("2025-07-01", freq=freq)
+        what = "value" if source.startswith("--") else "file name"
         raise DataError(
-            f"{source}: file name {name!r} is not a period of frequency {freq!r} "
+            f"{source}: {what} {name!r} is not a period of frequency {freq!r} "
             f"(expected a name like {str(example)!r})"
         )
     return period

@@ -119,6 +119,13 @@ def test_file_name_must_be_a_period(toy_schema):
         check(toy_raw("2025-03"), toy_schema, source="data/raw/latest.csv")
 
 
+def test_a_period_flag_is_named_as_a_value_not_a_file_name():
+    from retrain.schema import parse_period
+
+    with pytest.raises(DataError, match=r"^--until: value '2025-13' is not a period"):
+        parse_period("2025-13", "M", "--until")
+
+
 def test_duplicated_ids_keep_the_last_row_or_fail_by_policy(toy_schema):
     raw = toy_raw("2025-03", n=10)
     raw.loc[9, "key"] = raw.loc[0, "key"]
