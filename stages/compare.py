@@ -24,7 +24,7 @@ from retrain.registry import (
     challenger_md5,
     load_challenger,
     load_trusted,
-    production_lock,
+    locked_verdict,
     trusted_pointer,
 )
 from retrain.schema import PERIOD, Schema
@@ -75,10 +75,7 @@ def main() -> None:
     record["as_of"] = io.read_json("reports/decision.json").get("as_of")
     record["champion_version"] = pointer.get("version")
     record["challenger_md5"] = md5["challenger"]
-    lock = production_lock(pointer, md5["challenger"], record["as_of"], schema.period)
-    if lock and record["promote"]:
-        record.update(promote=False, locked=True,
-                      reason=f"not promoted: {lock}; otherwise: {record['reason']}")
+    record = locked_verdict(record, pointer, schema.period)
     io.write_json("reports/promotion.json", record)
     columns = {"roc": ["fpr", "tpr"], "pr": ["recall", "precision"],
                "scores": [schema.id, "actual", "predicted", "probability"]}

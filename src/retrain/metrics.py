@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .params import validated
+from .params import CompareParams, validated
 
 LOWER_IS_BETTER = frozenset({"brier"})
 
@@ -81,16 +81,15 @@ def better_by(metric: str, new: float, old: float) -> float:
     return (old - new) if metric in LOWER_IS_BETTER else (new - old)
 
 
-GUARDS = {"brier": 0.01, "accuracy": 0.05, "f1": 0.1}
-
-
 @dataclass(frozen=True)
 class ComparePolicy:
+    """How compare judges; the defaults are params.yaml's `compare` defaults."""
+
     primary: str = "roc_auc"
-    min_improvement: float = 0.005
-    guards: dict[str, float] = field(default_factory=lambda: dict(GUARDS))  # largest drop
-    minimums: dict[str, float] = field(default_factory=lambda: {"roc_auc": 0.7})  # floor
-    min_holdout_rows: int = 100
+    min_improvement: float = CompareParams().min_improvement
+    guards: dict[str, float] = field(default_factory=lambda: dict(CompareParams().guards))
+    minimums: dict[str, float] = field(default_factory=lambda: dict(CompareParams().minimums))
+    min_holdout_rows: int = CompareParams().min_holdout_rows
 
     @classmethod
     def from_params(cls, primary: str, params: dict[str, Any]) -> ComparePolicy:
@@ -168,10 +167,10 @@ def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
                                  f"allowed {margin:.4f})"})
     failed = [c for c in checks if not c["passed"]]
     guarded = [c["metric"] for c in checks if c["check"] == "guard"]
-    held = f"; guards checked: {', '.join(guarded)}" if guarded else ""
+    checked = f"; guards checked: {', '.join(guarded)}" if guarded else ""
     if failed:
         return {"promote": False, "checks": checks, "improvement": gain,
-                "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + held}
+                "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + checked}
     improvement = next(c for c in checks if c["check"] == "improvement")
     return {"promote": True, "checks": checks, "improvement": gain,
-            "reason": f"challenger beats champion: {improvement['detail']}{held}, none broken"}
+            "reason": f"challenger beats champion: {improvement['detail']}{checked}, none broken"}

@@ -655,11 +655,20 @@ def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _commit_pointer(tx: _Transaction, pointer: dict[str, Any], message: str) -> None:
+    """Write the pointer and commit it alone; the transaction undoes it if a later step fails."""
+    write_text(tx.root / POINTER, dumps_json(pointer))
+    git(tx.root, "add", "--", POINTER)
+    git(tx.root, "commit", "-q", "-m", message[:200], "--", POINTER)
+    tx.step("after_pointer_commit")
+
+
 def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], action: str,
-           as_of: str | None, reason: str, pin: dict[str, Any] | None = None) -> None:
-    """Write and commit the pointer, then make `version` the only one assigned to prod. The
-    versions rolled back from are carried over; `pin` (a rollback's) holds production there."""
-    before = read_pointer(tx.root)
+           as_of: str | None, reason: str, before: dict[str, Any],
+           pin: dict[str, Any] | None = None) -> None:
+    """Commit the pointer, then make `version` the only one assigned to prod. The versions
+    rolled back from are carried over from `before` (the pointer until now); `pin` (a
+    rollback's) holds production there."""
     rolled_back = [r for r in before.get("rolled_back") or [] if r.get("md5") != record["md5"]]
     if action == "rollback" and before.get("version") and before.get("md5") != record["md5"]:
         rolled_back.append({"version": before["version"], "md5": before["md5"], "as_of": as_of,
@@ -674,12 +683,8 @@ def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], ac
         **({"rolled_back": rolled_back} if rolled_back else {}),
         **({"pinned": pin} if pin else {}),
     }
-    write_text(tx.root / POINTER, dumps_json(pointer))
-    git(tx.root, "add", "--", POINTER)
     verb = "Promote" if action == "promote" else "Roll back"
-    git(tx.root, "commit", "-q", "-m", f"{verb} {name} {version} to {STAGE}: {reason}"[:200],
-        "--", POINTER)
-    tx.step("after_pointer_commit")
+    _commit_pointer(tx, pointer, f"{verb} {name} {version} to {STAGE}: {reason}")
     number = tx.registry.next_number()
     for other in tx.registry.active(STAGE):
         if other != version:
@@ -725,6 +730,17 @@ def production_lock(pointer: dict[str, Any], challenger: str | None, as_of: str 
     return None
 
 
+def locked_verdict(verdict: dict[str, Any], pointer: dict[str, Any],
+                   freq: str) -> dict[str, Any]:
+    """The verdict as compare records it: a promotion the production lock forbids becomes
+    `locked`, not promoted, its reason saying why and what the verdict was otherwise."""
+    lock = production_lock(pointer, verdict.get("challenger_md5"), verdict.get("as_of"), freq)
+    if not lock or not verdict.get("promote"):
+        return verdict
+    return {**verdict, "promote": False, "locked": True,
+            "reason": f"not promoted: {lock}; otherwise: {verdict['reason']}"}
+
+
 def schema_changed(before: Any, after: Any, decision: dict[str, Any]) -> bool:
     """Whether a challenger's inputs differ from the champion's: other columns or types, or
     categories the champion never saw (decide's schema_change found new categories or a type
@@ -761,8 +777,8 @@ def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bu
     metadata = read_json(root / CHALLENGER_DIR / METADATA_FILE)
     registry = read_registry(root, model_name)
     current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
-    decision = read_json(root / "reports/decision.json") if (root / "reports/decision.json"
-                                                               ).exists() else {}
+    decided = root / "reports/decision.json"
+    decision = read_json(decided) if decided.exists() else {}
     changed = bool(current) and schema_changed(current.get("schema"), metadata.get("schema"),
                                                decision)
     issued = [*registry.versions, *versions_ever_issued(root, model_name)]
@@ -794,7 +810,7 @@ def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bu
         registry.versions[version] = {"commit": commit, "tag": tag, "record": record}
         tx.step("after_version_tag")
         _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
-               verdict["reason"])
+               verdict["reason"], pointer)
     return version
 
 
@@ -876,12 +892,9 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
                           "run 'dvc repro'")
         with _Transaction(root, read_registry(root, model_name), "hold", fail_at) as tx:
             tx.step("start")
-            write_text(root / POINTER, dumps_json({**pointer, "baseline": baseline}))
-            git(root, "add", "--", POINTER)
-            git(root, "commit", "-q", "-m",
-                f"Hold {model_name} {version} in {STAGE} as of {baseline['as_of']}: "
-                f"{baseline['reason']}"[:200], "--", POINTER)
-            tx.step("after_pointer_commit")
+            _commit_pointer(tx, {**pointer, "baseline": baseline},
+                            f"Hold {model_name} {version} in {STAGE} as of "
+                            f"{baseline['as_of']}: {baseline['reason']}")
     return str(version)
 
 
@@ -912,12 +925,9 @@ def unpin(root: str | Path, model_name: str, reason: str, fail_at: str | None = 
         unpinned = {k: v for k, v in pointer.items() if k != "pinned"}
         with _Transaction(root, read_registry(root, model_name), "unpin", fail_at) as tx:
             tx.step("start")
-            write_text(root / POINTER, dumps_json({**unpinned, "unpinned": reason.strip()}))
-            git(root, "add", "--", POINTER)
-            git(root, "commit", "-q", "-m",
-                f"Unpin {model_name} {pointer['version']} in {STAGE}: {reason.strip()}"[:200],
-                "--", POINTER)
-            tx.step("after_pointer_commit")
+            _commit_pointer(tx, {**unpinned, "unpinned": reason.strip()},
+                            f"Unpin {model_name} {pointer['version']} in {STAGE}: "
+                            f"{reason.strip()}")
     return str(pointer["version"])
 
 
@@ -941,7 +951,7 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
     with _Transaction(root, registry, "rollback", fail_at) as tx:
         when = as_of or pointer.get("promoted_as_of")
         _point(tx, model_name, target, record, "rollback", when, f"rollback: {reason.strip()}",
-               pin={"as_of": when, "reason": reason.strip(), "until": until})
+               pointer, pin={"as_of": when, "reason": reason.strip(), "until": until})
     return target
 
 
