@@ -65,7 +65,7 @@ NAIVE = textwrap.dedent('''\
     print("random-split roc_auc", roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
     joblib.dump((model, list(X.columns)), sys.argv[2])
 ''')
-NAIVE_SCORE = textwrap.dedent('''\
+NAIVE_SCORE = textwrap.dedent("""\
     import sys
 
     import joblib
@@ -78,7 +78,7 @@ NAIVE_SCORE = textwrap.dedent('''\
     X = pd.get_dummies(data.drop(columns=sys.argv[5].split(","))).reindex(columns=columns,
                                                                           fill_value=0)
     print(roc_auc_score(y, model.predict_proba(X)[:, 1]))
-''')
+""")
 
 
 @dataclass
@@ -94,9 +94,13 @@ def measured(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=err,
-                                env={**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1",
-                                     **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", **(env or {})},
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -125,6 +129,7 @@ def git(repo: Path, *args: str) -> None:
 
 
 # --- data --------------------------------------------------------------------------------------
+
 
 class Generator:
     """Scaled batches drawn from the demo source, a disjoint set of customers kept for `later`."""
@@ -162,6 +167,7 @@ def periods(n: int, start: str = "2015-01") -> list[str]:
 
 # --- repositories --------------------------------------------------------------------------------
 
+
 def new_repo(path: Path, params: dict) -> Path:
     path.mkdir(parents=True)
     for rel in ("dvc.yaml", ".gitignore", "models/champion.json"):
@@ -196,7 +202,8 @@ def with_champion(repo: Path, gen: Generator, history: list[str], rows: int) -> 
 
 
 STAGE_PEAK = re.compile(
-    r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB \((\d+) MB before it read anything\)$", re.M)
+    r"^(\w+): done in ([\d.]+) s, peak memory (\d+) MB \((\d+) MB before it read anything\)$", re.M
+)
 
 
 def stage_peaks(out: str) -> dict[str, tuple[float, int, int]]:
@@ -209,6 +216,7 @@ def frame_mb(*frames: pd.DataFrame) -> float:
 
 
 # --- the measurements ----------------------------------------------------------------------------
+
 
 def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     """A 1M-row (or --size) batch lands; prepare..compare retrains; naive script on the same rows."""
@@ -233,10 +241,23 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     (work / "naive.py").write_text(NAIVE)
     (work / "naive_score.py").write_text(NAIVE_SCORE)
     drop = f"{s['id']},{s['time']}"
-    naive = measured([sys.executable, "naive.py", str(csv), "naive.joblib", s["target"],
-                      s["positive"], drop], work)
-    naive_auc = float(measured([sys.executable, "naive_score.py", "naive.joblib", str(later_csv),
-                                s["target"], s["positive"], drop], work).out.strip())
+    naive = measured(
+        [sys.executable, "naive.py", str(csv), "naive.joblib", s["target"], s["positive"], drop], work
+    )
+    naive_auc = float(
+        measured(
+            [
+                sys.executable,
+                "naive_score.py",
+                "naive.joblib",
+                str(later_csv),
+                s["target"],
+                s["positive"],
+                drop,
+            ],
+            work,
+        ).out.strip()
+    )
 
     from retrain.metrics import score
     from retrain.modeling import load, predict_proba
@@ -245,32 +266,53 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
     schema = Schema.from_params(s)
     later_clean = validate_batch(later_frame, f"{later}.parquet", schema, CleaningPolicy()).frame
     model = load((repo / "models/challenger/model.skops").read_bytes())
-    ours_auc = score(later_clean[s["target"]].to_numpy(), predict_proba(model, later_clean, schema),
-                     0.5)["roc_auc"]
+    ours_auc = score(later_clean[s["target"]].to_numpy(), predict_proba(model, later_clean, schema), 0.5)[
+        "roc_auc"
+    ]
     prepared = repo / "data/prepared"
     needs = {
-        "prepare": frame_mb(validate_batch(batch, f"{period}.parquet", schema,
-                                           CleaningPolicy()).frame),
-        "evaluate": frame_mb(*(pd.read_parquet(prepared / name) for name in
-                               {(prepared / n).read_bytes(): n
-                                for n in ("newest.parquet", "labelled.parquet")}.values())),
-        "train": frame_mb(pd.read_parquet(prepared / "train.parquet"),
-                          pd.read_parquet(prepared / "holdout.parquet")),
-        "compare": frame_mb(pd.read_parquet(prepared / "holdout.parquet",
-                                            columns=[s["id"], s["target"], s["time"], "_period"]),
-                            *(pd.read_parquet(repo / "data/scored" / name) for name in
-                              ("newest_champion.parquet", "holdout_challenger.parquet"))),
+        "prepare": frame_mb(validate_batch(batch, f"{period}.parquet", schema, CleaningPolicy()).frame),
+        "evaluate": frame_mb(
+            *(
+                pd.read_parquet(prepared / name)
+                for name in {
+                    (prepared / n).read_bytes(): n for n in ("newest.parquet", "labelled.parquet")
+                }.values()
+            )
+        ),
+        "train": frame_mb(
+            pd.read_parquet(prepared / "train.parquet"), pd.read_parquet(prepared / "holdout.parquet")
+        ),
+        "compare": frame_mb(
+            pd.read_parquet(
+                prepared / "holdout.parquet", columns=[s["id"], s["target"], s["time"], "_period"]
+            ),
+            *(
+                pd.read_parquet(repo / "data/scored" / name)
+                for name in ("newest_champion.parquet", "holdout_challenger.parquet")
+            ),
+        ),
     }
     with neighbour():
         busy_cycle = measured(["dvc", "repro", "--force", "compare"], repo)
-        busy_naive = measured([sys.executable, "naive.py", str(csv), "naive.joblib", s["target"],
-                               s["positive"], drop], work)
-    return {"rows": big, "cycle": cycle, "peaks": peaks, "needs": needs, "naive": naive,
-            "busy_cycle": busy_cycle, "busy_naive": busy_naive,
-            "naive_auc": naive_auc, "ours_auc": ours_auc,
-            "ours_model_mb": (repo / "models/challenger/model.skops").stat().st_size / 2**20,
-            "naive_model_mb": (work / "naive.joblib").stat().st_size / 2**20,
-            "repo": repo, "period": period}
+        busy_naive = measured(
+            [sys.executable, "naive.py", str(csv), "naive.joblib", s["target"], s["positive"], drop], work
+        )
+    return {
+        "rows": big,
+        "cycle": cycle,
+        "peaks": peaks,
+        "needs": needs,
+        "naive": naive,
+        "busy_cycle": busy_cycle,
+        "busy_naive": busy_naive,
+        "naive_auc": naive_auc,
+        "ours_auc": ours_auc,
+        "ours_model_mb": (repo / "models/challenger/model.skops").stat().st_size / 2**20,
+        "naive_model_mb": (work / "naive.joblib").stat().st_size / 2**20,
+        "repo": repo,
+        "period": period,
+    }
 
 
 @contextlib.contextmanager
@@ -278,7 +320,7 @@ def neighbour() -> Iterator[None]:
     """A CPU-bound process beside the measurement (a busy machine), ended after it; it also ends
     by itself when the benchmark dies."""
     spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
-    proc = subprocess.Popen([sys.executable, "-c", spin])   # ends with the benchmark, killed or not
+    proc = subprocess.Popen([sys.executable, "-c", spin])  # ends with the benchmark, killed or not
     try:
         time.sleep(0.5)
         yield
@@ -309,14 +351,23 @@ def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
         newest = pd.read_parquet(path)
         reads.append(time.perf_counter() - start)
         start = time.perf_counter()
-        batch_drift(champion.profile, champion.reference, newest, schema, {},
-                    int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"]))
+        batch_drift(
+            champion.profile,
+            champion.reference,
+            newest,
+            schema,
+            {},
+            int(domain["folds"]),
+            int(domain["max_rows"]),
+            int(domain["seed"]),
+        )
         drifts.append(time.perf_counter() - start)
     return statistics.median(reads), statistics.median(drifts)
 
 
-def stable_cycles(work: Path, gen: Generator, params: dict, histories: tuple[int, ...],
-                  rows: int, repeats: int) -> list[dict]:
+def stable_cycles(
+    work: Path, gen: Generator, params: dict, histories: tuple[int, ...], rows: int, repeats: int
+) -> list[dict]:
     """Per history length: a repository with that many batches, a champion and the backtest's
     checkpoint, then `repeats` new stable batches, each a no-retrain cycle of the whole
     pipeline as `.ci/retrain` runs it (`dvc repro`, the backtest's new step included; median
@@ -328,9 +379,9 @@ def stable_cycles(work: Path, gen: Generator, params: dict, histories: tuple[int
         repo = new_repo(work / f"history{history}", params)
         names = periods(history + 1 + repeats)
         with_champion(repo, gen, names[:history], rows)
-        measured(["dvc", "repro"], repo)          # the backtest replays the history once
+        measured(["dvc", "repro"], repo)  # the backtest replays the history once
         commit(repo, "backtest of the history")
-        repos[history] = (repo, names[history:history + repeats])
+        repos[history] = (repo, names[history : history + repeats])
     walls: dict[int, list[float]] = {h: [] for h in histories}
     retrained = dict.fromkeys(histories, False)
     for i in range(repeats):
@@ -347,90 +398,158 @@ def stable_cycles(work: Path, gen: Generator, params: dict, histories: tuple[int
         for history, (repo, _new) in repos.items():
             noop[history].append(measured(["dvc", "repro"], repo).wall)
             status[history].append(measured(["dvc", "status"], repo).wall)
-    return [{"history": h, "wall": statistics.median(walls[h]), "retrained": retrained[h],
-             "noop": statistics.median(noop[h]), "status": statistics.median(status[h])}
-            for h in histories]
+    return [
+        {
+            "history": h,
+            "wall": statistics.median(walls[h]),
+            "retrained": retrained[h],
+            "noop": statistics.median(noop[h]),
+            "status": statistics.median(status[h]),
+        }
+        for h in histories
+    ]
 
 
 def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
     header = ("measure", "pipeline", "naive", "ratio", "target", "met")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
     line = lambda r: "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-                      *map(line, rows)])
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="quick")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
-    parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a params.yaml key for every repository, as `dvc exp run "
-                             "-S` does (e.g. train.hist_gradient_boosting.max_iter=75)")
+    parser.add_argument(
+        "--set",
+        "-S",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a params.yaml key for every repository, as `dvc exp run "
+        "-S` does (e.g. train.hist_gradient_boosting.max_iter=75)",
+    )
     args = parser.parse_args()
     size = SIZES[args.size]
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params = overridden({**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}},
-                        args.set)
+    params = overridden({**base, **{k: {**base[k], **v} for k, v in BENCH_PARAMS.items()}}, args.set)
     gen = Generator(params)
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     print(f"benchmark --size {args.size} in {work}", file=sys.stderr)
     try:
         big = retrain_cycle(work, gen, params, size["big"])
         read_s, drift_s = drift_timing(big["repo"], big["period"], size["repeats"])
-        stable = stable_cycles(work, gen, params, size["histories"], size["history_rows"],
-                               size["repeats"])
+        stable = stable_cycles(work, gen, params, size["histories"], size["history_rows"], size["repeats"])
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     cyc, naive = big["cycle"], big["naive"]
     rows = [
-        (f"retraining cycle, {big['rows']:,}-row batch: wall s", f"{cyc.wall:.1f}",
-         f"{naive.wall:.1f}", f"{cyc.wall / naive.wall:.2f}", "<= 0.33",
-         _met(cyc.wall / naive.wall <= 1 / 3)),
-        ("  the same, a CPU-bound neighbour process running: wall s",
-         f"{big['busy_cycle'].wall:.1f}", f"{big['busy_naive'].wall:.1f}",
-         f"{big['busy_cycle'].wall / big['busy_naive'].wall:.2f}",
-         f"<= {cyc.wall / naive.wall + 0.05:.2f}",
-         _met(big["busy_cycle"].wall / big["busy_naive"].wall <= cyc.wall / naive.wall + 0.05)),
-        ("  peak memory of the cycle, MB", f"{cyc.peak_mb:.0f}", f"{naive.peak_mb:.0f}",
-         f"{cyc.peak_mb / naive.peak_mb:.2f}", "-", ""),
-        ("  model size, MB", f"{big['ours_model_mb']:.2f}", f"{big['naive_model_mb']:.1f}",
-         f"{big['ours_model_mb'] / big['naive_model_mb']:.4f}", "<= 0.01",
-         _met(big["ours_model_mb"] / big["naive_model_mb"] <= 0.01)),
-        ("  ROC AUC on a later batch of unseen customers", f"{big['ours_auc']:.3f}",
-         f"{big['naive_auc']:.3f}", f"{big['ours_auc'] / big['naive_auc']:.3f}", "> 1",
-         _met(big["ours_auc"] > big["naive_auc"])),
-        (f"drift evaluation of the {big['rows']:,}-row batch, s (vs reading it)",
-         f"{drift_s:.2f}", f"read {read_s:.2f}", f"{drift_s / read_s:.2f}", "<= 2",
-         _met(drift_s / read_s <= 2)),
+        (
+            f"retraining cycle, {big['rows']:,}-row batch: wall s",
+            f"{cyc.wall:.1f}",
+            f"{naive.wall:.1f}",
+            f"{cyc.wall / naive.wall:.2f}",
+            "<= 0.33",
+            _met(cyc.wall / naive.wall <= 1 / 3),
+        ),
+        (
+            "  the same, a CPU-bound neighbour process running: wall s",
+            f"{big['busy_cycle'].wall:.1f}",
+            f"{big['busy_naive'].wall:.1f}",
+            f"{big['busy_cycle'].wall / big['busy_naive'].wall:.2f}",
+            f"<= {cyc.wall / naive.wall + 0.05:.2f}",
+            _met(big["busy_cycle"].wall / big["busy_naive"].wall <= cyc.wall / naive.wall + 0.05),
+        ),
+        (
+            "  peak memory of the cycle, MB",
+            f"{cyc.peak_mb:.0f}",
+            f"{naive.peak_mb:.0f}",
+            f"{cyc.peak_mb / naive.peak_mb:.2f}",
+            "-",
+            "",
+        ),
+        (
+            "  model size, MB",
+            f"{big['ours_model_mb']:.2f}",
+            f"{big['naive_model_mb']:.1f}",
+            f"{big['ours_model_mb'] / big['naive_model_mb']:.4f}",
+            "<= 0.01",
+            _met(big["ours_model_mb"] / big["naive_model_mb"] <= 0.01),
+        ),
+        (
+            "  ROC AUC on a later batch of unseen customers",
+            f"{big['ours_auc']:.3f}",
+            f"{big['naive_auc']:.3f}",
+            f"{big['ours_auc'] / big['naive_auc']:.3f}",
+            "> 1",
+            _met(big["ours_auc"] > big["naive_auc"]),
+        ),
+        (
+            f"drift evaluation of the {big['rows']:,}-row batch, s (vs reading it)",
+            f"{drift_s:.2f}",
+            f"read {read_s:.2f}",
+            f"{drift_s / read_s:.2f}",
+            "<= 2",
+            _met(drift_s / read_s <= 2),
+        ),
     ]
     for stage, (seconds, peak, before) in sorted(big["peaks"].items()):
         need = big["needs"].get(stage)
         if need:
-            rows.append((f"  {stage}: peak MB vs data in memory MB ({seconds:.1f} s, "
-                         f"{before} MB before reading)", f"{peak}", f"data {need:.0f}",
-                         f"{peak / need:.2f} ({(peak - before) / need:.2f} above imports)",
-                         "<= 3", _met(peak / need <= 3)))
+            rows.append(
+                (
+                    f"  {stage}: peak MB vs data in memory MB ({seconds:.1f} s, {before} MB before reading)",
+                    f"{peak}",
+                    f"data {need:.0f}",
+                    f"{peak / need:.2f} ({(peak - before) / need:.2f} above imports)",
+                    "<= 3",
+                    _met(peak / need <= 3),
+                )
+            )
     for s in stable:
-        rows.append((f"no-retrain job (dvc repro), {s['history']} batches of "
-                     f"{size['history_rows']:,}: wall s",
-                     f"{s['wall']:.2f}", "-", "", "", "retrained!" if s["retrained"] else ""))
+        rows.append(
+            (
+                f"no-retrain job (dvc repro), {s['history']} batches of {size['history_rows']:,}: wall s",
+                f"{s['wall']:.2f}",
+                "-",
+                "",
+                "",
+                "retrained!" if s["retrained"] else "",
+            )
+        )
     if len(stable) == 2:
         few, many = stable
-        rows.append((f"  {many['history']} against {few['history']} batches of history", "", "",
-                     f"{many['wall'] / few['wall']:.2f}", "<= 1.2",
-                     _met(many["wall"] / few["wall"] <= 1.2)))
+        rows.append(
+            (
+                f"  {many['history']} against {few['history']} batches of history",
+                "",
+                "",
+                f"{many['wall'] / few['wall']:.2f}",
+                "<= 1.2",
+                _met(many["wall"] / few["wall"] <= 1.2),
+            )
+        )
     for s in stable:
         extra = s["noop"] - s["status"]
-        rows.append((f"dvc repro, nothing changed ({s['history']} batches), s",
-                     f"{s['noop']:.2f}", f"status {s['status']:.2f}", f"{extra:+.2f} s", "<= +0.5 s",
-                     _met(extra <= 0.5)))
+        rows.append(
+            (
+                f"dvc repro, nothing changed ({s['history']} batches), s",
+                f"{s['noop']:.2f}",
+                f"status {s['status']:.2f}",
+                f"{extra:+.2f} s",
+                "<= +0.5 s",
+                _met(extra <= 0.5),
+            )
+        )
     print(table(rows))
-    print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; naive random-split score is printed by the naive script: "
-          f"{naive.out.strip()}")
+    print(
+        f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; naive random-split score is printed by the naive script: "
+        f"{naive.out.strip()}"
+    )
 
 
 def _met(ok: bool) -> str:

@@ -1,4 +1,4 @@
-"""Replay the params policy against fixed schedules on simulated histories (README tables).
+"""Replay the params policy against fixed schedules on simulated histories (docs/decisions.md tables).
 
     python benchmarks/policies.py                 # the demo data and three 36-month histories
     python benchmarks/policies.py -S decide.confirm.min_drop=0.03   # the same with a change
@@ -23,15 +23,26 @@ import yaml
 from benchmark import overridden
 
 ROOT = Path(__file__).resolve().parents[1]
-SEASONS = {"name": "seasons", "kind": "seasonal", "from": "2020-01",
-           "column": ["monthly_charges", "total_charges"], "peak": "2020-12"}
+SEASONS = {
+    "name": "seasons",
+    "kind": "seasonal",
+    "from": "2020-01",
+    "column": ["monthly_charges", "total_charges"],
+    "peak": "2020-12",
+}
 HISTORIES = {
-    "mixed": [{**SEASONS, "amplitude": 0.1, "label_amplitude": 0.1},
-              {"name": "gender", "kind": "set", "from": "2020-07", "column": "female",
-               "value": 1, "fraction": 0.6},
-              {"name": "concept", "kind": "concept", "from": "2021-04",
-               "where": {"contract": ["One year", "Two year"]}, "flip_to_positive": 0.5},
-              {"name": "noise", "kind": "noise", "from": "2022-03", "fraction": 0.2}],
+    "mixed": [
+        {**SEASONS, "amplitude": 0.1, "label_amplitude": 0.1},
+        {"name": "gender", "kind": "set", "from": "2020-07", "column": "female", "value": 1, "fraction": 0.6},
+        {
+            "name": "concept",
+            "kind": "concept",
+            "from": "2021-04",
+            "where": {"contract": ["One year", "Two year"]},
+            "flip_to_positive": 0.5,
+        },
+        {"name": "noise", "kind": "noise", "from": "2022-03", "fraction": 0.2},
+    ],
     "seasonal": [{**SEASONS, "amplitude": 0.2, "label_amplitude": 0.2}],
     "stable": [],
 }
@@ -41,15 +52,15 @@ def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows
     from retrain.schema import Schema
     from retrain.simulate import SimConfig, simulate_batch
 
-    config = SimConfig.from_params({**params["simulate"], "start": "2020-01",
-                                    "scenarios": scenarios, "rows_per_batch": rows})
+    config = SimConfig.from_params(
+        {**params["simulate"], "start": "2020-01", "scenarios": scenarios, "rows_per_batch": rows}
+    )
     schema = Schema.from_params(params["schema"])
     source = pd.read_parquet(ROOT / params["simulate"]["source"])
     folder.mkdir(parents=True)
     for k in range(months):
         period = pd.Period("2020-01", "M") + k
-        simulate_batch(source, schema, config, period)[0].to_csv(folder / f"{period}.csv",
-                                                                 index=False)
+        simulate_batch(source, schema, config, period)[0].to_csv(folder / f"{period}.csv", index=False)
 
 
 def table(raw: Path, params: dict, title: str) -> str:
@@ -60,13 +71,18 @@ def table(raw: Path, params: dict, title: str) -> str:
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
     batches = read_batches(raw, settings.schema, cleaning)
     result = replay(batches, settings, policies_from(params["backtest"]), "roc_auc")
-    lines = [f"{title} ({len(batches)} batches)", "",
-             "| policy | retrains | promoted | not promoted | mean ROC AUC | worst | rows trained |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{title} ({len(batches)} batches)",
+        "",
+        "| policy | retrains | promoted | not promoted | mean ROC AUC | worst | rows trained |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, v in result["summary"].items():
-        lines.append(f"| {name.replace('_', ' ')} | {v['retrains']} | {v['promotions']} | "
-                     f"{v['retrains_not_promoted']} | {v['mean_roc_auc']:.4f} | "
-                     f"{v['worst_roc_auc']:.4f} | {v['rows_trained']:,} |")
+        lines.append(
+            f"| {name.replace('_', ' ')} | {v['retrains']} | {v['promotions']} | "
+            f"{v['retrains_not_promoted']} | {v['mean_roc_auc']:.4f} | "
+            f"{v['worst_roc_auc']:.4f} | {v['rows_trained']:,} |"
+        )
     return "\n".join([*lines, "", result["schedules"]["line"], ""])
 
 
@@ -74,8 +90,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--rows", type=int, default=500, help="rows per simulated batch")
-    parser.add_argument("--set", "-S", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a params.yaml key, as `dvc exp run -S` does")
+    parser.add_argument(
+        "--set",
+        "-S",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a params.yaml key, as `dvc exp run -S` does",
+    )
     args = parser.parse_args()
     os.environ.setdefault("RETRAIN_THREADS", "1")
     sys.path.insert(0, str(ROOT / "src"))

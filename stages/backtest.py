@@ -35,25 +35,39 @@ def main() -> None:
     check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
     policies = policies_from(section(params, "backtest"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
-    batches = BatchSource.files(io.list_batches("data/raw"),
-                                lambda path: read_batch(path, settings.schema, cleaning),
-                                salt=repr(cleaning))
+    batches = BatchSource.files(
+        io.list_batches("data/raw"),
+        lambda path: read_batch(path, settings.schema, cleaning),
+        salt=repr(cleaning),
+    )
     metric = str(section(params, "metrics")["primary"])
-    result = replay(batches, settings, policies, metric, progress=log.info,
-                    checkpoint=read_checkpoint(STATE))
-    io.write_json("reports/backtest.json", {**result["summary"], "schedules": {
-        k: v for k, v in result["schedules"].items() if k != "line"}})
+    result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=read_checkpoint(STATE))
+    io.write_json(
+        "reports/backtest.json",
+        {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},
+    )
     io.write_text("reports/backtest.md", result["schedules"]["line"] + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
     io.write_text("reports/backtest.csv", table.to_csv(index=False))
-    io.write_text("reports/backtest_tradeoff.csv",
-                  pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False))
+    io.write_text(
+        "reports/backtest_tradeoff.csv", pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False)
+    )
     save_checkpoint(STATE, result["checkpoint"])
     policy = result["summary"]["policy"]
-    log.info("replayed %d of %d batches (%d models trained, %d reused)", result["replayed"],
-             len(batches), result["models_trained"], result["models_reused"])
-    log.info("policy retrained %d times, mean %s %s; %s", policy["retrains"], metric,
-             policy[f"mean_{metric}"], result["schedules"]["line"])
+    log.info(
+        "replayed %d of %d batches (%d models trained, %d reused)",
+        result["replayed"],
+        len(batches),
+        result["models_trained"],
+        result["models_reused"],
+    )
+    log.info(
+        "policy retrained %d times, mean %s %s; %s",
+        policy["retrains"],
+        metric,
+        policy[f"mean_{metric}"],
+        result["schedules"]["line"],
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,10 @@ from retrain.schema import PERIOD, Schema
 
 CHALLENGER = Path("models/challenger")
 HOLDOUT = "data/prepared/holdout.parquet"
-STORED = {"champion": "data/scored/newest_champion.parquet",
-          "challenger": "data/scored/holdout_challenger.parquet"}
+STORED = {
+    "champion": "data/scored/newest_champion.parquet",
+    "challenger": "data/scored/holdout_challenger.parquet",
+}
 PLOTS = Path("reports/plots")
 FILES = {"roc": "roc", "pr": "pr", "scores": "holdout"}
 log = get("compare")
@@ -44,15 +46,21 @@ def full_holdout() -> pd.DataFrame:
     return io.read_parquet(HOLDOUT)
 
 
-def holdout_proba(role: str, md5: str | None, model: Callable[[], Any], holdout: pd.DataFrame,
-                  schema: Schema) -> np.ndarray | None:
+def holdout_proba(
+    role: str, md5: str | None, model: Callable[[], Any], holdout: pd.DataFrame, schema: Schema
+) -> np.ndarray | None:
     def rescore() -> np.ndarray:
         with timed(log, f"scored the {role} on the holdout (no stored probabilities for it)"):
             return predict_proba(model(), full_holdout(), schema)
 
-    return holdout_probabilities(md5, io.read_parquet(STORED[role]),
-                                 io.parquet_metadata(STORED[role]).get("model_md5"),
-                                 holdout[schema.id], schema.id, rescore)
+    return holdout_probabilities(
+        md5,
+        io.read_parquet(STORED[role]),
+        io.parquet_metadata(STORED[role]).get("model_md5"),
+        holdout[schema.id],
+        schema.id,
+        rescore,
+    )
 
 
 @one_line
@@ -65,20 +73,23 @@ def main() -> None:
     holdout = io.read_parquet(HOLDOUT, columns=[schema.id, schema.target, schema.time, PERIOD])
     log.info("read %d holdout rows of %s", len(holdout), holdout[PERIOD].iloc[0])
     pointer, record = trusted_pointer(".")
-    md5 = {"champion": record["md5"] if record else None,
-           "challenger": challenger_md5(CHALLENGER)}
-    models = {"champion": lambda: load_trusted(".", pointer, record).model,
-              "challenger": lambda: load_challenger(CHALLENGER)[0]}
-    probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema)
-                     for role in md5}
+    md5 = {"champion": record["md5"] if record else None, "challenger": challenger_md5(CHALLENGER)}
+    models = {
+        "champion": lambda: load_trusted(".", pointer, record).model,
+        "challenger": lambda: load_challenger(CHALLENGER)[0],
+    }
+    probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema) for role in md5}
     record, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
     record["as_of"] = io.read_json("reports/decision.json").get("as_of")
     record["champion_version"] = pointer.get("version")
     record["challenger_md5"] = md5["challenger"]
     record = locked_verdict(record, pointer, schema.period)
     io.write_json("reports/promotion.json", record)
-    columns = {"roc": ["fpr", "tpr"], "pr": ["recall", "precision"],
-               "scores": [schema.id, "actual", "predicted", "probability"]}
+    columns = {
+        "roc": ["fpr", "tpr"],
+        "pr": ["recall", "precision"],
+        "scores": [schema.id, "actual", "predicted", "probability"],
+    }
     for role, data in plots.items():
         for kind, name in FILES.items():
             frame = data[kind] if data is not None else pd.DataFrame(columns=columns[kind])

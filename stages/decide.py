@@ -21,8 +21,7 @@ def main() -> None:
     io.write_json("reports/decision.json", decision)
     io.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
     for trigger in decision["triggers"]:
-        log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet",
-                  trigger["detail"])
+        log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet", trigger["detail"])
     log.info("retrain=%s (%s)", decision["retrain"], decision["reason"])
 
 

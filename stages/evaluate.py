@@ -38,19 +38,32 @@ def main() -> None:
     scored = champion_scores(champion, labelled, schema, threshold)
     with timed(log, "drift, domain classifier and scores"):
         record = evaluate(
-            champion, labelled, newest, schema, threshold,
+            champion,
+            labelled,
+            newest,
+            schema,
+            threshold,
             prepared.get("newest_observed"),
             DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
-            scored, most, seed,
+            scored,
+            most,
+            seed,
         )
     io.write_json("reports/evaluation.json", record)
     io.write_frame(SCORES, plot_sample(scored))
-    io.write_parquet(STORED, stored_scores(scored[schema.id].array, scored["probability"], schema),
-                     {"model_md5": champion.pointer["md5"]} if champion else None)
+    io.write_parquet(
+        STORED,
+        stored_scores(scored[schema.id].array, scored["probability"], schema),
+        {"model_md5": champion.pointer["md5"]} if champion else None,
+    )
     scores = record["metrics"] or {}
     version = champion.pointer["version"] if champion else None
-    log.info("champion %s on %s: %s", version, record["labelled_period"],
-             ", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note"))
+    log.info(
+        "champion %s on %s: %s",
+        version,
+        record["labelled_period"],
+        ", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note"),
+    )
 
 
 if __name__ == "__main__":

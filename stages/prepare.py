@@ -23,26 +23,38 @@ def main() -> None:
     with timed(log, f"read and validated the batches {RAW} needs for the window"):
         batches = window_batches(paths, lambda path: read_batch(path, schema, cleaning), policy)
     for batch in batches:
-        log.debug("%s: %d rows, %s", batch.source, len(batch.frame),
-                  "labelled" if batch.labelled else "no labels")
+        log.debug(
+            "%s: %d rows, %s", batch.source, len(batch.frame), "labelled" if batch.labelled else "no labels"
+        )
     result = split(batches, schema, policy, files=len(paths))
     newest = io.parquet_bytes(result.newest)
     io.atomic_write_bytes(f"{OUT}/newest.parquet", newest)
     same = result.newest_labelled is result.newest
-    io.atomic_write_bytes(f"{OUT}/labelled.parquet",
-                          newest if same else io.parquet_bytes(result.newest_labelled))
+    io.atomic_write_bytes(
+        f"{OUT}/labelled.parquet", newest if same else io.parquet_bytes(result.newest_labelled)
+    )
     del newest
     io.write_parquet(f"{OUT}/train.parquet", result.train)
     io.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
     io.write_json("reports/prepare.json", result.summary)
     summary = result.summary
-    log.info("%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows "
-             "of %s", summary["batches"], summary["batches_read"], summary["newest_period"],
-             summary["newest_rows"], "" if summary["newest_labelled"] else ", no labels yet",
-             summary["train_rows"], summary["train_periods"][0], summary["train_periods"][-1],
-             summary["holdout_rows"], summary["holdout_period"])
-    for kept, of, key in ((summary["train_rows"], summary["train_window_rows"], "train"),
-                          (summary["labelled_rows"], summary["labelled_batch_rows"], "labelled")):
+    log.info(
+        "%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",
+        summary["batches"],
+        summary["batches_read"],
+        summary["newest_period"],
+        summary["newest_rows"],
+        "" if summary["newest_labelled"] else ", no labels yet",
+        summary["train_rows"],
+        summary["train_periods"][0],
+        summary["train_periods"][-1],
+        summary["holdout_rows"],
+        summary["holdout_period"],
+    )
+    for kept, of, key in (
+        (summary["train_rows"], summary["train_window_rows"], "train"),
+        (summary["labelled_rows"], summary["labelled_batch_rows"], "labelled"),
+    ):
         if kept < of:
             log.info("kept a sample of %d of %d %s rows (prepare.max_rows.%s)", kept, of, key, key)
 

@@ -19,8 +19,7 @@ log = get("report")
 
 
 def csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"actual": str, "predicted": str}, keep_default_na=False,
-                       na_values=[""])
+    return pd.read_csv(path, dtype={"actual": str, "predicted": str}, keep_default_na=False, na_values=[""])
 
 
 @one_line

@@ -41,9 +41,18 @@ def main() -> None:
     holdout = io.read_parquet("data/prepared/holdout.parquet")
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
         challenger = describe_challenger(
-            model, train_rows, holdout, schema, estimator, hyperparameters, int(train["seed"]),
-            float(section(params, "metrics")["threshold"]), decision,
-            int(profile["bins"]), int(profile["reference_rows"]), int(profile["reference_periods"]),
+            model,
+            train_rows,
+            holdout,
+            schema,
+            estimator,
+            hyperparameters,
+            int(train["seed"]),
+            float(section(params, "metrics")["threshold"]),
+            decision,
+            int(profile["bins"]),
+            int(profile["reference_rows"]),
+            int(profile["reference_periods"]),
             tie_seed=section(params, "prepare")["sample_seed"],
         )
     metadata = challenger.metadata
@@ -52,11 +61,19 @@ def main() -> None:
     io.write_json(OUT / "profile.json", challenger.profile)
     io.write_parquet(OUT / "reference.parquet", challenger.reference)
     io.atomic_write_bytes(OUT / "trained_rows.npy", io.npy_bytes(challenger.trained_rows))
-    io.write_parquet(SCORES, stored_scores(holdout[schema.id].array, challenger.holdout_proba,
-                                           schema), {"model_md5": metadata["model_md5"]})
-    log.info("%s on %d rows (%s..%s), holdout roc_auc %s", estimator, metadata["window"]["rows"],
-             metadata["window"]["periods"][0], metadata["trained_through_period"],
-             metadata["holdout"]["metrics"]["roc_auc"])
+    io.write_parquet(
+        SCORES,
+        stored_scores(holdout[schema.id].array, challenger.holdout_proba, schema),
+        {"model_md5": metadata["model_md5"]},
+    )
+    log.info(
+        "%s on %d rows (%s..%s), holdout roc_auc %s",
+        estimator,
+        metadata["window"]["rows"],
+        metadata["window"]["periods"][0],
+        metadata["trained_through_period"],
+        metadata["holdout"]["metrics"]["roc_auc"],
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,10 @@ def toy_schema() -> Schema:
 @pytest.fixture
 def toy_batch(toy_schema):
     def make(period: str, **kwargs):
-        return validate_batch(toy_raw(period, **kwargs), f"data/raw/{period}.csv", toy_schema,
-                              CleaningPolicy())
+        return validate_batch(
+            toy_raw(period, **kwargs), f"data/raw/{period}.csv", toy_schema, CleaningPolicy()
+        )
+
     return make
 
 
@@ -42,4 +44,5 @@ def toy_batch(toy_schema):
 def make_repo(tmp_path):
     def make(params: dict | None = None, name: str = "repo") -> Repo:
         return create_repo(tmp_path / name, params)
+
     return make

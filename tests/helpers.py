@@ -15,8 +15,14 @@ BIN = str(Path(sys.executable).parent)
 
 
 TOY = {
-    "id": "key", "time": "ts", "period": "M", "target": "label", "positive": "1",
-    "negative": "0", "numeric": ["x1", "x2"], "categorical": ["colour"],
+    "id": "key",
+    "time": "ts",
+    "period": "M",
+    "target": "label",
+    "positive": "1",
+    "negative": "0",
+    "numeric": ["x1", "x2"],
+    "categorical": ["colour"],
 }
 
 # Params under which every challenger is promoted: one-batch windows, no improvement needed.
@@ -28,8 +34,9 @@ ALWAYS_PROMOTE = {
 }
 
 
-def toy_raw(period: str, n: int = 200, seed: int = 0, labelled: bool = True,
-            shift: float = 0.0) -> pd.DataFrame:
+def toy_raw(
+    period: str, n: int = 200, seed: int = 0, labelled: bool = True, shift: float = 0.0
+) -> pd.DataFrame:
     """A raw (text) batch of the toy dataset whose label depends on x1 and colour."""
     rng = np.random.default_rng(seed)
     start = pd.Period(period, freq="M").start_time
@@ -37,38 +44,54 @@ def toy_raw(period: str, n: int = 200, seed: int = 0, labelled: bool = True,
     colour = rng.choice(["red", "green", "blue"], n)
     logit = 1.5 * x1 + (colour == "red") * 1.0 - 0.5
     label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    frame = pd.DataFrame({
-        "key": [f"{period}-{i}" for i in range(n)],
-        "ts": (start + pd.to_timedelta(rng.integers(0, 28, n), unit="D")).strftime("%Y-%m-%d"),
-        "x1": x1.round(4).astype(str),
-        "x2": rng.integers(0, 100, n).astype(str),
-        "colour": colour,
-        "label": label.astype(str) if labelled else "",
-    })
+    frame = pd.DataFrame(
+        {
+            "key": [f"{period}-{i}" for i in range(n)],
+            "ts": (start + pd.to_timedelta(rng.integers(0, 28, n), unit="D")).strftime("%Y-%m-%d"),
+            "x1": x1.round(4).astype(str),
+            "x2": rng.integers(0, 100, n).astype(str),
+            "colour": colour,
+            "label": label.astype(str) if labelled else "",
+        }
+    )
     return frame
 
 
 # --- temporary git + dvc repositories ------------------------------------------------------
 
-PROJECT_FILES = ["dvc.yaml", "params.yaml", ".gitignore", "models/champion.json",
-                 "data/source/wa_churn.parquet"]
+PROJECT_FILES = [
+    "dvc.yaml",
+    "params.yaml",
+    ".gitignore",
+    "models/champion.json",
+    "data/source/wa_churn.parquet",
+]
 PROJECT_DIRS = ["stages", "src/retrain"]
 
 
 def command_env(extra: dict | None = None) -> dict:
     """The environment of every command a test runs: this venv first, a git identity."""
-    return {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@e.st",
-            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@e.st", **(extra or {})}
+    return {
+        **os.environ,
+        "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "t@e.st",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "t@e.st",
+        **(extra or {}),
+    }
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None,
-        timeout: int = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=command_env(env),
-                          timeout=timeout)
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, env: dict | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=command_env(env), timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -119,11 +142,13 @@ class Repo:
 
     def set_params(self, changes: dict) -> None:
         path = self.path / "params.yaml"
-        path.write_text(yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), changes),
-                                       sort_keys=False))
+        path.write_text(
+            yaml.safe_dump(deep_update(yaml.safe_load(path.read_text()), changes), sort_keys=False)
+        )
 
     def json(self, rel: str) -> dict:
         import json
+
         return json.loads((self.path / rel).read_text())
 
     def tags(self) -> list[str]:
@@ -132,9 +157,8 @@ class Repo:
 
 def ran_stages(output: str) -> set[str]:
     import re
+
     return set(re.findall(r"Running stage '([^']+)'", output))
-
-
 
 
 def create_repo(path: Path, params: dict | None = None) -> Repo:
@@ -159,8 +183,7 @@ def create_repo(path: Path, params: dict | None = None) -> Repo:
     return repo
 
 
-def decisions_month_by_month(params: dict, batches: list, decide_params: dict | None = None
-                             ) -> dict:
+def decisions_month_by_month(params: dict, batches: list, decide_params: dict | None = None) -> dict:
     """Per batch from the second: the decision about it of a champion trained, through the
     stages' own functions, on every batch before it (the batch right after a promotion)."""
     from retrain.evaluation import DomainCheck, evaluate
@@ -179,16 +202,35 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
     for t in range(1, len(batches)):
         data = split(batches[:t], schema, window)
         trained = train_challenger(
-            data.train, data.holdout, schema, train["estimator"], train[train["estimator"]],
-            train["seed"], params["metrics"]["threshold"], {"as_of": "", "reason": ""},
-            profile["bins"], profile["reference_rows"], profile["reference_periods"],
-            tie_seed=window.seed)
-        champion = Champion({"version": "v1", "tag": "t", "commit": "c"},
-                            load(trained.model_bytes), trained.metadata, trained.profile,
-                            trained.reference)
+            data.train,
+            data.holdout,
+            schema,
+            train["estimator"],
+            train[train["estimator"]],
+            train["seed"],
+            params["metrics"]["threshold"],
+            {"as_of": "", "reason": ""},
+            profile["bins"],
+            profile["reference_rows"],
+            profile["reference_periods"],
+            tie_seed=window.seed,
+        )
+        champion = Champion(
+            {"version": "v1", "tag": "t", "commit": "c"},
+            load(trained.model_bytes),
+            trained.metadata,
+            trained.profile,
+            trained.reference,
+        )
         batch = batches[t]
-        record = evaluate(champion, batch.frame, batch.frame, schema,
-                          params["metrics"]["threshold"], batch.observed(),
-                          DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]))
+        record = evaluate(
+            champion,
+            batch.frame,
+            batch.frame,
+            schema,
+            params["metrics"]["threshold"],
+            batch.observed(),
+            DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]),
+        )
         out[batch.period] = decide(record, decide_params or params["decide"])
     return out

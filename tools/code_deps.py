@@ -69,8 +69,7 @@ def main() -> int:
     new = rewritten(text)
     if "--check" in sys.argv[1:]:
         if new != text:
-            print("dvc.yaml: code deps are out of date; run python tools/code_deps.py",
-                  file=sys.stderr)
+            print("dvc.yaml: code deps are out of date; run python tools/code_deps.py", file=sys.stderr)
             return 1
         return 0
     path.write_text(new)

@@ -69,11 +69,15 @@ class Settings:
             window=WindowPolicy.from_params(params["prepare"]),
             decide=params["decide"],
             compare=ComparePolicy.from_params(params["metrics"]["primary"], params["compare"]),
-            estimator=estimator, hyperparameters=dict(train[estimator]),
-            seed=int(train["seed"]), threshold=float(params["metrics"]["threshold"]),
-            bins=int(profile["bins"]), reference_rows=int(profile["reference_rows"]),
+            estimator=estimator,
+            hyperparameters=dict(train[estimator]),
+            seed=int(train["seed"]),
+            threshold=float(params["metrics"]["threshold"]),
+            bins=int(profile["bins"]),
+            reference_rows=int(profile["reference_rows"]),
             reference_periods=int(profile["reference_periods"]),
-            domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])))
+            domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
+        )
 
 
 class ModelCache:
@@ -88,33 +92,55 @@ class ModelCache:
         self.hits = 0
 
     def train(self, data: Split, settings: Settings, as_of: str) -> tuple[Champion, Challenger]:
-        key = (tuple(data.summary["train_periods"]), data.summary["train_until"],
-               data.summary["train_rows"])
+        key = (tuple(data.summary["train_periods"]), data.summary["train_until"], data.summary["train_rows"])
         if key in self.models:
             self.hits += 1
             return self.models[key]
         challenger = train_challenger(
-            data.train, data.holdout, settings.schema, settings.estimator,
-            settings.hyperparameters, settings.seed, settings.threshold,
-            {"as_of": as_of, "reason": "backtest"}, settings.bins, settings.reference_rows,
-            settings.reference_periods, tie_seed=settings.window.seed)
+            data.train,
+            data.holdout,
+            settings.schema,
+            settings.estimator,
+            settings.hyperparameters,
+            settings.seed,
+            settings.threshold,
+            {"as_of": as_of, "reason": "backtest"},
+            settings.bins,
+            settings.reference_rows,
+            settings.reference_periods,
+            tie_seed=settings.window.seed,
+        )
         self.trained += 1
         self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
-        champion = as_loaded(challenger.model_bytes, challenger.metadata, challenger.profile,
-                             parquet_bytes(challenger.reference),
-                             npy_bytes(challenger.trained_rows))
+        champion = as_loaded(
+            challenger.model_bytes,
+            challenger.metadata,
+            challenger.profile,
+            parquet_bytes(challenger.reference),
+            npy_bytes(challenger.trained_rows),
+        )
         self.models[key] = champion, challenger
         return self.models[key]
 
 
-def as_loaded(model_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any],
-              reference: bytes, trained_rows: bytes) -> Champion:
+def as_loaded(
+    model_bytes: bytes,
+    metadata: dict[str, Any],
+    profile: dict[str, Any],
+    reference: bytes,
+    trained_rows: bytes,
+) -> Champion:
     """A backtest champion, built from the same bytes a checkpoint stores."""
     md5 = metadata["model_md5"]
     version = f"bt-{md5[:8]}"
-    return Champion({"version": version, "tag": version, "commit": "", "md5": md5},
-                    load(model_bytes), metadata, profile, pd.read_parquet(BytesIO(reference)),
-                    read_npy(trained_rows))
+    return Champion(
+        {"version": version, "tag": version, "commit": "", "md5": md5},
+        load(model_bytes),
+        metadata,
+        profile,
+        pd.read_parquet(BytesIO(reference)),
+        read_npy(trained_rows),
+    )
 
 
 def with_baseline(champion: Champion, baseline: dict[str, Any] | None) -> Champion:
@@ -127,7 +153,7 @@ def with_baseline(champion: Champion, baseline: dict[str, Any] | None) -> Champi
 @dataclass(frozen=True)
 class Policy:
     name: str
-    kind: str            # triggers | never | every | every_k
+    kind: str  # triggers | never | every | every_k
     k: int = 1
 
 
@@ -140,20 +166,33 @@ def served(champion: Champion | None, batch: Batch, settings: Settings) -> dict[
     return score(y, predict_proba(champion.model, batch.frame, schema), settings.threshold)
 
 
-def step(policy: Policy, t: int, batches: BatchSource, champion: Champion | None,
-         settings: Settings, cache: ModelCache) -> tuple[Champion | None, dict[str, Any]]:
+def step(
+    policy: Policy,
+    t: int,
+    batches: BatchSource,
+    champion: Champion | None,
+    settings: Settings,
+    cache: ModelCache,
+) -> tuple[Champion | None, dict[str, Any]]:
     """One batch of one policy: decide from the batches up to t and maybe replace the champion."""
     history = batches.history(t, settings.window)
-    quiet = {"retrain": False, "promoted": False, "fired": [], "unconfirmed": [],
-             "rows_trained": 0}
+    quiet = {"retrain": False, "promoted": False, "fired": [], "unconfirmed": [], "rows_trained": 0}
     if not any(b.labelled for b in history):
         return champion, quiet
     data = split(history, settings.schema, settings.window)
     as_of = history[-1].period
     if policy.kind == "triggers":
-        record = evaluate(champion, data.newest_labelled, data.newest, settings.schema,
-                          settings.threshold, history[-1].observed(), settings.domain,
-                          most=settings.window.max_labelled_rows, seed=settings.window.seed)
+        record = evaluate(
+            champion,
+            data.newest_labelled,
+            data.newest,
+            settings.schema,
+            settings.threshold,
+            history[-1].observed(),
+            settings.domain,
+            most=settings.window.max_labelled_rows,
+            seed=settings.window.seed,
+        )
         decision = decide(record, settings.decide)
         retrain = decision["retrain"]
         quiet = {**quiet, "fired": decision["fired"], "unconfirmed": decision["unconfirmed"]}
@@ -169,21 +208,31 @@ def step(policy: Policy, t: int, batches: BatchSource, champion: Champion | None
     if policy.kind == "triggers":
         probabilities = {
             "champion": champion and predict_proba(champion.model, data.holdout, settings.schema),
-            "challenger": challenger.holdout_proba}
-        verdict, _ = compare(probabilities, data.holdout, settings.schema, settings.threshold,
-                             settings.compare)
+            "challenger": challenger.holdout_proba,
+        }
+        verdict, _ = compare(
+            probabilities, data.holdout, settings.schema, settings.threshold, settings.compare
+        )
         promoted = bool(verdict["promote"])
-        held = held_baseline({**verdict, "as_of": as_of, "champion_version":
-                              champion and champion.pointer["version"],
-                              "challenger_md5": challenger.metadata["model_md5"]},
-                             champion and champion.pointer.get("baseline"))
+        held = held_baseline(
+            {
+                **verdict,
+                "as_of": as_of,
+                "champion_version": champion and champion.pointer["version"],
+                "challenger_md5": challenger.metadata["model_md5"],
+            },
+            champion and champion.pointer.get("baseline"),
+        )
         if champion is not None and held is not None:
             champion = with_baseline(champion, held)
     else:
         promoted = True
     return (trained if promoted else champion), {
-        **quiet, "retrain": True, "promoted": promoted,
-        "rows_trained": int(data.summary["train_rows"])}
+        **quiet,
+        "retrain": True,
+        "promoted": promoted,
+        "rows_trained": int(data.summary["train_rows"]),
+    }
 
 
 def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -192,38 +241,44 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     values = [r["served"][metric] for r in rows if r["served"] and r["served"].get(metric) is not None]
     retrains = sum(1 for r in rows[1:] if r["retrain"])
     promotions = sum(1 for r in rows[1:] if r["promoted"])
-    return {"retrains": retrains,
-            "promotions": promotions,
-            "retrains_not_promoted": retrains - promotions,
-            f"mean_{metric}": round(float(np.mean(values)), 6) if values else None,
-            f"worst_{metric}": round(float(np.min(values)), 6) if values else None,
-            "rows_trained": sum(r["rows_trained"] for r in rows),
-            "batches_served": len(values)}
+    return {
+        "retrains": retrains,
+        "promotions": promotions,
+        "retrains_not_promoted": retrains - promotions,
+        f"mean_{metric}": round(float(np.mean(values)), 6) if values else None,
+        f"worst_{metric}": round(float(np.min(values)), 6) if values else None,
+        "rows_trained": sum(r["rows_trained"] for r in rows),
+        "batches_served": len(values),
+    }
 
 
-def against_schedules(summary: dict[str, Any], policies: list[Policy],
-                      metric: str) -> dict[str, Any]:
+def against_schedules(summary: dict[str, Any], policies: list[Policy], metric: str) -> dict[str, Any]:
     """Whether the params policy dominates the best fixed schedule (every k batches, for each k
     in backtest.every_k): the schedule of highest mean served metric, fewer retrains breaking a
     tie. Dominating it means a mean served metric no lower, with fewer retrains."""
     key = f"mean_{metric}"
-    schedules = [p.name for p in policies if p.kind == "every_k"
-                 and summary[p.name][key] is not None]
+    schedules = [p.name for p in policies if p.kind == "every_k" and summary[p.name][key] is not None]
     mine = summary["policy"]
     if not schedules or mine[key] is None:
-        return {"best_schedule": None, "dominates_best_schedule": None,
-                "line": "no fixed schedule to compare the policy with (backtest.every_k)"}
+        return {
+            "best_schedule": None,
+            "dominates_best_schedule": None,
+            "line": "no fixed schedule to compare the policy with (backtest.every_k)",
+        }
     best = max(schedules, key=lambda n: (summary[n][key], -summary[n]["retrains"]))
     theirs = summary[best]
     dominates = mine[key] >= theirs[key] and mine["retrains"] < theirs["retrains"]
     verb = "dominates" if dominates else "does not dominate"
-    line = (f"The params policy {verb} the best fixed schedule ({best.replace('_', ' ')} "
-            f"batches): mean served {metric} {mine[key]:.4f} against {theirs[key]:.4f}, with "
-            f"{mine['retrains']} retrains against {theirs['retrains']}.")
+    line = (
+        f"The params policy {verb} the best fixed schedule ({best.replace('_', ' ')} "
+        f"batches): mean served {metric} {mine[key]:.4f} against {theirs[key]:.4f}, with "
+        f"{mine['retrains']} retrains against {theirs['retrains']}."
+    )
     return {"best_schedule": best, "dominates_best_schedule": dominates, "line": line}
 
 
 # --- batches read only when a step needs them --------------------------------------------------
+
 
 class BatchSource:
     """The batches of a replay by position, in period order: each identified by a digest, read
@@ -231,8 +286,7 @@ class BatchSource:
     resumed after step s reads the batches from s on and the window before them, not the
     whole history."""
 
-    def __init__(self, periods: list[str], digests: list[str],
-                 read: Callable[[int], Batch]) -> None:
+    def __init__(self, periods: list[str], digests: list[str], read: Callable[[int], Batch]) -> None:
         self.periods, self.digests, self._read = periods, digests, read
         self._kept: dict[int, Batch] = {}
 
@@ -240,18 +294,15 @@ class BatchSource:
     def of(cls, batches: list[Batch]) -> BatchSource:
         ordered = sorted(batches, key=lambda b: b.period)
         check_periods((b.period, b.source) for b in ordered)
-        return cls([b.period for b in ordered], [batch_digest(b) for b in ordered],
-                   ordered.__getitem__)
+        return cls([b.period for b in ordered], [batch_digest(b) for b in ordered], ordered.__getitem__)
 
     @classmethod
-    def files(cls, paths: list[Path], read: Callable[[Path], Batch],
-              salt: str = "") -> BatchSource:
+    def files(cls, paths: list[Path], read: Callable[[Path], Batch], salt: str = "") -> BatchSource:
         """Batch files (one per period, named by it); a file's digest is the md5 of its bytes
         and of `salt` (the cleaning policy, which changes what the same bytes become)."""
         check_periods((batch_stem(path), str(path)) for path in paths)
         ordered = sorted(paths, key=batch_stem)
-        digests = [hashlib.md5(salt.encode() + p.name.encode() + p.read_bytes()).hexdigest()
-                   for p in ordered]
+        digests = [hashlib.md5(salt.encode() + p.name.encode() + p.read_bytes()).hexdigest() for p in ordered]
         return cls([batch_stem(p) for p in ordered], digests, lambda i: read(ordered[i]))
 
     def __len__(self) -> int:
@@ -288,16 +339,14 @@ def batch_digest(batch: Batch) -> str:
     digest = hashlib.md5(batch.period.encode())
     digest.update(pd.util.hash_pandas_object(batch.frame, index=False).to_numpy().tobytes())
     digest.update(repr(list(batch.frame.columns)).encode())
-    digest.update(json.dumps([batch.labelled, batch.observed()], sort_keys=True,
-                             default=str).encode())
+    digest.update(json.dumps([batch.labelled, batch.observed()], sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
 def settings_digest(settings: Settings, policies: list[Policy], metric: str) -> str:
     """The params a replay reads and the package's own code: a checkpoint of another version of
     either is never resumed."""
-    digest = hashlib.md5(json.dumps(_canonical(settings), sort_keys=True,
-                                    default=str).encode())
+    digest = hashlib.md5(json.dumps(_canonical(settings), sort_keys=True, default=str).encode())
     digest.update(repr((policies, metric)).encode())
     for path in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
@@ -332,8 +381,7 @@ class Checkpoint:
         """The last step this checkpoint can resume after for these batches, if any."""
         if settings != self.settings:
             return None
-        usable = [s for s in self.champions
-                  if s < len(digests) and self.digests[:s + 1] == digests[:s + 1]]
+        usable = [s for s in self.champions if s < len(digests) and self.digests[: s + 1] == digests[: s + 1]]
         return max(usable, default=None)
 
 
@@ -344,11 +392,17 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
     for name, data in sorted(checkpoint.files.items()):
         if not (directory / name).exists():
             atomic_write_bytes(directory / name, data)
-    models = {md5: {"metadata": c.metadata, "profile": c.profile}
-              for md5, c in sorted(checkpoint.models.items())}
-    state = {"format": 1, "settings": checkpoint.settings, "digests": checkpoint.digests,
-             "champions": {str(s): c for s, c in sorted(checkpoint.champions.items())},
-             "models": models, "rows": checkpoint.rows}
+    models = {
+        md5: {"metadata": c.metadata, "profile": c.profile} for md5, c in sorted(checkpoint.models.items())
+    }
+    state = {
+        "format": 1,
+        "settings": checkpoint.settings,
+        "digests": checkpoint.digests,
+        "champions": {str(s): c for s, c in sorted(checkpoint.champions.items())},
+        "models": models,
+        "rows": checkpoint.rows,
+    }
     atomic_write_bytes(directory / "state.json", dumps_json(state).encode())
     for path in directory.iterdir():
         if path.name != "state.json" and path.name not in checkpoint.files:
@@ -373,23 +427,37 @@ def read_checkpoint(directory: str | Path) -> Checkpoint | None:
                 return None
             files[f"{md5}.skops"], files[f"{md5}.reference.parquet"] = model, reference
             files[f"{md5}.rows.npy"] = rows
-            models[md5] = as_loaded(model, record["metadata"], record["profile"], reference,
-                                    rows)
-        return Checkpoint(state["settings"], state["digests"], state["rows"],
-                          {int(s): c for s, c in state["champions"].items()}, models, files)
+            models[md5] = as_loaded(model, record["metadata"], record["profile"], reference, rows)
+        return Checkpoint(
+            state["settings"],
+            state["digests"],
+            state["rows"],
+            {int(s): c for s, c in state["champions"].items()},
+            models,
+            files,
+        )
     except (OSError, ValueError, KeyError):
         return None
 
 
-def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: list[Policy],
-           metric: str, progress: Callable[[str], None] | None = None,
-           checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+def replay(
+    batches: list[Batch] | BatchSource,
+    settings: Settings,
+    policies: list[Policy],
+    metric: str,
+    progress: Callable[[str], None] | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> dict[str, Any]:
     """Per-batch rows and summary metrics for every policy, on identical batches. With a
     checkpoint of the same settings whose batches are a prefix of these, the replay resumes
     after its last matching step and gives what a replay from the first batch gives."""
-    cache = ModelCache({name.removesuffix(".skops"): data
-                        for name, data in (checkpoint.files if checkpoint else {}).items()
-                        if name.endswith(".skops")})
+    cache = ModelCache(
+        {
+            name.removesuffix(".skops"): data
+            for name, data in (checkpoint.files if checkpoint else {}).items()
+            if name.endswith(".skops")
+        }
+    )
     if not isinstance(batches, BatchSource):
         batches = BatchSource.of(batches)
     digests = batches.digests
@@ -403,50 +471,66 @@ def replay(batches: list[Batch] | BatchSource, settings: Settings, policies: lis
         start = resume + 1
         for s, named in checkpoint.champions.items():
             if s <= resume:
-                history[s] = {p: None if m is None else
-                              with_baseline(checkpoint.models[m["md5"]], m["baseline"])
-                              for p, m in named.items()}
+                history[s] = {
+                    p: None if m is None else with_baseline(checkpoint.models[m["md5"]], m["baseline"])
+                    for p, m in named.items()
+                }
         champions = dict(history[resume])
         results = {name: rows[:start] for name, rows in checkpoint.rows.items()}
         if progress:
-            progress(f"resumed after {batches.periods[resume]} from the checkpoint "
-                     f"({start} of {len(batches)} batches replayed before)")
+            progress(
+                f"resumed after {batches.periods[resume]} from the checkpoint "
+                f"({start} of {len(batches)} batches replayed before)"
+            )
     for t in range(start, len(batches)):
         batch = batches.batch(t)
         started = time.perf_counter()
         for policy in policies:
             seen = served(champions[policy.name], batch, settings)
-            champions[policy.name], row = step(policy, t, batches, champions[policy.name],
-                                               settings, cache)
+            champions[policy.name], row = step(policy, t, batches, champions[policy.name], settings, cache)
             results[policy.name].append({"period": batch.period, "served": seen, **row})
         history[t] = dict(champions)
         if progress:
-            marks = " ".join(f"{p.name}={'R' if results[p.name][-1]['retrain'] else '.'}"
-                             for p in policies)
-            progress(f"{t + 1}/{len(batches)} {batch.period}: {marks} "
-                     f"({time.perf_counter() - started:.1f}s)")
+            marks = " ".join(f"{p.name}={'R' if results[p.name][-1]['retrain'] else '.'}" for p in policies)
+            progress(f"{t + 1}/{len(batches)} {batch.period}: {marks} ({time.perf_counter() - started:.1f}s)")
     summary = {name: summarise(rows, metric) for name, rows in results.items()}
     reference = summary.get("every_batch", {}).get(f"mean_{metric}")
     for values in summary.values():
         mine = values[f"mean_{metric}"]
-        values["gap_to_every_batch"] = (None if mine is None or reference is None
-                                         else round(mine - reference, 6))
+        values["gap_to_every_batch"] = (
+            None if mine is None or reference is None else round(mine - reference, 6)
+        )
     schedules = against_schedules(summary, policies, metric)
     kept = {s: c for s, c in history.items() if s >= len(batches) - CHECKPOINT_STEPS}
-    models = {c.pointer["md5"]: c for named in kept.values()
-              for c in named.values() if c}
+    models = {c.pointer["md5"]: c for named in kept.values() for c in named.values() if c}
     files: dict[str, bytes] = {}
     for md5, champion in models.items():
         files[f"{md5}.skops"] = cache.files[md5]
         files[f"{md5}.reference.parquet"] = parquet_bytes(champion.reference)
         files[f"{md5}.rows.npy"] = npy_bytes(champion.trained_rows)
-    state = Checkpoint(fingerprint, digests, results,
-                       {s: {p: c and {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
-                            for p, c in named.items()}
-                        for s, named in kept.items()}, models, files)
-    return {"summary": summary, "schedules": schedules, "batches": results, "checkpoint": state,
-            "replayed": len(batches) - start, "models_trained": cache.trained,
-            "models_reused": cache.hits}
+    state = Checkpoint(
+        fingerprint,
+        digests,
+        results,
+        {
+            s: {
+                p: c and {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
+                for p, c in named.items()
+            }
+            for s, named in kept.items()
+        },
+        models,
+        files,
+    )
+    return {
+        "summary": summary,
+        "schedules": schedules,
+        "batches": results,
+        "checkpoint": state,
+        "replayed": len(batches) - start,
+        "models_trained": cache.trained,
+        "models_reused": cache.hits,
+    }
 
 
 def policies_from(params: dict[str, Any]) -> list[Policy]:
@@ -483,6 +567,8 @@ def per_batch_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]
 
 def tradeoff_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     """One point per policy: retrains against the mean served metric."""
-    return [{"policy": name, "retrains": values["retrains"],
-             f"mean_{metric}": values[f"mean_{metric}"]}
-            for name, values in result["summary"].items() if not name.startswith("_")]
+    return [
+        {"policy": name, "retrains": values["retrains"], f"mean_{metric}": values[f"mean_{metric}"]}
+        for name, values in result["summary"].items()
+        if not name.startswith("_")
+    ]

@@ -13,10 +13,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ROLE_COLOURS = {"champion": "#1f77b4", "challenger": "#d62728"}
-POLICY_COLOURS = {"policy": "#d62728", "never": "#7f7f7f", "every_batch": "#2ca02c",
-                  "best_schedule": "#9467bd"}
-STYLE = {"svg.hashsalt": "retrain", "svg.fonttype": "none", "font.size": 9,
-         "axes.spines.top": False, "axes.spines.right": False}
+POLICY_COLOURS = {
+    "policy": "#d62728",
+    "never": "#7f7f7f",
+    "every_batch": "#2ca02c",
+    "best_schedule": "#9467bd",
+}
+STYLE = {
+    "svg.hashsalt": "retrain",
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def _svg(fig: Any) -> bytes:
@@ -32,8 +41,7 @@ def _empty(ax: Any, text: str) -> None:
     ax.set_yticks([])
 
 
-def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str,
-           diagonal: bool) -> bytes:
+def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, diagonal: bool) -> bytes:
     """One line per model (champion, challenger) of `y` against `x`."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(4.6, 4))
@@ -74,8 +82,14 @@ def confusion(matrices: dict[str, pd.DataFrame], title: str) -> bytes:
             ax.set_ylabel("actual")
             ax.set_title(name)
             for (i, j), count in np.ndenumerate(values):
-                ax.text(j, i, str(int(count)), ha="center", va="center",
-                        color="white" if count > values.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(int(count)),
+                    ha="center",
+                    va="center",
+                    color="white" if count > values.max() / 2 else "black",
+                )
         fig.suptitle(title, y=1.04)
         return _svg(fig)
 
@@ -92,8 +106,9 @@ def drift_bars(drift: pd.DataFrame) -> bytes:
             y = np.arange(len(frame))
             colours = ["#d62728" if d else "#1f77b4" for d in frame["drifted"]]
             ax.barh(y, frame["psi"], color=colours, height=0.7)
-            ax.scatter(frame["psi_threshold"], y, marker="|", s=180, color="black",
-                       label="PSI threshold", zorder=3)
+            ax.scatter(
+                frame["psi_threshold"], y, marker="|", s=180, color="black", label="PSI threshold", zorder=3
+            )
             ax.set_yticks(y, frame["feature"])
             ax.set_xlabel("population stability index (PSI)")
             ax.legend(loc="lower right", frameon=False)
@@ -112,14 +127,23 @@ def served_history(table: pd.DataFrame, metric: str) -> bytes:
             for name, colour in POLICY_COLOURS.items():
                 if name in table:
                     values = pd.to_numeric(table[name], errors="coerce")
-                    ax.plot(x, values, color=colour, label=name, lw=2 if name == "policy" else 1.1,
-                            marker="o" if name == "policy" else None, ms=3)
+                    ax.plot(
+                        x,
+                        values,
+                        color=colour,
+                        label=name,
+                        lw=2 if name == "policy" else 1.1,
+                        marker="o" if name == "policy" else None,
+                        ms=3,
+                    )
             if "policy_retrained" in table:
                 marks = table["policy_retrained"].astype(int).to_numpy() == 1
                 top = pd.to_numeric(table["policy"], errors="coerce").fillna(
-                    pd.to_numeric(table["policy"], errors="coerce").max())
-                ax.scatter(x[marks], top[marks], marker="v", s=60, color="black", zorder=4,
-                           label="policy retrained")
+                    pd.to_numeric(table["policy"], errors="coerce").max()
+                )
+                ax.scatter(
+                    x[marks], top[marks], marker="v", s=60, color="black", zorder=4, label="policy retrained"
+                )
             ax.set_xticks(x, table["period"].astype(str), rotation=45, ha="right")
             ax.set_ylabel(f"served {metric}")
             ax.legend(loc="lower left", frameon=False, ncol=3)

@@ -42,8 +42,9 @@ def cmd_promote(args: argparse.Namespace) -> None:
     registry = section(params, "registry")
     freq = Schema.from_params(section(params, "schema")).period
     try:
-        version = promote(".", str(registry["model_name"]), registry["bump"],
-                          registry["on_schema_change"], freq=freq)
+        version = promote(
+            ".", str(registry["model_name"]), registry["bump"], registry["on_schema_change"], freq=freq
+        )
     except AlreadyPromoted as done:
         print(done)
         return
@@ -58,8 +59,10 @@ def cmd_hold(args: argparse.Namespace) -> None:
         print(done)
         return
     baseline = read_pointer(".")["baseline"]
-    print(f"held {name} {version} in {STAGE} as of {baseline['as_of']}: its score on that "
-          "holdout is now the baseline the next batches are judged against")
+    print(
+        f"held {name} {version} in {STAGE} as of {baseline['as_of']}: its score on that "
+        "holdout is now the baseline the next batches are judged against"
+    )
 
 
 def cmd_rollback(args: argparse.Namespace) -> None:
@@ -74,8 +77,10 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     target = args.to or previous_version(pointer_history("."), before)
     version = rollback(".", name, args.reason, to=target, as_of=as_of, until=args.until)
     ends = f"through {args.until}" if args.until else "until 'retrain unpin'"
-    print(f"rolled {name} back from {before} to {version} in {STAGE}; pinned there {ends}: "
-          f"the automatic job promotes nothing meanwhile, and never {before}'s bytes again")
+    print(
+        f"rolled {name} back from {before} to {version} in {STAGE}; pinned there {ends}: "
+        f"the automatic job promotes nothing meanwhile, and never {before}'s bytes again"
+    )
 
 
 def cmd_unpin(args: argparse.Namespace) -> None:
@@ -93,11 +98,18 @@ def cmd_history(args: argparse.Namespace) -> None:
         parse_period(args.at, freq, "--at")
         serving = in_production_at(events, args.at, freq)
         if args.json:
-            print(io.dumps_json({"period": args.at, "version": serving and serving["version"],
-                                 "event": serving}), end="")
+            print(
+                io.dumps_json(
+                    {"period": args.at, "version": serving and serving["version"], "event": serving}
+                ),
+                end="",
+            )
         else:
-            print(f"{args.at}: {serving['version']} ({serving['action']} as of "
-                  f"{serving['as_of']})" if serving else f"{args.at}: no model in production")
+            print(
+                f"{args.at}: {serving['version']} ({serving['action']} as of {serving['as_of']})"
+                if serving
+                else f"{args.at}: no model in production"
+            )
         return
     if args.json:
         print(io.dumps_json({"production": production, "events": events}), end="")
@@ -133,17 +145,22 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     existing = [io.batch_stem(p) for p in io.list_batches(out_dir)]
     for _ in range(args.months):
-        period = (parse_period(args.period, schema.period, "--period") if args.period
-                  else next_period(existing, config, schema.period))
+        period = (
+            parse_period(args.period, schema.period, "--period")
+            if args.period
+            else next_period(existing, config, schema.period)
+        )
         target = out_dir / f"{period}.csv"
         if str(period) in existing or target.exists():
             raise DataError(f"{target}: batch for {period} exists already; nothing was written")
         frame, active = simulate_batch(source, schema, config, period, args.unlabelled)
         io.write_text(target, frame.to_csv(index=False))
         existing.append(str(period))
-        print(f"simulate: wrote {target} ({len(frame)} rows"
-              f"{', no labels' if args.unlabelled else ''}; scenarios: "
-              f"{', '.join(active) or 'stable'})")
+        print(
+            f"simulate: wrote {target} ({len(frame)} rows"
+            f"{', no labels' if args.unlabelled else ''}; scenarios: "
+            f"{', '.join(active) or 'stable'})"
+        )
         if args.period:
             break
 
@@ -162,25 +179,30 @@ def cmd_predict(args: argparse.Namespace) -> None:
         raise DataError("no model is in production yet: run `dvc repro` and `retrain promote`")
     pointer = champion.pointer
     with timed(log, f"scored {len(rows)} rows with {pointer['version']}"):
-        scored = predictions(champion.model, rows, schema,
-                             float(section(params, "metrics")["threshold"]))
+        scored = predictions(champion.model, rows, schema, float(section(params, "metrics")["threshold"]))
     io.write_frame(target, scored)
-    print(f"predict: wrote {target} ({len(scored)} rows, {int((scored['label'] == schema.positive).sum())} "
-          f"predicted {schema.positive!r}, model {pointer['name']} {pointer['version']})")
+    print(
+        f"predict: wrote {target} ({len(scored)} rows, {int((scored['label'] == schema.positive).sum())} "
+        f"predicted {schema.positive!r}, model {pointer['name']} {pointer['version']})"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     import subprocess
 
     target = io.output_path(args.output)
-    diff = subprocess.run([sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base],
-                          capture_output=True, text=True)
-    text = job_markdown(io.read_json(args.decision), io.read_json(args.verdict),
-                        read_pointer(".").get("version"),
-                        diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: "
-                        f"{diff.stderr.strip()[:200]})",
-                        against_schedules=(io.read_text("reports/backtest.md").strip()
-                                           if Path("reports/backtest.md").exists() else ""))
+    diff = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base], capture_output=True, text=True
+    )
+    text = job_markdown(
+        io.read_json(args.decision),
+        io.read_json(args.verdict),
+        read_pointer(".").get("version"),
+        diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: {diff.stderr.strip()[:200]})",
+        against_schedules=(
+            io.read_text("reports/backtest.md").strip() if Path("reports/backtest.md").exists() else ""
+        ),
+    )
     io.write_text(target, text)
     print(f"report: wrote {args.output}")
 
@@ -189,8 +211,11 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="retrain", description=__doc__)
     top.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", default=argparse.SUPPRESS,
-                        help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}")
+    common.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}",
+    )
     top.add_argument("--log-level", help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}")
     sub = top.add_subparsers(dest="command", required=True)
     add = functools.partial(sub.add_parser, parents=[common])
@@ -198,9 +223,12 @@ def parser() -> argparse.ArgumentParser:
     p = add("promote", help="apply reports/promotion.json: commit, tag, point prod")
     p.set_defaults(func=cmd_promote)
 
-    p = add("hold", help="apply a verdict that kept the champion against a challenger: its "
-                         "score on that holdout becomes its baseline, so the same change does "
-                         "not ask for a retrain again")
+    p = add(
+        "hold",
+        help="apply a verdict that kept the champion against a challenger: its "
+        "score on that holdout becomes its baseline, so the same change does "
+        "not ask for a retrain again",
+    )
     p.set_defaults(func=cmd_hold)
 
     p = add("rollback", help="point production back at an earlier version")
@@ -208,9 +236,11 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--to", metavar="vX.Y.Z", help="the version to put back in production")
     which.add_argument("--previous", action="store_true", help="the version before this one")
     p.add_argument("--reason", required=True, help="why; recorded in the pointer and commit")
-    p.add_argument("--until", metavar="PERIOD",
-                   help="pin production through this period only (default: until "
-                        "'retrain unpin')")
+    p.add_argument(
+        "--until",
+        metavar="PERIOD",
+        help="pin production through this period only (default: until 'retrain unpin')",
+    )
     p.set_defaults(func=cmd_rollback)
 
     p = add("unpin", help="after a rollback, let the job promote a better challenger again")
@@ -222,15 +252,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--at", metavar="PERIOD", help="which version served batch PERIOD")
     p.set_defaults(func=cmd_history)
 
-    p = add("init-remote", help="make a local folder outside the work tree the default DVC "
-                                "remote (committed in .dvc/config) and push the models there")
-    p.add_argument("path", nargs="?", help="the folder (default: <this clone>.dvc-storage "
-                                           "beside the clone)")
+    p = add(
+        "init-remote",
+        help="make a local folder outside the work tree the default DVC "
+        "remote (committed in .dvc/config) and push the models there",
+    )
+    p.add_argument("path", nargs="?", help="the folder (default: <this clone>.dvc-storage beside the clone)")
     p.set_defaults(func=cmd_init_remote)
 
-    p = add("verify", help="check that the pointer, the version tag, the stage tags (GTO) and "
-                           "the model's files all name the same production model; exit 1 and "
-                           "one line naming the disagreement and its repair otherwise")
+    p = add(
+        "verify",
+        help="check that the pointer, the version tag, the stage tags (GTO) and "
+        "the model's files all name the same production model; exit 1 and "
+        "one line naming the disagreement and its repair otherwise",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = add("fetch", help="write the production model to a directory, md5-checked")
@@ -247,11 +282,15 @@ def parser() -> argparse.ArgumentParser:
 
     p = add("report", help="markdown report of the last run (decision, drift, verdict)")
     p.add_argument("--base", default="HEAD", help="revision to diff metrics against")
-    p.add_argument("--decision", default="reports/decision.json",
-                   help="the decision to report (the CI job passes the one that led to its "
-                        "promotion, saved before the champion was evaluated again)")
-    p.add_argument("--verdict", default="reports/promotion.json",
-                   help="the compare verdict to report (likewise)")
+    p.add_argument(
+        "--decision",
+        default="reports/decision.json",
+        help="the decision to report (the CI job passes the one that led to its "
+        "promotion, saved before the champion was evaluated again)",
+    )
+    p.add_argument(
+        "--verdict", default="reports/promotion.json", help="the compare verdict to report (likewise)"
+    )
     p.add_argument("-o", "--output", default="reports/job.md", help="file to write")
     p.set_defaults(func=cmd_report)
 

@@ -24,13 +24,19 @@ EPS = 1e-4
 
 # --- the reference profile, saved beside each model ----------------------------------------
 
+
 def numeric_profile(values: pd.Series, bins: int) -> dict[str, Any]:
     present, missing = present_values(values)
     if len(present) == 0:
         return {"edges": [], "counts": [0], "missing": missing, "min": None, "max": None}
     edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])).tolist()
-    return {"edges": [float(e) for e in edges], "counts": _bin_counts(present, edges),
-            "missing": missing, "min": float(present.min()), "max": float(present.max())}
+    return {
+        "edges": [float(e) for e in edges],
+        "counts": _bin_counts(present, edges),
+        "missing": missing,
+        "min": float(present.min()),
+        "max": float(present.max()),
+    }
 
 
 def present_values(values: pd.Series) -> tuple[np.ndarray, int]:
@@ -56,13 +62,19 @@ def _bin_counts(present: np.ndarray, edges: list[float]) -> list[int]:
 
 def categorical_profile(values: pd.Series) -> dict[str, Any]:
     counts = values.dropna().astype(str).value_counts().sort_index()
-    return {"counts": {str(k): int(v) for k, v in counts.items()},
-            "missing": int(values.isna().sum())}
+    return {"counts": {str(k): int(v) for k, v in counts.items()}, "missing": int(values.isna().sum())}
 
 
-def build_profile(reference: pd.DataFrame, schema: Schema, bins: int, sample_rows: int,
-                  seed: int, *, holdout: dict[str, Any], window: pd.DataFrame | None = None
-                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+def build_profile(
+    reference: pd.DataFrame,
+    schema: Schema,
+    bins: int,
+    sample_rows: int,
+    seed: int,
+    *,
+    holdout: dict[str, Any],
+    window: pd.DataFrame | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """The profile of the reference rows (whole periods), a seeded sample of their feature rows,
     and what the model saw over its whole training `window`: every category and the range of
     every number, against which a batch's schema changes are judged."""
@@ -74,8 +86,9 @@ def build_profile(reference: pd.DataFrame, schema: Schema, bins: int, sample_row
         "numeric": {c: numeric_profile(reference[c], bins) for c in schema.numeric},
         "categorical": {c: categorical_profile(reference[c]) for c in schema.categorical},
         "trained": {
-            "categories": {c: sorted(window[c].dropna().astype(str).unique().tolist())
-                           for c in schema.categorical},
+            "categories": {
+                c: sorted(window[c].dropna().astype(str).unique().tolist()) for c in schema.categorical
+            },
             "ranges": {c: _range(window[c]) for c in schema.numeric},
         },
         "holdout": holdout,
@@ -110,6 +123,7 @@ def known_range(profile: dict[str, Any], column: str) -> tuple[float, float] | N
 
 # --- per-feature drift ------------------------------------------------------------------------
 
+
 def psi(reference: np.ndarray, current: np.ndarray) -> float:
     """Population stability index of two count vectors over the same bins."""
     r = np.clip(reference / max(reference.sum(), 1), EPS, None)
@@ -138,12 +152,16 @@ def numeric_drift(ref: dict[str, Any], sample: pd.Series, batch: pd.Series) -> d
     reference = np.asarray(ref["counts"] + [ref["missing"]], dtype=float)
     current = np.asarray(_bin_counts(b, ref["edges"]) + [missing], dtype=float)
     a = present_values(sample)[0]
-    b = b[::-(-len(b) // KS_MAX_ROWS)] if len(b) > KS_MAX_ROWS else b
+    b = b[:: -(-len(b) // KS_MAX_ROWS)] if len(b) > KS_MAX_ROWS else b
     test = stats.ks_2samp(a, b, method="asymp") if len(a) and len(b) else None
-    return {"kind": "numeric", "psi": round(psi(reference, current), 6),
-            "js": round(js_distance(reference, current), 6), "test": "ks",
-            "statistic": None if test is None else round(float(test.statistic), 6),
-            "p_value": None if test is None else float(test.pvalue)}
+    return {
+        "kind": "numeric",
+        "psi": round(psi(reference, current), 6),
+        "js": round(js_distance(reference, current), 6),
+        "test": "ks",
+        "statistic": None if test is None else round(float(test.statistic), 6),
+        "p_value": None if test is None else float(test.pvalue),
+    }
 
 
 def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
@@ -151,8 +169,9 @@ def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]
     the schema check both read, counted once."""
     columns = [col for col in schema.categorical if col in batch]
     with _pool(len(columns)) as pool:
-        return dict(zip(columns, pool.map(lambda col: batch[col].value_counts(dropna=False),
-                                          columns), strict=True))
+        return dict(
+            zip(columns, pool.map(lambda col: batch[col].value_counts(dropna=False), columns), strict=True)
+        )
 
 
 def _pool(tasks: int) -> ThreadPoolExecutor:
@@ -192,23 +211,38 @@ def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
         statistic, p_value = round(float(test.statistic), 6), float(test.pvalue)
     else:
         statistic, p_value = None, None
-    return {"kind": "categorical", "psi": round(psi(reference, current), 6),
-            "js": round(js_distance(reference, current), 6), "test": "chi2",
-            "statistic": statistic, "p_value": p_value}
+    return {
+        "kind": "categorical",
+        "psi": round(psi(reference, current), 6),
+        "js": round(js_distance(reference, current), 6),
+        "test": "chi2",
+        "statistic": statistic,
+        "p_value": p_value,
+    }
 
 
-def feature_drift(profile: dict[str, Any], sample: pd.DataFrame, batch: pd.DataFrame,
-                  schema: Schema, counts: dict[str, pd.Series] | None = None
-                  ) -> dict[str, dict[str, Any]]:
+def feature_drift(
+    profile: dict[str, Any],
+    sample: pd.DataFrame,
+    batch: pd.DataFrame,
+    schema: Schema,
+    counts: dict[str, pd.Series] | None = None,
+) -> dict[str, dict[str, Any]]:
     """PSI, Jensen-Shannon distance and a test (KS or chi-square) for every shared feature."""
     counts = category_counts(batch, schema) if counts is None else counts
     out: dict[str, dict[str, Any]] = {}
     numeric = [col for col in schema.numeric if col in profile["numeric"] and col in batch]
     _import_for_threads()
     with _pool(len(numeric)) as pool:
-        out.update(zip(numeric, pool.map(
-            lambda col: numeric_drift(profile["numeric"][col], sample[col], batch[col]), numeric),
-            strict=True))
+        out.update(
+            zip(
+                numeric,
+                pool.map(
+                    lambda col: numeric_drift(profile["numeric"][col], sample[col], batch[col]), numeric
+                ),
+                strict=True,
+            )
+        )
     for col in schema.categorical:
         if col in profile["categorical"] and col in counts:
             out[col] = categorical_drift(profile["categorical"][col], counts[col])
@@ -225,9 +259,16 @@ class BatchDrift:
     domain: dict[str, Any] | None
 
 
-def batch_drift(profile: dict[str, Any], reference: pd.DataFrame, batch: pd.DataFrame,
-                schema: Schema, observed: dict[str, Any], folds: int, max_rows: int,
-                seed: int) -> BatchDrift:
+def batch_drift(
+    profile: dict[str, Any],
+    reference: pd.DataFrame,
+    batch: pd.DataFrame,
+    schema: Schema,
+    observed: dict[str, Any],
+    folds: int,
+    max_rows: int,
+    seed: int,
+) -> BatchDrift:
     """Schema changes, feature_drift and domain_auc of `batch` against a champion's profile and
     reference sample. The classifier starts first, on its own thread, and runs beside the
     category counts and the per-feature statistics."""
@@ -245,8 +286,10 @@ def batch_drift(profile: dict[str, Any], reference: pd.DataFrame, batch: pd.Data
 
 # --- multivariate drift: a domain classifier --------------------------------------------------
 
-def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds: int,
-               max_rows: int, seed: int) -> dict[str, Any]:
+
+def domain_auc(
+    sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds: int, max_rows: int, seed: int
+) -> dict[str, Any]:
     """Cross-validated ROC AUC of a classifier telling reference rows from batch rows."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -255,25 +298,26 @@ def domain_auc(sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds:
     from .features import TreeEncoder
 
     rng = np.random.default_rng(seed)
-    ref, cur = (sampled(frame[list(schema.features)], max_rows, rng)
-                for frame in (sample, batch))
+    ref, cur = (sampled(frame[list(schema.features)], max_rows, rng) for frame in (sample, batch))
     if min(len(ref), len(cur)) < folds * 2:
         return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
-    frame = pd.concat([ref, cur],
-                      ignore_index=True)
+    frame = pd.concat([ref, cur], ignore_index=True)
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
     # Encoded once for all folds: the encoder learns only category lists and medians, never
     # which side a row comes from.
     encoded = TreeEncoder(schema.numeric, schema.categorical).fit(frame).transform(frame)
     mask = [False] * len(schema.numeric) + [True] * len(schema.categorical)
     model = HistGradientBoostingClassifier(
-        max_iter=30, learning_rate=0.2, max_leaf_nodes=15, random_state=seed,
-        categorical_features=mask if schema.categorical else None)
+        max_iter=30,
+        learning_rate=0.2,
+        max_leaf_nodes=15,
+        random_state=seed,
+        categorical_features=mask if schema.categorical else None,
+    )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with threadpool_limits(1):  # a few thousand rows: one thread is faster, the result the same
         proba = cross_val_predict(model, encoded, y, cv=cv, method="predict_proba")[:, 1]
-    return {"roc_auc": round(roc_auc(y, proba), 6), "rows": int(len(cur)),
-            "reference_rows": int(len(ref))}
+    return {"roc_auc": round(roc_auc(y, proba), 6), "rows": int(len(cur)), "reference_rows": int(len(ref))}
 
 
 # --- schema changes against the champion ------------------------------------------------------
@@ -286,8 +330,10 @@ def _listed(seen: dict[str, int], rows: int) -> dict[str, float]:
     LISTED_CATEGORIES, each label cut to LONGEST_LABEL characters, the rest summed under one
     key, so a runaway column cannot fill evaluation.json."""
     ranked = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))
-    shown = {(v if len(v) <= LONGEST_LABEL else f"{v[:LONGEST_LABEL - 1]}… ({len(v)} chars)"):
-             round(n / rows, 6) for v, n in ranked[:LISTED_CATEGORIES]}
+    shown = {
+        (v if len(v) <= LONGEST_LABEL else f"{v[: LONGEST_LABEL - 1]}… ({len(v)} chars)"): round(n / rows, 6)
+        for v, n in ranked[:LISTED_CATEGORIES]
+    }
     rest = ranked[LISTED_CATEGORIES:]
     if rest:
         shown[f"… {len(rest)} more"] = round(sum(n for _, n in rest) / rows, 6)
@@ -309,9 +355,13 @@ def _codes_for_words(known: set[str], now: pd.Series) -> float | None:
     return round(coded / total, 6) if total and coded / total >= 0.5 else None
 
 
-def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
-                   observed: dict[str, Any], counts: dict[str, pd.Series] | None = None
-                   ) -> dict[str, Any]:
+def schema_changes(
+    profile: dict[str, Any],
+    batch: pd.DataFrame,
+    schema: Schema,
+    observed: dict[str, Any],
+    counts: dict[str, pd.Series] | None = None,
+) -> dict[str, Any]:
     """What differs from the schema, categories and ranges the champion was trained on."""
     counts = category_counts(batch, schema) if counts is None else counts
     trained = profile["schema"]
@@ -322,8 +372,7 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
     for col in schema.categorical:
         if col in profile["categorical"] and col in counts:
             known = known_categories(profile, col)
-            seen = {str(v): int(n) for v, n in counts[col].items()
-                    if not pd.isna(v) and str(v) not in known}
+            seen = {str(v): int(n) for v, n in counts[col].items() if not pd.isna(v) and str(v) not in known}
             if seen:
                 new_categories[col] = _listed(seen, rows)
     out_of_range = {}
@@ -335,8 +384,11 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
             share = outside / len(values) if len(values) else 0.0
             if share > 0:
                 out_of_range[col] = round(share, 6)
-    type_changes = {col: round(n / max(observed.get("rows", 1), 1), 6)
-                    for col, n in (observed.get("unparseable") or {}).items() if n}
+    type_changes = {
+        col: round(n / max(observed.get("rows", 1), 1), 6)
+        for col, n in (observed.get("unparseable") or {}).items()
+        if n
+    }
     for col in schema.numeric:
         if col in trained["categorical"]:
             type_changes[col] = 1.0
@@ -349,8 +401,7 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
                 type_changes[col] = share
     return {
         "missing_columns": sorted(trained_features - now_features),
-        "new_columns": sorted((now_features - trained_features)
-                              | set(observed.get("extra_columns") or [])),
+        "new_columns": sorted((now_features - trained_features) | set(observed.get("extra_columns") or [])),
         "type_changes": type_changes,
         "new_categories": new_categories,
         "out_of_range": out_of_range,
@@ -358,6 +409,7 @@ def schema_changes(profile: dict[str, Any], batch: pd.DataFrame, schema: Schema,
 
 
 # --- label and concept ------------------------------------------------------------------------
+
 
 def estimated_performance(proba: np.ndarray, threshold: float) -> dict[str, Any]:
     """Confidence-based performance estimation: metrics expected if the probabilities are calibrated."""
@@ -367,9 +419,12 @@ def estimated_performance(proba: np.ndarray, threshold: float) -> dict[str, Any]
     pred = p >= threshold
     accuracy = float(np.mean(np.where(pred, p, 1 - p)))
     auc = expected_auc(p)
-    return {"rows": int(len(p)), "accuracy": round(accuracy, 6),
-            "roc_auc": None if auc is None else round(auc, 6),
-            "positive_rate": round(float(p.mean()), 6)}
+    return {
+        "rows": int(len(p)),
+        "accuracy": round(accuracy, 6),
+        "roc_auc": None if auc is None else round(auc, 6),
+        "positive_rate": round(float(p.mean()), 6),
+    }
 
 
 def expected_auc(p: np.ndarray) -> float | None:

@@ -42,9 +42,12 @@ def one_line(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as err:
             if err.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            print(f"error: {err.filename or 'a file'}: no space left on the device; free some "
-                  "and run again (files are written whole or not at all: nothing recorded "
-                  "was changed)", file=sys.stderr)
+            print(
+                f"error: {err.filename or 'a file'}: no space left on the device; free some "
+                "and run again (files are written whole or not at all: nothing recorded "
+                "was changed)",
+                file=sys.stderr,
+            )
             raise SystemExit(1) from None
 
     return wrapper

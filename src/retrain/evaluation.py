@@ -44,13 +44,17 @@ class DomainCheck:
     seed: int = 0
 
 
-def scored_frame(rows: pd.DataFrame, proba: np.ndarray, schema: Schema,
-                 threshold: float) -> pd.DataFrame:
+def scored_frame(rows: pd.DataFrame, proba: np.ndarray, schema: Schema, threshold: float) -> pd.DataFrame:
     """Per labelled row: id, actual and predicted label, probability (what confusion plots read)."""
-    actual = np.where(rows[schema.target].to_numpy().astype(int) == 1, schema.positive,
-                      schema.negative)
-    return pd.DataFrame({schema.id: rows[schema.id].array, "actual": actual,
-                         "predicted": labels(proba, schema, threshold), "probability": proba})
+    actual = np.where(rows[schema.target].to_numpy().astype(int) == 1, schema.positive, schema.negative)
+    return pd.DataFrame(
+        {
+            schema.id: rows[schema.id].array,
+            "actual": actual,
+            "predicted": labels(proba, schema, threshold),
+            "probability": proba,
+        }
+    )
 
 
 def stored_probabilities(stored: pd.DataFrame, ids: pd.Series, id_column: str) -> np.ndarray | None:
@@ -65,9 +69,14 @@ def stored_probabilities(stored: pd.DataFrame, ids: pd.Series, id_column: str) -
     return stored["probability"].to_numpy(dtype=float)[found]
 
 
-def holdout_probabilities(model_md5: str | None, stored: pd.DataFrame, stored_md5: str | None,
-                          holdout_ids: pd.Series, id_column: str,
-                          score: Callable[[], np.ndarray]) -> np.ndarray | None:
+def holdout_probabilities(
+    model_md5: str | None,
+    stored: pd.DataFrame,
+    stored_md5: str | None,
+    holdout_ids: pd.Series,
+    id_column: str,
+    score: Callable[[], np.ndarray],
+) -> np.ndarray | None:
     """A model's probabilities on the holdout: those an earlier stage stored for the same model
     (same md5) when they cover every holdout row, otherwise `score()`; None without a model.
     The same model on the same rows gives the same probabilities, so nothing is scored twice."""
@@ -92,8 +101,9 @@ def plot_sample(scored: pd.DataFrame, most: int = PLOT_ROWS) -> pd.DataFrame:
     return scored.iloc[keep]
 
 
-def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: Schema,
-                    threshold: float) -> pd.DataFrame:
+def champion_scores(
+    champion: Champion | None, labelled: pd.DataFrame, schema: Schema, threshold: float
+) -> pd.DataFrame:
     """The champion's scores on the labelled rows it never trained on: after its holdout cut,
     and none that repeats, id, features and label alike, one of its training rows (rows re-sent
     under a new date); no rows at cold start. attrs["repeated"] counts those left out."""
@@ -102,8 +112,7 @@ def champion_scores(champion: Champion | None, labelled: pd.DataFrame, schema: S
     rows = unseen_rows(labelled, schema, champion.metadata)
     repeated = np.zeros(len(rows), dtype=bool)
     if champion.trained_rows is not None and len(rows):
-        repeated = np.isin(row_fingerprints(rows, schema), champion.trained_rows,
-                           assume_unique=False)
+        repeated = np.isin(row_fingerprints(rows, schema), champion.trained_rows, assume_unique=False)
         rows = rows.loc[~repeated]
     scored = scored_frame(rows, predict_proba(champion.model, rows, schema), schema, threshold)
     scored.attrs["repeated"] = int(repeated.sum())
@@ -116,19 +125,34 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
     holdout score at training."""
     held = champion.pointer.get("baseline") or {}
     if held.get("version") == champion.pointer["version"] and held.get("metrics"):
-        return {"period": held.get("as_of"), "metrics": held["metrics"], "estimated": None,
-                "held": True, "holds": int(held.get("holds", 1))}
+        return {
+            "period": held.get("as_of"),
+            "metrics": held["metrics"],
+            "estimated": None,
+            "held": True,
+            "holds": int(held.get("holds", 1)),
+        }
     holdout = (champion.profile or {}).get("holdout") or {}
-    return {"period": champion.metadata["holdout"].get("period"),
-            "metrics": holdout.get("metrics"), "estimated": holdout.get("estimated"),
-            "held": False}
+    return {
+        "period": champion.metadata["holdout"].get("period"),
+        "metrics": holdout.get("metrics"),
+        "estimated": holdout.get("estimated"),
+        "held": False,
+    }
 
 
-def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataFrame,
-             schema: Schema, threshold: float, observed: dict[str, Any] | None = None,
-             domain: DomainCheck | None = None,
-             scored: pd.DataFrame | None = None, most: int | None = None,
-             seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    champion: Champion | None,
+    labelled: pd.DataFrame,
+    newest: pd.DataFrame,
+    schema: Schema,
+    threshold: float,
+    observed: dict[str, Any] | None = None,
+    domain: DomainCheck | None = None,
+    scored: pd.DataFrame | None = None,
+    most: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Everything decide needs, computed from the newest batch and the champion's profile only.
 
     Performance, concept and label statistics use the newest labelled rows the champion never
@@ -138,33 +162,48 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
     """
     as_of = str(newest[PERIOD].iloc[0])
     labelled_period = str(labelled[PERIOD].iloc[0]) if len(labelled) else None
-    record: dict[str, Any] = {"as_of": as_of, "labelled_period": labelled_period,
-                              "newest_labelled": labelled_period == as_of,
-                              "champion": None, "metrics": None, "champion_age": None}
+    record: dict[str, Any] = {
+        "as_of": as_of,
+        "labelled_period": labelled_period,
+        "newest_labelled": labelled_period == as_of,
+        "champion": None,
+        "metrics": None,
+        "champion_age": None,
+    }
     if champion is None:
         record["note"] = "no champion yet: cold start"
         return record
     metadata, profile = champion.metadata, champion.profile
     pointer = champion.pointer
     record["champion"] = {
-        "version": pointer["version"], "tag": pointer["tag"], "commit": pointer["commit"],
+        "version": pointer["version"],
+        "tag": pointer["tag"],
+        "commit": pointer["commit"],
         "trained_through_period": metadata["trained_through_period"],
         "trained_until": metadata["trained_until"],
     }
     record["baseline"] = champion_baseline(champion)
     if record["baseline"]["held"]:
-        record["baseline"]["age"] = periods_between(str(record["baseline"]["period"]), as_of,
-                                                    schema.period)
-    record["champion_age"] = periods_between(metadata["trained_through_period"], as_of,
-                                             schema.period)
+        record["baseline"]["age"] = periods_between(str(record["baseline"]["period"]), as_of, schema.period)
+    record["champion_age"] = periods_between(metadata["trained_through_period"], as_of, schema.period)
     domain = domain or DomainCheck()
-    drift = batch_drift(profile, champion.reference, newest, schema, observed or {},
-                        domain.folds, domain.max_rows, domain.seed)
+    drift = batch_drift(
+        profile,
+        champion.reference,
+        newest,
+        schema,
+        observed or {},
+        domain.folds,
+        domain.max_rows,
+        domain.seed,
+    )
     changes = record["schema_changes"] = drift.schema_changes
     if changes["missing_columns"]:
-        raise DataError(f"the champion {pointer['version']} needs column(s) "
-                        f"{', '.join(changes['missing_columns'])} that params.yaml schema no "
-                        "longer has; restore them or retrain from scratch (breaking change)")
+        raise DataError(
+            f"the champion {pointer['version']} needs column(s) "
+            f"{', '.join(changes['missing_columns'])} that params.yaml schema no "
+            "longer has; restore them or retrain from scratch (breaking change)"
+        )
     if scored is None:
         scored = champion_scores(champion, labelled, schema, threshold)
     record["rows_seen_in_training"] = int(len(labelled) - len(scored))
@@ -174,27 +213,36 @@ def evaluate(champion: Champion | None, labelled: pd.DataFrame, newest: pd.DataF
         proba = scored["probability"].to_numpy()
         record["metrics"] = score(y, proba, threshold)
         errors = int(((proba >= threshold).astype(int) != y).sum())
-        record["concept"] = {"errors": errors, "rows": int(len(scored)),
-                             "reference_errors": profile["holdout"]["errors"],
-                             "reference_rows": profile["holdout"]["rows"]}
-        record["label"] = {"positive": int(y.sum()), "rows": int(len(scored)),
-                           "reference_positive": profile["label_positive"],
-                           "reference_rows": profile["rows"]}
+        record["concept"] = {
+            "errors": errors,
+            "rows": int(len(scored)),
+            "reference_errors": profile["holdout"]["errors"],
+            "reference_rows": profile["holdout"]["rows"],
+        }
+        record["label"] = {
+            "positive": int(y.sum()),
+            "rows": int(len(scored)),
+            "reference_positive": profile["label_positive"],
+            "reference_rows": profile["rows"],
+        }
         held = record["baseline"]["metrics"] if record["baseline"].get("held") else None
         if held:
             rows = int(held["rows"])
-            record["concept"].update(reference_errors=round((1 - held["accuracy"]) * rows),
-                                     reference_rows=rows)
-            record["label"].update(reference_positive=round(held["positive_rate"] * rows),
-                                   reference_rows=rows)
+            record["concept"].update(
+                reference_errors=round((1 - held["accuracy"]) * rows), reference_rows=rows
+            )
+            record["label"].update(
+                reference_positive=round(held["positive_rate"] * rows), reference_rows=rows
+            )
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
     record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": drift.features}
     record["domain_classifier"] = drift.domain
     rows = labelled if record["newest_labelled"] else sampled(newest, most, seed)
     same_rows = len(scored) == len(rows) and scored[schema.id].array.equals(rows[schema.id].array)
-    newest_proba = (scored["probability"].to_numpy() if same_rows
-                    else predict_proba(champion.model, rows, schema))
+    newest_proba = (
+        scored["probability"].to_numpy() if same_rows else predict_proba(champion.model, rows, schema)
+    )
     record["estimated"] = {"period": as_of, **estimated_performance(newest_proba, threshold)}
     return record
 
@@ -204,17 +252,25 @@ def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataF
     git); empty frames when the rows hold only one class."""
     y_true, proba = np.asarray(y_true).astype(int), np.asarray(proba, dtype=float)
     if np.unique(y_true).size < 2:
-        return {"roc": pd.DataFrame({"fpr": [], "tpr": []}),
-                "pr": pd.DataFrame({"recall": [], "precision": []})}
+        return {
+            "roc": pd.DataFrame({"fpr": [], "tpr": []}),
+            "pr": pd.DataFrame({"recall": [], "precision": []}),
+        }
     fpr, tpr = roc_points(y_true, proba)
     recall, precision = pr_points(y_true, proba)
-    return {"roc": plot_sample(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
-            "pr": plot_sample(pd.DataFrame({"recall": recall.round(6),
-                                            "precision": precision.round(6)}), most)}
+    return {
+        "roc": plot_sample(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
+        "pr": plot_sample(pd.DataFrame({"recall": recall.round(6), "precision": precision.round(6)}), most),
+    }
 
 
-def compare(probabilities: dict[str, np.ndarray | None], holdout: pd.DataFrame, schema: Schema,
-            threshold: float, policy: ComparePolicy) -> tuple[dict[str, Any], dict[str, Any]]:
+def compare(
+    probabilities: dict[str, np.ndarray | None],
+    holdout: pd.DataFrame,
+    schema: Schema,
+    threshold: float,
+    policy: ComparePolicy,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Both models' probabilities on the same holdout rows: the promotion record and, per role,
     the plot data (ROC and precision-recall points, per-row scores), or None for a missing model."""
     y = holdout[schema.target].to_numpy().astype(int)
@@ -226,14 +282,25 @@ def compare(probabilities: dict[str, np.ndarray | None], holdout: pd.DataFrame, 
             scores[role], plots[role] = None, None
             continue
         scores[role] = score(y, proba, threshold)
-        plots[role] = {**curve_points(y, proba),
-                       "scores": plot_sample(scored_frame(holdout, proba, schema, threshold))}
+        plots[role] = {
+            **curve_points(y, proba),
+            "scores": plot_sample(scored_frame(holdout, proba, schema, threshold)),
+        }
     record = verdict(scores["champion"], scores["challenger"], policy)
-    record = {"promote": record["promote"], "undecided": record.get("undecided", False),
-              "reason": record["reason"], "champion": scores["champion"], "challenger": scores["challenger"],
-              "primary": policy.primary, "improvement": record["improvement"],
-              "checks": record["checks"],
-              "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),
-                          "from": str(holdout[schema.time].min()),
-                          "until": str(holdout[schema.time].max())}}
+    record = {
+        "promote": record["promote"],
+        "undecided": record.get("undecided", False),
+        "reason": record["reason"],
+        "champion": scores["champion"],
+        "challenger": scores["challenger"],
+        "primary": policy.primary,
+        "improvement": record["improvement"],
+        "checks": record["checks"],
+        "holdout": {
+            "period": str(holdout[PERIOD].iloc[0]),
+            "rows": int(len(holdout)),
+            "from": str(holdout[schema.time].min()),
+            "until": str(holdout[schema.time].max()),
+        },
+    }
     return record, plots

@@ -72,8 +72,7 @@ def _categories(values: pd.Series) -> pd.Series:
     """`values` as a categorical Series whose categories are strings."""
     if not isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype("category")
-    if len(values.cat.categories) and not all(isinstance(c, str)
-                                               for c in values.cat.categories):
+    if len(values.cat.categories) and not all(isinstance(c, str) for c in values.cat.categories):
         values = values.cat.rename_categories([str(c) for c in values.cat.categories])
     return values
 
@@ -83,18 +82,27 @@ def preprocessor(schema: Schema, estimator: str) -> ColumnTransformer | TreeEnco
     if estimator != "logistic_regression":
         return TreeEncoder(tuple(schema.numeric), tuple(schema.categorical))
     return ColumnTransformer(
-        [("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
-          list(schema.numeric)),
-         ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING),
-                                       OneHotEncoder(handle_unknown="ignore")),
-          list(schema.categorical))],
+        [
+            (
+                "numeric",
+                make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                list(schema.numeric),
+            ),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=MISSING),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                list(schema.categorical),
+            ),
+        ],
         remainder="drop",
         verbose_feature_names_out=False,
     )
 
 
-def make_model(schema: Schema, estimator: str, hyperparameters: dict[str, Any],
-               seed: int) -> Pipeline:
+def make_model(schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int) -> Pipeline:
     """An unfitted Pipeline for `estimator` with its params.yaml hyperparameters."""
     hyper = dict(hyperparameters or {})
     try:
@@ -108,8 +116,9 @@ def make_model(schema: Schema, estimator: str, hyperparameters: dict[str, Any],
             hyper.setdefault("categorical_features", mask if n_cat else None)
             model = HistGradientBoostingClassifier(random_state=seed, **hyper)
         else:
-            raise DataError(f"params.yaml: train.estimator is {estimator!r}, "
-                            f"expected one of {', '.join(ESTIMATORS)}")
+            raise DataError(
+                f"params.yaml: train.estimator is {estimator!r}, expected one of {', '.join(ESTIMATORS)}"
+            )
     except TypeError as err:
         raise DataError(f"params.yaml: train.{estimator}: {err}") from None
     return Pipeline([("features", preprocessor(schema, estimator)), ("model", model)])

@@ -26,12 +26,17 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
         if not pointer.get("version"):
             continue
         event = {
-            "commit": commit, "committed_at": date, "version": pointer["version"],
+            "commit": commit,
+            "committed_at": date,
+            "version": pointer["version"],
             "model_commit": pointer.get("commit"),
-            "action": pointer.get("action") or "promote", "as_of": pointer.get("promoted_as_of"),
+            "action": pointer.get("action") or "promote",
+            "as_of": pointer.get("promoted_as_of"),
             "trained_through": pointer.get("trained_through_period"),
-            "window": pointer.get("window"), "rows": pointer.get("rows"),
-            "metrics": pointer.get("metrics"), "reason": pointer.get("reason"),
+            "window": pointer.get("window"),
+            "rows": pointer.get("rows"),
+            "metrics": pointer.get("metrics"),
+            "reason": pointer.get("reason"),
             "pinned": bool(pointer.get("pinned")),
         }
         held = pointer.get("baseline") or {}
@@ -39,8 +44,9 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
         if same and pointer.get("unpinned") and events[-1].get("pinned"):
             event.update(action="unpin", as_of=events[-1]["as_of"], reason=pointer["unpinned"])
         elif held and same:
-            event.update(action="hold", as_of=held.get("as_of"), metrics=held.get("metrics"),
-                         reason=held.get("reason"))
+            event.update(
+                action="hold", as_of=held.get("as_of"), metrics=held.get("metrics"), reason=held.get("reason")
+            )
         events.append(event)
     return events
 
@@ -68,13 +74,21 @@ def table(events: list[dict[str, Any]], production: str | None, primary: str) ->
     last = len(events) - 1
     for i, e in enumerate(events):
         value = (e.get("metrics") or {}).get(primary)
-        rows.append(["*" if i == last and e["version"] == production else "", e["version"],
-                     e["action"], e["as_of"] or "-", e["committed_at"][:19].replace("T", " "),
-                     window_text(e.get("window")), str(e.get("rows") or "-"),
-                     "-" if value is None else f"{value:.4f}", (e.get("reason") or "")[:70]])
+        rows.append(
+            [
+                "*" if i == last and e["version"] == production else "",
+                e["version"],
+                e["action"],
+                e["as_of"] or "-",
+                e["committed_at"][:19].replace("T", " "),
+                window_text(e.get("window")),
+                str(e.get("rows") or "-"),
+                "-" if value is None else f"{value:.4f}",
+                (e.get("reason") or "")[:70],
+            ]
+        )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [header, *rows]]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
     return "\n".join(lines)
 
 

@@ -17,8 +17,8 @@ from .faults import checkpoint
 if TYPE_CHECKING:
     import pandas as pd
 
-BATCH_SUFFIXES = (".csv.gz", ".csv", ".parquet")   # matched case-insensitively
-IGNORED_IN_RAW = ".dvc"   # with files whose name starts with '.': DVC's and git's own files
+BATCH_SUFFIXES = (".csv.gz", ".csv", ".parquet")  # matched case-insensitively
+IGNORED_IN_RAW = ".dvc"  # with files whose name starts with '.': DVC's and git's own files
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
@@ -50,8 +50,18 @@ def confined(path: str | Path, root: str | Path = ".") -> Path:
     return Path(path)
 
 
-RECORDED = ("models", "data/raw", "data/prepared", "data/scored", "data/backtest", "dvc.lock",
-            "dvc.yaml", "params.yaml", ".git", ".dvc")
+RECORDED = (
+    "models",
+    "data/raw",
+    "data/prepared",
+    "data/scored",
+    "data/backtest",
+    "dvc.lock",
+    "dvc.yaml",
+    "params.yaml",
+    ".git",
+    ".dvc",
+)
 
 
 def output_path(path: str | Path, root: str | Path = ".") -> Path:
@@ -60,8 +70,9 @@ def output_path(path: str | Path, root: str | Path = ".") -> Path:
     base, target = Path(root).resolve(), (Path(root) / path).resolve()
     for kept in RECORDED:
         if target == base / kept or target.is_relative_to(base / kept):
-            raise DataError(f"{path}: inside {kept}, which the repository records; "
-                            "choose another output path")
+            raise DataError(
+                f"{path}: inside {kept}, which the repository records; choose another output path"
+            )
     return Path(path)
 
 
@@ -190,8 +201,15 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
     compression = "gzip" if suffix == ".csv.gz" else None
     try:
         _check_header(path, compression)
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[],
-                           encoding="utf-8-sig", compression=compression, engine="pyarrow")
+        return pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[],
+            encoding="utf-8-sig",
+            compression=compression,
+            engine="pyarrow",
+        )
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except pd.errors.EmptyDataError:
@@ -223,9 +241,11 @@ def _refuse_ragged_rows(path: Path, compression: str | None) -> None:
         ragged = [(i, len(row)) for i, row in enumerate(reader, start=1) if len(row) != width]
     if ragged:
         row, fields = ragged[0]
-        raise DataError(f"{path}: row {row} (line {row + 1}) has {fields} field(s) where the "
-                        f"header has {width} ({len(ragged)} such row(s)); expected every row "
-                        "complete (a file cut short?)")
+        raise DataError(
+            f"{path}: row {row} (line {row + 1}) has {fields} field(s) where the "
+            f"header has {width} ({len(ragged)} such row(s)); expected every row "
+            "complete (a file cut short?)"
+        )
 
 
 def _check_header(path: Path, compression: str | None) -> None:
@@ -249,8 +269,10 @@ def list_batches(raw_dir: str | Path) -> list[Path]:
         if path.name.startswith(".") or path.name.endswith(IGNORED_IN_RAW):
             continue
         if not path.is_file() or batch_suffix(path) is None:
-            raise DataError(f"{path}: not a batch file; expected <period>.csv, .csv.gz or "
-                            f".parquet (any case) in {raw_dir}; move it elsewhere")
+            raise DataError(
+                f"{path}: not a batch file; expected <period>.csv, .csv.gz or "
+                f".parquet (any case) in {raw_dir}; move it elsewhere"
+            )
         files.append(path)
     return sorted(files, key=batch_stem)
 

@@ -40,8 +40,12 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             start, before = time.perf_counter(), peak_rss_mb()
             with limited_threads():
                 result = func(*args, **kwargs)
-            logger.info("done in %.2f s, peak memory %d MB (%d MB before it read anything)",
-                        time.perf_counter() - start, peak_rss_mb(), before)
+            logger.info(
+                "done in %.2f s, peak memory %d MB (%d MB before it read anything)",
+                time.perf_counter() - start,
+                peak_rss_mb(),
+                before,
+            )
             gc.freeze()
             return result
 
@@ -79,8 +83,9 @@ def level_from(value: str | None) -> int:
     """The logging level named by `value` (default INFO); a wrong name is one clear error."""
     name = (value or "INFO").strip().upper()
     if name not in LEVELS:
-        raise DataError(f"log level {value!r} (from --log-level or {ENV}), "
-                        f"expected one of {', '.join(LEVELS)}")
+        raise DataError(
+            f"log level {value!r} (from --log-level or {ENV}), expected one of {', '.join(LEVELS)}"
+        )
     return getattr(logging, name)
 
 

@@ -95,9 +95,13 @@ class ComparePolicy:
     def from_params(cls, primary: str, params: dict[str, Any]) -> ComparePolicy:
         params = validated("compare", params)
         primary = validated("metrics", {"primary": primary})["primary"]
-        return cls(primary=primary, min_improvement=params["min_improvement"],
-                   min_holdout_rows=params["min_holdout_rows"],
-                   guards=params["guards"], minimums=params["minimums"])
+        return cls(
+            primary=primary,
+            min_improvement=params["min_improvement"],
+            min_holdout_rows=params["min_holdout_rows"],
+            guards=params["guards"],
+            minimums=params["minimums"],
+        )
 
 
 def _meets(name: str, value: float | None, floor: float) -> bool:
@@ -122,55 +126,102 @@ def minimum_failures(metrics: dict[str, Any], minimums: dict[str, float]) -> lis
     return failed
 
 
-def verdict(champion: dict[str, Any] | None, challenger: dict[str, Any] | None,
-            policy: ComparePolicy) -> dict[str, Any]:
+def verdict(
+    champion: dict[str, Any] | None, challenger: dict[str, Any] | None, policy: ComparePolicy
+) -> dict[str, Any]:
     """Promote only a challenger that meets the minimums, beats the champion and breaks no guard."""
     checks: list[dict[str, Any]] = []
     if challenger is None:
-        return {"promote": False, "reason": "no challenger was trained", "checks": checks,
-                "improvement": None}
+        return {
+            "promote": False,
+            "reason": "no challenger was trained",
+            "checks": checks,
+            "improvement": None,
+        }
     rows = challenger.get("rows")
     if rows is not None and rows < policy.min_holdout_rows:
-        return {"promote": False, "undecided": True, "checks": checks, "improvement": None,
-                "reason": f"undecided: the holdout has {rows} rows, fewer than "
-                          f"compare.min_holdout_rows ({policy.min_holdout_rows})"}
+        return {
+            "promote": False,
+            "undecided": True,
+            "checks": checks,
+            "improvement": None,
+            "reason": f"undecided: the holdout has {rows} rows, fewer than "
+            f"compare.min_holdout_rows ({policy.min_holdout_rows})",
+        }
     for name, failure in minimum_failures(challenger, policy.minimums):
-        below_too = (champion is not None
-                     and not _meets(name, champion.get(name), policy.minimums[name])
-                     and _beats(name, challenger, champion))
-        checks.append({"check": "minimum", "passed": below_too,
-                       "detail": failure + (f", but the champion's {champion.get(name)} is "
-                                            "further from it" if below_too else "")})
+        below_too = (
+            champion is not None
+            and not _meets(name, champion.get(name), policy.minimums[name])
+            and _beats(name, challenger, champion)
+        )
+        checks.append(
+            {
+                "check": "minimum",
+                "passed": below_too,
+                "detail": failure
+                + (f", but the champion's {champion.get(name)} is further from it" if below_too else ""),
+            }
+        )
     if champion is None:
         failed = [c for c in checks if not c["passed"]]
         if failed:
-            return {"promote": False, "checks": checks, "improvement": None,
-                    "reason": "no champion, but the challenger fails: " + failed[0]["detail"]}
-        return {"promote": True, "checks": checks, "improvement": None,
-                "reason": "no champion yet; the challenger meets every minimum"}
+            return {
+                "promote": False,
+                "checks": checks,
+                "improvement": None,
+                "reason": "no champion, but the challenger fails: " + failed[0]["detail"],
+            }
+        return {
+            "promote": True,
+            "checks": checks,
+            "improvement": None,
+            "reason": "no champion yet; the challenger meets every minimum",
+        }
     primary = policy.primary
     new, old = challenger.get(primary), champion.get(primary)
     if new is None or old is None:
-        return {"promote": False, "checks": checks, "improvement": None,
-                "reason": f"{primary} is undefined on this holdout (one class only)"}
+        return {
+            "promote": False,
+            "checks": checks,
+            "improvement": None,
+            "reason": f"{primary} is undefined on this holdout (one class only)",
+        }
     gain = round(better_by(primary, new, old), 6)
-    checks.append({"check": "improvement", "metric": primary, "passed": gain >= policy.min_improvement,
-                   "detail": f"{primary} {old} -> {new} ({gain:+.4f}, "
-                             f"needs >= {policy.min_improvement:+.4f})"})
+    checks.append(
+        {
+            "check": "improvement",
+            "metric": primary,
+            "passed": gain >= policy.min_improvement,
+            "detail": f"{primary} {old} -> {new} ({gain:+.4f}, needs >= {policy.min_improvement:+.4f})",
+        }
+    )
     for name, margin in policy.guards.items():
         a, b = champion.get(name), challenger.get(name)
         if a is None or b is None:
             continue
         drop = round(-better_by(name, b, a), 6)
-        checks.append({"check": "guard", "metric": name, "passed": drop <= margin,
-                       "detail": f"{name} {a} -> {b} (worse by {max(drop, 0):.4f}, "
-                                 f"allowed {margin:.4f})"})
+        checks.append(
+            {
+                "check": "guard",
+                "metric": name,
+                "passed": drop <= margin,
+                "detail": f"{name} {a} -> {b} (worse by {max(drop, 0):.4f}, allowed {margin:.4f})",
+            }
+        )
     failed = [c for c in checks if not c["passed"]]
     guarded = [c["metric"] for c in checks if c["check"] == "guard"]
     checked = f"; guards checked: {', '.join(guarded)}" if guarded else ""
     if failed:
-        return {"promote": False, "checks": checks, "improvement": gain,
-                "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + checked}
+        return {
+            "promote": False,
+            "checks": checks,
+            "improvement": gain,
+            "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + checked,
+        }
     improvement = next(c for c in checks if c["check"] == "improvement")
-    return {"promote": True, "checks": checks, "improvement": gain,
-            "reason": f"challenger beats champion: {improvement['detail']}{checked}, none broken"}
+    return {
+        "promote": True,
+        "checks": checks,
+        "improvement": gain,
+        "reason": f"challenger beats champion: {improvement['detail']}{checked}, none broken",
+    }

@@ -22,8 +22,9 @@ def features(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return frame[list(schema.features)].astype({name: "category" for name in schema.categorical})
 
 
-def fit(train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any],
-        seed: int) -> Pipeline:
+def fit(
+    train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int
+) -> Pipeline:
     from .features import make_model
 
     model = make_model(schema, estimator, hyperparameters, seed)
@@ -37,17 +38,23 @@ CHUNK_ROWS = 200_000
 def predict_proba(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     """Probability of the positive label for each row, scored in chunks so that the encoders'
     copies of a large batch never sit in memory all at once."""
-    parts = [model.predict_proba(features(frame.iloc[start:start + CHUNK_ROWS], schema))[:, 1]
-             for start in range(0, len(frame), CHUNK_ROWS)]
+    parts = [
+        model.predict_proba(features(frame.iloc[start : start + CHUNK_ROWS], schema))[:, 1]
+        for start in range(0, len(frame), CHUNK_ROWS)
+    ]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
-def predictions(model: Pipeline, frame: pd.DataFrame, schema: Schema,
-                threshold: float) -> pd.DataFrame:
+def predictions(model: Pipeline, frame: pd.DataFrame, schema: Schema, threshold: float) -> pd.DataFrame:
     """Per row: the id, the probability of the positive label and the label it implies."""
     proba = predict_proba(model, frame, schema)
-    return pd.DataFrame({schema.id: frame[schema.id].to_numpy(), "probability": proba,
-                         "label": labels(proba, schema, threshold)})
+    return pd.DataFrame(
+        {
+            schema.id: frame[schema.id].to_numpy(),
+            "probability": proba,
+            "label": labels(proba, schema, threshold),
+        }
+    )
 
 
 def stored_scores(ids: Any, proba: Any, schema: Schema) -> pd.DataFrame:
@@ -97,7 +104,9 @@ def _canonical(data: bytes) -> bytes:
     with zipfile.ZipFile(out, "w") as target:
         members = [("schema.json", schema.encode())] + sorted(
             (numbers[name.removesuffix(".npy")] + ".npy", source.read(name))
-            for name in source.namelist() if name != "schema.json")
+            for name in source.namelist()
+            if name != "schema.json"
+        )
         for name, content in members:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -111,10 +120,14 @@ def load(data: bytes) -> Pipeline:
     import skops.io
 
     if not data.startswith(b"PK"):
-        raise DataError("the model file is not in skops format (an older joblib pickle?); "
-                        "retrain, or load it yourself if you trust it: pickles can run code")
+        raise DataError(
+            "the model file is not in skops format (an older joblib pickle?); "
+            "retrain, or load it yourself if you trust it: pickles can run code"
+        )
     untrusted = [t for t in skops.io.get_untrusted_types(data=data) if t not in TRUSTED_TYPES]
     if untrusted:
-        raise DataError(f"the model file holds types outside the trusted list: "
-                        f"{', '.join(untrusted)}; refusing to load it")
+        raise DataError(
+            f"the model file holds types outside the trusted list: "
+            f"{', '.join(untrusted)}; refusing to load it"
+        )
     return skops.io.loads(data, trusted=TRUSTED_TYPES)

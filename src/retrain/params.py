@@ -28,8 +28,16 @@ from .errors import DataError
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
 ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-BOOL_SPELLINGS = {"true": True, "yes": True, "on": True, "y": True,
-                  "false": False, "no": False, "off": False, "n": False}
+BOOL_SPELLINGS = {
+    "true": True,
+    "yes": True,
+    "on": True,
+    "y": True,
+    "false": False,
+    "no": False,
+    "off": False,
+    "n": False,
+}
 
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "brier"]
 Count = Annotated[StrictInt, Field(ge=0)]
@@ -142,17 +150,28 @@ class PerformanceDropParams(Toggle):
 
 class ConfirmParams(Section):
     triggers: list[Literal["data_drift", "multivariate_drift", "label_shift", "schema_change"]] = [
-        "data_drift", "multivariate_drift"]
+        "data_drift",
+        "multivariate_drift",
+    ]
     metric: Metric = "roc_auc"
     min_drop: Annotated[Number, Field(ge=0)] = 0.02
 
 
 class AnsweredParams(Section):
     batches: Count = 12
-    triggers: list[Literal["performance", "performance_drop", "age", "data_drift",
-                           "multivariate_drift", "concept_drift", "label_shift",
-                           "estimated_performance", "schema_change"]] = [
-        "performance", "data_drift", "multivariate_drift", "label_shift"]
+    triggers: list[
+        Literal[
+            "performance",
+            "performance_drop",
+            "age",
+            "data_drift",
+            "multivariate_drift",
+            "concept_drift",
+            "label_shift",
+            "estimated_performance",
+            "schema_change",
+        ]
+    ] = ["performance", "data_drift", "multivariate_drift", "label_shift"]
 
 
 class AgeParams(Toggle):
@@ -217,13 +236,18 @@ class DecideParams(Section):
 
 class TrainParams(Section):
     estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = (
-        "hist_gradient_boosting")
+        "hist_gradient_boosting"
+    )
     seed: Count = 42
     logistic_regression: dict[StrictStr, Any] = {"C": 1.0, "max_iter": 2000}
     random_forest: dict[StrictStr, Any] = {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 1}
     hist_gradient_boosting: dict[StrictStr, Any] = {
-        "learning_rate": 0.05, "max_iter": 150, "max_leaf_nodes": 15, "min_samples_leaf": 40,
-        "l2_regularization": 1.0}
+        "learning_rate": 0.05,
+        "max_iter": 150,
+        "max_leaf_nodes": 15,
+        "min_samples_leaf": 40,
+        "l2_regularization": 1.0,
+    }
 
 
 class ProfileParams(Section):
@@ -234,9 +258,8 @@ class ProfileParams(Section):
 
 class CompareParams(Section):
     min_improvement: Number = 0.005
-    min_holdout_rows: Positive = 100      # fewer holdout rows than this: compare does not decide
-    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {
-        "brier": 0.01, "accuracy": 0.05, "f1": 0.1}
+    min_holdout_rows: Positive = 100  # fewer holdout rows than this: compare does not decide
+    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {"brier": 0.01, "accuracy": 0.05, "f1": 0.1}
     minimums: dict[Metric, Number] = {"roc_auc": 0.7}
 
 
@@ -285,10 +308,20 @@ class Params(Section):
     def _columns_exist(self) -> Params:
         schema = self.schema_
         numeric, features = set(schema.numeric), {*schema.numeric, *schema.categorical}
-        checks = [("prepare.cleaning.bounds", self.prepare.cleaning.bounds, numeric,
-                   "a numeric column of schema.numeric"),
-                  ("decide.data_drift.features", self.decide.data_drift.features, features,
-                   "a feature of schema.numeric or schema.categorical")]
+        checks = [
+            (
+                "prepare.cleaning.bounds",
+                self.prepare.cleaning.bounds,
+                numeric,
+                "a numeric column of schema.numeric",
+            ),
+            (
+                "decide.data_drift.features",
+                self.decide.data_drift.features,
+                features,
+                "a feature of schema.numeric or schema.categorical",
+            ),
+        ]
         for where, mapping, known, what in checks:
             for column in mapping:
                 if column not in known:
@@ -297,10 +330,18 @@ class Params(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    "schema": SchemaParams, "prepare": PrepareParams, "metrics": MetricsParams,
-    "evaluate": EvaluateParams, "decide": DecideParams, "train": TrainParams,
-    "profile": ProfileParams, "compare": CompareParams, "registry": RegistryParams,
-    "simulate": SimulateParams, "backtest": BacktestParams, "prepare.cleaning": CleaningParams,
+    "schema": SchemaParams,
+    "prepare": PrepareParams,
+    "metrics": MetricsParams,
+    "evaluate": EvaluateParams,
+    "decide": DecideParams,
+    "train": TrainParams,
+    "profile": ProfileParams,
+    "compare": CompareParams,
+    "registry": RegistryParams,
+    "simulate": SimulateParams,
+    "backtest": BacktestParams,
+    "prepare.cleaning": CleaningParams,
 }
 
 

@@ -49,10 +49,21 @@ log = get("registry")
 
 
 def empty_pointer(name: str) -> dict[str, Any]:
-    return {"name": name, "version": None, "tag": None, "commit": None, "path": None,
-            "md5": None, "action": None, "promoted_as_of": None, "trained_through_period": None,
-            "window": None, "rows": None, "reason": "cold start: no model promoted yet",
-            "metrics": None}
+    return {
+        "name": name,
+        "version": None,
+        "tag": None,
+        "commit": None,
+        "path": None,
+        "md5": None,
+        "action": None,
+        "promoted_as_of": None,
+        "trained_through_period": None,
+        "window": None,
+        "rows": None,
+        "reason": "cold start: no model promoted yet",
+        "metrics": None,
+    }
 
 
 def version_tag(name: str, version: str) -> str:
@@ -136,16 +147,27 @@ def parse_registry(name: str, refs: list[dict[str, Any]]) -> Registry:
         if tag.startswith(f"{name}@"):
             version = tag.split("@", 1)[1]
             if VERSION_RE.match(version):
-                registry.versions[version] = {"commit": ref["commit"], "tag": tag,
-                                              "record": _record(ref["message"])}
+                registry.versions[version] = {
+                    "commit": ref["commit"],
+                    "tag": tag,
+                    "record": _record(ref["message"]),
+                }
             continue
         match = STAGE_TAG_RE.match(tag)
         if match and match["name"] == name:
             stage_refs.append((match, ref))
     for match, ref in stage_refs:
-        registry.events.append(StageEvent(
-            int(match["n"]), match["stage"], not match["un"], ref["commit"],
-            registry.version_at(ref["commit"]), ref["tag"], int(ref["time"] or 0)))
+        registry.events.append(
+            StageEvent(
+                int(match["n"]),
+                match["stage"],
+                not match["un"],
+                ref["commit"],
+                registry.version_at(ref["commit"]),
+                ref["tag"],
+                int(ref["time"] or 0),
+            )
+        )
     registry.events.sort(key=lambda e: e.number)
     return registry
 
@@ -176,7 +198,7 @@ class Champion:
     metadata: dict[str, Any]
     profile: dict[str, Any] | None = None
     reference: Any = None
-    trained_rows: Any = None    # fingerprints of its training rows (splits.row_fingerprints)
+    trained_rows: Any = None  # fingerprints of its training rows (splits.row_fingerprints)
 
 
 class Disagreement(RegistryError):
@@ -200,8 +222,10 @@ def tags_root(root: str | Path) -> Path:
 
 def _repair(version: str | None) -> str:
     target = version or "<version>"
-    return (f"repair: `retrain rollback --to {target} --reason ...` points the pointer and the "
-            f"stage tags at one version (`retrain verify` shows every reader)")
+    return (
+        f"repair: `retrain rollback --to {target} --reason ...` points the pointer and the "
+        f"stage tags at one version (`retrain verify` shows every reader)"
+    )
 
 
 def agreed_record(pointer: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
@@ -211,27 +235,37 @@ def agreed_record(pointer: dict[str, Any], registry: Registry) -> dict[str, Any]
     version, name, active = pointer.get("version"), registry.name, registry.active(STAGE)
     if not version:
         if active:
-            raise Disagreement(f"{POINTER} names no champion, but the stage tags put {name} "
-                               f"{active[-1]} in {STAGE}; {_repair(active[-1])}")
+            raise Disagreement(
+                f"{POINTER} names no champion, but the stage tags put {name} "
+                f"{active[-1]} in {STAGE}; {_repair(active[-1])}"
+            )
         return None
     if version not in registry.versions:
         if not registry.versions:
-            raise Disagreement(f"{POINTER} names {name} {version}, but this clone has no version "
-                               f"tags of {name}; fetch them: git fetch --tags")
+            raise Disagreement(
+                f"{POINTER} names {name} {version}, but this clone has no version "
+                f"tags of {name}; fetch them: git fetch --tags"
+            )
         known = ", ".join(sorted(registry.versions, key=parse_version))
-        raise Disagreement(f"{POINTER} names {name} {version}, but no tag "
-                           f"{version_tag(name, version)} records it (known: {known}); fetch the "
-                           f"tags (git fetch --tags) or {_repair(None)}")
+        raise Disagreement(
+            f"{POINTER} names {name} {version}, but no tag "
+            f"{version_tag(name, version)} records it (known: {known}); fetch the "
+            f"tags (git fetch --tags) or {_repair(None)}"
+        )
     record = _tag_record(registry, version)
     for key in ("commit", "path", "md5"):
         if pointer.get(key) != record[key]:
-            raise Disagreement(f"{POINTER} says {name} {version} has {key} {pointer.get(key)}, "
-                               f"but tag {record['tag']} records {record[key]}; "
-                               f"{_repair(version)}")
+            raise Disagreement(
+                f"{POINTER} says {name} {version} has {key} {pointer.get(key)}, "
+                f"but tag {record['tag']} records {record[key]}; "
+                f"{_repair(version)}"
+            )
     if active != [version]:
         says = " and ".join(active) if active else "no version"
-        raise Disagreement(f"{POINTER} names {name} {version}, but the stage tags (gto show) put "
-                           f"{says} in {STAGE}; {_repair(version)}")
+        raise Disagreement(
+            f"{POINTER} names {name} {version}, but the stage tags (gto show) put "
+            f"{says} in {STAGE}; {_repair(version)}"
+        )
     return record
 
 
@@ -253,32 +287,39 @@ def verify(root: str | Path, model_name: str) -> list[str]:
 
     pointer = read_pointer(root)
     if pointer.get("name") != model_name:
-        raise Disagreement(f"{POINTER} names model {pointer.get('name')!r}, but params.yaml "
-                           f"registry.model_name is {model_name!r}")
+        raise Disagreement(
+            f"{POINTER} names model {pointer.get('name')!r}, but params.yaml "
+            f"registry.model_name is {model_name!r}"
+        )
     tags = tags_root(root)
     registry = read_registry(tags, model_name)
     record = agreed_record(pointer, registry)
     try:
-        found = find_versions_in_stage(str(tags), model_name, STAGE,
-                                       versions_per_stage=-1) or []
+        found = find_versions_in_stage(str(tags), model_name, STAGE, versions_per_stage=-1) or []
     except ArtifactNotFound:
         found = []
     gto = sorted(v.version for v in found)
     if gto != sorted(registry.active(STAGE)):
-        raise Disagreement(f"GTO puts {' and '.join(gto) or 'no version'} in {STAGE}, this "
-                           f"package reads {' and '.join(registry.active(STAGE)) or 'none'}")
+        raise Disagreement(
+            f"GTO puts {' and '.join(gto) or 'no version'} in {STAGE}, this "
+            f"package reads {' and '.join(registry.active(STAGE)) or 'none'}"
+        )
     if record is None:
-        return [f"pointer      {POINTER}: no champion yet (cold start)",
-                f"stage tags   {STAGE}: no version (gto show agrees)",
-                f"ok: no model of {model_name} is in production"]
+        return [
+            f"pointer      {POINTER}: no champion yet (cold start)",
+            f"stage tags   {STAGE}: no version (gto show agrees)",
+            f"ok: no model of {model_name} is in production",
+        ]
     files = verified_files(root, record)
-    return [f"pointer      {POINTER}: {model_name} {pointer['version']} at "
-            f"{pointer['commit'][:12]}, md5 {pointer['md5']}",
-            f"version tag  {record['tag']}: commit {record['commit'][:12]}, md5 {record['md5']}",
-            f"stage tags   {STAGE}: {', '.join(gto)} (this package and gto show agree)",
-            f"files        {', '.join(files)}: md5 as the tag records"
-            + ("" if "files" in record else " (side files: tag predates their md5s)"),
-            f"ok: every reader names {model_name} {pointer['version']}"]
+    return [
+        f"pointer      {POINTER}: {model_name} {pointer['version']} at "
+        f"{pointer['commit'][:12]}, md5 {pointer['md5']}",
+        f"version tag  {record['tag']}: commit {record['commit'][:12]}, md5 {record['md5']}",
+        f"stage tags   {STAGE}: {', '.join(gto)} (this package and gto show agree)",
+        f"files        {', '.join(files)}: md5 as the tag records"
+        + ("" if "files" in record else " (side files: tag predates their md5s)"),
+        f"ok: every reader names {model_name} {pointer['version']}",
+    ]
 
 
 def current_remotes(root: str | Path) -> dict[str, Any] | None:
@@ -314,7 +355,7 @@ def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict
 
 TRAINED_ROWS_FILE = "trained_rows.npy"
 SIDE_FILES = (METADATA_FILE, PROFILE_FILE, REFERENCE_FILE, TRAINED_ROWS_FILE)
-LEGACY_SIDE_FILES = SIDE_FILES[:3]   # tags made before side-file md5s were recorded
+LEGACY_SIDE_FILES = SIDE_FILES[:3]  # tags made before side-file md5s were recorded
 
 
 def side_file_md5s(directory: str | Path) -> dict[str, str]:
@@ -340,21 +381,28 @@ def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]
     try:
         found = read_many_at_commit(root, list(names.values()), record["commit"])
     except RegistryError:
-        known = subprocess.run(["git", "cat-file", "-e", f"{record['commit']}^{{commit}}"],
-                               cwd=root, capture_output=True).returncode == 0
+        known = (
+            subprocess.run(
+                ["git", "cat-file", "-e", f"{record['commit']}^{{commit}}"], cwd=root, capture_output=True
+            ).returncode
+            == 0
+        )
         if known:
             raise
-        raise RegistryError(f"tag {record['tag']} names commit {record['commit'][:12]}, which "
-                            "this repository does not have; fetch it (git fetch --tags)"
-                            ) from None
+        raise RegistryError(
+            f"tag {record['tag']} names commit {record['commit'][:12]}, which "
+            "this repository does not have; fetch it (git fetch --tags)"
+        ) from None
     if "files" not in record:
-        log.warning("tag %s predates side-file md5s: %s are read unverified", record["tag"],
-                    ", ".join(LEGACY_SIDE_FILES))
+        log.warning(
+            "tag %s predates side-file md5s: %s are read unverified",
+            record["tag"],
+            ", ".join(LEGACY_SIDE_FILES),
+        )
     expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
     files = {name: found[path] for name, path in names.items()}
     for name, md5 in expected.items():
-        checked_bytes(files[name], md5, f"{names[name]} at {record['commit'][:12]}",
-                      f"tag {record['tag']}")
+        checked_bytes(files[name], md5, f"{names[name]} at {record['commit'][:12]}", f"tag {record['tag']}")
     return files
 
 
@@ -367,11 +415,18 @@ def check_library_version(metadata: dict[str, Any], what: str) -> None:
     if not trained or trained == here:
         return
     if trained.split(".")[0] != here.split(".")[0]:
-        raise RegistryError(f"{what} was trained with scikit-learn {trained}, this environment "
-                            f"has {here}; install the pinned versions (pip install -c "
-                            "constraints.txt -e .) or retrain")
-    log.warning("%s was trained with scikit-learn %s, this environment has %s; install the "
-                "pinned versions (pip install -c constraints.txt -e .)", what, trained, here)
+        raise RegistryError(
+            f"{what} was trained with scikit-learn {trained}, this environment "
+            f"has {here}; install the pinned versions (pip install -c "
+            "constraints.txt -e .) or retrain"
+        )
+    log.warning(
+        "%s was trained with scikit-learn %s, this environment has %s; install the "
+        "pinned versions (pip install -c constraints.txt -e .)",
+        what,
+        trained,
+        here,
+    )
 
 
 def load_trusted(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
@@ -380,18 +435,23 @@ def load_trusted(root: str | Path, pointer: dict[str, Any], record: dict[str, An
     files = verified_files(root, record)
     metadata = json.loads(files[METADATA_FILE])
     check_library_version(metadata, f"{record['tag']}")
-    return Champion(pointer, load(files[MODEL_FILE]), metadata,
-                    json.loads(files[PROFILE_FILE]),
-                    pd.read_parquet(io.BytesIO(files[REFERENCE_FILE])),
-                    read_npy(files[TRAINED_ROWS_FILE]) if TRAINED_ROWS_FILE in files else None)
+    return Champion(
+        pointer,
+        load(files[MODEL_FILE]),
+        metadata,
+        json.loads(files[PROFILE_FILE]),
+        pd.read_parquet(io.BytesIO(files[REFERENCE_FILE])),
+        read_npy(files[TRAINED_ROWS_FILE]) if TRAINED_ROWS_FILE in files else None,
+    )
 
 
 def checked_bytes(data: bytes, expected: str, what: str, recorded_in: str) -> bytes:
     """`data` when its md5 is the one recorded in `recorded_in`."""
     actual = md5_bytes(data)
     if actual != expected:
-        raise RegistryError(f"{what}: md5 {actual} does not match {expected} in {recorded_in}; "
-                            "refusing to load it")
+        raise RegistryError(
+            f"{what}: md5 {actual} does not match {expected} in {recorded_in}; refusing to load it"
+        )
     return data
 
 
@@ -401,8 +461,12 @@ def _challenger_model(directory: Path) -> tuple[bytes, str] | None:
     metadata = read_json(directory / METADATA_FILE)
     if not metadata.get("trained"):
         return None
-    data = checked_bytes((directory / MODEL_FILE).read_bytes(), metadata["model_md5"],
-                         f"{directory}/{MODEL_FILE}", f"{directory}/{METADATA_FILE}")
+    data = checked_bytes(
+        (directory / MODEL_FILE).read_bytes(),
+        metadata["model_md5"],
+        f"{directory}/{MODEL_FILE}",
+        f"{directory}/{METADATA_FILE}",
+    )
     return data, str(metadata["model_md5"])
 
 
@@ -422,8 +486,8 @@ def load_challenger(directory: str | Path) -> tuple[Any, str | None]:
 
 # --- git ---------------------------------------------------------------------------------
 
-def git(root: str | Path, *args: str, check: bool = True, strip: bool = True,
-        date: int | None = None) -> str:
+
+def git(root: str | Path, *args: str, check: bool = True, strip: bool = True, date: int | None = None) -> str:
     env = _git_env(root)
     if date is not None:
         env["GIT_COMMITTER_DATE"] = f"{date} +0000"
@@ -437,34 +501,47 @@ def _git_env(root: str | Path) -> dict[str, str]:
     """The environment for git; a fallback identity only where git has none configured."""
     env = dict(os.environ)
     if not _has_identity(str(Path(root).resolve())) and "GIT_AUTHOR_EMAIL" not in env:
-        env.update(GIT_AUTHOR_NAME="retrain", GIT_AUTHOR_EMAIL="retrain@localhost",
-                   GIT_COMMITTER_NAME="retrain", GIT_COMMITTER_EMAIL="retrain@localhost")
+        env.update(
+            GIT_AUTHOR_NAME="retrain",
+            GIT_AUTHOR_EMAIL="retrain@localhost",
+            GIT_COMMITTER_NAME="retrain",
+            GIT_COMMITTER_EMAIL="retrain@localhost",
+        )
     return env
 
 
 @functools.lru_cache(maxsize=8)
 def _has_identity(root: str) -> bool:
-    return bool(subprocess.run(["git", "config", "user.email"], cwd=root, capture_output=True,
-                               text=True).stdout.strip())
+    return bool(
+        subprocess.run(
+            ["git", "config", "user.email"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    )
 
 
 def read_registry(root: str | Path, name: str) -> Registry:
     fmt = "%(refname:strip=2)%00%(objecttype)%00%(*objectname)%00%(taggerdate:unix)%00%(contents)%1e"
-    out = git(root, "for-each-ref", f"--format={fmt}", f"refs/tags/{name}@*",
-              f"refs/tags/{name}#*", strip=False)
+    out = git(
+        root, "for-each-ref", f"--format={fmt}", f"refs/tags/{name}@*", f"refs/tags/{name}#*", strip=False
+    )
     refs = []
     for record in out.split("\x1e"):
         parts = record.lstrip("\n").split("\x00")
         if len(parts) == 5 and parts[1] == "tag":
-            refs.append({"tag": parts[0], "commit": parts[2], "time": parts[3] or 0,
-                         "message": parts[4]})
+            refs.append({"tag": parts[0], "commit": parts[2], "time": parts[3] or 0, "message": parts[4]})
     return parse_registry(name, refs)
 
 
 def changed_paths(root: str | Path, untracked: bool = True) -> list[str]:
     """Paths git reports as changed; with `untracked=False` only files git already tracks."""
-    out = git(root, "status", "--porcelain=v1", "-z",
-              f"--untracked-files={'all' if untracked else 'no'}", strip=False)
+    out = git(
+        root,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        f"--untracked-files={'all' if untracked else 'no'}",
+        strip=False,
+    )
     entries = out.split("\0")
     paths, i = [], 0
     while i < len(entries):
@@ -494,13 +571,23 @@ def pipeline_paused(root: str | Path) -> Iterator[Any]:
 
     with Repo(str(root)) as repo:
         try:
-            with lock_repo(repo), rwlock(repo.tmp_dir, repo.fs, " ".join(sys.argv),
-                                         [repo.root_dir], [repo.fs.join(repo.root_dir, POINTER)],
-                                         repo.config["core"].get("hardlink_lock", False)):
+            with (
+                lock_repo(repo),
+                rwlock(
+                    repo.tmp_dir,
+                    repo.fs,
+                    " ".join(sys.argv),
+                    [repo.root_dir],
+                    [repo.fs.join(repo.root_dir, POINTER)],
+                    repo.config["core"].get("hardlink_lock", False),
+                ),
+            ):
                 yield repo
         except LockError:
-            raise Refused("a DVC command (dvc repro?) is running in this repository; nothing "
-                          "was changed: run this again when it has finished") from None
+            raise Refused(
+                "a DVC command (dvc repro?) is running in this repository; nothing "
+                "was changed: run this again when it has finished"
+            ) from None
 
 
 def dvc_pipeline_clean(repo: Any) -> tuple[bool, str]:
@@ -543,13 +630,24 @@ class _Transaction:
     promote or rollback before it starts: see `recover`.
     """
 
-    def __init__(self, root: Path, registry: Registry, command: str = "promote",
-                 fail_at: str | None = None, journal: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        registry: Registry,
+        command: str = "promote",
+        fail_at: str | None = None,
+        journal: dict[str, Any] | None = None,
+    ):
         self.root, self.registry, self.command, self.fail_at = root, registry, command, fail_at
         self.journal_path = git_dir(root) / JOURNAL
         if journal is None:
-            journal = {"command": command, "head": git(root, "rev-parse", "HEAD"),
-                       "pointer": (root / POINTER).read_text(), "tags": [], "added": []}
+            journal = {
+                "command": command,
+                "head": git(root, "rev-parse", "HEAD"),
+                "pointer": (root / POINTER).read_text(),
+                "tags": [],
+                "added": [],
+            }
         self.head, self.pointer = journal["head"], journal["pointer"].encode()
         self.tags: list[str] = list(journal["tags"])
         self.added: list[str] = list(journal["added"])
@@ -557,9 +655,18 @@ class _Transaction:
         self._save()
 
     def _save(self) -> None:
-        atomic_write_bytes(self.journal_path, dumps_json(
-            {"command": self.command, "head": self.head, "pointer": self.pointer.decode(),
-             "tags": self.tags, "added": self.added}).encode())
+        atomic_write_bytes(
+            self.journal_path,
+            dumps_json(
+                {
+                    "command": self.command,
+                    "head": self.head,
+                    "pointer": self.pointer.decode(),
+                    "tags": self.tags,
+                    "added": self.added,
+                }
+            ).encode(),
+        )
 
     def step(self, name: str) -> None:
         _maybe_fail(self.fail_at, name)
@@ -604,7 +711,8 @@ class _Transaction:
                 f"could not undo an interrupted {self.command}: HEAD is {head[:12] or '?'}, "
                 f"expected {self.head[:12]}; tags left: {', '.join(left) or 'none'}; the journal "
                 f"{self.journal_path} is kept for the next attempt (is a git command holding "
-                f"{git_dir(self.root) / 'index.lock'}?)")
+                f"{git_dir(self.root) / 'index.lock'}?)"
+            )
         self.done()
 
 
@@ -619,8 +727,10 @@ def recover(root: str | Path, registry: Registry) -> str | None:
         return None
     journal = read_json(path)
     _Transaction(Path(root), registry, journal["command"], journal=journal).undo()
-    print(f"recovered: undid an interrupted {journal['command']} (restored HEAD "
-          f"{journal['head'][:12]}, removed {len(journal['tags'])} tag(s))")
+    print(
+        f"recovered: undid an interrupted {journal['command']} (restored HEAD "
+        f"{journal['head'][:12]}, removed {len(journal['tags'])} tag(s))"
+    )
     return str(journal["command"])
 
 
@@ -631,8 +741,10 @@ def _stale_index_lock(root: Path) -> None:
     if not lock.exists():
         return
     if not (git_dir(root) / JOURNAL).exists():
-        raise Refused(f"{lock} exists: another git command is running, or one was killed; if "
-                      "none is running, delete that file and run this again")
+        raise Refused(
+            f"{lock} exists: another git command is running, or one was killed; if "
+            "none is running, delete that file and run this again"
+        )
     lock.unlink()
     print(f"recovered: removed {lock} left by the interrupted command")
 
@@ -646,8 +758,10 @@ def exclusive(root: str | Path, model_name: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Refused("another promote or rollback is running in this repository "
-                          f"({LOCK} in the git directory is held); nothing was changed") from None
+            raise Refused(
+                "another promote or rollback is running in this repository "
+                f"({LOCK} in the git directory is held); nothing was changed"
+            ) from None
         _stale_index_lock(Path(root))
         recover(root, read_registry(root, model_name))
         yield
@@ -663,23 +777,39 @@ def _commit_pointer(tx: _Transaction, pointer: dict[str, Any], message: str) -> 
     tx.step("after_pointer_commit")
 
 
-def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], action: str,
-           as_of: str | None, reason: str, before: dict[str, Any],
-           pin: dict[str, Any] | None = None) -> None:
+def _point(
+    tx: _Transaction,
+    name: str,
+    version: str,
+    record: dict[str, Any],
+    action: str,
+    as_of: str | None,
+    reason: str,
+    before: dict[str, Any],
+    pin: dict[str, Any] | None = None,
+) -> None:
     """Commit the pointer, then make `version` the only one assigned to prod. The versions
     rolled back from are carried over from `before` (the pointer until now); `pin` (a
     rollback's) holds production there."""
     rolled_back = [r for r in before.get("rolled_back") or [] if r.get("md5") != record["md5"]]
     if action == "rollback" and before.get("version") and before.get("md5") != record["md5"]:
-        rolled_back.append({"version": before["version"], "md5": before["md5"], "as_of": as_of,
-                            "reason": reason})
+        rolled_back.append(
+            {"version": before["version"], "md5": before["md5"], "as_of": as_of, "reason": reason}
+        )
     pointer = {
-        "name": name, "version": version, "tag": version_tag(name, version),
-        "commit": record["commit"], "path": record["path"], "md5": record["md5"],
-        "action": action, "promoted_as_of": as_of,
+        "name": name,
+        "version": version,
+        "tag": version_tag(name, version),
+        "commit": record["commit"],
+        "path": record["path"],
+        "md5": record["md5"],
+        "action": action,
+        "promoted_as_of": as_of,
         "trained_through_period": record.get("trained_through_period"),
-        "window": record.get("window"), "rows": record.get("rows"),
-        "reason": reason, "metrics": record.get("metrics"),
+        "window": record.get("window"),
+        "rows": record.get("rows"),
+        "reason": reason,
+        "metrics": record.get("metrics"),
         **({"rolled_back": rolled_back} if rolled_back else {}),
         **({"pinned": pin} if pin else {}),
     }
@@ -688,16 +818,25 @@ def _point(tx: _Transaction, name: str, version: str, record: dict[str, Any], ac
     number = tx.registry.next_number()
     for other in tx.registry.active(STAGE):
         if other != version:
-            tx.tag(f"{name}#{STAGE}!#{number}", tx.registry.versions[other]["commit"],
-                   f"Unassign {name} {other} from {STAGE}")
+            tx.tag(
+                f"{name}#{STAGE}!#{number}",
+                tx.registry.versions[other]["commit"],
+                f"Unassign {name} {other} from {STAGE}",
+            )
             number += 1
             tx.step("after_unassign_tag")
     tx.tag(f"{name}#{STAGE}#{number}", record["commit"], f"Assign {name} {version} to {STAGE}")
     tx.step("after_stage_tag")
 
 
-def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str = "major",
-            fail_at: str | None = None, freq: str | None = None) -> str:
+def promote(
+    root: str | Path,
+    model_name: str,
+    bump: str,
+    on_schema_change: str = "major",
+    fail_at: str | None = None,
+    freq: str | None = None,
+) -> str:
     """Apply reports/promotion.json: register, tag and point production at the challenger.
 
     All or nothing: on any failure the commits are undone, the tags deleted and the pointer
@@ -709,49 +848,70 @@ def promote(root: str | Path, model_name: str, bump: str, on_schema_change: str 
         return _promote(root, repo, verdict, model_name, bump, on_schema_change, fail_at, freq)
 
 
-def production_lock(pointer: dict[str, Any], challenger: str | None, as_of: str | None,
-                    freq: str | None = None) -> str | None:
+def production_lock(
+    pointer: dict[str, Any], challenger: str | None, as_of: str | None, freq: str | None = None
+) -> str | None:
     """Why no challenger may be promoted now, or None: production is pinned by a rollback (until
     `retrain unpin`, or through the pin's `until` period), or the challenger's bytes are those
     of a version production was rolled back from."""
     pin = pointer.get("pinned")
     if pin:
         until = pin.get("until")
-        over = (until is not None and as_of is not None and freq is not None
-                and pd.Period(as_of, freq) > pd.Period(until, freq))
+        over = (
+            until is not None
+            and as_of is not None
+            and freq is not None
+            and pd.Period(as_of, freq) > pd.Period(until, freq)
+        )
         if not over:
             ends = f"through {until}" if until else "until 'retrain unpin --reason ...'"
-            return (f"production is pinned to {pointer.get('version')} since the rollback as of "
-                    f"{pin.get('as_of')} ({pin.get('reason')}), {ends}")
+            return (
+                f"production is pinned to {pointer.get('version')} since the rollback as of "
+                f"{pin.get('as_of')} ({pin.get('reason')}), {ends}"
+            )
     for old in pointer.get("rolled_back") or []:
         if challenger and old.get("md5") == challenger:
-            return (f"the challenger's bytes are those of {old['version']}, which production was "
-                    f"rolled back from as of {old.get('as_of')} ({old.get('reason')})")
+            return (
+                f"the challenger's bytes are those of {old['version']}, which production was "
+                f"rolled back from as of {old.get('as_of')} ({old.get('reason')})"
+            )
     return None
 
 
-def locked_verdict(verdict: dict[str, Any], pointer: dict[str, Any],
-                   freq: str) -> dict[str, Any]:
+def locked_verdict(verdict: dict[str, Any], pointer: dict[str, Any], freq: str) -> dict[str, Any]:
     """The verdict as compare records it: a promotion the production lock forbids becomes
     `locked`, not promoted, its reason saying why and what the verdict was otherwise."""
     lock = production_lock(pointer, verdict.get("challenger_md5"), verdict.get("as_of"), freq)
     if not lock or not verdict.get("promote"):
         return verdict
-    return {**verdict, "promote": False, "locked": True,
-            "reason": f"not promoted: {lock}; otherwise: {verdict['reason']}"}
+    return {
+        **verdict,
+        "promote": False,
+        "locked": True,
+        "reason": f"not promoted: {lock}; otherwise: {verdict['reason']}",
+    }
 
 
 def schema_changed(before: Any, after: Any, decision: dict[str, Any]) -> bool:
     """Whether a challenger's inputs differ from the champion's: other columns or types, or
     categories the champion never saw (decide's schema_change found new categories or a type
     change in the batch the challenger was trained on)."""
-    found = next((t.get("value") or [] for t in decision.get("triggers") or []
-                  if t.get("name") == "schema_change"), [])
+    found = next(
+        (t.get("value") or [] for t in decision.get("triggers") or [] if t.get("name") == "schema_change"), []
+    )
     return before != after or bool({"new_category", "type_change"} & set(found))
 
 
-def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bump: str,
-             on_schema_change: str, fail_at: str | None, freq: str | None = None) -> str:
+def _promote(
+    root: Path,
+    repo: Any,
+    verdict: dict[str, Any],
+    model_name: str,
+    bump: str,
+    on_schema_change: str,
+    fail_at: str | None,
+    freq: str | None = None,
+) -> str:
     if not verdict.get("promote"):
         raise Refused(f"reports/promotion.json says not to promote: {verdict.get('reason')}")
     model_path = root / CHALLENGER_DIR / MODEL_FILE
@@ -772,15 +932,16 @@ def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bu
         raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); run 'dvc repro'")
     foreign = [p for p in changed_paths(root, untracked=False) if not is_own_output(p)]
     if foreign:
-        raise Refused(f"the working tree has changes to committed files beyond the pipeline's "
-                      f"outputs: {', '.join(foreign[:5])}; commit or stash them first")
+        raise Refused(
+            f"the working tree has changes to committed files beyond the pipeline's "
+            f"outputs: {', '.join(foreign[:5])}; commit or stash them first"
+        )
     metadata = read_json(root / CHALLENGER_DIR / METADATA_FILE)
     registry = read_registry(root, model_name)
     current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
     decided = root / "reports/decision.json"
     decision = read_json(decided) if decided.exists() else {}
-    changed = bool(current) and schema_changed(current.get("schema"), metadata.get("schema"),
-                                               decision)
+    changed = bool(current) and schema_changed(current.get("schema"), metadata.get("schema"), decision)
     issued = [*registry.versions, *versions_ever_issued(root, model_name)]
     version = next_version(issued, bump_for(bump, changed, on_schema_change))
     tag = version_tag(model_name, version)
@@ -790,36 +951,46 @@ def _promote(root: Path, repo: Any, verdict: dict[str, Any], model_name: str, bu
         if own:
             tx.add(own)
             git(root, "add", "--", *own)
-            git(root, "commit", "-q", "-m",
-                f"Register {model_name} {version}: trained through "
-                f"{metadata['trained_through_period']}")
+            git(
+                root,
+                "commit",
+                "-q",
+                "-m",
+                f"Register {model_name} {version}: trained through {metadata['trained_through_period']}",
+            )
         commit = git(root, "rev-parse", "HEAD")
         tx.step("after_register_commit")
         record = {
-            "version": version, "commit": commit, "path": f"{CHALLENGER_DIR}/{MODEL_FILE}",
-            "md5": md5, "as_of": verdict.get("as_of"),
+            "version": version,
+            "commit": commit,
+            "path": f"{CHALLENGER_DIR}/{MODEL_FILE}",
+            "md5": md5,
+            "as_of": verdict.get("as_of"),
             "trained_through_period": metadata["trained_through_period"],
             "trained_until": metadata["trained_until"],
-            "window": metadata["window"]["periods"], "rows": metadata["window"]["rows"],
-            "estimator": metadata.get("estimator"), "metrics": verdict.get("challenger"),
-            "schema": metadata.get("schema"), "reason": verdict["reason"],
+            "window": metadata["window"]["periods"],
+            "rows": metadata["window"]["rows"],
+            "estimator": metadata.get("estimator"),
+            "metrics": verdict.get("challenger"),
+            "schema": metadata.get("schema"),
+            "reason": verdict["reason"],
             "files": side_file_md5s(root / CHALLENGER_DIR),
         }
-        tx.tag(tag, commit, f"{model_name} {version}: {verdict['reason']}\n\n"
-                            f"{json.dumps(record, sort_keys=True)}")
+        tx.tag(
+            tag,
+            commit,
+            f"{model_name} {version}: {verdict['reason']}\n\n{json.dumps(record, sort_keys=True)}",
+        )
         registry.versions[version] = {"commit": commit, "tag": tag, "record": record}
         tx.step("after_version_tag")
-        _point(tx, model_name, version, record, "promote", verdict.get("as_of"),
-               verdict["reason"], pointer)
+        _point(tx, model_name, version, record, "promote", verdict.get("as_of"), verdict["reason"], pointer)
     return version
 
 
 def on_branch(root: str | Path) -> None:
     """Refuse to move production from a detached HEAD: its commits would be on no branch."""
-    if subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=root,
-                      capture_output=True).returncode != 0:
-        raise Refused("HEAD is detached; check out the branch production lives on first "
-                      "(git switch main)")
+    if subprocess.run(["git", "symbolic-ref", "-q", "HEAD"], cwd=root, capture_output=True).returncode != 0:
+        raise Refused("HEAD is detached; check out the branch production lives on first (git switch main)")
 
 
 def versions_ever_issued(root: str | Path, model_name: str) -> list[str]:
@@ -828,8 +999,11 @@ def versions_ever_issued(root: str | Path, model_name: str) -> list[str]:
     history = git(root, "log", "--format=", "-p", "--", POINTER, check=False)
     found = set(re.findall(r'"version": "(v\d+\.\d+\.\d+)"', history))
     prefix = f"{model_name}@"
-    found |= {t[len(prefix):] for t in git(root, "tag", "--list", f"{prefix}*").splitlines()
-              if VERSION_RE.match(t[len(prefix):])}
+    found |= {
+        t[len(prefix) :]
+        for t in git(root, "tag", "--list", f"{prefix}*").splitlines()
+        if VERSION_RE.match(t[len(prefix) :])
+    }
     return sorted(found, key=parse_version)
 
 
@@ -838,32 +1012,44 @@ def _tag_record(registry: Registry, version: str) -> dict[str, Any]:
     info = registry.versions[version]
     record = info["record"]
     if not record.get("md5") or not record.get("path"):
-        raise RegistryError(f"tag {info['tag']} carries no model record; it was not made by "
-                            "'retrain promote'")
+        raise RegistryError(
+            f"tag {info['tag']} carries no model record; it was not made by 'retrain promote'"
+        )
     if record.get("commit") and record["commit"] != info["commit"]:
-        raise Disagreement(f"tag {info['tag']} points at commit {info['commit'][:12]}, but its "
-                           f"record names {record['commit'][:12]}: the tag was moved; restore it "
-                           f"from the team's remote: git fetch --tags --force")
+        raise Disagreement(
+            f"tag {info['tag']} points at commit {info['commit'][:12]}, but its "
+            f"record names {record['commit'][:12]}: the tag was moved; restore it "
+            f"from the team's remote: git fetch --tags --force"
+        )
     return {**record, "commit": info["commit"], "tag": info["tag"]}
 
 
-def held_baseline(verdict: dict[str, Any],
-                  previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def held_baseline(verdict: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What a champion scored on the newest holdout when a challenger trained on that data
     failed to beat it (a compare verdict), or None when no challenger was trained and lost.
     From then on the champion is judged against this score, not its own old holdout: a change
     that a retrain could not exploit is answered, and fires again only when the data moves
     further. `holds` counts the challengers in a row that lost to this version (`previous` is
     the pointer's baseline before this one)."""
-    if verdict.get("promote") or verdict.get("undecided") or verdict.get("locked") \
-            or not verdict.get("challenger") or not verdict.get("champion"):
+    if (
+        verdict.get("promote")
+        or verdict.get("undecided")
+        or verdict.get("locked")
+        or not verdict.get("challenger")
+        or not verdict.get("champion")
+    ):
         return None
     version = verdict.get("champion_version")
     before = previous or {}
     holds = int(before.get("holds", 1)) + 1 if before.get("version") == version else 1
-    return {"version": version, "as_of": verdict.get("as_of"),
-            "metrics": verdict["champion"], "challenger_md5": verdict.get("challenger_md5"),
-            "reason": verdict.get("reason"), "holds": holds}
+    return {
+        "version": version,
+        "as_of": verdict.get("as_of"),
+        "metrics": verdict["champion"],
+        "challenger_md5": verdict.get("challenger_md5"),
+        "reason": verdict.get("reason"),
+        "holds": holds,
+    }
 
 
 def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
@@ -878,29 +1064,40 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
         before = pointer.get("baseline") or {}
         baseline = held_baseline(verdict, before)
         if baseline is None:
-            raise Refused("reports/promotion.json records no challenger that lost to the "
-                          f"champion ({verdict.get('reason')}); nothing to hold")
+            raise Refused(
+                "reports/promotion.json records no challenger that lost to the "
+                f"champion ({verdict.get('reason')}); nothing to hold"
+            )
         version = pointer.get("version")
         if version != baseline["version"]:
-            raise Refused(f"reports/promotion.json judged champion {baseline['version']}, but "
-                          f"{POINTER} names {version}; run 'dvc repro'")
+            raise Refused(
+                f"reports/promotion.json judged champion {baseline['version']}, but "
+                f"{POINTER} names {version}; run 'dvc repro'"
+            )
         if all(before.get(k) == baseline[k] for k in ("version", "as_of", "challenger_md5")):
             raise AlreadyHeld(str(version), str(baseline["as_of"]))
         clean, detail = dvc_pipeline_clean(repo)
         if not clean:
-            raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); "
-                          "run 'dvc repro'")
+            raise Refused(f"dvc.lock is not up to date with the workspace ({detail}); run 'dvc repro'")
         with _Transaction(root, read_registry(root, model_name), "hold", fail_at) as tx:
             tx.step("start")
-            _commit_pointer(tx, {**pointer, "baseline": baseline},
-                            f"Hold {model_name} {version} in {STAGE} as of "
-                            f"{baseline['as_of']}: {baseline['reason']}")
+            _commit_pointer(
+                tx,
+                {**pointer, "baseline": baseline},
+                f"Hold {model_name} {version} in {STAGE} as of {baseline['as_of']}: {baseline['reason']}",
+            )
     return str(version)
 
 
-def rollback(root: str | Path, model_name: str, reason: str, to: str,
-             as_of: str | None = None, fail_at: str | None = None,
-             until: str | None = None) -> str:
+def rollback(
+    root: str | Path,
+    model_name: str,
+    reason: str,
+    to: str,
+    as_of: str | None = None,
+    fail_at: str | None = None,
+    until: str | None = None,
+) -> str:
     """Point production back at version `to` and pin it there (through period `until`, or
     until `unpin`); all or nothing."""
     root = Path(root)
@@ -925,14 +1122,23 @@ def unpin(root: str | Path, model_name: str, reason: str, fail_at: str | None = 
         unpinned = {k: v for k, v in pointer.items() if k != "pinned"}
         with _Transaction(root, read_registry(root, model_name), "unpin", fail_at) as tx:
             tx.step("start")
-            _commit_pointer(tx, {**unpinned, "unpinned": reason.strip()},
-                            f"Unpin {model_name} {pointer['version']} in {STAGE}: "
-                            f"{reason.strip()}")
+            _commit_pointer(
+                tx,
+                {**unpinned, "unpinned": reason.strip()},
+                f"Unpin {model_name} {pointer['version']} in {STAGE}: {reason.strip()}",
+            )
     return str(pointer["version"])
 
 
-def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | None,
-              fail_at: str | None, until: str | None = None) -> str:
+def _rollback(
+    root: Path,
+    model_name: str,
+    reason: str,
+    to: str,
+    as_of: str | None,
+    fail_at: str | None,
+    until: str | None = None,
+) -> str:
     on_branch(root)
     if POINTER in changed_paths(root):
         raise Refused(f"{POINTER} has uncommitted changes; commit or restore it first")
@@ -950,13 +1156,27 @@ def _rollback(root: Path, model_name: str, reason: str, to: str, as_of: str | No
     verified_files(root, record)
     with _Transaction(root, registry, "rollback", fail_at) as tx:
         when = as_of or pointer.get("promoted_as_of")
-        _point(tx, model_name, target, record, "rollback", when, f"rollback: {reason.strip()}",
-               pointer, pin={"as_of": when, "reason": reason.strip(), "until": until})
+        _point(
+            tx,
+            model_name,
+            target,
+            record,
+            "rollback",
+            when,
+            f"rollback: {reason.strip()}",
+            pointer,
+            pin={"as_of": when, "reason": reason.strip(), "until": until},
+        )
     return target
 
 
-def fetch(root: str | Path, model_name: str, out_dir: str | Path, stage: str | None = STAGE,
-          version: str | None = None) -> dict[str, Any]:
+def fetch(
+    root: str | Path,
+    model_name: str,
+    out_dir: str | Path,
+    stage: str | None = STAGE,
+    version: str | None = None,
+) -> dict[str, Any]:
     """Write the model of a stage (or a version) to `out_dir`, verified against its tag's md5."""
     if version is None and stage == STAGE:
         trusted_pointer(root)
@@ -973,8 +1193,13 @@ def fetch(root: str | Path, model_name: str, out_dir: str | Path, stage: str | N
     out = Path(out_dir)
     atomic_write_bytes(out / MODEL_FILE, files[MODEL_FILE])
     atomic_write_bytes(out / METADATA_FILE, files[METADATA_FILE])
-    summary = {"name": model_name, "version": version, "tag": record["tag"],
-               "commit": record["commit"], "md5": record["md5"]}
+    summary = {
+        "name": model_name,
+        "version": version,
+        "tag": record["tag"],
+        "commit": record["commit"],
+        "md5": record["md5"],
+    }
     write_text(out / "version.json", dumps_json(summary))
     return summary
 

@@ -23,35 +23,57 @@ def metrics_table(promotion: dict[str, Any]) -> list[str]:
     for name in METRICS:
         a = (champion or {}).get(name)
         b = (challenger or {}).get(name)
-        lines.append(f"| {name} | {'-' if a is None else f'{a:.4f}'} | "
-                     f"{'-' if b is None else f'{b:.4f}'} |")
+        lines.append(f"| {name} | {'-' if a is None else f'{a:.4f}'} | {'-' if b is None else f'{b:.4f}'} |")
     return lines
 
 
-def job_markdown(decision: dict[str, Any], promotion: dict[str, Any], champion: str | None,
-                 metrics_diff: str, against_schedules: str = "") -> str:
+def job_markdown(
+    decision: dict[str, Any],
+    promotion: dict[str, Any],
+    champion: str | None,
+    metrics_diff: str,
+    against_schedules: str = "",
+) -> str:
     """One markdown page a person reads after the job."""
     holdout = promotion.get("holdout") or {}
     verdict = "**promoted**" if promotion.get("promote") else "**not promoted**"
-    lines = [summary_markdown(decision).rstrip(), "",
-             f"## Champion against challenger on the holdout ({holdout.get('rows', 0)} rows of "
-             f"{holdout.get('period', '-')})", "", *metrics_table(promotion), "",
-             f"Verdict: {verdict}: {promotion.get('reason')}.", "",
-             f"In production after this job: {champion or 'no model'}.", "",
-             *(["## The policy against fixed schedules (backtest)", "", against_schedules, ""]
-               if against_schedules else []),
-             "## Metrics against the previous commit", "",
-             metrics_diff.strip() or "No metric changed."]
+    lines = [
+        summary_markdown(decision).rstrip(),
+        "",
+        f"## Champion against challenger on the holdout ({holdout.get('rows', 0)} rows of "
+        f"{holdout.get('period', '-')})",
+        "",
+        *metrics_table(promotion),
+        "",
+        f"Verdict: {verdict}: {promotion.get('reason')}.",
+        "",
+        f"In production after this job: {champion or 'no model'}.",
+        "",
+        *(
+            ["## The policy against fixed schedules (backtest)", "", against_schedules, ""]
+            if against_schedules
+            else []
+        ),
+        "## Metrics against the previous commit",
+        "",
+        metrics_diff.strip() or "No metric changed.",
+    ]
     drift = decision.get("drift") or []
     if drift:
-        lines += ["", "## Drift per feature", "",
-                  "| feature | PSI | JS | test | statistic | p (adjusted) | drifted |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Drift per feature",
+            "",
+            "| feature | PSI | JS | test | statistic | p (adjusted) | drifted |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in sorted(drift, key=lambda r: -r["psi"]):
             p = "-" if r["p_adjusted"] is None else f"{r['p_adjusted']:.2g}"
             stat = "-" if r["statistic"] is None else f"{r['statistic']:.3f}"
-            lines.append(f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
-                         f"{stat} | {p} | {'yes' if r['drifted'] else 'no'} |")
+            lines.append(
+                f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
+                f"{stat} | {p} | {'yes' if r['drifted'] else 'no'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -84,8 +106,7 @@ def confusion_matrix(scores: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     head = f"<thead><tr>{head}</tr></thead>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>"
-                   for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
     return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
@@ -101,9 +122,11 @@ def _fmt(value: Any) -> str:
 
 def _figure(name: str, svg: bytes, caption: str) -> str:
     data = base64.b64encode(svg).decode()
-    return (f'<figure class="chart" id="{name}"><img alt="{escape(caption)}" '
-            f'src="data:image/svg+xml;base64,{data}"><figcaption>{escape(caption)}</figcaption>'
-            "</figure>")
+    return (
+        f'<figure class="chart" id="{name}"><img alt="{escape(caption)}" '
+        f'src="data:image/svg+xml;base64,{data}"><figcaption>{escape(caption)}</figcaption>'
+        "</figure>"
+    )
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -123,8 +146,11 @@ CHECK = """window.addEventListener("load", function () {
 def promoted_on_this_batch(pointer: dict[str, Any], decision: dict[str, Any]) -> bool:
     """Whether the champion was promoted on the batch being reported: it is then scored on
     its own holdout, which describes it and proves nothing."""
-    return (pointer.get("action") == "promote" and pointer.get("promoted_as_of") is not None
-            and pointer.get("promoted_as_of") == decision.get("as_of"))
+    return (
+        pointer.get("action") == "promote"
+        and pointer.get("promoted_as_of") is not None
+        and pointer.get("promoted_as_of") == decision.get("as_of")
+    )
 
 
 def html_report(run: RunRecord) -> str:
@@ -135,74 +161,155 @@ def html_report(run: RunRecord) -> str:
     verdict = "promote" if promotion.get("promote") else "keep the champion"
     metrics = run.evaluation.get("metrics") or {}
     own = promoted_on_this_batch(pointer, decision)
-    note = (f"{pointer.get('version')} was promoted on this batch: the champion figures below "
+    note = (
+        (
+            f"{pointer.get('version')} was promoted on this batch: the champion figures below "
             "score it on its own holdout and compare it with a reference that holds this batch, "
             "so they describe it, they are no evidence for it; the comparison that promoted it "
             f"is in the job's summary and in the commit that registered it ({pointer.get('reason')})"
-            ) if own else None
-    summary = _table([], [
-        ["newest batch", decision.get("as_of")],
-        ["model in production", f"{pointer.get('name')} {pointer.get('version') or '(none yet)'}"],
-        [f"champion {run.metric} on newest labelled rows", metrics.get(run.metric)],
-        ["decision", decision.get("reason")],
-        ["verdict", f"{verdict}: {promotion.get('reason')}"],
-        *([["note", note]] if note else []),
-    ])
-    triggers = _table(["trigger", "fired", "counted", "value", "threshold", "detail"], [
-        [t["name"], t["fired"], t.get("counted", t["fired"]), t.get("value"), t.get("threshold"),
-         t.get("detail")] for t in decision.get("triggers") or []])
-    policies = {name: v for name, v in (run.backtest_summary or {}).items()
-                if isinstance(v, dict) and "retrains" in v}
+        )
+        if own
+        else None
+    )
+    summary = _table(
+        [],
+        [
+            ["newest batch", decision.get("as_of")],
+            ["model in production", f"{pointer.get('name')} {pointer.get('version') or '(none yet)'}"],
+            [f"champion {run.metric} on newest labelled rows", metrics.get(run.metric)],
+            ["decision", decision.get("reason")],
+            ["verdict", f"{verdict}: {promotion.get('reason')}"],
+            *([["note", note]] if note else []),
+        ],
+    )
+    triggers = _table(
+        ["trigger", "fired", "counted", "value", "threshold", "detail"],
+        [
+            [
+                t["name"],
+                t["fired"],
+                t.get("counted", t["fired"]),
+                t.get("value"),
+                t.get("threshold"),
+                t.get("detail"),
+            ]
+            for t in decision.get("triggers") or []
+        ],
+    )
+    policies = {
+        name: v for name, v in (run.backtest_summary or {}).items() if isinstance(v, dict) and "retrains" in v
+    }
     schedules = _table(
-        ["policy", "retrains", "promoted", "not promoted", f"mean {run.metric}",
-         f"worst {run.metric}", "rows trained"],
-        [[name.replace("_", " "), v["retrains"], v["promotions"],
-          v.get("retrains_not_promoted"), v.get(f"mean_{run.metric}"),
-          v.get(f"worst_{run.metric}"), v.get("rows_trained")] for name, v in policies.items()])
-    drift = run.drift if run.drift is not None else pd.DataFrame(
-        columns=["feature", "psi", "psi_threshold", "p_adjusted", "drifted"])
-    drift_rows = [[r.feature, float(r.psi), float(r.psi_threshold),
-                   None if r.p_adjusted in ("", None) or pd.isna(r.p_adjusted)
-                   else float(r.p_adjusted), bool(r.drifted)]
-                  for r in drift.itertuples(index=False)]
-    compared = _table(["metric", "champion", "challenger"], [
-        [name, (promotion.get("champion") or {}).get(name),
-         (promotion.get("challenger") or {}).get(name)] for name in METRICS])
+        [
+            "policy",
+            "retrains",
+            "promoted",
+            "not promoted",
+            f"mean {run.metric}",
+            f"worst {run.metric}",
+            "rows trained",
+        ],
+        [
+            [
+                name.replace("_", " "),
+                v["retrains"],
+                v["promotions"],
+                v.get("retrains_not_promoted"),
+                v.get(f"mean_{run.metric}"),
+                v.get(f"worst_{run.metric}"),
+                v.get("rows_trained"),
+            ]
+            for name, v in policies.items()
+        ],
+    )
+    drift = (
+        run.drift
+        if run.drift is not None
+        else pd.DataFrame(columns=["feature", "psi", "psi_threshold", "p_adjusted", "drifted"])
+    )
+    drift_rows = [
+        [
+            r.feature,
+            float(r.psi),
+            float(r.psi_threshold),
+            None if r.p_adjusted in ("", None) or pd.isna(r.p_adjusted) else float(r.p_adjusted),
+            bool(r.drifted),
+        ]
+        for r in drift.itertuples(index=False)
+    ]
+    compared = _table(
+        ["metric", "champion", "challenger"],
+        [
+            [name, (promotion.get("champion") or {}).get(name), (promotion.get("challenger") or {}).get(name)]
+            for name in METRICS
+        ],
+    )
     holdout = promotion.get("holdout") or {}
-    matrices = {f"{role} on the holdout": confusion_matrix(frame, run.schema)
-                for role, frame in run.holdout_scores.items() if frame is not None and len(frame)}
+    matrices = {
+        f"{role} on the holdout": confusion_matrix(frame, run.schema)
+        for role, frame in run.holdout_scores.items()
+        if frame is not None and len(frame)
+    }
     if run.newest_scores is not None and len(run.newest_scores) and not own:
         matrices[f"champion on {run.evaluation.get('labelled_period')}"] = confusion_matrix(
-            run.newest_scores, run.schema)
+            run.newest_scores, run.schema
+        )
     roles = ("champion", "challenger")
     figures = [
-        _figure("roc", charts.curves({r: run.curves.get(r, {}).get("roc") for r in roles},
-                                     "fpr", "tpr", "ROC on the holdout", True),
-                "ROC curves of champion and challenger on the same holdout"),
-        _figure("pr", charts.curves({r: run.curves.get(r, {}).get("pr") for r in roles},
-                                    "recall", "precision", "Precision-recall on the holdout",
-                                    False),
-                "Precision-recall curves on the same holdout"),
-        _figure("confusion", charts.confusion(matrices, "Confusion matrices"),
-                "Rows: actual label; columns: predicted label"),
+        _figure(
+            "roc",
+            charts.curves(
+                {r: run.curves.get(r, {}).get("roc") for r in roles}, "fpr", "tpr", "ROC on the holdout", True
+            ),
+            "ROC curves of champion and challenger on the same holdout",
+        ),
+        _figure(
+            "pr",
+            charts.curves(
+                {r: run.curves.get(r, {}).get("pr") for r in roles},
+                "recall",
+                "precision",
+                "Precision-recall on the holdout",
+                False,
+            ),
+            "Precision-recall curves on the same holdout",
+        ),
+        _figure(
+            "confusion",
+            charts.confusion(matrices, "Confusion matrices"),
+            "Rows: actual label; columns: predicted label",
+        ),
         _figure("drift", charts.drift_bars(drift), "PSI per feature; ticks mark thresholds"),
-        _figure("history", charts.served_history(
-            run.backtest if run.backtest is not None else pd.DataFrame(), run.metric),
-                "Backtest: the metric each policy served per batch; triangles mark retrains"),
+        _figure(
+            "history",
+            charts.served_history(run.backtest if run.backtest is not None else pd.DataFrame(), run.metric),
+            "Backtest: the metric each policy served per batch; triangles mark retrains",
+        ),
     ]
     body = [
-        f"<h1>Retraining run: {escape(str(decision.get('as_of')))}</h1>", summary,
-        "<h2>Decision and triggers</h2>", triggers,
+        f"<h1>Retraining run: {escape(str(decision.get('as_of')))}</h1>",
+        summary,
+        "<h2>Decision and triggers</h2>",
+        triggers,
         f"<h2>Champion against challenger ({holdout.get('rows', 0)} holdout rows of "
-        f"{escape(str(holdout.get('period', '-')))})</h2>", compared,
-        '<div class="charts">', *figures[:3], "</div>",
-        "<h2>Drift</h2>", figures[3],
+        f"{escape(str(holdout.get('period', '-')))})</h2>",
+        compared,
+        '<div class="charts">',
+        *figures[:3],
+        "</div>",
+        "<h2>Drift</h2>",
+        figures[3],
         _table(["feature", "PSI", "PSI threshold", "p (adjusted)", "drifted"], drift_rows),
-        "<h2>Metric history</h2>", figures[4],
+        "<h2>Metric history</h2>",
+        figures[4],
         "<h2>The policy against fixed schedules</h2>",
-        f"<p>{escape(run.against_schedules)}</p>" if run.against_schedules else "", schedules,
+        f"<p>{escape(run.against_schedules)}</p>" if run.against_schedules else "",
+        schedules,
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Retraining run {escape(str(decision.get('as_of')))}</title>"
-            f"<style>{CSS}</style><script>{CHECK}</script></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Retraining run {escape(str(decision.get('as_of')))}</title>"
+        f"<style>{CSS}</style><script>{CHECK}</script></head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

@@ -33,9 +33,13 @@ class Schema:
     def from_params(cls, params: dict[str, Any]) -> Schema:
         params = validated("schema", params)
         schema = cls(
-            id=params["id"], time=params["time"], target=params["target"],
-            positive=str(params["positive"]), negative=str(params["negative"]),
-            numeric=tuple(params["numeric"]), categorical=tuple(params["categorical"]),
+            id=params["id"],
+            time=params["time"],
+            target=params["target"],
+            positive=str(params["positive"]),
+            negative=str(params["negative"]),
+            numeric=tuple(params["numeric"]),
+            categorical=tuple(params["categorical"]),
             period=params["period"],
         )
         names = [schema.id, schema.time, schema.target, *schema.features]
@@ -60,9 +64,13 @@ class Schema:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "time": self.time, "target": self.target,
-            "positive": self.positive, "negative": self.negative,
-            "numeric": list(self.numeric), "categorical": list(self.categorical),
+            "id": self.id,
+            "time": self.time,
+            "target": self.target,
+            "positive": self.positive,
+            "negative": self.negative,
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
             "period": self.period,
         }
 
@@ -72,12 +80,12 @@ class CleaningPolicy:
     """What to do with values that are not clean numbers, impossible values, blank features,
     duplicated ids, and batches too large to read."""
 
-    blank_numeric: str = "missing"        # missing | error
-    text_numeric: str = "parse"           # parse | error  ("1,234", " 12.5 ")
-    unparseable_numeric: str = "error"    # error | missing
-    duplicates: str = "keep_last"         # keep_last | error
-    all_blank: str = "error"              # error | keep: a feature blank in every row
-    out_of_bounds: str = "error"          # error | missing: outside `bounds`
+    blank_numeric: str = "missing"  # missing | error
+    text_numeric: str = "parse"  # parse | error  ("1,234", " 12.5 ")
+    unparseable_numeric: str = "error"  # error | missing
+    duplicates: str = "keep_last"  # keep_last | error
+    all_blank: str = "error"  # error | keep: a feature blank in every row
+    out_of_bounds: str = "error"  # error | missing: outside `bounds`
     bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     max_batch_mb: float = 2048.0
 
@@ -102,8 +110,7 @@ class Batch:
 
     def observed(self) -> dict[str, Any]:
         """What the raw file showed beyond the schema, for evaluate's schema-change check."""
-        return {"rows": len(self.frame), "extra_columns": self.extra_columns,
-                "unparseable": self.unparseable}
+        return {"rows": len(self.frame), "extra_columns": self.extra_columns, "unparseable": self.unparseable}
 
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
@@ -140,8 +147,7 @@ def _as_float(text: pd.Series) -> pd.Series:
     return pd.Series(np.asarray(values, dtype="float64"), index=text.index)
 
 
-def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
-                  ) -> tuple[pd.Series, int]:
+def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str) -> tuple[pd.Series, int]:
     """Numbers as float64 and the count of unparseable values the policy turned missing.
 
     Blanks and text follow the policy; an infinity is always an error.
@@ -168,11 +174,14 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
             blank = blank | bad
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
-        raise DataError(f"{source}: column {name!r}, {_first_bad(pd.Series(infinite), col)}: "
-                        "expected a finite number")
+        raise DataError(
+            f"{source}: column {name!r}, {_first_bad(pd.Series(infinite), col)}: expected a finite number"
+        )
     if blank.any() and policy.blank_numeric == "error":
-        raise DataError(f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
-                        "expected a number (prepare.cleaning.blank_numeric is 'error')")
+        raise DataError(
+            f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
+            "expected a number (prepare.cleaning.blank_numeric is 'error')"
+        )
     low, high = policy.bounds.get(name, (None, None))
     for limit, words in ((low, "at least"), (high, "at most")):
         if limit is None:
@@ -181,9 +190,11 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
         if not outside.any():
             continue
         if policy.out_of_bounds == "error":
-            raise DataError(f"{source}: column {name!r}, {_first_bad(outside, col)}: expected "
-                            f"{words} {limit:g} (prepare.cleaning.bounds; {int(outside.sum())} "
-                            "such value(s))")
+            raise DataError(
+                f"{source}: column {name!r}, {_first_bad(outside, col)}: expected "
+                f"{words} {limit:g} (prepare.cleaning.bounds; {int(outside.sum())} "
+                "such value(s))"
+            )
         values = values.mask(outside)
     return values, unparseable
 
@@ -197,10 +208,10 @@ def _checked_header(raw: pd.DataFrame, source: str, required: tuple[str, ...]) -
     missing = [c for c in required if c not in raw.columns]
     if missing:
         if len(raw.columns) == 1 and ";" in raw.columns[0]:
-            raise DataError(f"{source}: one column {raw.columns[0][:60]!r}: expected a comma "
-                            "as delimiter")
-        raise DataError(f"{source}: missing column(s) {', '.join(map(repr, missing))} "
-                        "required by params.yaml schema")
+            raise DataError(f"{source}: one column {raw.columns[0][:60]!r}: expected a comma as delimiter")
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(map(repr, missing))} required by params.yaml schema"
+        )
     if len(raw) == 0:
         raise DataError(f"{source}: header only, expected at least one data row")
     return raw
@@ -209,13 +220,13 @@ def _checked_header(raw: pd.DataFrame, source: str, required: tuple[str, ...]) -
 def _cleaned_ids(raw: pd.DataFrame, source: str, schema: Schema) -> pd.Series:
     ids = _as_text(raw[schema.id])
     if ids.isna().any():
-        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(ids.isna(), raw[schema.id])}:"
-                        " blank id")
+        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(ids.isna(), raw[schema.id])}: blank id")
     return ids.astype(str)
 
 
-def _clean_features(raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: Schema,
-                    policy: CleaningPolicy) -> dict[str, int]:
+def _clean_features(
+    raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy
+) -> dict[str, int]:
     """Fill `out` with the cleaned features; return per column the count of values not of its
     type: unparseable numbers, and categorical values stored as numbers, booleans or lists (a
     categorical column that arrives as integer codes is a type change, not new categories)."""
@@ -235,8 +246,7 @@ def _clean_features(raw: pd.DataFrame, out: pd.DataFrame, source: str, schema: S
     return {k: v for k, v in unparseable.items() if v}
 
 
-def validate_features(raw: pd.DataFrame, source: str, schema: Schema,
-                      policy: CleaningPolicy) -> pd.DataFrame:
+def validate_features(raw: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy) -> pd.DataFrame:
     """Rows to score: the id and every feature, checked and cleaned exactly as prepare does."""
     raw = _checked_header(raw, source, (schema.id, *schema.features))
     out = pd.DataFrame(index=raw.index)
@@ -246,7 +256,10 @@ def validate_features(raw: pd.DataFrame, source: str, schema: Schema,
 
 
 def validate_batch(
-    raw: pd.DataFrame, source: str, schema: Schema, policy: CleaningPolicy,
+    raw: pd.DataFrame,
+    source: str,
+    schema: Schema,
+    policy: CleaningPolicy,
     today: pd.Timestamp | None = None,
 ) -> Batch:
     """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
@@ -255,8 +268,10 @@ def validate_batch(
     period = parse_period(batch_stem(source), schema.period, source)
     today = today if today is not None else pd.Timestamp.now()
     if period.start_time > today:
-        raise DataError(f"{source}: period {period} is in the future (today is "
-                        f"{today:%Y-%m-%d}); expected a batch of data already observed")
+        raise DataError(
+            f"{source}: period {period} is in the future (today is "
+            f"{today:%Y-%m-%d}); expected a batch of data already observed"
+        )
     raw = _checked_header(raw, source, schema.required)
     out = pd.DataFrame(index=raw.index)
     out[schema.id] = _cleaned_ids(raw, source, schema)
@@ -266,13 +281,16 @@ def validate_batch(
         times = pd.to_datetime(text, errors="coerce", format="mixed")
     except ValueError:
         zones = text.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("none")
-        raise DataError(f"{source}: column {schema.time!r} mixes time zones "
-                        f"({', '.join(repr(z) for z in zones.unique()[:3])}); expected one time "
-                        "zone, or none, for every row") from None
+        raise DataError(
+            f"{source}: column {schema.time!r} mixes time zones "
+            f"({', '.join(repr(z) for z in zones.unique()[:3])}); expected one time "
+            "zone, or none, for every row"
+        ) from None
     bad_time = times.isna()
     if bad_time.any():
-        raise DataError(f"{source}: column {schema.time!r}, {_first_bad(bad_time, raw[schema.time])}"
-                        ": expected a date")
+        raise DataError(
+            f"{source}: column {schema.time!r}, {_first_bad(bad_time, raw[schema.time])}: expected a date"
+        )
     times = times.dt.tz_localize(None) if times.dt.tz is not None else times
     outside = (times < period.start_time) | (times > period.end_time)
     if outside.any():
@@ -285,17 +303,21 @@ def validate_batch(
     if policy.all_blank == "error":
         for name in schema.features:
             if out[name].isna().all() and not unparseable.get(name):
-                raise DataError(f"{source}: column {name!r} is blank in every row; expected "
-                                "values (prepare.cleaning.all_blank is 'error')")
+                raise DataError(
+                    f"{source}: column {name!r} is blank in every row; expected "
+                    "values (prepare.cleaning.all_blank is 'error')"
+                )
 
     labelled = False
     if schema.target in raw.columns:
         labels = _as_text(raw[schema.target])
         if labels.notna().any():
             if labels.isna().any():
-                raise DataError(f"{source}: column {schema.target!r}, "
-                                f"{_first_bad(labels.isna(), raw[schema.target])}: blank label in "
-                                "a labelled batch")
+                raise DataError(
+                    f"{source}: column {schema.target!r}, "
+                    f"{_first_bad(labels.isna(), raw[schema.target])}: blank label in "
+                    "a labelled batch"
+                )
             known = labels.isin([schema.positive, schema.negative])
             if not known.all():
                 raise DataError(
@@ -310,24 +332,35 @@ def validate_batch(
     dupes = out[schema.id].duplicated(keep="last")
     if dupes.any():
         if policy.duplicates == "error":
-            raise DataError(f"{source}: column {schema.id!r}, "
-                            f"{_first_bad(dupes, out[schema.id])}: duplicated id "
-                            "(prepare.cleaning.duplicates is 'error')")
+            raise DataError(
+                f"{source}: column {schema.id!r}, "
+                f"{_first_bad(dupes, out[schema.id])}: duplicated id "
+                "(prepare.cleaning.duplicates is 'error')"
+            )
         out = out.loc[~dupes]
     out[PERIOD] = str(period)
     extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
-    return Batch(str(period), out.reset_index(drop=True), labelled, source, int(dupes.sum()),
-                 extra_columns=extra, unparseable=unparseable)
+    return Batch(
+        str(period),
+        out.reset_index(drop=True),
+        labelled,
+        source,
+        int(dupes.sum()),
+        extra_columns=extra,
+        unparseable=unparseable,
+    )
 
 
 def check_size(path: str | Path, policy: CleaningPolicy) -> None:
     """Refuse a file larger than prepare.cleaning.max_batch_mb before reading a byte of it."""
     size = Path(path).stat().st_size / 2**20 if Path(path).exists() else 0.0
     if size > policy.max_batch_mb:
-        raise DataError(f"{path}: {size:.1f} MB is more than prepare.cleaning.max_batch_mb "
-                        f"({policy.max_batch_mb:g}); split the batch, or raise the limit where "
-                        "memory allows (reading and cleaning a CSV hold about 6x its size in memory: 5.5x "
-                        "measured on a 140 MB, 1M-row batch; Parquet, being compressed, more)")
+        raise DataError(
+            f"{path}: {size:.1f} MB is more than prepare.cleaning.max_batch_mb "
+            f"({policy.max_batch_mb:g}); split the batch, or raise the limit where "
+            "memory allows (reading and cleaning a CSV hold about 6x its size in memory: 5.5x "
+            "measured on a 140 MB, 1M-row batch; Parquet, being compressed, more)"
+        )
 
 
 def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batch:

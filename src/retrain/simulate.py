@@ -13,8 +13,7 @@ from .errors import DataError
 from .params import validated
 from .schema import Schema
 
-KINDS = ("scale", "mix", "concept", "new_category", "retype", "seasonal", "set", "noise",
-         "snapshot")
+KINDS = ("scale", "mix", "concept", "new_category", "retype", "seasonal", "set", "noise", "snapshot")
 
 
 @dataclass(frozen=True)
@@ -47,17 +46,22 @@ class SimConfig:
         for item in params["scenarios"]:
             item = dict(item)
             try:
-                scenario = Scenario(str(item.pop("name")), str(item.pop("kind")),
-                                    str(item.pop("from")), item.pop("until", None), item)
+                scenario = Scenario(
+                    str(item.pop("name")),
+                    str(item.pop("kind")),
+                    str(item.pop("from")),
+                    item.pop("until", None),
+                    item,
+                )
             except KeyError as err:
-                raise DataError(f"params.yaml: simulate.scenarios: each needs {err.args[0]!r}") \
-                    from None
+                raise DataError(f"params.yaml: simulate.scenarios: each needs {err.args[0]!r}") from None
             if scenario.kind not in KINDS:
-                raise DataError(f"params.yaml: simulate scenario {scenario.name!r} has kind "
-                                f"{scenario.kind!r}, expected one of {', '.join(KINDS)}")
+                raise DataError(
+                    f"params.yaml: simulate scenario {scenario.name!r} has kind "
+                    f"{scenario.kind!r}, expected one of {', '.join(KINDS)}"
+                )
             scenarios.append(scenario)
-        return cls(str(params["start"]), int(params["rows_per_batch"]), int(params["seed"]),
-                   tuple(scenarios))
+        return cls(str(params["start"]), int(params["rows_per_batch"]), int(params["seed"]), tuple(scenarios))
 
 
 def _segment(frame: pd.DataFrame, where: dict[str, Any] | None) -> pd.Series:
@@ -73,16 +77,18 @@ def draw_rows(n_source: int, index: int, rows: int, seed: int) -> np.ndarray:
     blocks = max(n_source // rows, 1)
     cycle, block = divmod(index, blocks)
     order = np.random.default_rng([seed, cycle]).permutation(n_source)
-    return order[block * rows:(block + 1) * rows]
+    return order[block * rows : (block + 1) * rows]
 
 
-def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, period: pd.Period,
-                   unlabelled: bool = False) -> tuple[pd.DataFrame, list[str]]:
+def simulate_batch(
+    source: pd.DataFrame, schema: Schema, config: SimConfig, period: pd.Period, unlabelled: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
     """The batch for `period` and the names of the scenarios active in it."""
     start = pd.Period(config.start, freq=period.freq)
     index = (period - start).n
     if index < 0:
         raise DataError(f"period {period} is before simulate.start {config.start}")
+
     def rng(purpose: str) -> np.random.Generator:
         return np.random.default_rng([config.seed, index, zlib.crc32(purpose.encode())])
 
@@ -100,7 +106,7 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
     days = (period.end_time.normalize() - period.start_time).days + 1
     offsets = rng("dates").integers(0, days, len(frame))
     if any(s.kind == "snapshot" for s in active):
-        offsets = np.zeros(len(frame), dtype=int)   # one snapshot date for the whole batch
+        offsets = np.zeros(len(frame), dtype=int)  # one snapshot date for the whole batch
     dates = period.start_time + pd.to_timedelta(offsets, unit="D")
     for scenario in active:
         spec = scenario.spec
@@ -120,8 +126,9 @@ def simulate_batch(source: pd.DataFrame, schema: Schema, config: SimConfig, peri
         elif scenario.kind == "seasonal":
             phase = seasonal_phase(dates, str(spec["peak"]), int(spec.get("cycle", 12)))
             for col in _columns(spec["column"]):
-                frame.loc[seg, col] = (frame.loc[seg, col]
-                                       * (1 + float(spec.get("amplitude", 0.0)) * phase)).round(2)
+                frame.loc[seg, col] = (
+                    frame.loc[seg, col] * (1 + float(spec.get("amplitude", 0.0)) * phase)
+                ).round(2)
             flip_rate = float(spec.get("label_amplitude", 0.0)) * np.abs(phase)
             draw = rng(scenario.name).random(len(frame)) < flip_rate
             up = seg & draw & (phase > 0) & (frame[schema.target] == schema.negative)

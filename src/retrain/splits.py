@@ -21,7 +21,7 @@ class WindowPolicy:
     """Which labelled batches a challenger trains on, how much of the newest is held out, and
     how many rows of each are kept when a batch is very large (None: every row)."""
 
-    kind: str = "last_n"       # all | last_n
+    kind: str = "last_n"  # all | last_n
     batches: int = 3
     holdout_fraction: float = 0.4
     max_train_rows: int | None = 300_000
@@ -31,10 +31,14 @@ class WindowPolicy:
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> WindowPolicy:
         params = validated("prepare", params)
-        return cls(kind=params["window"], batches=params["window_batches"],
-                   holdout_fraction=params["holdout_fraction"],
-                   max_train_rows=params["max_rows"]["train"],
-                   max_labelled_rows=params["max_rows"]["labelled"], seed=params["sample_seed"])
+        return cls(
+            kind=params["window"],
+            batches=params["window_batches"],
+            holdout_fraction=params["holdout_fraction"],
+            max_train_rows=params["max_rows"]["train"],
+            max_labelled_rows=params["max_rows"]["labelled"],
+            seed=params["sample_seed"],
+        )
 
 
 @dataclass
@@ -51,13 +55,13 @@ def check_periods(named: Iterable[tuple[str, str]]) -> None:
     seen: dict[str, str] = {}
     for period, source in named:
         if period in seen:
-            raise DataError(f"{source}: period {period} already comes from {seen[period]}; "
-                            "expected one file per period")
+            raise DataError(
+                f"{source}: period {period} already comes from {seen[period]}; expected one file per period"
+            )
         seen[period] = source
 
 
-def window_batches(paths: list[Path], read: Callable[[Path], Batch],
-                   policy: WindowPolicy) -> list[Batch]:
+def window_batches(paths: list[Path], read: Callable[[Path], Batch], policy: WindowPolicy) -> list[Batch]:
     """The batches split needs, read newest first: for `last_n`, up to and including the n-th
     newest labelled batch (older files are never opened); for `all`, every batch."""
     check_periods((batch_stem(path), str(path)) for path in paths)
@@ -76,8 +80,9 @@ def window_batches(paths: list[Path], read: Callable[[Path], Batch],
 
 def tie_keys(ids: pd.Series, seed: int) -> np.ndarray:
     """A seeded, stable 53-bit number per id: the order of rows that share a timestamp."""
-    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False,
-                                        hash_key=f"retrain{seed % 10**9:09d}").to_numpy()
+    hashed = pd.util.hash_pandas_object(
+        ids.astype(str), index=False, hash_key=f"retrain{seed % 10**9:09d}"
+    ).to_numpy()
     return (hashed >> np.uint64(11)).astype(np.int64)
 
 
@@ -101,8 +106,7 @@ class HoldoutCut:
         return cls(pd.Timestamp(record["from"]), int(record["from_tie"]), int(record["tie_seed"]))
 
     @classmethod
-    def first_of(cls, holdout: pd.DataFrame, time_col: str, id_col: str,
-                 seed: int) -> HoldoutCut | None:
+    def first_of(cls, holdout: pd.DataFrame, time_col: str, id_col: str, seed: int) -> HoldoutCut | None:
         """The cut at the first row of a holdout, in the order holdout_split uses."""
         if not len(holdout):
             return None
@@ -121,8 +125,9 @@ class HoldoutCut:
         return later
 
 
-def holdout_split(frame: pd.DataFrame, time_col: str, id_col: str, fraction: float,
-                  seed: int) -> tuple[np.ndarray, HoldoutCut | None]:
+def holdout_split(
+    frame: pd.DataFrame, time_col: str, id_col: str, fraction: float, seed: int
+) -> tuple[np.ndarray, HoldoutCut | None]:
     """The newest `fraction` of rows in the order (time, seeded hash of the id), and where it
     begins. Rows that share a timestamp (a monthly snapshot) are split between holdout and
     training by the hash, never all to one side; a batch of two rows or more keeps at least one
@@ -134,16 +139,15 @@ def holdout_split(frame: pd.DataFrame, time_col: str, id_col: str, fraction: flo
     times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
     cut_time = np.partition(times, n - held)[n - held]
     mask = times > cut_time
-    at = np.flatnonzero(times == cut_time)       # only these need the hash: ties at the cut
+    at = np.flatnonzero(times == cut_time)  # only these need the hash: ties at the cut
     ties = tie_keys(frame[id_col].iloc[at], seed)
     order = np.argsort(ties, kind="stable")
     need = held - int(np.count_nonzero(mask))
-    mask[at[order[len(at) - need:]]] = True
+    mask[at[order[len(at) - need :]]] = True
     return mask, HoldoutCut(pd.Timestamp(cut_time), int(ties[order[len(at) - need]]), seed)
 
 
-def sample_positions(n: int, most: int | None,
-                     seed: int | np.random.Generator) -> np.ndarray | None:
+def sample_positions(n: int, most: int | None, seed: int | np.random.Generator) -> np.ndarray | None:
     """Sorted positions of a uniform sample of `most` of `n` rows, drawn from `seed` (or from a
     generator shared between draws); None keeps them all."""
     if most is None or n <= most:
@@ -151,8 +155,7 @@ def sample_positions(n: int, most: int | None,
     return np.sort(np.random.default_rng(seed).choice(n, size=most, replace=False))
 
 
-def sampled(frame: pd.DataFrame, most: int | None,
-            seed: int | np.random.Generator) -> pd.DataFrame:
+def sampled(frame: pd.DataFrame, most: int | None, seed: int | np.random.Generator) -> pd.DataFrame:
     """At most `most` rows of `frame`, a uniform sample in their order."""
     keep = sample_positions(len(frame), most, seed)
     return frame if keep is None else frame.take(keep)
@@ -169,13 +172,14 @@ def kept_labelled(held_out: np.ndarray, most: int | None, seed: int) -> np.ndarr
     rest = np.flatnonzero(~held_out)
     keep_held = min(len(held), max(1, round(most * len(held) / n)))
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(held, size=keep_held, replace=False),
-              rng.choice(rest, size=min(len(rest), most - keep_held), replace=False)]
+    chosen = [
+        rng.choice(held, size=keep_held, replace=False),
+        rng.choice(rest, size=min(len(rest), most - keep_held), replace=False),
+    ]
     return np.sort(np.concatenate(chosen))
 
 
-def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]],
-              keep: np.ndarray | None) -> pd.DataFrame:
+def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
     """The rows at `keep` (None: all) of the parts laid end to end, each part given as a frame
     and the positions of it that count (None: every row), without copying the rest."""
     pieces, start = [], 0
@@ -193,8 +197,7 @@ def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]],
     return pd.concat(pieces, ignore_index=True)
 
 
-def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
-          files: int | None = None) -> Split:
+def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int | None = None) -> Split:
     """Newest batch, newest labelled batch, training window and holdout.
 
     `files` is how many batch files exist when only the window's batches were read.
@@ -205,23 +208,26 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy,
     check_periods((batch.period, batch.source) for batch in batches)
     labelled = [b for b in batches if b.labelled]
     if not labelled:
-        raise DataError(f"no labelled batch among {len(batches)}; expected at least one batch "
-                        f"with the column {schema.target!r} filled")
+        raise DataError(
+            f"no labelled batch among {len(batches)}; expected at least one batch "
+            f"with the column {schema.target!r} filled"
+        )
     newest, last = batches[-1], labelled[-1]
-    held_out, cut = holdout_split(last.frame, schema.time, schema.id, policy.holdout_fraction,
-                                  policy.seed)
+    held_out, cut = holdout_split(last.frame, schema.time, schema.id, policy.holdout_fraction, policy.seed)
     kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
     newest_labelled = last.frame if kept is None else last.frame.take(kept)
     holdout = last.frame.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
     early = np.flatnonzero(~held_out)
     previous = labelled[:-1]
     if policy.kind == "last_n":
-        previous = previous[-(policy.batches - 1):] if policy.batches > 1 else []
+        previous = previous[-(policy.batches - 1) :] if policy.batches > 1 else []
     parts = [(b.frame, None) for b in previous] + ([(last.frame, early)] if len(early) else [])
     if not parts:
-        raise DataError(f"no training rows: the only labelled batch ({last.period}) has "
-                        f"{len(last.frame)} row(s), all needed for the holdout; add an earlier "
-                        "labelled batch or more rows to this one")
+        raise DataError(
+            f"no training rows: the only labelled batch ({last.period}) has "
+            f"{len(last.frame)} row(s), all needed for the holdout; add an earlier "
+            "labelled batch or more rows to this one"
+        )
     window_rows = sum(len(frame) if rows is None else len(rows) for frame, rows in parts)
     train = take_rows(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
     train[schema.target] = train[schema.target].astype("int8")

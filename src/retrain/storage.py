@@ -28,24 +28,20 @@ def beside(root: str | Path) -> Path:
 
 
 def dvc(root: str | Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True,
-                          text=True)
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RegistryError(f"dvc {' '.join(args[:2])} failed: "
-                            f"{(proc.stderr or proc.stdout).strip()[:300]}")
+        raise RegistryError(f"dvc {' '.join(args[:2])} failed: {(proc.stderr or proc.stdout).strip()[:300]}")
     return proc.stdout
 
 
-def init_remote(root: str | Path, path: str | Path | None = None,
-                name: str = REMOTE_NAME) -> str:
+def init_remote(root: str | Path, path: str | Path | None = None, name: str = REMOTE_NAME) -> str:
     """Make a local folder outside the work tree the default DVC remote, committed in
     .dvc/config so every clone on this machine reads and pushes models there, and push what the
     cache holds for the workspace and every version tag. A default remote already set is kept."""
     root = Path(root).resolve()
     existing = default_remote(root)
     if existing:
-        return (f"the default DVC remote is already '{existing[0]}' ({existing[1]}); "
-                "nothing changed")
+        return f"the default DVC remote is already '{existing[0]}' ({existing[1]}); nothing changed"
     target = Path(path).expanduser().resolve() if path else beside(root)
     if target == root or root in target.parents:
         raise Refused(f"{target} is inside the work tree; a DVC remote must live outside it")
@@ -54,7 +50,6 @@ def init_remote(root: str | Path, path: str | Path | None = None,
     target.mkdir(parents=True, exist_ok=True)
     dvc(root, "remote", "add", "--default", name, str(target))
     git(root, "add", "--", ".dvc/config")
-    git(root, "commit", "-q", "-m", f"Use {target} as the default DVC remote", "--",
-        ".dvc/config")
+    git(root, "commit", "-q", "-m", f"Use {target} as the default DVC remote", "--", ".dvc/config")
     dvc(root, "push", "--all-tags")
     return f"the default DVC remote is now '{name}' ({target}), committed in .dvc/config"

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
 
 def skipped_metadata(decision: dict[str, Any]) -> dict[str, Any]:
-    return {"trained": False, "as_of": decision.get("as_of"),
-            "reason": f"decide did not ask for a retrain: {decision.get('reason')}"}
+    return {
+        "trained": False,
+        "as_of": decision.get("as_of"),
+        "reason": f"decide did not ask for a retrain: {decision.get('reason')}",
+    }
 
 
 @dataclass
@@ -34,25 +37,50 @@ class Challenger:
     profile: dict[str, Any]
     reference: pd.DataFrame
     holdout_proba: np.ndarray
-    trained_rows: np.ndarray     # fingerprints of the training rows (splits.trained_fingerprints)
+    trained_rows: np.ndarray  # fingerprints of the training rows (splits.trained_fingerprints)
 
 
-def train_challenger(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema, estimator: str,
-                     hyperparameters: dict[str, Any], seed: int, threshold: float,
-                     decision: dict[str, Any], bins: int = 10,
-                     reference_rows: int = 2000, reference_periods: int = 1,
-                     tie_seed: int = 0) -> Challenger:
+def train_challenger(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    schema: Schema,
+    estimator: str,
+    hyperparameters: dict[str, Any],
+    seed: int,
+    threshold: float,
+    decision: dict[str, Any],
+    bins: int = 10,
+    reference_rows: int = 2000,
+    reference_periods: int = 1,
+    tie_seed: int = 0,
+) -> Challenger:
     """Fit on the window, score on the holdout, profile the newest whole periods for drift."""
     model = fit_challenger(train, schema, estimator, hyperparameters, seed)
-    return describe_challenger(model, train, holdout, schema, estimator, hyperparameters, seed,
-                               threshold, decision, bins, reference_rows, reference_periods,
-                               tie_seed=tie_seed)
+    return describe_challenger(
+        model,
+        train,
+        holdout,
+        schema,
+        estimator,
+        hyperparameters,
+        seed,
+        threshold,
+        decision,
+        bins,
+        reference_rows,
+        reference_periods,
+        tie_seed=tie_seed,
+    )
 
 
-def fit_challenger(train: pd.DataFrame, schema: Schema, estimator: str,
-                   hyperparameters: dict[str, Any], seed: int) -> Pipeline:
-    with timed(get("train"), f"fit {estimator} on {len(train)} rows x {len(schema.features)} "
-               "features", level=logging.DEBUG):
+def fit_challenger(
+    train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int
+) -> Pipeline:
+    with timed(
+        get("train"),
+        f"fit {estimator} on {len(train)} rows x {len(schema.features)} features",
+        level=logging.DEBUG,
+    ):
         return fit(train, schema, estimator, hyperparameters, seed)
 
 
@@ -68,11 +96,22 @@ def reference_rows_of(train: pd.DataFrame, holdout: pd.DataFrame, periods: int) 
     return pd.concat([recent, holdout[train.columns]], ignore_index=True)
 
 
-def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFrame,
-                        schema: Schema, estimator: str, hyperparameters: dict[str, Any],
-                        seed: int, threshold: float, decision: dict[str, Any], bins: int = 10,
-                        reference_rows: int = 2000, reference_periods: int = 1, *,
-                        tie_seed: int = 0) -> Challenger:
+def describe_challenger(
+    model: Pipeline,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    schema: Schema,
+    estimator: str,
+    hyperparameters: dict[str, Any],
+    seed: int,
+    threshold: float,
+    decision: dict[str, Any],
+    bins: int = 10,
+    reference_rows: int = 2000,
+    reference_periods: int = 1,
+    *,
+    tie_seed: int = 0,
+) -> Challenger:
     """The fitted model's bytes, its holdout scores and metadata, and the reference profile of
     the newest whole periods (see reference_rows_of). The train stage reads the holdout only
     now, after the fit, so the two never hold memory at once."""
@@ -91,15 +130,21 @@ def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFr
         "hyperparameters": hyperparameters,
         "seed": seed,
         "schema": schema.as_dict(),
-        "window": {"periods": periods, "rows": int(len(train)),
-                   "positive_rate": round(float(train[schema.target].mean()), 6),
-                   "from": str(train[schema.time].min())},
+        "window": {
+            "periods": periods,
+            "rows": int(len(train)),
+            "positive_rate": round(float(train[schema.target].mean()), 6),
+            "from": str(train[schema.time].min()),
+        },
         "trained_until": str(train[schema.time].max()),
         "trained_through_period": periods[-1],
-        "holdout": {"period": str(holdout[PERIOD].iloc[0]), "rows": int(len(holdout)),
-                    "from": str(holdout[schema.time].min()),
-                    **(cut.as_dict() if cut else {}),
-                    "metrics": holdout_metrics},
+        "holdout": {
+            "period": str(holdout[PERIOD].iloc[0]),
+            "rows": int(len(holdout)),
+            "from": str(holdout[schema.time].min()),
+            **(cut.as_dict() if cut else {}),
+            "metrics": holdout_metrics,
+        },
         "model_md5": md5_bytes(data),
         "sklearn_version": sklearn.__version__,
     }
@@ -107,10 +152,18 @@ def describe_challenger(model: Pipeline, train: pd.DataFrame, holdout: pd.DataFr
     recent = reference_rows_of(train, holdout, reference_periods)
     with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):
         profile, reference = build_profile(
-            recent, schema, bins, reference_rows, seed,
-            holdout={"rows": len(holdout), "errors": errors, "metrics": holdout_metrics,
-                     "estimated": estimated_performance(proba, threshold)},
-            window=train)
+            recent,
+            schema,
+            bins,
+            reference_rows,
+            seed,
+            holdout={
+                "rows": len(holdout),
+                "errors": errors,
+                "metrics": holdout_metrics,
+                "estimated": estimated_performance(proba, threshold),
+            },
+            window=train,
+        )
     profile["reference_periods"] = sorted(recent[PERIOD].unique().tolist())
-    return Challenger(data, metadata, profile, reference, proba,
-                      trained_fingerprints(train, schema))
+    return Challenger(data, metadata, profile, reference, proba, trained_fingerprints(train, schema))

@@ -22,21 +22,27 @@ from .stats import (
 SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
 
 
-def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any,
-            detail: str) -> dict[str, Any]:
-    return {"name": name, "enabled": bool(enabled), "fired": bool(enabled and fired),
-            "value": value, "threshold": threshold, "detail": detail}
+def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any, detail: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "enabled": bool(enabled),
+        "fired": bool(enabled and fired),
+        "value": value,
+        "threshold": threshold,
+        "detail": detail,
+    }
 
 
 def _no_champion(name: str, params: dict[str, Any], threshold: Any) -> dict[str, Any]:
-    return trigger(name, params["enabled"], False, None, threshold,
-                   "no champion to compare with")
+    return trigger(name, params["enabled"], False, None, threshold, "no champion to compare with")
 
 
-def _not_enough(name: str, params: dict[str, Any], value: Any, threshold: Any, rows: int,
-                min_rows: int) -> dict[str, Any]:
-    return trigger(name, params["enabled"], False, value, threshold,
-                   f"not enough data: {rows} rows, needs {min_rows}")
+def _not_enough(
+    name: str, params: dict[str, Any], value: Any, threshold: Any, rows: int, min_rows: int
+) -> dict[str, Any]:
+    return trigger(
+        name, params["enabled"], False, value, threshold, f"not enough data: {rows} rows, needs {min_rows}"
+    )
 
 
 def _worse(metric: str, value: float, threshold: float) -> bool:
@@ -46,8 +52,11 @@ def _worse(metric: str, value: float, threshold: float) -> bool:
 def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when there is no champion to serve."""
     has = evaluation.get("champion") is not None
-    detail = (f"champion {evaluation['champion']['version']} in production" if has
-              else "no champion yet: a first model is needed")
+    detail = (
+        f"champion {evaluation['champion']['version']} in production"
+        if has
+        else "no champion yet: a first model is needed"
+    )
     return trigger("cold_start", params["enabled"], not has, has, True, detail)
 
 
@@ -57,26 +66,40 @@ def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: in
     name, threshold = f"performance_{metric}", float(params["threshold"])
     scores = evaluation.get("metrics")
     if evaluation.get("champion") is None or scores is None:
-        return trigger(name, params["enabled"], False, None, threshold,
-                       evaluation.get("note", "no champion to evaluate"))
+        return trigger(
+            name, params["enabled"], False, None, threshold, evaluation.get("note", "no champion to evaluate")
+        )
     value, rows = scores.get(metric), int(scores.get("rows", 0))
     if rows < min_rows:
         return _not_enough(name, params, value, threshold, rows, min_rows)
     if value is None:
-        return trigger(name, params["enabled"], False, None, threshold,
-                       f"{metric} undefined on {evaluation.get('labelled_period')} (one class)")
+        return trigger(
+            name,
+            params["enabled"],
+            False,
+            None,
+            threshold,
+            f"{metric} undefined on {evaluation.get('labelled_period')} (one class)",
+        )
     worse = _worse(metric, value, threshold)
-    result = trigger(name, params["enabled"], worse, value, threshold,
-                     f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
-                     f"{rows} unseen rows of {evaluation.get('labelled_period')}")
+    result = trigger(
+        name,
+        params["enabled"],
+        worse,
+        value,
+        threshold,
+        f"{metric} {value:.4f} {'worse than' if worse else 'within'} {threshold} on "
+        f"{rows} unseen rows of {evaluation.get('labelled_period')}",
+    )
     baseline = evaluation.get("baseline") or {}
     before = (baseline.get("metrics") or {}).get(metric)
-    if result["fired"] and baseline.get("held") and before is not None \
-            and _worse(metric, before, threshold):
+    if result["fired"] and baseline.get("held") and before is not None and _worse(metric, before, threshold):
         result["counted"] = False
-        result["detail"] += (f"; not counted: answered in {baseline.get('period')}, when a "
-                             f"challenger could not beat the champion's {metric} {before:.4f} "
-                             "there (a further fall is performance_drop's to catch)")
+        result["detail"] += (
+            f"; not counted: answered in {baseline.get('period')}, when a "
+            f"challenger could not beat the champion's {metric} {before:.4f} "
+            "there (a further fall is performance_drop's to catch)"
+        )
     return result
 
 
@@ -88,35 +111,49 @@ def _standard_error(metric: str, scores: dict[str, Any]) -> float:
     return proportion_standard_error(value, rows)
 
 
-def performance_drop(evaluation: dict[str, Any], params: dict[str, Any],
-                     min_rows: int) -> dict[str, Any]:
+def performance_drop(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the champion's metric on the newest unseen labelled rows fell from what it
     scored on its own holdout by `max_drop` or more, and the fall is significant at `alpha`
     (one-sided; standard errors of both measurements, Hanley-McNeil for ROC AUC)."""
     metric = str(params["metric"])
     name, limit = "performance_drop", float(params["max_drop"])
     enabled = params["enabled"]
-    baseline = ((evaluation.get("baseline") or {}).get("metrics") or {})
+    baseline = (evaluation.get("baseline") or {}).get("metrics") or {}
     scores = evaluation.get("metrics")
     if evaluation.get("champion") is None:
         return _no_champion(name, params, limit)
     if not scores or baseline.get(metric) is None or scores.get(metric) is None:
-        return trigger(name, enabled, False, None, limit,
-                       evaluation.get("note", f"{metric} not measurable on the newest rows"))
+        return trigger(
+            name,
+            enabled,
+            False,
+            None,
+            limit,
+            evaluation.get("note", f"{metric} not measurable on the newest rows"),
+        )
     rows = int(scores.get("rows", 0))
     drop = round(float(baseline[metric]) - float(scores[metric]), 6)
     if rows < min_rows:
         return _not_enough(name, params, drop, limit, rows, min_rows)
-    p = drop_p_value(float(baseline[metric]), _standard_error(metric, baseline),
-                     float(scores[metric]), _standard_error(metric, scores))
+    p = drop_p_value(
+        float(baseline[metric]),
+        _standard_error(metric, baseline),
+        float(scores[metric]),
+        _standard_error(metric, scores),
+    )
     alpha = float(params["alpha"])
     fired = drop >= limit and p < alpha
-    why = ("fell" if fired else "a fall below the limit" if drop < limit
-           else "not significant")
-    return trigger(name, enabled, fired, drop, limit,
-                   f"{metric} {scores[metric]:.4f} on {rows} unseen rows of "
-                   f"{evaluation.get('labelled_period')} against {baseline[metric]:.4f} on the "
-                   f"champion's holdout: {why} (drop {drop:+.4f}, p={p:.2g}, alpha {alpha})")
+    why = "fell" if fired else "a fall below the limit" if drop < limit else "not significant"
+    return trigger(
+        name,
+        enabled,
+        fired,
+        drop,
+        limit,
+        f"{metric} {scores[metric]:.4f} on {rows} unseen rows of "
+        f"{evaluation.get('labelled_period')} against {baseline[metric]:.4f} on the "
+        f"champion's holdout: {why} (drop {drop:+.4f}, p={p:.2g}, alpha {alpha})",
+    )
 
 
 def measured_loss(evaluation: dict[str, Any], metric: str) -> tuple[float | None, str]:
@@ -125,24 +162,33 @@ def measured_loss(evaluation: dict[str, Any], metric: str) -> tuple[float | None
     batch. None when neither can be measured."""
     baseline = evaluation.get("baseline") or {}
     losses = []
-    realised, before = (evaluation.get("metrics") or {}).get(metric), \
-        (baseline.get("metrics") or {}).get(metric)
+    realised, before = (
+        (evaluation.get("metrics") or {}).get(metric),
+        (baseline.get("metrics") or {}).get(metric),
+    )
     if realised is not None and before is not None:
-        losses.append((round(float(before) - float(realised), 6),
-                       f"{metric} {realised:.4f} against {before:.4f} on its holdout"))
+        losses.append(
+            (
+                round(float(before) - float(realised), 6),
+                f"{metric} {realised:.4f} against {before:.4f} on its holdout",
+            )
+        )
     if not evaluation.get("newest_labelled"):
         now = (evaluation.get("estimated") or {}).get(metric)
         then = (baseline.get("estimated") or {}).get(metric)
         if now is not None and then is not None:
-            losses.append((round(float(then) - float(now), 6),
-                           f"estimated {metric} {now:.4f} against {then:.4f} on its holdout"))
+            losses.append(
+                (
+                    round(float(then) - float(now), 6),
+                    f"estimated {metric} {now:.4f} against {then:.4f} on its holdout",
+                )
+            )
     if not losses:
         return None, "no performance measurable"
     return max(losses)
 
 
-def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
-            params: dict[str, Any]) -> None:
+def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
     """Mark each fired trigger as counted or not: a trigger listed under `decide.confirm`
     (drift of the data, of the label) explains a change but counts as a reason to retrain only
     when the champion also lost at least `min_drop` of its metric, measured or estimated."""
@@ -156,14 +202,15 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any],
         if loss is None or loss < least:
             result["counted"] = False
             shown = "none measurable" if loss is None else f"{loss:+.4f}"
-            result["detail"] += (f"; not counted: no performance loss confirms it ({what}; "
-                                 f"loss {shown}, decide.confirm.min_drop {least})")
+            result["detail"] += (
+                f"; not counted: no performance loss confirms it ({what}; "
+                f"loss {shown}, decide.confirm.min_drop {least})"
+            )
         else:
             result["detail"] += f"; confirmed by a loss of {loss:.4f} ({what})"
 
 
-def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any],
-             params: dict[str, Any]) -> None:
+def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
     """Mark the listed triggers as not counted within `batches` batches after a challenger
     failed to beat the champion (a hold): the change they measure was answered by that
     challenger. Each further challenger that loses to the same champion doubles the span, and a
@@ -180,10 +227,12 @@ def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any],
         result = named[key]
         if result["counted"]:
             result["counted"] = False
-            result["detail"] += (f"; not counted: answered in {baseline['period']}, {since} "
-                                 f"batch(es) ago, when a challenger could not beat the champion "
-                                 f"({holds} in a row; decide.answered.batches {params['batches']}"
-                                 f" doubled per loss: {span})")
+            result["detail"] += (
+                f"; not counted: answered in {baseline['period']}, {since} "
+                f"batch(es) ago, when a challenger could not beat the champion "
+                f"({holds} in a row; decide.answered.batches {params['batches']}"
+                f" doubled per loss: {span})"
+            )
 
 
 def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
@@ -195,12 +244,16 @@ def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> di
     if value is None:
         return _no_champion("age", params, limit)
     baseline = evaluation.get("baseline") or {}
-    detail = (f"trained through {evaluation['champion']['trained_through_period']}, "
-              f"{value} batch(es) before {evaluation['as_of']} (limit {limit})")
+    detail = (
+        f"trained through {evaluation['champion']['trained_through_period']}, "
+        f"{value} batch(es) before {evaluation['as_of']} (limit {limit})"
+    )
     if baseline.get("held") and baseline.get("age") is not None and baseline["age"] < value:
         value = baseline["age"]
-        detail = (f"held against a challenger in {baseline['period']}, {value} batch(es) before "
-                  f"{evaluation['as_of']} (limit {limit})")
+        detail = (
+            f"held against a challenger in {baseline['period']}, {value} batch(es) before "
+            f"{evaluation['as_of']} (limit {limit})"
+        )
     return trigger("age", params["enabled"], value > limit, value, limit, detail)
 
 
@@ -210,22 +263,34 @@ def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict
     overrides = params["features"]
     alpha, default_psi = float(params["alpha"]), float(params["psi"])
     correction = str(params["correction"])
-    tested = [f for f, s in features.items() if s["p_value"] is not None
-              and overrides.get(f, {"enabled": True})["enabled"]]
-    adjusted = dict(zip(tested, adjust([features[f]["p_value"] for f in tested], correction),
-                        strict=True))
+    tested = [
+        f
+        for f, s in features.items()
+        if s["p_value"] is not None and overrides.get(f, {"enabled": True})["enabled"]
+    ]
+    adjusted = dict(zip(tested, adjust([features[f]["p_value"] for f in tested], correction), strict=True))
     rows = []
     for name, stat in features.items():
         own = overrides.get(name) or {"enabled": True, "psi": None}
         psi_threshold = float(default_psi if own["psi"] is None else own["psi"])
         p_adj = adjusted.get(name)
-        drifted = (name in adjusted and p_adj is not None and p_adj < alpha
-                   and stat["psi"] >= psi_threshold)
-        rows.append({"feature": name, "kind": stat["kind"], "psi": stat["psi"], "js": stat["js"],
-                     "test": stat["test"], "statistic": stat["statistic"],
-                     "p_value": stat["p_value"], "p_adjusted": p_adj,
-                     "psi_threshold": psi_threshold, "alpha": alpha,
-                     "monitored": own["enabled"], "drifted": bool(drifted)})
+        drifted = name in adjusted and p_adj is not None and p_adj < alpha and stat["psi"] >= psi_threshold
+        rows.append(
+            {
+                "feature": name,
+                "kind": stat["kind"],
+                "psi": stat["psi"],
+                "js": stat["js"],
+                "test": stat["test"],
+                "statistic": stat["statistic"],
+                "p_value": stat["p_value"],
+                "p_adjusted": p_adj,
+                "psi_threshold": psi_threshold,
+                "alpha": alpha,
+                "monitored": own["enabled"],
+                "drifted": bool(drifted),
+            }
+        )
     return rows
 
 
@@ -242,16 +307,18 @@ def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
     value = round(len(drifted) / len(monitored), 4) if monitored else 0.0
     if rows < min_rows:
         return _not_enough("data_drift", params, value, share, rows, min_rows)
-    listed = ", ".join(f"{r['feature']} (PSI {r['psi']:.2f})"
-                       for r in sorted(drifted, key=lambda r: -r["psi"])[:4])
-    detail = (f"{len(drifted)} of {len(monitored)} features drifted: {listed}" if drifted
-              else f"no feature drifted among {len(monitored)}")
-    return trigger("data_drift", params["enabled"], bool(drifted) and value >= share,
-                   value, share, detail)
+    listed = ", ".join(
+        f"{r['feature']} (PSI {r['psi']:.2f})" for r in sorted(drifted, key=lambda r: -r["psi"])[:4]
+    )
+    detail = (
+        f"{len(drifted)} of {len(monitored)} features drifted: {listed}"
+        if drifted
+        else f"no feature drifted among {len(monitored)}"
+    )
+    return trigger("data_drift", params["enabled"], bool(drifted) and value >= share, value, share, detail)
 
 
-def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any],
-                       min_rows: int) -> dict[str, Any]:
+def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when a classifier tells the newest batch from the reference sample too well."""
     threshold = float(params["auc"])
     if evaluation.get("champion") is None:
@@ -260,21 +327,35 @@ def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any],
     value, rows = domain.get("roc_auc"), int(domain.get("rows", 0))
     if rows < min_rows or value is None:
         return _not_enough("multivariate_drift", params, value, threshold, rows, min_rows)
-    return trigger("multivariate_drift", params["enabled"], value >= threshold, value,
-                   threshold, f"domain classifier ROC AUC {value:.3f} (reference vs "
-                   f"{evaluation['as_of']}; {threshold} or more fires)")
+    return trigger(
+        "multivariate_drift",
+        params["enabled"],
+        value >= threshold,
+        value,
+        threshold,
+        f"domain classifier ROC AUC {value:.3f} (reference vs "
+        f"{evaluation['as_of']}; {threshold} or more fires)",
+    )
 
 
-def _proportion_shift(name: str, evaluation: dict[str, Any], key: str, count: str,
-                      params: dict[str, Any], min_rows: int, alternative: str,
-                      what: str) -> dict[str, Any]:
+def _proportion_shift(
+    name: str,
+    evaluation: dict[str, Any],
+    key: str,
+    count: str,
+    params: dict[str, Any],
+    min_rows: int,
+    alternative: str,
+    what: str,
+) -> dict[str, Any]:
     effect = float(params["min_effect"])
     if evaluation.get("champion") is None:
         return _no_champion(name, params, effect)
     stats = evaluation.get(key)
     if not stats:
-        return trigger(name, params["enabled"], False, None, effect,
-                       evaluation.get("note", "no unseen labelled rows"))
+        return trigger(
+            name, params["enabled"], False, None, effect, evaluation.get("note", "no unseen labelled rows")
+        )
     k1, n1 = stats[count], stats["rows"]
     k2, n2 = stats[f"reference_{count}"], stats["reference_rows"]
     diff = round(k1 / n1 - k2 / n2, 6) if n1 and n2 else None
@@ -283,25 +364,34 @@ def _proportion_shift(name: str, evaluation: dict[str, Any], key: str, count: st
     p = two_proportions(k1, n1, k2, n2, alternative)
     size = diff if alternative == "greater" else abs(diff)
     fired = p is not None and p < float(params["alpha"]) and size >= effect
-    return trigger(name, params["enabled"], fired, diff, effect,
-                   f"{what} {k1 / n1:.3f} vs {k2 / n2:.3f} at training ({diff:+.3f}, "
-                   f"p={p:.2g}, alpha {params['alpha']})")
+    return trigger(
+        name,
+        params["enabled"],
+        fired,
+        diff,
+        effect,
+        f"{what} {k1 / n1:.3f} vs {k2 / n2:.3f} at training ({diff:+.3f}, "
+        f"p={p:.2g}, alpha {params['alpha']})",
+    )
 
 
 def concept_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the champion's error rate rose significantly above its holdout error rate."""
-    return _proportion_shift("concept_drift", evaluation, "concept", "errors", params, min_rows,
-                             "greater", "error rate")
+    return _proportion_shift(
+        "concept_drift", evaluation, "concept", "errors", params, min_rows, "greater", "error rate"
+    )
 
 
 def label_shift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
     """Fires when the positive-label rate moved significantly from the training rate."""
-    return _proportion_shift("label_shift", evaluation, "label", "positive", params, min_rows,
-                             "two-sided", "positive rate")
+    return _proportion_shift(
+        "label_shift", evaluation, "label", "positive", params, min_rows, "two-sided", "positive rate"
+    )
 
 
-def estimated_performance(evaluation: dict[str, Any], params: dict[str, Any],
-                          min_rows: int) -> dict[str, Any]:
+def estimated_performance(
+    evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
+) -> dict[str, Any]:
     """On an unlabelled newest batch, the metric expected from the champion's probabilities."""
     metric = str(params["metric"])
     threshold = float(params["threshold"])
@@ -311,14 +401,26 @@ def estimated_performance(evaluation: dict[str, Any], params: dict[str, Any],
     estimated = evaluation.get("estimated") or {}
     value, rows = estimated.get(metric), int(estimated.get("rows", 0))
     if evaluation.get("newest_labelled"):
-        return trigger(name, params["enabled"], False, value, threshold,
-                       f"{evaluation['as_of']} has labels: measured performance applies")
+        return trigger(
+            name,
+            params["enabled"],
+            False,
+            value,
+            threshold,
+            f"{evaluation['as_of']} has labels: measured performance applies",
+        )
     if rows < min_rows or value is None:
         return _not_enough(name, params, value, threshold, rows, min_rows)
     worse = _worse(metric, value, threshold)
-    return trigger(name, params["enabled"], worse, value, threshold,
-                   f"estimated {metric} {value:.4f} on unlabelled {evaluation['as_of']}"
-                   + ("" if params["enabled"] else " (reported only)"))
+    return trigger(
+        name,
+        params["enabled"],
+        worse,
+        value,
+        threshold,
+        f"estimated {metric} {value:.4f} on unlabelled {evaluation['as_of']}"
+        + ("" if params["enabled"] else " (reported only)"),
+    )
 
 
 def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
@@ -332,21 +434,29 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     found = {
         "new_column": changes.get("new_columns") or [],
         "type_change": sorted(changes.get("type_changes") or {}),
-        "new_category": sorted(c for c, values in (changes.get("new_categories") or {}).items()
-                               if _new_share(values) > new_share),
-        "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items()
-                               if s > share),
+        "new_category": sorted(
+            c for c, values in (changes.get("new_categories") or {}).items() if _new_share(values) > new_share
+        ),
+        "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items() if s > share),
     }
     present = {c: cols for c, cols in found.items() if cols}
     text = "; ".join(f"{c} in {', '.join(cols)}" for c, cols in present.items())
     stops = [c for c in present if actions[c] == "stop"]
     if stops and params["enabled"]:
-        raise DataError(f"upstream schema change against champion "
-                        f"{evaluation['champion']['version']}: {text}; "
-                        f"params.yaml decide.schema_change.{stops[0]} is 'stop'")
+        raise DataError(
+            f"upstream schema change against champion "
+            f"{evaluation['champion']['version']}: {text}; "
+            f"params.yaml decide.schema_change.{stops[0]} is 'stop'"
+        )
     fired = any(actions[c] == "retrain" for c in present)
-    return trigger("schema_change", params["enabled"], fired, sorted(present), actions,
-                   text or "no change against the champion's schema")
+    return trigger(
+        "schema_change",
+        params["enabled"],
+        fired,
+        sorted(present),
+        actions,
+        text or "no change against the champion's schema",
+    )
 
 
 def _new_share(values: dict[str, float] | list[str]) -> float:
@@ -354,11 +464,18 @@ def _new_share(values: dict[str, float] | list[str]) -> float:
     return sum(values.values()) if isinstance(values, dict) else 1.0
 
 
-TRIGGERS = {"cold_start": cold_start, "performance": performance,
-            "performance_drop": performance_drop, "age": age,
-            "data_drift": data_drift, "multivariate_drift": multivariate_drift,
-            "concept_drift": concept_drift, "label_shift": label_shift,
-            "estimated_performance": estimated_performance, "schema_change": schema_change}
+TRIGGERS = {
+    "cold_start": cold_start,
+    "performance": performance,
+    "performance_drop": performance_drop,
+    "age": age,
+    "data_drift": data_drift,
+    "multivariate_drift": multivariate_drift,
+    "concept_drift": concept_drift,
+    "label_shift": label_shift,
+    "estimated_performance": estimated_performance,
+    "schema_change": schema_change,
+}
 
 
 def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -384,21 +501,33 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
     elif force:
         retrain, reason = True, "forced by params (decide.force)"
     elif len(fired) >= needed and cooling:
-        retrain, reason = False, (f"cooldown: {', '.join(t['name'] for t in fired)} fired, but "
-                                  f"the champion is {age_now} batch(es) old (cooldown {cooldown})")
+        retrain, reason = (
+            False,
+            (
+                f"cooldown: {', '.join(t['name'] for t in fired)} fired, but "
+                f"the champion is {age_now} batch(es) old (cooldown {cooldown})"
+            ),
+        )
     elif len(fired) >= needed:
         retrain, reason = True, "retrain: " + ", ".join(t["name"] for t in fired)
     else:
-        retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) counted, "
-                                  f"rule is {rule_text}")
+        retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) counted, rule is {rule_text}")
     if explained:
-        reason += (f"; {', '.join(explained)} fired but did not count (without a performance "
-                   "loss to confirm it, or answered by a challenger that lost)")
-    decision = {"retrain": retrain, "as_of": evaluation.get("as_of"), "rule": rule_text,
-                "reason": reason, "fired": [t["name"] for t in fired], "unconfirmed": explained,
-                "force": force,
-                "cooldown": {"batches": cooldown, "champion_age": age_now, "active": cooling},
-                "triggers": results}
+        reason += (
+            f"; {', '.join(explained)} fired but did not count (without a performance "
+            "loss to confirm it, or answered by a challenger that lost)"
+        )
+    decision = {
+        "retrain": retrain,
+        "as_of": evaluation.get("as_of"),
+        "rule": rule_text,
+        "reason": reason,
+        "fired": [t["name"] for t in fired],
+        "unconfirmed": explained,
+        "force": force,
+        "cooldown": {"batches": cooldown, "champion_age": age_now, "active": cooling},
+        "triggers": results,
+    }
     if "data_drift" in params and evaluation.get("drift"):
         decision["drift"] = drift_table(evaluation, params["data_drift"])
     return decision
@@ -410,30 +539,50 @@ DRIFT_PLOT_COLUMNS = ["feature", "psi", "psi_threshold", "p_adjusted", "drifted"
 def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per monitored feature, largest PSI first: PSI against its threshold."""
     rows = [r for r in decision.get("drift") or [] if r["monitored"]]
-    return [{"feature": r["feature"], "psi": round(r["psi"], 6),
-             "psi_threshold": r["psi_threshold"],
-             "p_adjusted": "" if r["p_adjusted"] is None else r["p_adjusted"],
-             "drifted": int(r["drifted"])}
-            for r in sorted(rows, key=lambda r: -r["psi"])]
+    return [
+        {
+            "feature": r["feature"],
+            "psi": round(r["psi"], 6),
+            "psi_threshold": r["psi_threshold"],
+            "p_adjusted": "" if r["p_adjusted"] is None else r["p_adjusted"],
+            "drifted": int(r["drifted"]),
+        }
+        for r in sorted(rows, key=lambda r: -r["psi"])
+    ]
 
 
 def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
     """decision.md: the verdict, every trigger, the drifted features, and how the params policy
     fared against fixed schedules in the backtest, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
-    lines = [f"# Decision as of {decision['as_of']}: {verdict}", "",
-             f"{decision['reason']} (rule: {decision['rule']}).", "",
-             "| trigger | fired | value | threshold | detail |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Decision as of {decision['as_of']}: {verdict}",
+        "",
+        f"{decision['reason']} (rule: {decision['rule']}).",
+        "",
+        "| trigger | fired | value | threshold | detail |",
+        "|---|---|---|---|---|",
+    ]
     for t in decision["triggers"]:
-        mark = ("yes" if t.get("counted", t["fired"]) else "yes, not counted" if t["fired"]
-                else "off" if not t["enabled"] else "no")
-        lines.append(f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | "
-                     f"{t['detail']} |")
+        mark = (
+            "yes"
+            if t.get("counted", t["fired"])
+            else "yes, not counted"
+            if t["fired"]
+            else "off"
+            if not t["enabled"]
+            else "no"
+        )
+        lines.append(
+            f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | {t['detail']} |"
+        )
     drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
     if drifted:
         lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
-        lines += [f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
-                  f"{r['p_adjusted']:.2g} |" for r in drifted]
+        lines += [
+            f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | {r['p_adjusted']:.2g} |"
+            for r in drifted
+        ]
     if against_schedules:
         lines += ["", f"Backtest: {against_schedules}"]
     return "\n".join(lines) + "\n"

@@ -9,8 +9,13 @@ from retrain import registry
 from retrain.errors import RegistryError
 from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo, run
 
-STEPS = ["after_register_commit", "after_version_tag", "after_pointer_commit",
-         "after_unassign_tag", "after_stage_tag"]
+STEPS = [
+    "after_register_commit",
+    "after_version_tag",
+    "after_pointer_commit",
+    "after_unassign_tag",
+    "after_stage_tag",
+]
 
 
 def new_repo(base, params=None) -> Repo:
@@ -59,9 +64,12 @@ def repo(ready, tmp_path):
 
 
 def snapshot(repo: Repo) -> dict:
-    return {"head": repo.git("rev-parse", "HEAD"), "tags": repo.git("tag", "--list"),
-            "status": repo.git("status", "--porcelain"),
-            "pointer": (repo.path / "models/champion.json").read_bytes()}
+    return {
+        "head": repo.git("rev-parse", "HEAD"),
+        "tags": repo.git("tag", "--list"),
+        "status": repo.git("status", "--porcelain"),
+        "pointer": (repo.path / "models/champion.json").read_bytes(),
+    }
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -90,6 +98,7 @@ def test_failure_at_any_rollback_step_leaves_the_repository_as_it_was(second, tm
 
 def test_tampered_champion_is_refused_before_it_is_unpickled(second, tmp_path):
     import pickle
+
     repo = copy_of(second, tmp_path)
     md5 = repo.json("models/champion.json")["md5"]
     cached = repo.path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
@@ -135,6 +144,7 @@ def test_promote_refuses_when_dvc_lock_is_stale(repo):
 
 def test_promote_refuses_a_verdict_written_for_another_model(repo):
     import json
+
     verdict = repo.json("reports/promotion.json")
     verdict["challenger_md5"] = "0" * 32
     (repo.path / "reports/promotion.json").write_text(json.dumps(verdict))
@@ -143,8 +153,10 @@ def test_promote_refuses_a_verdict_written_for_another_model(repo):
 
 
 def test_promote_without_a_verdict_is_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("schema: {id: i, time: t, target: y, positive: 1, negative: 0,"
-                                          " numeric: [x]}\nregistry: {model_name: m, bump: minor}\n")
+    (tmp_path / "params.yaml").write_text(
+        "schema: {id: i, time: t, target: y, positive: 1, negative: 0,"
+        " numeric: [x]}\nregistry: {model_name: m, bump: minor}\n"
+    )
     out = run(["retrain", "promote"], tmp_path, check=False)
     assert out.returncode == 1
     assert out.stderr == "error: reports/promotion.json: file not found\n"
@@ -174,21 +186,28 @@ def test_simulated_batches_stay_inside_the_repository(repo):
 
 
 def recorded_state(repo: Repo) -> dict:
-    return {str(p.relative_to(repo.path)): p.read_bytes() for p in sorted(repo.path.rglob("*"))
-            if p.is_file() and not p.is_relative_to(repo.path / ".dvc/tmp")
-            and not p.is_relative_to(repo.path / "reports")}
+    return {
+        str(p.relative_to(repo.path)): p.read_bytes()
+        for p in sorted(repo.path.rglob("*"))
+        if p.is_file()
+        and not p.is_relative_to(repo.path / ".dvc/tmp")
+        and not p.is_relative_to(repo.path / "reports")
+    }
 
 
-@pytest.mark.parametrize("command", [
-    ("report", "-o", "models/champion.json"),
-    ("report", "-o", "dvc.lock"),
-    ("report", "-o", "./params.yaml"),
-    ("report", "-o", "reports/../.git/HEAD"),
-    ("predict", "data/raw/2025-01.csv", "-o", "data/prepared/holdout.parquet"),
-    ("predict", "data/raw/2025-01.csv", "-o", "data/raw/scored.csv"),
-    ("fetch", "--stage", "prod", "-o", "data/raw"),
-    ("fetch", "--stage", "prod", "-o", "models"),
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("report", "-o", "models/champion.json"),
+        ("report", "-o", "dvc.lock"),
+        ("report", "-o", "./params.yaml"),
+        ("report", "-o", "reports/../.git/HEAD"),
+        ("predict", "data/raw/2025-01.csv", "-o", "data/prepared/holdout.parquet"),
+        ("predict", "data/raw/2025-01.csv", "-o", "data/raw/scored.csv"),
+        ("fetch", "--stage", "prod", "-o", "data/raw"),
+        ("fetch", "--stage", "prod", "-o", "models"),
+    ],
+)
 def test_command_outputs_never_overwrite_recorded_state(promoted, tmp_path, command):
     repo = copy_of(promoted, tmp_path)
     before = recorded_state(repo)

@@ -9,8 +9,10 @@ pytestmark = pytest.mark.e2e
 
 def backtest_of(experiment: dict) -> dict:
     data = experiment["data"]
-    return {"params": data["params"]["params.yaml"]["data"]["decide"]["age"],
-            "metrics": data["metrics"]["reports/backtest.json"]["data"]}
+    return {
+        "params": data["params"]["params.yaml"]["data"]["decide"]["age"],
+        "metrics": data["metrics"]["reports/backtest.json"]["data"],
+    }
 
 
 def test_queued_experiments_over_three_age_limits_give_three_backtests(make_repo):
@@ -29,6 +31,5 @@ def test_queued_experiments_over_three_age_limits_give_three_backtests(make_repo
     assert policy[0]["retrains"] > policy[2]["retrains"] >= policy[12]["retrains"]
     outcomes = {(p["retrains"], p["mean_roc_auc"]) for p in policy.values()}
     assert len(outcomes) == 3, policy
-    for result in results:      # every experiment judged its policy against the same schedules
-        assert result["metrics"]["schedules"]["best_schedule"] in {"every_2", "every_3",
-                                                                  "every_4", "every_6"}
+    for result in results:  # every experiment judged its policy against the same schedules
+        assert result["metrics"]["schedules"]["best_schedule"] in {"every_2", "every_3", "every_4", "every_6"}

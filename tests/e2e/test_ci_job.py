@@ -11,9 +11,18 @@ pytestmark = pytest.mark.e2e
 
 PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
-    "simulate": {"rows_per_batch": 300, "scenarios": [
-        {"name": "senior_flag_as_text", "kind": "retype", "from": "2025-06",
-         "column": "senior_citizen", "mapping": {"0": "No", "1": "Yes"}}]},
+    "simulate": {
+        "rows_per_batch": 300,
+        "scenarios": [
+            {
+                "name": "senior_flag_as_text",
+                "kind": "retype",
+                "from": "2025-06",
+                "column": "senior_citizen",
+                "mapping": {"0": "No", "1": "Yes"},
+            }
+        ],
+    },
 }
 
 
@@ -59,14 +68,14 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     assert f"files/md5/{md5[:2]}/{md5[2:]}" in remote_files(remote)
     report = (ci.path / "reports/job.md").read_text()
     assert "# Decision as of 2025-03" in report and "| roc_auc |" in report
-    assert "Verdict: **promoted**: no champion yet" in report     # the decision that promoted
+    assert "Verdict: **promoted**: no champion yet" in report  # the decision that promoted
     assert "In production after this job: v1.0.0" in report
 
     state = origin_state(origin)
-    job(ci)                                                  # no new data: nothing to do
+    job(ci)  # no new data: nothing to do
     assert origin_state(origin) == state
 
-    ci.retrain("simulate")                                   # 2025-04, a new batch
+    ci.retrain("simulate")  # 2025-04, a new batch
     ci.commit_all("Batch 2025-04")
     job(ci)
     log = Repo(origin).git("log", "--format=%s", "-3")
@@ -85,8 +94,8 @@ def test_schema_breaking_batch_fails_the_job_and_publishes_nothing(setup):
     origin, remote, ci = setup
     job(ci)
     for _ in range(2):
-        ci.retrain("simulate")                               # 2025-04, 2025-05 fine
-    ci.retrain("simulate")                                   # 2025-06: senior_citizen as text
+        ci.retrain("simulate")  # 2025-04, 2025-05 fine
+    ci.retrain("simulate")  # 2025-06: senior_citizen as text
     ci.commit_all("three more batches")
     state, files = origin_state(origin), remote_files(remote)
     summary = ci.path.parent / "summary.md"
@@ -109,20 +118,19 @@ def test_pull_request_mode_reports_without_promoting_or_pushing(setup):
 
 def test_a_challenger_that_loses_is_held_and_the_hold_is_published(setup):
     origin, remote, ci = setup
-    job(ci)                                                  # v1.0.0 in production
-    ci.set_params({"decide": {"performance": {"threshold": 0.99}},
-                   "compare": {"min_improvement": 0.5}})
-    ci.retrain("simulate")                                   # 2025-04: retrain, challenger loses
+    job(ci)  # v1.0.0 in production
+    ci.set_params({"decide": {"performance": {"threshold": 0.99}}, "compare": {"min_improvement": 0.5}})
+    ci.retrain("simulate")  # 2025-04: retrain, challenger loses
     ci.commit_all("Batch 2025-04, stricter thresholds")
     out = job(ci)
     assert "held churn-model v1.0.0 in prod as of 2025-04" in out.stdout
     pointer = json.loads(Repo(origin).git("show", "main:models/champion.json"))
     assert pointer["version"] == "v1.0.0" and pointer["baseline"]["as_of"] == "2025-04"
-    decision = ci.json("reports/decision.json")                # judged against the held score
+    decision = ci.json("reports/decision.json")  # judged against the held score
     assert not decision["retrain"], decision["reason"]
     assert "Evaluate batch 2025-04" in Repo(origin).git("log", "--format=%s", "-1")
     state = origin_state(origin)
-    job(ci)                                                  # nothing new: nothing published
+    job(ci)  # nothing new: nothing published
     assert origin_state(origin) == state
 
 
@@ -152,8 +160,7 @@ fi
     assert sorted(t for t in tags if "@" in t) == ["churn-model@v1.0.0"]
     for tag in tags:
         commit = Repo(origin).git("rev-list", "-n1", tag)
-        ancestor = Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main",
-                                    check=False)
+        ancestor = Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main", check=False)
         assert ancestor.returncode == 0, tag
     fresh = Repo(tmp_path / "fresh")
     ci.run("git", "clone", "-q", str(origin), str(fresh.path))

@@ -25,20 +25,30 @@ PARAMS = {
     "simulate": {"rows_per_batch": 300, "scenarios": []},
 }
 REPRO_POINTS = [
-    "write:data/prepared/newest.parquet", "write:data/prepared/train.parquet",
-    "write:reports/prepare.json", "write:reports/evaluation.json",
-    "write:reports/plots/newest_champion.csv", "write:reports/decision.json",
+    "write:data/prepared/newest.parquet",
+    "write:data/prepared/train.parquet",
+    "write:reports/prepare.json",
+    "write:reports/evaluation.json",
+    "write:reports/plots/newest_champion.csv",
+    "write:reports/decision.json",
     "write:models/challenger/model.skops",
-    "write:models/challenger/profile.json", "write:reports/promotion.json",
-    "write:reports/plots/roc_champion.csv", "write:reports/backtest.json",
-    "write:data/backtest/state.json", "write:reports/decision.md",
+    "write:models/challenger/profile.json",
+    "write:reports/promotion.json",
+    "write:reports/plots/roc_champion.csv",
+    "write:reports/backtest.json",
+    "write:data/backtest/state.json",
+    "write:reports/decision.md",
     "write:reports/report.html",
 ]
-PROMOTE_POINTS = ["promote:start", "promote:after_register_commit", "promote:after_version_tag",
-                  "promote:after_pointer_commit", "promote:after_unassign_tag",
-                  "promote:after_stage_tag"]
-ROLLBACK_POINTS = ["rollback:after_pointer_commit", "rollback:after_unassign_tag",
-                   "rollback:after_stage_tag"]
+PROMOTE_POINTS = [
+    "promote:start",
+    "promote:after_register_commit",
+    "promote:after_version_tag",
+    "promote:after_pointer_commit",
+    "promote:after_unassign_tag",
+    "promote:after_stage_tag",
+]
+ROLLBACK_POINTS = ["rollback:after_pointer_commit", "rollback:after_unassign_tag", "rollback:after_stage_tag"]
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +80,15 @@ def copy(repo: Repo, where) -> Repo:
 
 def killed(repo: Repo, point: str, *cmd: str) -> None:
     """Run `cmd` in its own process group with RETRAIN_KILL_AT=point; it must die by SIGKILL."""
-    proc = subprocess.run(cmd, cwd=repo.path, capture_output=True, text=True, timeout=600,
-                          start_new_session=True,
-                          env=command_env({"RETRAIN_KILL_AT": point}))
+    proc = subprocess.run(
+        cmd,
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+        env=command_env({"RETRAIN_KILL_AT": point}),
+    )
     assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
 
 
@@ -84,15 +100,15 @@ def readers(repo: Repo) -> dict:
 
     found = find_versions_in_stage(str(repo.path), "churn-model", "prod")
     history = json.loads(repo.retrain("history", "--json").stdout)
-    return {"pointer": repo.json("models/champion.json")["version"],
-            "gto": found[0].version if found else None,
-            "history": history["production"],
-            "in_prod": read_registry(repo.path, "churn-model").active("prod")}
+    return {
+        "pointer": repo.json("models/champion.json")["version"],
+        "gto": found[0].version if found else None,
+        "history": history["production"],
+        "in_prod": read_registry(repo.path, "churn-model").active("prod"),
+    }
 
 
-def test_dvc_repro_killed_inside_every_stage_in_turn_reruns_to_the_same_outputs(month,
-                                                                               reference,
-                                                                               tmp_path):
+def test_dvc_repro_killed_inside_every_stage_in_turn_reruns_to_the_same_outputs(month, reference, tmp_path):
     """Each run is killed at the next point (the stage before it completed and is kept), the
     last one runs through: every rerun resumes from a killed stage."""
     repo = copy(month, tmp_path)
@@ -107,8 +123,7 @@ def test_dvc_repro_killed_inside_every_stage_in_turn_reruns_to_the_same_outputs(
     repo.repro()
     assert (repo.path / "dvc.lock").read_bytes() == reference["lock"]
     assert repo.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
-    assert not [p for p in repo.git("status", "--porcelain", "--ignored").splitlines()
-                if p.endswith(".tmp")]
+    assert not [p for p in repo.git("status", "--porcelain", "--ignored").splitlines() if p.endswith(".tmp")]
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +133,7 @@ def verdict(reference):
 
 
 @pytest.mark.parametrize("point", PROMOTE_POINTS)
-def test_promote_killed_at_any_step_then_rerun_promotes_once(verdict, reference, tmp_path,
-                                                             point):
+def test_promote_killed_at_any_step_then_rerun_promotes_once(verdict, reference, tmp_path, point):
     repo = copy(verdict, tmp_path)
     killed(repo, point, "retrain", "promote")
     now = repo.json("models/champion.json")["version"]
@@ -145,9 +159,16 @@ def test_rollback_killed_at_any_step_then_rerun_rolls_back_once(reference, tmp_p
 def test_two_promotes_at_once_one_wins_the_other_changes_nothing(verdict, tmp_path):
     repo = copy(verdict, tmp_path)
     env = command_env({"RETRAIN_PAUSE_AT": "promote:after_version_tag:4"})
-    first = subprocess.Popen(["retrain", "promote"], cwd=repo.path, env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        ["retrain", "promote"],
+        cwd=repo.path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     import time
+
     deadline = time.time() + 60
     while "churn-model@v1.1.0" not in repo.tags() and time.time() < deadline:
         time.sleep(0.1)
@@ -178,8 +199,7 @@ def hold_verdict(reference, tmp_path_factory):
     repo = copy(reference["repo"], tmp_path_factory.mktemp("hold"))
     repo.repro()
     repo.commit_all("evaluate v1.1.0")
-    repo.set_params({"decide": {"performance": {"threshold": 0.99}},
-                     "compare": {"min_improvement": 0.5}})
+    repo.set_params({"decide": {"performance": {"threshold": 0.99}}, "compare": {"min_improvement": 0.5}})
     repo.next_month()
     repo.repro()
     verdict = repo.json("reports/promotion.json")
@@ -201,8 +221,9 @@ def test_hold_killed_at_any_step_then_rerun_holds_once(hold_verdict, tmp_path, p
 
 
 @pytest.mark.parametrize("command", [("promote",), ("rollback", "--to", "v1.0.0", "--reason", "kill")])
-def test_killed_inside_git_commit_the_next_run_removes_the_stale_index_lock(verdict, reference,
-                                                                           tmp_path, command):
+def test_killed_inside_git_commit_the_next_run_removes_the_stale_index_lock(
+    verdict, reference, tmp_path, command
+):
     """The whole process group dies while `git commit` holds .git/index.lock (killed from a
     pre-commit hook, in the commit of the pointer): the next run recovers, removes the lock and
     completes."""
@@ -211,8 +232,15 @@ def test_killed_inside_git_commit_the_next_run_removes_the_stale_index_lock(verd
     hook = repo.path / ".git/hooks/pre-commit"
     hook.write_text("#!/bin/sh\nif test -f .git/index.lock; then kill -KILL 0; fi\n")
     hook.chmod(0o755)
-    proc = subprocess.run(["retrain", *command], cwd=repo.path, capture_output=True, text=True,
-                          timeout=600, start_new_session=True, env=command_env())
+    proc = subprocess.run(
+        ["retrain", *command],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+        env=command_env(),
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (repo.path / ".git/index.lock").exists()
     hook.unlink()
@@ -236,12 +264,15 @@ def test_a_foreign_index_lock_is_refused_and_kept(verdict, tmp_path):
     assert "churn-model@v1.1.0" not in repo.tags()
 
 
-@pytest.mark.parametrize("command,pause", [
-    (("promote",), "write:reports/evaluation.json"),
-    (("rollback", "--to", "v1.0.0", "--reason", "x"), "write:reports/evaluation.json"),
-    (("hold",), "write:reports/evaluation.json"),
-    (("promote",), "write:reports/backtest.json"),
-])
+@pytest.mark.parametrize(
+    "command,pause",
+    [
+        (("promote",), "write:reports/evaluation.json"),
+        (("rollback", "--to", "v1.0.0", "--reason", "x"), "write:reports/evaluation.json"),
+        (("hold",), "write:reports/evaluation.json"),
+        (("promote",), "write:reports/backtest.json"),
+    ],
+)
 def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command, pause):
     """A repro paused inside evaluate (which reads the pointer) or the backtest (which writes
     reports promote would commit) holds DVC's locks: promote, hold and rollback are refused and
@@ -249,22 +280,30 @@ def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command,
     repo = copy(verdict, tmp_path)
     repo.retrain("simulate")
     repo.commit_all("one more month")
-    before = {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD"),
-              "pointer": (repo.path / "models/champion.json").read_bytes()}
+    before = {
+        "tags": repo.tags(),
+        "head": repo.git("rev-parse", "HEAD"),
+        "pointer": (repo.path / "models/champion.json").read_bytes(),
+    }
     written = repo.path / pause.removeprefix("write:")
     before_mtime = written.stat().st_mtime_ns if written.exists() else 0
     env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:8"})
-    running = subprocess.Popen(["dvc", "repro"], cwd=repo.path, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    running = subprocess.Popen(
+        ["dvc", "repro"], cwd=repo.path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     import time
+
     deadline = time.time() + 120
     while not written.exists() or written.stat().st_mtime_ns == before_mtime:
         assert time.time() < deadline and running.poll() is None, running.stderr.read()
         time.sleep(0.2)
     out = repo.retrain(*command, check=False)
     assert out.returncode == 3 and "dvc repro?" in out.stderr, out.stderr
-    assert {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD"),
-            "pointer": (repo.path / "models/champion.json").read_bytes()} == before
+    assert {
+        "tags": repo.tags(),
+        "head": repo.git("rev-parse", "HEAD"),
+        "pointer": (repo.path / "models/champion.json").read_bytes(),
+    } == before
     _, err = running.communicate(timeout=300)
     assert running.returncode == 0, err
     assert repo.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."

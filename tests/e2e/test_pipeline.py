@@ -15,9 +15,18 @@ LOOP_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1, "holdout_fraction": 0.5},
     "decide": {"performance": {"threshold": 0.75}, "age": {"max_batches": 12}},
     "compare": {"min_improvement": 0.02, "minimums": {"roc_auc": 0.6}, "guards": {"brier": 0.05}},
-    "simulate": {"rows_per_batch": 600, "scenarios": [
-        {"name": "long_contract_churn_rise", "kind": "concept", "from": "2025-05",
-         "where": {"contract": ["One year", "Two year"]}, "flip_to_positive": 0.7}]},
+    "simulate": {
+        "rows_per_batch": 600,
+        "scenarios": [
+            {
+                "name": "long_contract_churn_rise",
+                "kind": "concept",
+                "from": "2025-05",
+                "where": {"contract": ["One year", "Two year"]},
+                "flip_to_positive": 0.7,
+            }
+        ],
+    },
 }
 
 
@@ -66,7 +75,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     repo.commit_all("evaluate v1.0.0")
     assert ran_stages(repo.repro()) == set()
 
-    repo.retrain("simulate")                                   # 2025-04, stable
+    repo.retrain("simulate")  # 2025-04, stable
     repo.commit_all("2025-04")
     out = repo.repro()
     assert "prepare" in ran_stages(out)
@@ -78,7 +87,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert_holdout_is_honest(repo)
     repo.commit_all("evaluate 2025-04")
 
-    repo.retrain("simulate")                                   # 2025-05, churn rises
+    repo.retrain("simulate")  # 2025-05, churn rises
     repo.commit_all("2025-05")
     repo.repro()
     decision = repo.json("reports/decision.json")
@@ -94,9 +103,8 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.1.0"
     repo.commit_all("evaluate v1.1.0")
 
-    repo.retrain("simulate")                                   # 2025-06: challenger must lose
-    repo.set_params({"decide": {"performance": {"threshold": 0.99}},
-                     "compare": {"min_improvement": 0.5}})
+    repo.retrain("simulate")  # 2025-06: challenger must lose
+    repo.set_params({"decide": {"performance": {"threshold": 0.99}}, "compare": {"min_improvement": 0.5}})
     repo.commit_all("2025-06, stricter compare")
     pointer_before = (repo.path / "models/champion.json").read_bytes()
     tags_before = repo.tags()
@@ -125,7 +133,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert performance["fired"] and not performance["counted"]
     assert "answered in 2025-06" in performance["detail"]
     assert repo.json("reports/promotion.json")["reason"] == "no challenger was trained"
-    assert repo.retrain("hold", check=False).returncode == 3   # nothing left to hold
+    assert repo.retrain("hold", check=False).returncode == 3  # nothing left to hold
     history = json.loads(repo.retrain("history", "--json").stdout)
     assert history["production"] == "v1.1.0"
     last = history["events"][-1]
@@ -140,12 +148,13 @@ def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(ma
     repo.commit_all("evaluated")
     assert not repo.json("reports/decision.json")["retrain"]
 
-    for key, value, trigger in [("decide.performance.threshold", "0.99", "performance_roc_auc"),
-                                ("decide.multivariate_drift.auc", "0.0", "multivariate_drift")]:
+    for key, value, trigger in [
+        ("decide.performance.threshold", "0.99", "performance_roc_auc"),
+        ("decide.multivariate_drift.auc", "0.0", "multivariate_drift"),
+    ]:
         repo.git("checkout", "--", "params.yaml")
         # drift counts without a loss to confirm it, as a team that wants it to would set
-        out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}",
-                       "-S", "decide.confirm.triggers=[]").stdout
+        out = repo.run("dvc", "exp", "run", "-S", f"{key}={value}", "-S", "decide.confirm.triggers=[]").stdout
         assert ran_stages(out) >= {"decide"}, key
         assert not ran_stages(out) & {"prepare", "evaluate"}, key
         decision = repo.json("reports/decision.json")
@@ -180,15 +189,16 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     assert f"Backtest: {against.strip()}" in (repo.path / "reports/decision.md").read_text()
 
     repo.commit_all("evaluated")
-    repo.retrain("simulate")                               # 2026-01, right after the promotion
+    repo.retrain("simulate")  # 2026-01, right after the promotion
     repo.commit_all("2026-01")
     out = repo.repro()
     assert "resumed after 2025-12 from the checkpoint" in out and "replayed 1 of 13" in out
     decision = repo.json("reports/decision.json")
-    assert not decision["retrain"] and not {
-        t["name"] for t in decision["triggers"] if t["fired"]} & explanations, decision
+    assert (
+        not decision["retrain"] and not {t["name"] for t in decision["triggers"] if t["fired"]} & explanations
+    ), decision
     repo.git("reset", "-q", "--hard", "HEAD~1")
-    repo.retrain("simulate", "--unlabelled")              # label delay: 2026-01 has no labels
+    repo.retrain("simulate", "--unlabelled")  # label delay: 2026-01 has no labels
     repo.commit_all("2026-01 without labels")
     repo.repro()
     evaluation = repo.json("reports/evaluation.json")
@@ -214,6 +224,7 @@ def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
     clone = tmp_path / "clone"
     repo.run("git", "clone", "-q", str(repo.path), str(clone))
     from tests.helpers import Repo
+
     other = Repo(clone)
     other.run("dvc", "pull")
     out = other.repro()
@@ -224,9 +235,18 @@ def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
 
 def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(make_repo):
     params = dict(LOOP_PARAMS)
-    params["simulate"] = {"rows_per_batch": 300, "scenarios": [
-        {"name": "senior_flag_as_text", "kind": "retype", "from": "2025-04",
-         "column": "senior_citizen", "mapping": {"0": "No", "1": "Yes"}}]}
+    params["simulate"] = {
+        "rows_per_batch": 300,
+        "scenarios": [
+            {
+                "name": "senior_flag_as_text",
+                "kind": "retype",
+                "from": "2025-04",
+                "column": "senior_citizen",
+                "mapping": {"0": "No", "1": "Yes"},
+            }
+        ],
+    }
     repo = make_repo(params)
     repo.retrain("simulate", "--months", "3")
     repo.commit_all("data")
@@ -240,8 +260,11 @@ def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(m
     out = repo.run("dvc", "repro", check=False)
     assert out.returncode != 0
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [errors[0]] and "data/raw/2025-04.csv: column 'senior_citizen', row 1" \
-        in errors[0] and "expected a number" in errors[0]
+    assert (
+        errors == [errors[0]]
+        and "data/raw/2025-04.csv: column 'senior_citizen', row 1" in errors[0]
+        and "expected a number" in errors[0]
+    )
     assert "Traceback" not in out.stderr
     assert (repo.path / "dvc.lock").read_bytes() == lock
     assert (repo.path / "models/champion.json").read_bytes() == pointer
@@ -249,15 +272,22 @@ def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(m
 
 
 def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo):
-    repo = make_repo({"simulate": {"start": "2022-01", "rows_per_batch": 150, "scenarios": []},
-                      "decide": {"performance": {"threshold": 0.5}},
-                      "compare": {"min_holdout_rows": 50}})
+    repo = make_repo(
+        {
+            "simulate": {"start": "2022-01", "rows_per_batch": 150, "scenarios": []},
+            "decide": {"performance": {"threshold": 0.5}},
+            "compare": {"min_holdout_rows": 50},
+        }
+    )
     repo.first_run(months=36)
     repo.repro()
     before = (repo.path / "reports/evaluation.json").read_bytes()
     assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.0.0"
-    history = [*(repo.path / "data/raw").iterdir(), repo.path / "data/prepared/train.parquet",
-               repo.path / "data/prepared/holdout.parquet"]
+    history = [
+        *(repo.path / "data/raw").iterdir(),
+        repo.path / "data/prepared/train.parquet",
+        repo.path / "data/prepared/holdout.parquet",
+    ]
     assert len(history) == 38
     for path in history:
         path.unlink()
@@ -272,8 +302,7 @@ def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(ma
     repo = make_repo(LOOP_PARAMS)
     repo.first_run()
     repo.next_month()
-    repo.set_params({"prepare": {"max_rows": {"train": 200, "labelled": 300}},
-                     "decide": {"force": True}})
+    repo.set_params({"prepare": {"max_rows": {"train": 200, "labelled": 300}}, "decide": {"force": True}})
     out = repo.repro("compare")
     prepared = repo.json("reports/prepare.json")
     assert (prepared["train_rows"], prepared["train_window_rows"]) == (200, 300)
@@ -306,8 +335,9 @@ def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdou
     for name in ("newest_champion", "holdout_challenger"):
         path = repo.path / f"data/scored/{name}.parquet"
         md5 = parquet_metadata(path)["model_md5"]
-        write_parquet(path, pd.DataFrame({"customer_id": ["nobody"], "probability": [0.5]}),
-                      {"model_md5": md5})
+        write_parquet(
+            path, pd.DataFrame({"customer_id": ["nobody"], "probability": [0.5]}), {"model_md5": md5}
+        )
     out = repo.run("python", "stages/compare.py").stdout
     assert "scored the champion on the holdout" in out
     assert "scored the challenger on the holdout" in out

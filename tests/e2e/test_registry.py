@@ -10,20 +10,29 @@ from tests.helpers import ALWAYS_PROMOTE, Repo
 pytestmark = pytest.mark.e2e
 
 
-
 def readers(repo: Repo, tmp_path, label: str) -> dict:
     """Which version each reader of the registry says is in production."""
     pointer = repo.json("models/champion.json")
     gto_cli = json.loads(repo.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
-    api = repo.run("python", "-c", "import gto.api as g; print(g.find_versions_in_stage("
-                   "'.', 'churn-model', 'prod')[0].version)").stdout.strip()
+    api = repo.run(
+        "python",
+        "-c",
+        "import gto.api as g; print(g.find_versions_in_stage('.', 'churn-model', 'prod')[0].version)",
+    ).stdout.strip()
     out = tmp_path / f"artifact-{label}" / "model.skops"
     repo.run("dvc", "artifacts", "get", ".", "churn-model", "--stage", "prod", "-o", str(out))
-    by_md5 = {json.loads(repo.git("tag", "-l", "--format=%(contents:body)", t))["md5"]: t
-              for t in repo.tags() if "@" in t}
+    by_md5 = {
+        json.loads(repo.git("tag", "-l", "--format=%(contents:body)", t))["md5"]: t
+        for t in repo.tags()
+        if "@" in t
+    }
     dvc_artifacts = by_md5[hashlib.md5(out.read_bytes()).hexdigest()].split("@")[1]
-    return {"pointer": pointer["version"], "gto show": gto_cli, "gto api": api,
-            "dvc artifacts get": dvc_artifacts}
+    return {
+        "pointer": pointer["version"],
+        "gto show": gto_cli,
+        "gto api": api,
+        "dvc artifacts get": dvc_artifacts,
+    }
 
 
 def month(repo: Repo, message: str) -> None:
@@ -64,7 +73,7 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
 
     assert "unpinned churn-model v1.1.0" in repo.retrain("unpin", "--reason", "reviewed").stdout
     assert "pinned" not in repo.json("models/champion.json")
-    repo.repro()                        # the same data: the challenger is v1.2.0's bytes again
+    repo.repro()  # the same data: the challenger is v1.2.0's bytes again
     verdict = repo.json("reports/promotion.json")
     assert verdict["locked"] and "bytes are those of v1.2.0" in verdict["reason"]
     assert verdict["challenger_md5"] == repo.json("models/champion.json")["rolled_back"][0]["md5"]
@@ -78,15 +87,27 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
 
     history = json.loads(repo.retrain("history", "--json").stdout)
     story = [(e["version"], e["action"], e["as_of"]) for e in history["events"]]
-    assert story == [("v1.0.0", "promote", "2025-03"), ("v1.1.0", "promote", "2025-04"),
-                     ("v1.2.0", "promote", "2025-05"), ("v1.1.0", "rollback", "2025-05"),
-                     ("v1.1.0", "unpin", "2025-05"), ("v1.3.0", "promote", "2025-06")]
+    assert story == [
+        ("v1.0.0", "promote", "2025-03"),
+        ("v1.1.0", "promote", "2025-04"),
+        ("v1.2.0", "promote", "2025-05"),
+        ("v1.1.0", "rollback", "2025-05"),
+        ("v1.1.0", "unpin", "2025-05"),
+        ("v1.3.0", "promote", "2025-06"),
+    ]
     assert history["production"] == "v1.3.0"
     assert history["events"][1]["window"] == ["2025-04"] and history["events"][1]["rows"] > 0
     text = repo.retrain("history").stdout
     assert text.splitlines()[-1].startswith("*") and "v1.3.0" in text.splitlines()[-1]
-    expected = {"2025-01": None, "2025-03": None, "2025-04": "v1.0.0", "2025-05": "v1.1.0",
-                "2025-06": "v1.1.0", "2025-07": "v1.3.0", "2026-01": "v1.3.0"}
+    expected = {
+        "2025-01": None,
+        "2025-03": None,
+        "2025-04": "v1.0.0",
+        "2025-05": "v1.1.0",
+        "2025-06": "v1.1.0",
+        "2025-07": "v1.3.0",
+        "2026-01": "v1.3.0",
+    }
     for period, version in expected.items():
         answer = json.loads(repo.retrain("history", "--at", period, "--json").stdout)
         assert answer["version"] == version, period
@@ -136,4 +157,4 @@ def test_promote_ignores_files_a_user_left_untracked_but_not_edits_to_committed_
     assert "promoted churn-model v1.0.0" in repo.retrain("promote").stdout
     assert (repo.path / "scored.csv").exists()
     assert "scored.csv" not in repo.git("show", "--stat", "HEAD~1")
-    assert repo.git("status", "--porcelain", "--", "dvc_plots") == ""     # ignored
+    assert repo.git("status", "--porcelain", "--", "dvc_plots") == ""  # ignored

@@ -43,7 +43,7 @@ def test_readme_flow_pushes_the_first_model_and_a_second_clone_carries_on(make_r
     fetched = second.retrain("fetch", "--stage", "prod", "-o", "deploy")
     assert "v1.0.0" in fetched.stdout
     assert hashlib.md5((second.path / "deploy/model.skops").read_bytes()).hexdigest() == md5
-    second.retrain("simulate")                                # 2025-04
+    second.retrain("simulate")  # 2025-04
     second.commit_all("Batch 2025-04")
     out = job(second, "0")
     assert "promoted churn-model v1.1.0" in out.stdout
@@ -51,7 +51,7 @@ def test_readme_flow_pushes_the_first_model_and_a_second_clone_carries_on(make_r
 
     rolled = second.retrain("rollback", "--previous", "--reason", "sales complained")
     assert "pinned there until 'retrain unpin'" in rolled.stdout
-    job(second, "0")                                          # nothing new; the same bytes again
+    job(second, "0")  # nothing new; the same bytes again
     verdict = second.json("reports/promotion.json")
     assert not verdict["promote"] and "pinned to v1.0.0" in verdict["reason"]
     assert "pinned to v1.0.0" in (second.path / "reports/job.md").read_text()

@@ -18,11 +18,21 @@ RETRAIN_EVERY_MONTH = {
     "decide": {"performance": {"threshold": 0.99}},
     "simulate": {"rows_per_batch": 400, "scenarios": []},
 }
-PLOT_IDS = {"roc", "precision_recall", "confusion_holdout", "confusion_newest", "drift",
-            "drift_threshold", "served", "retrains", "tradeoff"}
+PLOT_IDS = {
+    "roc",
+    "precision_recall",
+    "confusion_holdout",
+    "confusion_newest",
+    "drift",
+    "drift_threshold",
+    "served",
+    "retrains",
+    "tradeoff",
+}
 needs_browser = pytest.mark.skipif(
     not browser.chromium() and not os.environ.get("RETRAIN_REQUIRE_BROWSER"),
-    reason="chromium is not installed (.ci/run installs it)")
+    reason="chromium is not installed (.ci/run installs it)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +58,8 @@ def test_report_opens_offline_with_every_chart_drawn(seen):
     import matplotlib.image
 
     pixels = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
-    for colour in ("#1f77b4", "#d62728"):          # champion and challenger lines
-        rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    for colour in ("#1f77b4", "#d62728"):  # champion and challenger lines
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
         assert ((abs(pixels - rgb)).sum(axis=-1) < 12).sum() > 200, colour
 
 
@@ -76,8 +86,7 @@ def test_predict_gives_the_probabilities_evaluate_computed(seen):
     out = seen.retrain("predict", str(newest.relative_to(seen.path)), "-o", "scored.csv")
     assert "v1.0.0" in out.stdout
     predicted = pd.read_csv(seen.path / "scored.csv", dtype={"customer_id": str})
-    evaluated = pd.read_csv(seen.path / "reports/plots/newest_champion.csv",
-                            dtype={"customer_id": str})
+    evaluated = pd.read_csv(seen.path / "reports/plots/newest_champion.csv", dtype={"customer_id": str})
     assert len(evaluated) > 100
     assert list(predicted.columns) == ["customer_id", "probability", "label"]
     merged = evaluated.merge(predicted, on="customer_id", suffixes=("_evaluate", "_predict"))

@@ -11,8 +11,13 @@ from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo
 
 pytestmark = pytest.mark.e2e
 
-READERS = [("verify",), ("predict", "data/raw/2025-01.csv", "-o", "never-written.csv"),
-           ("fetch", "--stage", "prod", "-o", "fetched"), ("history",), ("promote",)]
+READERS = [
+    ("verify",),
+    ("predict", "data/raw/2025-01.csv", "-o", "never-written.csv"),
+    ("fetch", "--stage", "prod", "-o", "fetched"),
+    ("history",),
+    ("promote",),
+]
 
 
 @pytest.fixture(scope="module")

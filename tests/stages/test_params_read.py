@@ -73,7 +73,6 @@ def test_stage_reads_exactly_its_declared_params(name, cold_start_repo, monkeypa
     declared = STAGES[name].get("params", [])
     leaves = {k for k in seen if not any(other.startswith(k + ".") for other in seen)}
     undeclared = sorted(k for k in leaves if not covered(k, declared))
-    unread = sorted(d for d in declared
-                    if not any(k == d or k.startswith(d + ".") for k in leaves))
+    unread = sorted(d for d in declared if not any(k == d or k.startswith(d + ".") for k in leaves))
     assert undeclared == [], f"{name} reads params it does not declare"
     assert unread == [], f"{name} declares params it never reads"

@@ -13,15 +13,20 @@ BIN = Path(sys.executable).parent
 
 
 def test_workflows_match_the_github_schema():
-    proc = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema",
-                           "vendor.github-workflows", *map(str, WORKFLOWS)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_zizmor_finds_nothing_of_medium_or_high_severity():
-    proc = subprocess.run([str(BIN / "zizmor"), "--offline", "--min-severity", "medium",
-                           str(ROOT / ".github/workflows")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--min-severity", "medium", str(ROOT / ".github/workflows")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -35,8 +40,7 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     assert job["permissions"] == {"contents": "write"}
     steps = job["steps"]
     assert steps[0]["with"]["fetch-depth"] == 0 and steps[0]["with"]["fetch-tags"] is True
-    assert all("@" in s["uses"] and len(s["uses"].split("@")[1]) == 40
-               for s in steps if "uses" in s)
+    assert all("@" in s["uses"] and len(s["uses"].split("@")[1]) == 40 for s in steps if "uses" in s)
     run = next(s for s in steps if s.get("run") == "bash .ci/retrain")
     assert any("secrets." in str(v) for v in run["env"].values()), "credentials from secrets"
     uses = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
@@ -44,7 +48,7 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     assert uses["actions/cache"]["with"]["path"] == ".dvc/cache"
     assert "reports/report.html" in uses["actions/upload-artifact"]["with"]["path"]
     assert steps.index(uses["actions/upload-artifact"]) > steps.index(run)
-    assert '.[${DVC_EXTRA}]' in next(s["run"] for s in steps if s.get("name") == "Install")
+    assert ".[${DVC_EXTRA}]" in next(s["run"] for s in steps if s.get("name") == "Install")
     pr = yaml.safe_load((ROOT / ".github/workflows/retrain-pr.yml").read_text())
     assert {"params.yaml", "dvc.yaml"} <= set(pr[True]["pull_request"]["paths"])
     pr_job = pr["jobs"]["report"]

@@ -24,17 +24,32 @@ from retrain.schema import CleaningPolicy, validate_batch
 from retrain.splits import WindowPolicy
 from tests.helpers import ROOT
 
-POLICIES = [Policy("policy", "triggers"), Policy("never", "never"),
-            Policy("every_batch", "every"), Policy("every_2", "every_k", 2)]
+POLICIES = [
+    Policy("policy", "triggers"),
+    Policy("never", "never"),
+    Policy("every_batch", "every"),
+    Policy("every_2", "every_k", 2),
+]
 
 
 @pytest.fixture
 def settings(toy_schema, params):
     decide = copy.deepcopy(params["decide"])
     decide["min_rows"] = 50
-    return Settings(toy_schema, WindowPolicy("last_n", 2, 0.4), decide,
-                    ComparePolicy("roc_auc", 0.0, {}, {"roc_auc": 0.5}, 20), "logistic_regression",
-                    {}, 0, 0.5, 5, 500, 1, DomainCheck(3, 300, 0))
+    return Settings(
+        toy_schema,
+        WindowPolicy("last_n", 2, 0.4),
+        decide,
+        ComparePolicy("roc_auc", 0.0, {}, {"roc_auc": 0.5}, 20),
+        "logistic_regression",
+        {},
+        0,
+        0.5,
+        5,
+        500,
+        1,
+        DomainCheck(3, 300, 0),
+    )
 
 
 @pytest.fixture
@@ -43,13 +58,17 @@ def toy_history(toy_batch):
 
 
 def decisions(result, upto):
-    return {name: [(r["period"], r["retrain"], r["promoted"], tuple(r["fired"]), r["served"])
-                   for r in rows if r["period"] <= upto]
-            for name, rows in result["batches"].items()}
+    return {
+        name: [
+            (r["period"], r["retrain"], r["promoted"], tuple(r["fired"]), r["served"])
+            for r in rows
+            if r["period"] <= upto
+        ]
+        for name, rows in result["batches"].items()
+    }
 
 
-def test_no_look_ahead_labels_of_a_later_batch_change_nothing_before_it(settings, toy_history,
-                                                                         toy_batch):
+def test_no_look_ahead_labels_of_a_later_batch_change_nothing_before_it(settings, toy_history, toy_batch):
     before = replay(toy_history, settings, POLICIES, "roc_auc")
     changed = list(toy_history)
     flipped = toy_batch("2025-04", seed=4, shift=1.5)
@@ -67,12 +86,12 @@ def test_replay_is_deterministic_and_reuses_models(settings, toy_history):
     assert a["models_reused"] > 0
     assert a["summary"]["every_batch"]["retrains"] == len(toy_history) - 1
     assert a["summary"]["never"]["retrains"] == 0
-    assert a["summary"]["every_2"]["retrains"] == 2      # batches 2 and 4 (k=2)
+    assert a["summary"]["every_2"]["retrains"] == 2  # batches 2 and 4 (k=2)
 
 
 def test_a_harmless_covariate_shift_is_explained_but_not_retrained_on(settings, toy_batch):
     history = [toy_batch(f"2025-{m:02d}", seed=m) for m in range(1, 7)]
-    for batch in history[3:]:   # the label does not depend on x2
+    for batch in history[3:]:  # the label does not depend on x2
         batch.frame["x2"] = batch.frame["x2"] + 60
     result = replay(history, settings, POLICIES, "roc_auc")
     policy = result["batches"]["policy"]
@@ -90,13 +109,21 @@ def test_a_concept_change_makes_the_policy_retrain_and_promote(settings, toy_his
 
 
 def test_summary_counts_retrains_after_the_first_model_and_the_cost():
-    rows = [{"served": None, "retrain": True, "promoted": True, "rows_trained": 100},
-            {"served": {"roc_auc": 0.8}, "retrain": False, "promoted": False, "rows_trained": 0},
-            {"served": {"roc_auc": 0.6}, "retrain": True, "promoted": False, "rows_trained": 150}]
+    rows = [
+        {"served": None, "retrain": True, "promoted": True, "rows_trained": 100},
+        {"served": {"roc_auc": 0.8}, "retrain": False, "promoted": False, "rows_trained": 0},
+        {"served": {"roc_auc": 0.6}, "retrain": True, "promoted": False, "rows_trained": 150},
+    ]
     summary = summarise(rows, "roc_auc")
-    assert summary == {"retrains": 1, "promotions": 0, "retrains_not_promoted": 1,
-                       "mean_roc_auc": 0.7, "worst_roc_auc": 0.6, "rows_trained": 250,
-                       "batches_served": 2}
+    assert summary == {
+        "retrains": 1,
+        "promotions": 0,
+        "retrains_not_promoted": 1,
+        "mean_roc_auc": 0.7,
+        "worst_roc_auc": 0.6,
+        "rows_trained": 250,
+        "batches_served": 2,
+    }
 
 
 def test_policies_include_the_baselines_and_every_schedule():
@@ -114,9 +141,10 @@ def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedu
     policies = policies_from({"every_k": [2, 3]})
 
     def summary(policy, every_2, every_3):
-        return {name: {"retrains": r, "mean_roc_auc": m}
-                for name, (r, m) in {"policy": policy, "every_2": every_2,
-                                     "every_3": every_3}.items()}
+        return {
+            name: {"retrains": r, "mean_roc_auc": m}
+            for name, (r, m) in {"policy": policy, "every_2": every_2, "every_3": every_3}.items()
+        }
 
     won = against_schedules(summary((3, 0.80), (5, 0.79), (3, 0.75)), policies, "roc_auc")
     assert won["best_schedule"] == "every_2" and won["dominates_best_schedule"]
@@ -126,39 +154,37 @@ def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedu
     lower = against_schedules(summary((2, 0.78), (5, 0.79), (3, 0.75)), policies, "roc_auc")
     assert not lower["dominates_best_schedule"]
     same_mean = against_schedules(summary((2, 0.8), (5, 0.79), (2, 0.79)), policies, "roc_auc")
-    assert same_mean["best_schedule"] == "every_3"   # the same mean with fewer retrains
+    assert same_mean["best_schedule"] == "every_3"  # the same mean with fewer retrains
 
 
-def test_a_replay_resumed_from_its_checkpoint_equals_a_replay_from_the_start(settings,
-                                                                             toy_history,
-                                                                             tmp_path):
+def test_a_replay_resumed_from_its_checkpoint_equals_a_replay_from_the_start(settings, toy_history, tmp_path):
     full = replay(toy_history, settings, POLICIES, "roc_auc")
     first = replay(toy_history[:4], settings, POLICIES, "roc_auc")
     save_checkpoint(tmp_path, first["checkpoint"])
-    resumed = replay(toy_history, settings, POLICIES, "roc_auc",
-                     checkpoint=read_checkpoint(tmp_path))
+    resumed = replay(toy_history, settings, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))
     assert resumed["replayed"] == 2 and full["replayed"] == 6
     assert resumed["summary"] == full["summary"] and resumed["batches"] == full["batches"]
     save_checkpoint(tmp_path, resumed["checkpoint"])
-    again = replay(toy_history, settings, POLICIES, "roc_auc",
-                   checkpoint=read_checkpoint(tmp_path))
+    again = replay(toy_history, settings, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))
     assert again["replayed"] == 0 and again["summary"] == full["summary"]
     stored = sorted(p.name for p in tmp_path.iterdir())
     assert "state.json" in stored and all(
-        name == "state.json" or name[:32] in json.dumps(again["checkpoint"].champions)
-        for name in stored)
+        name == "state.json" or name[:32] in json.dumps(again["checkpoint"].champions) for name in stored
+    )
 
 
-def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(settings, toy_history,
-                                                                          tmp_path, toy_batch):
+def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(
+    settings, toy_history, tmp_path, toy_batch
+):
     save_checkpoint(tmp_path, replay(toy_history, settings, POLICIES, "roc_auc")["checkpoint"])
     other = dataclasses.replace(settings, threshold=0.4)
-    assert replay(toy_history, other, POLICIES, "roc_auc",
-                  checkpoint=read_checkpoint(tmp_path))["replayed"] == 6
+    assert (
+        replay(toy_history, other, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))["replayed"] == 6
+    )
     changed = list(toy_history)
     changed[4] = toy_batch("2025-05", seed=99)
     resumed = replay(changed, settings, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))
-    assert resumed["replayed"] == 2   # from the changed batch on
+    assert resumed["replayed"] == 2  # from the changed batch on
     assert resumed["batches"] == replay(changed, settings, POLICIES, "roc_auc")["batches"]
     (tmp_path / "state.json").write_text("{broken")
     assert read_checkpoint(tmp_path) is None
@@ -167,10 +193,13 @@ def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(settin
 @pytest.fixture(scope="module")
 def demo_result():
     from retrain.params import load
+
     params = load(ROOT / "params.yaml")
     settings = Settings.from_params(params)
-    batches = [validate_batch(read_raw_batch(p), str(p), settings.schema, CleaningPolicy())
-               for p in list_batches(ROOT / "data/raw")]
+    batches = [
+        validate_batch(read_raw_batch(p), str(p), settings.schema, CleaningPolicy())
+        for p in list_batches(ROOT / "data/raw")
+    ]
     return replay(batches, settings, policies_from(params["backtest"]), "roc_auc")
 
 
@@ -186,16 +215,15 @@ def test_on_the_demo_data_retraining_pays_over_the_drifted_months(demo_result):
     assert points["never"]["retrains"] == 0
 
 
-def test_a_persistent_shift_no_retrain_fixes_is_answered_after_one_failed_challenger(
-        settings, toy_batch):
+def test_a_persistent_shift_no_retrain_fixes_is_answered_after_one_failed_challenger(settings, toy_batch):
     import numpy as np
 
     history = [toy_batch(f"2025-{m:02d}", seed=m) for m in range(1, 9)]
     rng = np.random.default_rng(0)
-    for batch in history[3:]:     # from April on, 45% of labels are noise, for good
+    for batch in history[3:]:  # from April on, 45% of labels are noise, for good
         flip = rng.random(len(batch.frame)) < 0.45
         batch.frame.loc[flip, "label"] = 1 - batch.frame.loc[flip, "label"]
     rows = replay(history, settings, POLICIES, "roc_auc")["batches"]["policy"]
     noisy = [r for r in rows if r["period"] >= "2025-04"]
-    assert noisy[0]["retrain"]                        # the fall is seen at once
-    assert sum(r["retrain"] for r in noisy) <= 2      # then answered, not retried every batch
+    assert noisy[0]["retrain"]  # the fall is seen at once
+    assert sum(r["retrain"] for r in noisy) <= 2  # then answered, not retried every batch

@@ -23,11 +23,20 @@ from tests.helpers import ROOT, TOY
 @pytest.fixture(scope="module")
 def samples():
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame({"x1": rng.normal(0, 1, 3000), "x2": rng.gamma(2, 10, 3000),
-                              "colour": rng.choice(["red", "green", "blue"], 3000, p=[.5, .3, .2])})
-    current = pd.DataFrame({"x1": rng.normal(0.3, 1.2, 800), "x2": rng.gamma(2, 11, 800),
-                            "colour": rng.choice(["red", "green", "blue", "pink"], 800,
-                                                 p=[.4, .3, .2, .1])})
+    reference = pd.DataFrame(
+        {
+            "x1": rng.normal(0, 1, 3000),
+            "x2": rng.gamma(2, 10, 3000),
+            "colour": rng.choice(["red", "green", "blue"], 3000, p=[0.5, 0.3, 0.2]),
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "x1": rng.normal(0.3, 1.2, 800),
+            "x2": rng.gamma(2, 11, 800),
+            "colour": rng.choice(["red", "green", "blue", "pink"], 800, p=[0.4, 0.3, 0.2, 0.1]),
+        }
+    )
     reference.loc[:40, "x2"] = np.nan
     current.loc[:5, "x2"] = np.nan
     return reference, current
@@ -65,8 +74,9 @@ def test_psi_and_js_match_an_independent_binning(samples, toy):
         cur = np.append(cur, current[col].isna().sum()).astype(float)
         r, c = np.clip(ref / ref.sum(), 1e-4, None), np.clip(cur / cur.sum(), 1e-4, None)
         assert got[col]["psi"] == pytest.approx(np.sum((c - r) * np.log(c / r)), abs=1e-6)
-        assert got[col]["js"] == pytest.approx(jensenshannon(ref / ref.sum(), cur / cur.sum(),
-                                                             base=2), abs=1e-6)
+        assert got[col]["js"] == pytest.approx(
+            jensenshannon(ref / ref.sum(), cur / cur.sum(), base=2), abs=1e-6
+        )
 
 
 def test_chi_square_matches_scipy_on_a_crosstab_of_the_raw_values(samples, toy):
@@ -94,6 +104,7 @@ def test_estimated_performance_tracks_realised_performance_when_calibrated():
     y = (rng.random(20000) < p).astype(int)
     est = estimated_performance(p, 0.5)
     from sklearn.metrics import accuracy_score, roc_auc_score
+
     assert est["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5), abs=0.01)
     assert est["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=0.01)
 
@@ -102,10 +113,12 @@ def test_domain_classifier_catches_a_shift_no_single_feature_shows(toy):
     rng = np.random.default_rng(2)
     a = rng.normal(0, 1, 1500)
     b = rng.normal(0, 1, 1500)
-    reference = pd.DataFrame({"x1": a, "x2": a + rng.normal(0, .1, 1500),
-                              "colour": rng.choice(["red", "blue"], 1500)})
-    current = pd.DataFrame({"x1": b, "x2": -b + rng.normal(0, .1, 1500),
-                            "colour": rng.choice(["red", "blue"], 1500)})
+    reference = pd.DataFrame(
+        {"x1": a, "x2": a + rng.normal(0, 0.1, 1500), "colour": rng.choice(["red", "blue"], 1500)}
+    )
+    current = pd.DataFrame(
+        {"x1": b, "x2": -b + rng.normal(0, 0.1, 1500), "colour": rng.choice(["red", "blue"], 1500)}
+    )
     profile, sample = profile_of(reference, toy)
     single = feature_drift(profile, sample, current, toy)
     assert max(s["psi"] for s in single.values()) < 0.1
@@ -129,6 +142,7 @@ def test_schema_changes_are_classified(samples, toy):
 @pytest.fixture(scope="module")
 def telco():
     from retrain.params import load
+
     params = load(ROOT / "params.yaml")
     schema = Schema.from_params(params["schema"])
     source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
@@ -145,14 +159,16 @@ def test_batches_from_the_reference_distribution_are_not_flagged(telco, size):
     profile, sample = build_profile(reference, schema, 10, 2000, 0, holdout={})
     for seed in range(3):
         batch = source.sample(size, random_state=100 + seed)
-        record = {"as_of": "2025-01", "champion_age": 0,
-                  "champion": {"version": "v1", "trained_through_period": "2025-01"},
-                  "drift": {"rows": size,
-                            "features": feature_drift(profile, sample, batch, schema)},
-                  "domain_classifier": domain_auc(sample, batch, schema, 5, 1000, seed)}
-        decision = decide(record, {**params["decide"],
-                                   "performance": {**params["decide"]["performance"],
-                                                   "enabled": False}})
+        record = {
+            "as_of": "2025-01",
+            "champion_age": 0,
+            "champion": {"version": "v1", "trained_through_period": "2025-01"},
+            "drift": {"rows": size, "features": feature_drift(profile, sample, batch, schema)},
+            "domain_classifier": domain_auc(sample, batch, schema, 5, 1000, seed),
+        }
+        decision = decide(
+            record, {**params["decide"], "performance": {**params["decide"]["performance"], "enabled": False}}
+        )
         fired = {t["name"] for t in decision["triggers"] if t["fired"]}
         assert not fired & {"data_drift", "multivariate_drift"}, (size, seed, decision["drift"])
         if size < params["decide"]["min_rows"]:
@@ -184,8 +200,11 @@ def test_expected_auc_equals_scikit_learns_weighted_roc_auc(kind):
     from retrain.drift import expected_auc
 
     rng = np.random.default_rng(3)
-    p = {"spread": rng.beta(2, 5, 5000), "ties": rng.integers(0, 11, 5000) / 10,
-         "certain": np.r_[np.zeros(50), np.ones(3), rng.random(10)]}[kind]
+    p = {
+        "spread": rng.beta(2, 5, 5000),
+        "ties": rng.integers(0, 11, 5000) / 10,
+        "certain": np.r_[np.zeros(50), np.ones(3), rng.random(10)],
+    }[kind]
     y = np.r_[np.ones(len(p)), np.zeros(len(p))]
     sklearn_auc = roc_auc_score(y, np.r_[p, p], sample_weight=np.r_[p, 1 - p])
     assert expected_auc(p) == pytest.approx(sklearn_auc, abs=1e-12)
@@ -211,23 +230,20 @@ def test_bin_counts_put_each_value_in_the_bin_whose_upper_edge_it_does_not_excee
 def test_a_categorical_column_arriving_as_codes_is_a_type_change(samples, toy):
     reference, current = samples
     profile, _ = profile_of(reference, toy)
-    codes = current.assign(colour=current["colour"].map({"red": "1", "green": "2", "blue": "3",
-                                                         "pink": "4"}))
+    codes = current.assign(colour=current["colour"].map({"red": "1", "green": "2", "blue": "3", "pink": "4"}))
     changes = schema_changes(profile, codes, toy, {"rows": 800})
     assert changes["type_changes"] == {"colour": 1.0}
     words = schema_changes(profile, current, toy, {"rows": 800})
     assert words["type_changes"] == {}
 
 
-@pytest.mark.parametrize("values", [[1, 2, 3] * 67,
-                                    [["red"], ["blue"]] * 100])
+@pytest.mark.parametrize("values", [[1, 2, 3] * 67, [["red"], ["blue"]] * 100])
 def test_categorical_values_stored_as_numbers_or_lists_are_counted_as_a_type_change(values, toy):
     from retrain.schema import CleaningPolicy, validate_batch
     from tests.helpers import toy_raw
 
     raw = toy_raw("2025-01").astype(object)
-    raw["colour"] = pd.Series(values[:200], dtype="int64" if isinstance(values[0], int)
-                              else object)
+    raw["colour"] = pd.Series(values[:200], dtype="int64" if isinstance(values[0], int) else object)
     batch = validate_batch(raw, "2025-01.parquet", toy, CleaningPolicy())
     assert batch.observed()["unparseable"] == {"colour": 200}
 

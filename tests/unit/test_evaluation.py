@@ -27,17 +27,31 @@ def test_periods_between_counts_batches_of_data_time():
 
 
 def champion_from(data, schema, version="v1.0.0"):
-    trained = train_challenger(data.train, data.holdout, schema, "logistic_regression", {}, 0,
-                               0.5, {"as_of": "x", "reason": "test"}, bins=5,
-                               reference_rows=300)
+    trained = train_challenger(
+        data.train,
+        data.holdout,
+        schema,
+        "logistic_regression",
+        {},
+        0,
+        0.5,
+        {"as_of": "x", "reason": "test"},
+        bins=5,
+        reference_rows=300,
+    )
     pointer = {"version": version, "tag": f"m@{version}", "commit": "abc"}
-    return Champion(pointer, load(trained.model_bytes), trained.metadata, trained.profile,
-                    trained.reference, trained.trained_rows)
+    return Champion(
+        pointer,
+        load(trained.model_bytes),
+        trained.metadata,
+        trained.profile,
+        trained.reference,
+        trained.trained_rows,
+    )
 
 
 def test_champion_is_scored_only_on_rows_newer_than_its_training(toy_batch, toy_schema):
-    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
-                 WindowPolicy())
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)
     unseen = unseen_rows(data.newest_labelled, toy_schema, champion.metadata)
     assert sorted(unseen["key"]) == sorted(data.holdout["key"])
@@ -51,11 +65,13 @@ def test_champion_is_scored_only_on_rows_newer_than_its_training(toy_batch, toy_
 
 
 def test_unlabelled_newest_batch_gets_drift_and_an_estimate(toy_batch, toy_schema):
-    batches = [toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2),
-               toy_batch("2025-03", seed=3, labelled=False)]
+    batches = [
+        toy_batch("2025-01", seed=1),
+        toy_batch("2025-02", seed=2),
+        toy_batch("2025-03", seed=3, labelled=False),
+    ]
     data = split(batches, toy_schema, WindowPolicy())
-    record = evaluate(champion_from(data, toy_schema), data.newest_labelled, data.newest,
-                      toy_schema, 0.5)
+    record = evaluate(champion_from(data, toy_schema), data.newest_labelled, data.newest, toy_schema, 0.5)
     assert record["as_of"] == "2025-03" and record["labelled_period"] == "2025-02"
     assert not record["newest_labelled"]
     assert record["drift"]["period"] == "2025-03" and record["estimated"]["rows"] == 200
@@ -63,8 +79,11 @@ def test_unlabelled_newest_batch_gets_drift_and_an_estimate(toy_batch, toy_schem
 
 
 def test_estimate_of_an_unlabelled_batch_uses_a_seeded_sample_of_its_rows(toy_batch, toy_schema):
-    batches = [toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2),
-               toy_batch("2025-03", n=600, seed=3, labelled=False)]
+    batches = [
+        toy_batch("2025-01", seed=1),
+        toy_batch("2025-02", seed=2),
+        toy_batch("2025-03", n=600, seed=3, labelled=False),
+    ]
     data = split(batches, toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)
     args = (champion, data.newest_labelled, data.newest, toy_schema, 0.5)
@@ -75,17 +94,24 @@ def test_estimate_of_an_unlabelled_batch_uses_a_seeded_sample_of_its_rows(toy_ba
 
 
 def test_a_sampled_labelled_newest_batch_is_scored_once_for_metrics_and_estimate(
-        toy_batch, toy_schema, monkeypatch):
+    toy_batch, toy_schema, monkeypatch
+):
     import retrain.evaluation as evaluation
 
     first = split([toy_batch("2025-01", seed=1)], toy_schema, WindowPolicy())
     champion = champion_from(first, toy_schema)
-    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", n=900, seed=2)], toy_schema,
-                 WindowPolicy(max_labelled_rows=300))
+    data = split(
+        [toy_batch("2025-01", seed=1), toy_batch("2025-02", n=900, seed=2)],
+        toy_schema,
+        WindowPolicy(max_labelled_rows=300),
+    )
     scored = []
     real = evaluation.predict_proba
-    monkeypatch.setattr(evaluation, "predict_proba",
-                        lambda model, rows, schema: scored.append(len(rows)) or real(model, rows, schema))
+    monkeypatch.setattr(
+        evaluation,
+        "predict_proba",
+        lambda model, rows, schema: scored.append(len(rows)) or real(model, rows, schema),
+    )
     record = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5, most=300)
     assert scored == [300]
     assert record["metrics"]["rows"] == record["estimated"]["rows"] == 300
@@ -100,8 +126,7 @@ def test_no_champion_is_a_recorded_state(toy_batch, toy_schema):
 
 
 def test_a_column_the_champion_needs_is_a_breaking_change(toy_batch, toy_schema):
-    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
-                 WindowPolicy())
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)
     narrower = Schema.from_params({**TOY, "numeric": ["x1"]})
     with pytest.raises(DataError, match=r"needs column\(s\) x2 .* \(breaking change\)"):
@@ -109,14 +134,16 @@ def test_a_column_the_champion_needs_is_a_breaking_change(toy_batch, toy_schema)
 
 
 def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
-    data = split([toy_batch("2025-01", seed=1, n=400), toy_batch("2025-02", seed=2, n=400)],
-                 toy_schema, WindowPolicy())
+    data = split(
+        [toy_batch("2025-01", seed=1, n=400), toy_batch("2025-02", seed=2, n=400)], toy_schema, WindowPolicy()
+    )
     weak = fit(data.train.assign(x1=0.0), toy_schema, "logistic_regression", {}, 0)
     strong = fit(data.train, toy_schema, "logistic_regression", {}, 0)
     policy = ComparePolicy("roc_auc", 0.01, {}, {})
     weak_p, strong_p = (predict_proba(m, data.holdout, toy_schema) for m in (weak, strong))
-    record, plots = compare({"champion": weak_p, "challenger": strong_p}, data.holdout, toy_schema,
-                            0.5, policy)
+    record, plots = compare(
+        {"champion": weak_p, "challenger": strong_p}, data.holdout, toy_schema, 0.5, policy
+    )
     assert record["promote"] and record["improvement"] > 0.01
     assert record["champion"]["rows"] == record["challenger"]["rows"] == len(data.holdout)
     scores = plots["challenger"]["scores"]
@@ -127,8 +154,7 @@ def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
     roc, pr = plots["challenger"]["roc"], plots["challenger"]["pr"]
     assert roc["fpr"].is_monotonic_increasing and roc["tpr"].iloc[-1] == 1.0
     assert pr["recall"].iloc[0] == 1.0 and pr["precision"].iloc[-1] == 1.0
-    back, _ = compare({"champion": strong_p, "challenger": weak_p}, data.holdout, toy_schema, 0.5,
-                      policy)
+    back, _ = compare({"champion": strong_p, "challenger": weak_p}, data.holdout, toy_schema, 0.5, policy)
     assert not back["promote"]
 
 
@@ -167,50 +193,65 @@ def _stored(ids, proba):
 def test_stored_probabilities_of_the_same_model_are_reused_in_holdout_order():
     stored = _stored(["a", "b", "c", "d"], [0.1, 0.2, 0.3, 0.4])
     calls = []
-    found = holdout_probabilities("m1", stored, "m1", pd.Series(["d", "b"]), "id",
-                                  lambda: calls.append(1))
+    found = holdout_probabilities("m1", stored, "m1", pd.Series(["d", "b"]), "id", lambda: calls.append(1))
     assert found.tolist() == [0.4, 0.2] and not calls
 
 
-@pytest.mark.parametrize("stored_md5, ids, stored_ids", [
-    ("other", ["a", "b"], ["a", "b", "c"]),      # scored by another model
-    (None, ["a", "b"], ["a", "b", "c"]),         # nothing stored for a model
-    ("m1", ["a", "z"], ["a", "b", "c"]),         # a holdout row the model was not scored on
-    ("m1", ["a", "b"], ["a", "a", "b"]),         # stored ids repeat: no single answer
-])
-def test_holdout_is_scored_again_when_the_stored_probabilities_do_not_answer(stored_md5, ids,
-                                                                             stored_ids):
+@pytest.mark.parametrize(
+    "stored_md5, ids, stored_ids",
+    [
+        ("other", ["a", "b"], ["a", "b", "c"]),  # scored by another model
+        (None, ["a", "b"], ["a", "b", "c"]),  # nothing stored for a model
+        ("m1", ["a", "z"], ["a", "b", "c"]),  # a holdout row the model was not scored on
+        ("m1", ["a", "b"], ["a", "a", "b"]),  # stored ids repeat: no single answer
+    ],
+)
+def test_holdout_is_scored_again_when_the_stored_probabilities_do_not_answer(stored_md5, ids, stored_ids):
     stored = _stored(stored_ids, [0.5] * len(stored_ids))
-    found = holdout_probabilities("m1", stored, stored_md5, pd.Series(ids), "id",
-                                  lambda: np.array([0.9, 0.8]))
+    found = holdout_probabilities(
+        "m1", stored, stored_md5, pd.Series(ids), "id", lambda: np.array([0.9, 0.8])
+    )
     assert found.tolist() == [0.9, 0.8]
 
 
 def test_no_model_has_no_holdout_probabilities():
-    assert holdout_probabilities(None, _stored(["a"], [0.5]), None, pd.Series(["a"]), "id",
-                                 lambda: pytest.fail("scored a missing model")) is None
+    assert (
+        holdout_probabilities(
+            None,
+            _stored(["a"], [0.5]),
+            None,
+            pd.Series(["a"]),
+            "id",
+            lambda: pytest.fail("scored a missing model"),
+        )
+        is None
+    )
 
 
 def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_batch, toy_schema):
     from retrain.evaluation import champion_baseline
     from retrain.registry import held_baseline
 
-    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema,
-                 WindowPolicy())
+    data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)
     own = champion_baseline(champion)
     assert not own["held"] and own["metrics"] == champion.metadata["holdout"]["metrics"]
-    verdict = {"promote": False, "reason": "champion stays", "as_of": "2025-03",
-               "champion_version": "v1.0.0", "challenger_md5": "abc",
-               "champion": {"roc_auc": 0.61, "rows": 80, "accuracy": 0.6, "positive_rate": 0.5},
-               "challenger": {"roc_auc": 0.6}}
+    verdict = {
+        "promote": False,
+        "reason": "champion stays",
+        "as_of": "2025-03",
+        "champion_version": "v1.0.0",
+        "challenger_md5": "abc",
+        "champion": {"roc_auc": 0.61, "rows": 80, "accuracy": 0.6, "positive_rate": 0.5},
+        "challenger": {"roc_auc": 0.6},
+    }
     baseline = held_baseline(verdict)
     champion.pointer["baseline"] = baseline
     now = champion_baseline(champion)
     assert now["held"] and now["metrics"]["roc_auc"] == 0.61 and now["period"] == "2025-03"
     record = evaluate(champion, data.newest_labelled, data.newest, toy_schema, 0.5)
     assert record["concept"]["reference_rows"] == 80 and record["label"]["reference_positive"] == 40
-    champion.pointer["baseline"] = {**baseline, "version": "v0.9.0"}   # another version's hold
+    champion.pointer["baseline"] = {**baseline, "version": "v0.9.0"}  # another version's hold
     assert not champion_baseline(champion)["held"]
     assert held_baseline({**verdict, "promote": True}) is None
     assert held_baseline({**verdict, "challenger": None}) is None
@@ -221,8 +262,7 @@ def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_ba
     assert held_baseline({**verdict, "champion_version": "v1.1.0"}, again)["holds"] == 1
 
 
-def test_rows_re_sent_from_the_champions_training_are_not_graded_as_unseen(toy_batch,
-                                                                           toy_schema):
+def test_rows_re_sent_from_the_champions_training_are_not_graded_as_unseen(toy_batch, toy_schema):
     first, second = toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)
     data = split([first, second], toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)
@@ -230,9 +270,9 @@ def test_rows_re_sent_from_the_champions_training_are_not_graded_as_unseen(toy_b
     newest = data.newest_labelled.copy()
     holdout = unseen_rows(newest, toy_schema, champion.metadata).index
     old = first.frame.head(30)
-    for column in ("key", "x1", "x2", "colour", "label"):     # re-sent under the new date
+    for column in ("key", "x1", "x2", "colour", "label"):  # re-sent under the new date
         newest.loc[holdout[:30], column] = old[column].to_numpy()
-    unseen = unseen_rows(newest, toy_schema, champion.metadata)   # a new id may move a tie
+    unseen = unseen_rows(newest, toy_schema, champion.metadata)  # a new id may move a tie
     resent = int(unseen["key"].isin(old["key"]).sum())
     assert resent >= 25
     record = evaluate(champion, newest, newest, toy_schema, 0.5)

@@ -5,18 +5,38 @@ from retrain.history import in_production_at, previous_version, table, window_te
 
 
 def event(version, as_of, action="promote"):
-    return {"version": version, "as_of": as_of, "action": action, "committed_at": "2026-01-01T00:00:00",
-            "window": ["2025-01", "2025-02"], "rows": 10, "metrics": {"roc_auc": 0.8},
-            "reason": "r"}
+    return {
+        "version": version,
+        "as_of": as_of,
+        "action": action,
+        "committed_at": "2026-01-01T00:00:00",
+        "window": ["2025-01", "2025-02"],
+        "rows": 10,
+        "metrics": {"roc_auc": 0.8},
+        "reason": "r",
+    }
 
 
-EVENTS = [event("v1.0.0", "2025-03"), event("v1.1.0", "2025-05"),
-          event("v1.0.0", "2025-05", "rollback"), event("v1.2.0", "2025-07")]
+EVENTS = [
+    event("v1.0.0", "2025-03"),
+    event("v1.1.0", "2025-05"),
+    event("v1.0.0", "2025-05", "rollback"),
+    event("v1.2.0", "2025-07"),
+]
 
 
-@pytest.mark.parametrize("period,version", [
-    ("2025-02", None), ("2025-03", None), ("2025-04", "v1.0.0"), ("2025-05", "v1.0.0"),
-    ("2025-06", "v1.0.0"), ("2025-07", "v1.0.0"), ("2025-08", "v1.2.0")])
+@pytest.mark.parametrize(
+    "period,version",
+    [
+        ("2025-02", None),
+        ("2025-03", None),
+        ("2025-04", "v1.0.0"),
+        ("2025-05", "v1.0.0"),
+        ("2025-06", "v1.0.0"),
+        ("2025-07", "v1.0.0"),
+        ("2025-08", "v1.2.0"),
+    ],
+)
 def test_in_production_at_is_the_last_change_before_the_batch(period, version):
     serving = in_production_at(EVENTS, period, "M")
     assert (serving and serving["version"]) == version

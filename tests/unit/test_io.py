@@ -95,8 +95,16 @@ def test_an_output_path_may_be_anywhere_but_the_recorded_state(tmp_path):
     (repo / "to_models").symlink_to(repo / "models")
     for fine in ("reports/job.md", str(tmp_path / "out.csv"), "../x.csv", "modelsish/x"):
         assert output_path(fine, repo) == Path(fine)
-    for kept in ("models/champion.json", "to_models/x", "dvc.lock", "./data/raw/x.csv",
-                 "reports/../.git/HEAD", "data/prepared", ".dvc/config", str(repo / "params.yaml")):
+    for kept in (
+        "models/champion.json",
+        "to_models/x",
+        "dvc.lock",
+        "./data/raw/x.csv",
+        "reports/../.git/HEAD",
+        "data/prepared",
+        ".dvc/config",
+        str(repo / "params.yaml"),
+    ):
         with pytest.raises(DataError, match="which the repository records"):
             output_path(kept, repo)
 
@@ -115,8 +123,7 @@ def test_batch_files_are_matched_case_insensitively_and_strays_are_refused(tmp_p
 
     raw = tmp_path / "raw"
     raw.mkdir()
-    for name in ("2025-02.CSV", "2025-01.csv.gz", "2025-03.Parquet", ".gitignore",
-                 "2025-04.csv.dvc"):
+    for name in ("2025-02.CSV", "2025-01.csv.gz", "2025-03.Parquet", ".gitignore", "2025-04.csv.dvc"):
         (raw / name).write_text("x")
     found = list_batches(raw)
     assert [p.name for p in found] == ["2025-01.csv.gz", "2025-02.CSV", "2025-03.Parquet"]
@@ -136,19 +143,22 @@ def test_a_gzipped_csv_reads_as_the_csv_it_holds(tmp_path):
     text = "id,x\n1,2\n3,\n"
     (tmp_path / "2025-01.csv").write_text(text)
     (tmp_path / "2025-01.csv.gz").write_bytes(gzip.compress(text.encode()))
-    pd.testing.assert_frame_equal(read_raw_batch(tmp_path / "2025-01.csv.gz"),
-                                  read_raw_batch(tmp_path / "2025-01.csv"))
+    pd.testing.assert_frame_equal(
+        read_raw_batch(tmp_path / "2025-01.csv.gz"), read_raw_batch(tmp_path / "2025-01.csv")
+    )
     (tmp_path / "2025-02.csv.gz").write_bytes(b"not gzip")
     with pytest.raises(DataError, match="2025-02.csv.gz: not a readable gzip file"):
         read_raw_batch(tmp_path / "2025-02.csv.gz")
 
 
-@pytest.mark.parametrize("text,row", [("id,x,y\n1,2,3\n4,5\n6,7,8\n", 2),
-                                      ("id,x,y\n1,2,3\n4,5,6\n7", 3)])
+@pytest.mark.parametrize("text,row", [("id,x,y\n1,2,3\n4,5\n6,7,8\n", 2), ("id,x,y\n1,2,3\n4,5,6\n7", 3)])
 def test_a_csv_row_with_fewer_fields_than_the_header_is_refused(tmp_path, text, row):
     from retrain.io import read_raw_batch
 
     (tmp_path / "b.csv").write_text(text)
-    with pytest.raises(DataError, match=rf"b.csv: row {row} \(line {row + 1}\) has \d field\(s\) "
-                                        "where the header has 3"):
+    with pytest.raises(
+        DataError,
+        match=rf"b.csv: row {row} \(line {row + 1}\) has \d field\(s\) "
+        "where the header has 3",
+    ):
         read_raw_batch(tmp_path / "b.csv")

@@ -32,8 +32,11 @@ def test_stage_lines_carry_the_stage_name_and_the_elapsed_time(capsys, monkeypat
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0] == "decide: detail 7"
-    assert re.fullmatch(r"decide: done in \d+\.\d\d s, peak memory \d+ MB "
-                        r"\(\d+ MB before it read anything\)", lines[1])
+    assert re.fullmatch(
+        r"decide: done in \d+\.\d\d s, peak memory \d+ MB "
+        r"\(\d+ MB before it read anything\)",
+        lines[1],
+    )
     assert captured.err == "decide: warning: careful\n"
     monkeypatch.setenv("RETRAIN_LOG_LEVEL", "ERROR")
     main()

@@ -77,7 +77,7 @@ def test_unknown_metric_in_params_is_refused():
 
 def labelled_scores(case: str) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(len(case))
-    y = (rng.random(3000) < {"balanced": 0.5, "rare": 0.03, "common": 0.9, "ties": 0.3}[case])
+    y = rng.random(3000) < {"balanced": 0.5, "rare": 0.03, "common": 0.9, "ties": 0.3}[case]
     p = np.clip(0.3 * y + rng.random(3000) * 0.7, 0, 1)
     if case == "ties":
         p = p.round(1)
@@ -113,9 +113,11 @@ def test_scoring_imports_no_scikit_learn():
     import subprocess
     import sys
 
-    code = ("import sys, numpy as np; from retrain.metrics import score; "
-            "score(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4])); "
-            "print('sklearn' in sys.modules)")
+    code = (
+        "import sys, numpy as np; from retrain.metrics import score; "
+        "score(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4])); "
+        "print('sklearn' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

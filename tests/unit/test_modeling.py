@@ -8,9 +8,11 @@ from retrain.metrics import score
 from retrain.modeling import dump, fit, load, predict_proba
 from retrain.splits import WindowPolicy, split
 
-HYPER = {"logistic_regression": {"max_iter": 500},
-         "random_forest": {"n_estimators": 30, "min_samples_leaf": 5},
-         "hist_gradient_boosting": {"max_iter": 50}}
+HYPER = {
+    "logistic_regression": {"max_iter": 500},
+    "random_forest": {"n_estimators": 30, "min_samples_leaf": 5},
+    "hist_gradient_boosting": {"max_iter": 50},
+}
 
 
 @pytest.fixture
@@ -45,8 +47,9 @@ def test_unknown_category_and_missing_values_do_not_fail_at_serving(data, toy_sc
 def test_column_order_of_the_input_does_not_matter(data, toy_schema):
     model = fit(data.train, toy_schema, "random_forest", HYPER["random_forest"], 0)
     shuffled = data.holdout[list(reversed(data.holdout.columns))]
-    assert np.array_equal(predict_proba(model, shuffled, toy_schema),
-                          predict_proba(model, data.holdout, toy_schema))
+    assert np.array_equal(
+        predict_proba(model, shuffled, toy_schema), predict_proba(model, data.holdout, toy_schema)
+    )
 
 
 def test_unknown_estimator_and_bad_hyperparameter_are_refused(data, toy_schema):
@@ -70,11 +73,20 @@ def _sklearn_tree_encoding(numeric: list[str], categorical: list[str]):
     from sklearn.preprocessing import OrdinalEncoder
 
     return ColumnTransformer(
-        [("numeric", SimpleImputer(strategy="median"), numeric),
-         ("categorical", make_pipeline(
-             SimpleImputer(strategy="constant", fill_value="__missing__"),
-             OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                            encoded_missing_value=-1)), categorical)])
+        [
+            ("numeric", SimpleImputer(strategy="median"), numeric),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="__missing__"),
+                    OrdinalEncoder(
+                        handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+                    ),
+                ),
+                categorical,
+            ),
+        ]
+    )
 
 
 @pytest.mark.parametrize("as_category", [False, True])
@@ -84,11 +96,14 @@ def test_tree_encoder_gives_the_matrix_of_imputer_and_ordinal_encoder(as_categor
 
     rng = np.random.default_rng(0)
     n = 400
-    frame = pd.DataFrame({
-        "a": rng.normal(size=n).round(2), "b": rng.integers(0, 5, n).astype(float),
-        "c": pd.Series(rng.choice(["red", "Blue", "green", "10"], n), dtype="str"),
-        "d": pd.Series(rng.choice(["x", "y"], n), dtype="str"),
-    })
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n).round(2),
+            "b": rng.integers(0, 5, n).astype(float),
+            "c": pd.Series(rng.choice(["red", "Blue", "green", "10"], n), dtype="str"),
+            "d": pd.Series(rng.choice(["x", "y"], n), dtype="str"),
+        }
+    )
     frame.loc[rng.random(n) < 0.1, "a"] = np.nan
     if missing_at_fit:
         frame.loc[rng.random(n) < 0.1, "c"] = None
@@ -139,8 +154,9 @@ def test_a_model_file_is_the_same_bytes_for_the_same_model(toy_batch, toy_schema
     data = split([toy_batch("2025-01"), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     for estimator in ("hist_gradient_boosting", "random_forest", "logistic_regression"):
         first = dump(fit(data.train, toy_schema, estimator, {}, 0))
-        assert first.startswith(b"PK") and first == dump(fit(data.train, toy_schema, estimator,
-                                                             {}, 0)), estimator
+        assert first.startswith(b"PK") and first == dump(fit(data.train, toy_schema, estimator, {}, 0)), (
+            estimator
+        )
 
 
 def test_loading_a_model_file_never_runs_code_from_it(tmp_path):

@@ -13,15 +13,30 @@ from retrain.simulate import SimConfig, simulate_batch
 from tests.helpers import ROOT, decisions_month_by_month
 
 EXPLANATIONS = {"data_drift", "multivariate_drift", "label_shift", "schema_change"}
-SEASONS = [{"name": "seasons", "kind": "seasonal", "from": "2015-01",
-            "column": ["monthly_charges", "total_charges"], "peak": "2015-12",
-            "amplitude": 0.3, "label_amplitude": 0.3}]
+SEASONS = [
+    {
+        "name": "seasons",
+        "kind": "seasonal",
+        "from": "2015-01",
+        "column": ["monthly_charges", "total_charges"],
+        "peak": "2015-12",
+        "amplitude": 0.3,
+        "label_amplitude": 0.3,
+    }
+]
 SCENARIOS = {
     "seasonal_years": SEASONS,
-    "harmless": [{"name": "gender_mix", "kind": "set", "from": "2025-05", "column": "female",
-                  "value": 1, "fraction": 0.7}],
-    "persistent": [{"name": "label_noise", "kind": "noise", "from": "2025-05",
-                    "fraction": 0.35}],
+    "harmless": [
+        {
+            "name": "gender_mix",
+            "kind": "set",
+            "from": "2025-05",
+            "column": "female",
+            "value": 1,
+            "fraction": 0.7,
+        }
+    ],
+    "persistent": [{"name": "label_noise", "kind": "noise", "from": "2025-05", "fraction": 0.35}],
     "snapshot": [{"name": "monthly_extract", "kind": "snapshot", "from": "2025-01"}],
 }
 
@@ -30,8 +45,7 @@ def month_by_month(scenarios, months=8, freq="M", start="2025-01"):
     """Per period from the second: (fired triggers, counted triggers, the decision)."""
     params = load_params(ROOT / "params.yaml")
     schema = Schema.from_params({**params["schema"], "period": freq})
-    config = SimConfig.from_params({**params["simulate"], "scenarios": scenarios,
-                                    "start": start})
+    config = SimConfig.from_params({**params["simulate"], "scenarios": scenarios, "start": start})
     source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
     batches = []
@@ -41,8 +55,10 @@ def month_by_month(scenarios, months=8, freq="M", start="2025-01"):
         raw = frame.astype(str).replace({"nan": ""})
         batches.append(validate_batch(raw, f"data/raw/{period}.csv", schema, cleaning))
     decisions = decisions_month_by_month({**params, "schema": schema.as_dict()}, batches)
-    return {period: ({t["name"] for t in d["triggers"] if t["fired"]}, set(d["fired"]), d)
-            for period, d in decisions.items()}
+    return {
+        period: ({t["name"] for t in d["triggers"] if t["fired"]}, set(d["fired"]), d)
+        for period, d in decisions.items()
+    }
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))

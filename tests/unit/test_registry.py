@@ -30,22 +30,40 @@ MD5 = "a" * 32
 
 
 def record(version: str, commit: str, md5: str = MD5, **extra) -> str:
-    body = {"version": version, "commit": commit, "path": "models/challenger/model.joblib",
-            "md5": md5, **extra}
+    body = {
+        "version": version,
+        "commit": commit,
+        "path": "models/challenger/model.joblib",
+        "md5": md5,
+        **extra,
+    }
     return f"m {version}: promoted\n\n{json.dumps(body)}"
 
 
 def tags(*extra) -> registry.Registry:
     """v1.0.0 at c1 then v1.1.0 at c2, v1.1.0 alone in prod."""
-    return registry.parse_registry("m", [
-        ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
-        ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
-        ref("m#prod#1", "c1"), ref("m#prod!#2", "c1"), ref("m#prod#3", "c2"), *extra])
+    return registry.parse_registry(
+        "m",
+        [
+            ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
+            ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
+            ref("m#prod#1", "c1"),
+            ref("m#prod!#2", "c1"),
+            ref("m#prod#3", "c2"),
+            *extra,
+        ],
+    )
 
 
 def pointer(version="v1.1.0", commit="c2", md5="b" * 32) -> dict:
-    return {**empty_pointer("m"), "version": version, "tag": f"m@{version}", "commit": commit,
-            "path": "models/challenger/model.joblib", "md5": md5}
+    return {
+        **empty_pointer("m"),
+        "version": version,
+        "tag": f"m@{version}",
+        "commit": commit,
+        "path": "models/challenger/model.joblib",
+        "md5": md5,
+    }
 
 
 def test_pointer_tag_and_stage_tags_that_agree_give_the_tags_record():
@@ -54,16 +72,22 @@ def test_pointer_tag_and_stage_tags_that_agree_give_the_tags_record():
     assert registry.agreed_record(empty_pointer("m"), registry.parse_registry("m", [])) is None
 
 
-@pytest.mark.parametrize("case,message", [
-    ("edited md5", r"says m v1.1.0 has md5 c+, but tag m@v1.1.0 records b+; repair: `retrain rollback"),
-    ("older version's bytes", r"says m v1.1.0 has commit c1, but tag m@v1.1.0 records c2"),
-    ("unknown version", r"names m v7.0.0, but no tag m@v7.0.0 records it \(known: v1.0.0, v1.1.0\)"),
-    ("no tags", r"this clone has no version tags of m; fetch them: git fetch --tags"),
-    ("gto assign", r"the stage tags \(gto show\) put v1.1.0 and v1.0.0 in prod"),
-    ("deleted stage tag", r"the stage tags \(gto show\) put no version in prod"),
-    ("moved version tag", r"tag m@v1.1.0 points at commit c3, but its record names c2: the tag was moved"),
-    ("cold start pointer", r"names no champion, but the stage tags put m v1.1.0 in prod"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("edited md5", r"says m v1.1.0 has md5 c+, but tag m@v1.1.0 records b+; repair: `retrain rollback"),
+        ("older version's bytes", r"says m v1.1.0 has commit c1, but tag m@v1.1.0 records c2"),
+        ("unknown version", r"names m v7.0.0, but no tag m@v7.0.0 records it \(known: v1.0.0, v1.1.0\)"),
+        ("no tags", r"this clone has no version tags of m; fetch them: git fetch --tags"),
+        ("gto assign", r"the stage tags \(gto show\) put v1.1.0 and v1.0.0 in prod"),
+        ("deleted stage tag", r"the stage tags \(gto show\) put no version in prod"),
+        (
+            "moved version tag",
+            r"tag m@v1.1.0 points at commit c3, but its record names c2: the tag was moved",
+        ),
+        ("cold start pointer", r"names no champion, but the stage tags put m v1.1.0 in prod"),
+    ],
+)
 def test_any_disagreement_between_readers_stops_with_one_line(case, message):
     named, reg = pointer(), tags()
     if case == "edited md5":
@@ -77,13 +101,19 @@ def test_any_disagreement_between_readers_stops_with_one_line(case, message):
     elif case == "gto assign":
         reg = tags(ref("m#prod#4", "c1"))
     elif case == "deleted stage tag":
-        reg = registry.parse_registry("m", [
-            ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
-            ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
-            ref("m#prod#1", "c1"), ref("m#prod!#2", "c1")])
+        reg = registry.parse_registry(
+            "m",
+            [
+                ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
+                ref("m@v1.1.0", "c2", record("v1.1.0", "c2", "b" * 32)),
+                ref("m#prod#1", "c1"),
+                ref("m#prod!#2", "c1"),
+            ],
+        )
     elif case == "moved version tag":
-        reg = registry.parse_registry("m", [
-            ref("m@v1.1.0", "c3", record("v1.1.0", "c2", "b" * 32)), ref("m#prod#1", "c3")])
+        reg = registry.parse_registry(
+            "m", [ref("m@v1.1.0", "c3", record("v1.1.0", "c2", "b" * 32)), ref("m#prod#1", "c3")]
+        )
     elif case == "cold start pointer":
         named = empty_pointer("m")
     with pytest.raises(registry.Disagreement, match=message) as err:
@@ -103,20 +133,31 @@ def stored(monkeypatch, model_bytes):
     import io
 
     import pandas as pd
+
     buffer = io.BytesIO()
     pd.DataFrame({"x1": [1.0]}).to_parquet(buffer)
-    files = {"model.joblib": model_bytes, "metadata.json": json.dumps({"trained": True}).encode(),
-             "profile.json": json.dumps({"rows": 1}).encode(),
-             "reference.parquet": buffer.getvalue()}
-    monkeypatch.setattr(registry, "read_many_at_commit", lambda root, paths, commit: {
-        p: files[p.rsplit("/", 1)[-1]] for p in paths})
+    files = {
+        "model.joblib": model_bytes,
+        "metadata.json": json.dumps({"trained": True}).encode(),
+        "profile.json": json.dumps({"rows": 1}).encode(),
+        "reference.parquet": buffer.getvalue(),
+    }
+    monkeypatch.setattr(
+        registry,
+        "read_many_at_commit",
+        lambda root, paths, commit: {p: files[p.rsplit("/", 1)[-1]] for p in paths},
+    )
     return files
 
 
 def tag_record(files: dict, **changes) -> dict:
-    found = {"tag": "m@v1.0.0", "commit": "c1", "path": "models/challenger/model.joblib",
-             "md5": md5_bytes(files["model.joblib"]),
-             "files": {n: md5_bytes(b) for n, b in files.items() if n != "model.joblib"}}
+    found = {
+        "tag": "m@v1.0.0",
+        "commit": "c1",
+        "path": "models/challenger/model.joblib",
+        "md5": md5_bytes(files["model.joblib"]),
+        "files": {n: md5_bytes(b) for n, b in files.items() if n != "model.joblib"},
+    }
     return {**found, **changes}
 
 
@@ -126,10 +167,10 @@ def test_champion_loads_when_every_file_matches_its_tag(tmp_path, stored):
     assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
 
 
-@pytest.mark.parametrize("planted", ["model.joblib", "metadata.json", "profile.json",
-                                     "reference.parquet"])
-def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(monkeypatch, tmp_path,
-                                                                      stored, planted):
+@pytest.mark.parametrize("planted", ["model.joblib", "metadata.json", "profile.json", "reference.parquet"])
+def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(
+    monkeypatch, tmp_path, stored, planted
+):
     unpickled = []
     monkeypatch.setattr(registry, "load", lambda data: unpickled.append(data))
     expected = tag_record(stored)
@@ -144,23 +185,39 @@ def ref(tag, commit, message="", time=0):
 
 
 def test_registry_reads_versions_records_and_stage_events():
-    reg = registry.parse_registry("m", [
-        ref("m@v1.0.0", "c1", 'm v1.0.0: first\n\n{"md5": "aa", "path": "p"}'),
-        ref("m@v1.1.0", "c2"), ref("m#prod#1", "c1"), ref("m#prod!#2", "c1"),
-        ref("m#prod#3", "c2"), ref("other@v9.0.0", "c9"), ref("m@latest", "c3"),
-    ])
+    reg = registry.parse_registry(
+        "m",
+        [
+            ref("m@v1.0.0", "c1", 'm v1.0.0: first\n\n{"md5": "aa", "path": "p"}'),
+            ref("m@v1.1.0", "c2"),
+            ref("m#prod#1", "c1"),
+            ref("m#prod!#2", "c1"),
+            ref("m#prod#3", "c2"),
+            ref("other@v9.0.0", "c9"),
+            ref("m@latest", "c3"),
+        ],
+    )
     assert set(reg.versions) == {"v1.0.0", "v1.1.0"}
     assert reg.versions["v1.0.0"]["record"] == {"md5": "aa", "path": "p"}
     assert [(e.number, e.assign, e.version) for e in reg.events] == [
-        (1, True, "v1.0.0"), (2, False, "v1.0.0"), (3, True, "v1.1.0")]
+        (1, True, "v1.0.0"),
+        (2, False, "v1.0.0"),
+        (3, True, "v1.1.0"),
+    ]
     assert reg.active("prod") == ["v1.1.0"] and reg.next_number() == 4
 
 
 def test_active_follows_the_last_event_of_each_version_by_number():
-    reg = registry.parse_registry("m", [
-        ref("m@v1.0.0", "c1"), ref("m@v1.1.0", "c2"),
-        ref("m#prod#10", "c1"), ref("m#prod#9", "c2"), ref("m#prod!#8", "c1"),
-    ])
+    reg = registry.parse_registry(
+        "m",
+        [
+            ref("m@v1.0.0", "c1"),
+            ref("m@v1.1.0", "c2"),
+            ref("m#prod#10", "c1"),
+            ref("m#prod#9", "c2"),
+            ref("m#prod!#8", "c1"),
+        ],
+    )
     assert reg.active("prod") == ["v1.1.0", "v1.0.0"]
     assert reg.active("staging") == []
 
@@ -186,8 +243,12 @@ def test_a_rollback_pin_holds_production_until_unpinned_or_its_last_period():
 def test_the_bytes_of_a_version_rolled_back_from_are_never_promoted_again():
     from retrain.registry import production_lock
 
-    pointer = {"version": "v1.1.0", "rolled_back": [
-        {"version": "v1.2.0", "md5": "b" * 32, "as_of": "2025-05", "reason": "rollback: sales"}]}
+    pointer = {
+        "version": "v1.1.0",
+        "rolled_back": [
+            {"version": "v1.2.0", "md5": "b" * 32, "as_of": "2025-05", "reason": "rollback: sales"}
+        ],
+    }
     assert "bytes are those of v1.2.0" in production_lock(pointer, "b" * 32, "2025-09", "M")
     assert production_lock(pointer, "c" * 32, "2025-09", "M") is None
 

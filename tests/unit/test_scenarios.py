@@ -26,11 +26,11 @@ def replay():
     schema = Schema.from_params(params["schema"])
     config = SimConfig.from_params(params["simulate"])
     source = pd.read_parquet(ROOT / "data/source/wa_churn.parquet")
-    cleaning = CleaningPolicy.from_params({**params["prepare"]["cleaning"],
-                                           "unparseable_numeric": "missing"})
-    decide_params = {**params["decide"],
-                     "schema_change": {**params["decide"]["schema_change"],
-                                       "type_change": "retrain"}}
+    cleaning = CleaningPolicy.from_params({**params["prepare"]["cleaning"], "unparseable_numeric": "missing"})
+    decide_params = {
+        **params["decide"],
+        "schema_change": {**params["decide"]["schema_change"], "type_change": "retrain"},
+    }
     batches, starts = [], {}
     months = [pd.Period(config.start, "M") + k for k in range(15)]
     for period in months:
@@ -39,9 +39,10 @@ def replay():
         batches.append(validate_batch(raw, f"data/raw/{period}.csv", schema, cleaning))
         for name in active:
             starts.setdefault(name, str(period))
-    fired = {period: {t["name"] for t in decision["triggers"] if t["fired"]}
-             for period, decision in decisions_month_by_month(params, batches,
-                                                              decide_params).items()}
+    fired = {
+        period: {t["name"] for t in decision["triggers"] if t["fired"]}
+        for period, decision in decisions_month_by_month(params, batches, decide_params).items()
+    }
     return starts, fired
 
 

@@ -171,8 +171,9 @@ def test_rows_to_score_are_cleaned_like_a_batch_and_need_no_time_or_label(toy_sc
     raw = toy_raw("2025-01", n=20).drop(columns=["ts", "label"])
     raw.loc[3, "x2"] = "1,234"
     rows = validate_features(raw, "to_score.csv", toy_schema, CleaningPolicy())
-    batch = validate_batch(toy_raw("2025-01", n=20).assign(x2=raw["x2"]), "data/raw/2025-01.csv",
-                           toy_schema, CleaningPolicy())
+    batch = validate_batch(
+        toy_raw("2025-01", n=20).assign(x2=raw["x2"]), "data/raw/2025-01.csv", toy_schema, CleaningPolicy()
+    )
     assert rows["x2"][3] == 1234.0
     pd.testing.assert_frame_equal(rows, batch.frame[["key", "x1", "x2", "colour"]])
 
@@ -213,8 +214,9 @@ def test_a_feature_blank_in_every_row_is_refused_unless_kept(toy_schema):
 def test_a_period_after_today_is_refused(toy_schema):
     raw = toy_raw("2025-03", n=5)
     with pytest.raises(DataError, match=r"period 2025-03 is in the future \(today is 2025-02-27\)"):
-        validate_batch(raw, "data/raw/2025-03.csv", toy_schema, CleaningPolicy(),
-                       today=pd.Timestamp("2025-02-27"))
+        validate_batch(
+            raw, "data/raw/2025-03.csv", toy_schema, CleaningPolicy(), today=pd.Timestamp("2025-02-27")
+        )
 
 
 def test_file_names_must_spell_the_period_exactly(toy_schema):
@@ -231,8 +233,11 @@ def test_mixed_time_zones_are_one_clear_error(toy_schema):
 
     raw = toy_raw("2025-01")
     raw.loc[0, "ts"], raw.loc[1, "ts"] = "2025-01-03T00:00:00+00:00", "2025-01-04T00:00:00+02:00"
-    with pytest.raises(DataError, match=r"2025-01.csv: column 'ts' mixes time zones "
-                                        r"\('\+00:00', '\+02:00', 'none'\)"):
+    with pytest.raises(
+        DataError,
+        match=r"2025-01.csv: column 'ts' mixes time zones "
+        r"\('\+00:00', '\+02:00', 'none'\)",
+    ):
         validate_batch(raw, "2025-01.csv", toy_schema, CleaningPolicy())
 
 

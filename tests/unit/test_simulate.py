@@ -39,14 +39,23 @@ def test_same_period_same_batch(source, params, demo_schema):
 
 def test_simulated_batch_passes_validation(source, params, demo_schema):
     frame, active = simulate_batch(source, demo_schema, config(params), pd.Period("2025-03", "M"))
-    batch = validate_batch(frame.astype(str).replace({"nan": ""}), "data/raw/2025-03.csv",
-                           demo_schema, CleaningPolicy())
+    batch = validate_batch(
+        frame.astype(str).replace({"nan": ""}), "data/raw/2025-03.csv", demo_schema, CleaningPolicy()
+    )
     assert batch.labelled and len(batch.frame) == 300 and active == []
 
 
 def test_price_rise_scales_only_the_segment(source, params, demo_schema):
-    scen = [{"name": "rise", "kind": "scale", "from": "2025-02", "column": "monthly_charges",
-             "factor": 2.0, "where": {"internet_service": "Fiber optic"}}]
+    scen = [
+        {
+            "name": "rise",
+            "kind": "scale",
+            "from": "2025-02",
+            "column": "monthly_charges",
+            "factor": 2.0,
+            "where": {"internet_service": "Fiber optic"},
+        }
+    ]
     period = pd.Period("2025-02", "M")
     base, _ = simulate_batch(source, demo_schema, config(params, []), period)
     risen, active = simulate_batch(source, demo_schema, config(params, scen), period)
@@ -57,8 +66,15 @@ def test_price_rise_scales_only_the_segment(source, params, demo_schema):
 
 
 def test_concept_shift_raises_churn_in_segment_with_features_unchanged(source, params, demo_schema):
-    scen = [{"name": "c", "kind": "concept", "from": "2025-01", "where": {"contract": "Two year"},
-             "flip_to_positive": 0.5}]
+    scen = [
+        {
+            "name": "c",
+            "kind": "concept",
+            "from": "2025-01",
+            "where": {"contract": "Two year"},
+            "flip_to_positive": 0.5,
+        }
+    ]
     period = pd.Period("2025-04", "M")
     base, _ = simulate_batch(source, demo_schema, config(params, []), period)
     shifted, _ = simulate_batch(source, demo_schema, config(params, scen), period)
@@ -70,29 +86,51 @@ def test_concept_shift_raises_churn_in_segment_with_features_unchanged(source, p
 
 
 def test_upstream_changes_new_category_and_retype(source, params, demo_schema):
-    scen = [{"name": "n", "kind": "new_category", "from": "2025-01", "column": "payment_method",
-             "value": "Wallet", "fraction": 0.3},
-            {"name": "t", "kind": "retype", "from": "2025-01", "column": "senior_citizen",
-             "mapping": {"0": "No", "1": "Yes"}}]
+    scen = [
+        {
+            "name": "n",
+            "kind": "new_category",
+            "from": "2025-01",
+            "column": "payment_method",
+            "value": "Wallet",
+            "fraction": 0.3,
+        },
+        {
+            "name": "t",
+            "kind": "retype",
+            "from": "2025-01",
+            "column": "senior_citizen",
+            "mapping": {"0": "No", "1": "Yes"},
+        },
+    ]
     frame, _ = simulate_batch(source, demo_schema, config(params, scen), pd.Period("2025-01", "M"))
     assert (frame["payment_method"] == "Wallet").mean() > 0.2
     assert set(frame["senior_citizen"]) <= {"No", "Yes"}
 
 
 def test_scenario_window_is_respected(source, params, demo_schema):
-    scen = [{"name": "m", "kind": "mix", "from": "2025-02", "until": "2025-03",
-             "column": "contract", "keep": {"Two year": 0.0}}]
+    scen = [
+        {
+            "name": "m",
+            "kind": "mix",
+            "from": "2025-02",
+            "until": "2025-03",
+            "column": "contract",
+            "keep": {"Two year": 0.0},
+        }
+    ]
     cfg = config(params, scen)
-    months = {p: simulate_batch(source, demo_schema, cfg, pd.Period(p, "M"))[0]
-              for p in ["2025-01", "2025-02", "2025-04"]}
+    months = {
+        p: simulate_batch(source, demo_schema, cfg, pd.Period(p, "M"))[0]
+        for p in ["2025-01", "2025-02", "2025-04"]
+    }
     assert (months["2025-01"]["contract"] == "Two year").any()
     assert not (months["2025-02"]["contract"] == "Two year").any()
     assert (months["2025-04"]["contract"] == "Two year").any()
 
 
 def test_unlabelled_batch_has_blank_target(source, params, demo_schema):
-    frame, _ = simulate_batch(source, demo_schema, config(params), pd.Period("2025-05", "M"),
-                              unlabelled=True)
+    frame, _ = simulate_batch(source, demo_schema, config(params), pd.Period("2025-05", "M"), unlabelled=True)
     assert (frame["churn"] == "").all()
 
 
@@ -116,16 +154,26 @@ def test_schema_from_demo_params_is_valid(params):
     assert Schema.from_params(params["schema"]).target == params["schema"]["target"]
 
 
-def test_seasonal_cycle_moves_the_feature_and_the_churn_rate_with_the_months(source, params,
-                                                                            demo_schema):
-    scen = [{"name": "s", "kind": "seasonal", "from": "2025-01", "column": "monthly_charges",
-             "peak": "2025-12", "amplitude": 0.2, "label_amplitude": 0.3}]
+def test_seasonal_cycle_moves_the_feature_and_the_churn_rate_with_the_months(source, params, demo_schema):
+    scen = [
+        {
+            "name": "s",
+            "kind": "seasonal",
+            "from": "2025-01",
+            "column": "monthly_charges",
+            "peak": "2025-12",
+            "amplitude": 0.2,
+            "label_amplitude": 0.3,
+        }
+    ]
     cfg, base_cfg = config(params, scen, rows=1000), config(params, [], rows=1000)
     peak, trough = pd.Period("2025-12", "M"), pd.Period("2025-06", "M")
 
     def pair(period):
-        return (simulate_batch(source, demo_schema, base_cfg, period)[0],
-                simulate_batch(source, demo_schema, cfg, period)[0])
+        return (
+            simulate_batch(source, demo_schema, base_cfg, period)[0],
+            simulate_batch(source, demo_schema, cfg, period)[0],
+        )
 
     base, high = pair(peak)
     assert (high["monthly_charges"] == (base["monthly_charges"] * 1.2).round(2)).all()
@@ -133,13 +181,12 @@ def test_seasonal_cycle_moves_the_feature_and_the_churn_rate_with_the_months(sou
     base, low = pair(trough)
     assert (low["monthly_charges"] == (base["monthly_charges"] * 0.8).round(2)).all()
     assert (low["churn"] == "Yes").mean() < (base["churn"] == "Yes").mean() - 0.05
-    base, quarter = pair(pd.Period("2025-09", "M"))    # cos(90 degrees): no change
+    base, quarter = pair(pd.Period("2025-09", "M"))  # cos(90 degrees): no change
     assert (quarter["monthly_charges"] == base["monthly_charges"].round(2)).all()
 
 
 def test_set_shifts_a_feature_mix_without_touching_labels(source, params, demo_schema):
-    scen = [{"name": "g", "kind": "set", "from": "2025-01", "column": "female", "value": 1,
-             "fraction": 0.6}]
+    scen = [{"name": "g", "kind": "set", "from": "2025-01", "column": "female", "value": 1, "fraction": 0.6}]
     period = pd.Period("2025-02", "M")
     base, _ = simulate_batch(source, demo_schema, config(params, [], rows=1000), period)
     shifted, _ = simulate_batch(source, demo_schema, config(params, scen, rows=1000), period)

@@ -26,8 +26,7 @@ def test_last_n_window_counts_the_newest_labelled_batch(toy_batch, toy_schema):
 
 
 def test_unlabelled_newest_batch_is_newest_but_never_trained_on(toy_batch, toy_schema):
-    batches = [toy_batch("2025-01"), toy_batch("2025-02", seed=1),
-               toy_batch("2025-03", labelled=False)]
+    batches = [toy_batch("2025-01"), toy_batch("2025-02", seed=1), toy_batch("2025-03", labelled=False)]
     result = split(batches, toy_schema, WindowPolicy())
     assert result.summary["newest_period"] == "2025-03"
     assert result.summary["holdout_period"] == "2025-02"
@@ -59,8 +58,7 @@ def test_last_n_window_opens_only_the_newest_files_it_needs(toy_batch):
 
     from retrain.splits import window_batches
 
-    labelled = {"2025-01": True, "2025-02": True, "2025-03": True, "2025-04": True,
-                "2025-05": False}
+    labelled = {"2025-01": True, "2025-02": True, "2025-03": True, "2025-04": True, "2025-05": False}
     paths = [Path(f"data/raw/{p}.csv") for p in labelled]
     opened = []
 
@@ -143,8 +141,7 @@ def test_row_caps_accept_null_and_refuse_unknown_keys():
         WindowPolicy.from_params({"max_rows": {"holdout": 500}})
 
 
-def test_rows_sharing_one_snapshot_date_are_split_by_a_seeded_hash_of_the_id(toy_batch,
-                                                                           toy_schema):
+def test_rows_sharing_one_snapshot_date_are_split_by_a_seeded_hash_of_the_id(toy_batch, toy_schema):
     batches = [toy_batch(p, seed=i) for i, p in enumerate(["2025-01", "2025-02"])]
     for batch in batches:
         batch.frame["ts"] = pd.Period(batch.period, "M").start_time
@@ -161,7 +158,7 @@ def test_rows_sharing_one_snapshot_date_are_split_by_a_seeded_hash_of_the_id(toy
 
 
 def test_ties_at_the_cut_are_split_so_the_holdout_is_the_asked_fraction(toy_batch, toy_schema):
-    batch = toy_batch("2025-01", seed=3)   # 200 rows over 28 days: many rows share a day
+    batch = toy_batch("2025-01", seed=3)  # 200 rows over 28 days: many rows share a day
     result = split([batch], toy_schema, WindowPolicy("all", 6, 0.4))
     assert len(result.holdout) == 80 and len(result.train) == 120
 

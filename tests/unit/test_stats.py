@@ -30,8 +30,9 @@ def test_two_proportion_test_matches_chi_square_on_the_2x2_table():
 
 
 def test_decide_stage_starts_without_pandas_or_scipy():
-    code = ("import runpy, sys; sys.path.insert(0, 'stages'); import decide; "
-            "print(sorted(m for m in ('pandas', 'scipy', 'sklearn', 'pyarrow') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT)
+    code = (
+        "import runpy, sys; sys.path.insert(0, 'stages'); import decide; "
+        "print(sorted(m for m in ('pandas', 'scipy', 'sklearn', 'pyarrow') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"

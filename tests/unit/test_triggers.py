@@ -4,51 +4,97 @@ from retrain.errors import DataError
 from retrain.triggers import decide, summary_markdown
 
 PARAMS = {
-    "rule": "any", "min_fired": 1, "min_rows": 50, "cooldown": 0, "force": False,
+    "rule": "any",
+    "min_fired": 1,
+    "min_rows": 50,
+    "cooldown": 0,
+    "force": False,
     "cold_start": {"enabled": True},
     "performance": {"enabled": True, "metric": "roc_auc", "threshold": 0.75},
     "performance_drop": {"enabled": True, "metric": "roc_auc", "max_drop": 0.03, "alpha": 0.05},
-    "confirm": {"triggers": ["data_drift", "multivariate_drift", "label_shift"],
-                "metric": "roc_auc", "min_drop": 0.01},
+    "confirm": {
+        "triggers": ["data_drift", "multivariate_drift", "label_shift"],
+        "metric": "roc_auc",
+        "min_drop": 0.01,
+    },
     "age": {"enabled": True, "max_batches": 3},
-    "data_drift": {"enabled": True, "psi": 0.2, "alpha": 0.01, "correction": "holm",
-                   "share": 0.3, "features": {}},
+    "data_drift": {
+        "enabled": True,
+        "psi": 0.2,
+        "alpha": 0.01,
+        "correction": "holm",
+        "share": 0.3,
+        "features": {},
+    },
     "multivariate_drift": {"enabled": True, "auc": 0.7},
     "concept_drift": {"enabled": True, "alpha": 0.01, "min_effect": 0.05},
     "label_shift": {"enabled": True, "alpha": 0.01, "min_effect": 0.05},
     "estimated_performance": {"enabled": False, "metric": "roc_auc", "threshold": 0.75},
-    "schema_change": {"enabled": True, "new_column": "ignore", "type_change": "stop",
-                      "new_category": "retrain", "out_of_range": "ignore",
-                      "out_of_range_share": 0.05},
+    "schema_change": {
+        "enabled": True,
+        "new_column": "ignore",
+        "type_change": "stop",
+        "new_category": "retrain",
+        "out_of_range": "ignore",
+        "out_of_range_share": 0.05,
+    },
 }
 
 
 def feature(psi, p, kind="numeric"):
-    return {"kind": kind, "psi": psi, "js": psi / 2, "test": "ks" if kind == "numeric" else "chi2",
-            "statistic": 0.1, "p_value": p}
-
-
-def evaluation(roc_auc=0.8, rows=200, age=1, features=None, domain=0.55, errors=40,
-               positive=50, labelled=True, estimated=0.8, changes=None, baseline=0.8,
-               baseline_estimated=0.8):
     return {
-        "baseline": {"period": "2025-05",
-                     "metrics": {"roc_auc": baseline, "rows": 200, "positive_rate": 0.25},
-                     "estimated": {"roc_auc": baseline_estimated, "rows": 200}},
-        "as_of": "2025-06", "labelled_period": "2025-06" if labelled else "2025-05",
+        "kind": kind,
+        "psi": psi,
+        "js": psi / 2,
+        "test": "ks" if kind == "numeric" else "chi2",
+        "statistic": 0.1,
+        "p_value": p,
+    }
+
+
+def evaluation(
+    roc_auc=0.8,
+    rows=200,
+    age=1,
+    features=None,
+    domain=0.55,
+    errors=40,
+    positive=50,
+    labelled=True,
+    estimated=0.8,
+    changes=None,
+    baseline=0.8,
+    baseline_estimated=0.8,
+):
+    return {
+        "baseline": {
+            "period": "2025-05",
+            "metrics": {"roc_auc": baseline, "rows": 200, "positive_rate": 0.25},
+            "estimated": {"roc_auc": baseline_estimated, "rows": 200},
+        },
+        "as_of": "2025-06",
+        "labelled_period": "2025-06" if labelled else "2025-05",
         "newest_labelled": labelled,
         "champion": {"version": "v1.0.0", "trained_through_period": "2025-05"},
         "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1, "positive_rate": 0.25},
         "champion_age": age,
-        "drift": {"rows": rows, "features": features or {
-            "a": feature(0.01, 0.5), "b": feature(0.02, 0.3), "c": feature(0.0, 0.9, "categorical")}},
+        "drift": {
+            "rows": rows,
+            "features": features
+            or {"a": feature(0.01, 0.5), "b": feature(0.02, 0.3), "c": feature(0.0, 0.9, "categorical")},
+        },
         "domain_classifier": {"roc_auc": domain, "rows": rows},
         "concept": {"errors": errors, "rows": rows, "reference_errors": 40, "reference_rows": 200},
-        "label": {"positive": positive, "rows": rows, "reference_positive": 250,
-                  "reference_rows": 1000},
+        "label": {"positive": positive, "rows": rows, "reference_positive": 250, "reference_rows": 1000},
         "estimated": {"roc_auc": estimated, "rows": rows},
-        "schema_changes": changes or {"missing_columns": [], "new_columns": [],
-                                      "type_changes": {}, "new_categories": {}, "out_of_range": {}},
+        "schema_changes": changes
+        or {
+            "missing_columns": [],
+            "new_columns": [],
+            "type_changes": {},
+            "new_categories": {},
+            "out_of_range": {},
+        },
     }
 
 
@@ -59,8 +105,17 @@ def by_name(decision):
 def test_every_configured_trigger_is_listed_with_value_and_threshold():
     decision = decide(evaluation(), PARAMS)
     assert set(by_name(decision)) == {
-        "cold_start", "performance_roc_auc", "performance_drop", "age", "data_drift",
-        "multivariate_drift", "concept_drift", "label_shift", "estimated_roc_auc", "schema_change"}
+        "cold_start",
+        "performance_roc_auc",
+        "performance_drop",
+        "age",
+        "data_drift",
+        "multivariate_drift",
+        "concept_drift",
+        "label_shift",
+        "estimated_roc_auc",
+        "schema_change",
+    }
     for t in decision["triggers"]:
         assert set(t) == {"name", "enabled", "fired", "counted", "value", "threshold", "detail"}
         assert t["detail"]
@@ -88,10 +143,8 @@ def test_lower_is_better_metric_fires_above_threshold():
 
 def test_small_batches_report_not_enough_data_instead_of_firing():
     drifting = {"a": feature(2.0, 1e-20), "b": feature(1.0, 1e-9)}
-    decision = decide(evaluation(roc_auc=0.5, rows=20, features=drifting, domain=0.99,
-                                 errors=18), PARAMS)
-    for name in ["performance_roc_auc", "data_drift", "multivariate_drift", "concept_drift",
-                 "label_shift"]:
+    decision = decide(evaluation(roc_auc=0.5, rows=20, features=drifting, domain=0.99, errors=18), PARAMS)
+    for name in ["performance_roc_auc", "data_drift", "multivariate_drift", "concept_drift", "label_shift"]:
         t = by_name(decision)[name]
         assert not t["fired"] and "not enough data" in t["detail"], name
 
@@ -102,17 +155,23 @@ def test_age_fires_past_the_limit():
 
 
 def test_feature_drifts_only_with_effect_size_and_significance_after_correction():
-    features = {"big_but_noisy": feature(0.5, 0.2), "tiny_but_certain": feature(0.05, 1e-12),
-                "real": feature(0.4, 1e-8), "calm": feature(0.01, 0.6)}
+    features = {
+        "big_but_noisy": feature(0.5, 0.2),
+        "tiny_but_certain": feature(0.05, 1e-12),
+        "real": feature(0.4, 1e-8),
+        "calm": feature(0.01, 0.6),
+    }
     decision = decide(evaluation(features=features), PARAMS)
     table = {r["feature"]: r for r in decision["drift"]}
     assert [f for f, r in table.items() if r["drifted"]] == ["real"]
     assert table["real"]["p_adjusted"] == pytest.approx(3e-8)  # Holm: rank 2 of 4
     t = by_name(decision)["data_drift"]
     assert t["value"] == 0.25 and not t["fired"]
-    assert by_name(decide(evaluation(features=features),
-                          {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.25}})
-                   )["data_drift"]["fired"]
+    assert by_name(
+        decide(
+            evaluation(features=features), {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.25}}
+        )
+    )["data_drift"]["fired"]
 
 
 def test_per_feature_override_changes_one_threshold():
@@ -152,9 +211,15 @@ def test_estimated_drop_fires_only_when_switched_on_and_unlabelled():
 
 def test_schema_change_classes_map_to_stop_retrain_or_ignore():
     def changes(**kw):
-        base = {"missing_columns": [], "new_columns": [], "type_changes": {},
-                "new_categories": {}, "out_of_range": {}}
+        base = {
+            "missing_columns": [],
+            "new_columns": [],
+            "type_changes": {},
+            "new_categories": {},
+            "out_of_range": {},
+        }
         return {**base, **kw}
+
     new_cat = evaluation(changes=changes(new_categories={"colour": ["ultraviolet"]}))
     assert decide(new_cat, PARAMS)["fired"] == ["schema_change"]
     extra = evaluation(changes=changes(new_columns=["surprise"]))
@@ -163,8 +228,9 @@ def test_schema_change_classes_map_to_stop_retrain_or_ignore():
     little = evaluation(changes=changes(out_of_range={"x": 0.01}))
     assert by_name(decide(little, PARAMS))["schema_change"]["value"] == []
     retyped = evaluation(changes=changes(type_changes={"x": 1.0}))
-    with pytest.raises(DataError, match="type_change in x; params.yaml decide.schema_change."
-                                        "type_change is 'stop'"):
+    with pytest.raises(
+        DataError, match="type_change in x; params.yaml decide.schema_change.type_change is 'stop'"
+    ):
         decide(retyped, PARAMS)
 
 
@@ -198,8 +264,10 @@ def test_unknown_rule_and_correction_are_refused():
 
 def test_markdown_summary_lists_every_trigger_and_drifted_feature():
     features = {"real": feature(0.4, 1e-8), "calm": feature(0.01, 0.6)}
-    decision = decide(evaluation(features=features, roc_auc=0.7),
-                      {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.5}})
+    decision = decide(
+        evaluation(features=features, roc_auc=0.7),
+        {**PARAMS, "data_drift": {**PARAMS["data_drift"], "share": 0.5}},
+    )
     text = summary_markdown(decision)
     assert text.startswith("# Decision as of 2025-06: **Retrain**")
     assert text.count("\n| ") >= len(decision["triggers"]) + 1
@@ -220,8 +288,7 @@ def test_drift_without_a_performance_loss_is_listed_but_not_counted():
     assert set(quiet["unconfirmed"]) == {"data_drift", "multivariate_drift", "label_shift"}
     assert "without a performance loss" in quiet["reason"]
     loss = decide(evaluation(features=features, domain=0.9, positive=120, roc_auc=0.785), PARAMS)
-    assert loss["retrain"] and set(loss["fired"]) == {"data_drift", "multivariate_drift",
-                                                        "label_shift"}
+    assert loss["retrain"] and set(loss["fired"]) == {"data_drift", "multivariate_drift", "label_shift"}
     assert "confirmed by a loss of 0.0150" in by_name(loss)["data_drift"]["detail"]
 
 
@@ -240,7 +307,7 @@ def test_without_confirm_every_fired_trigger_counts():
 
 def test_performance_drop_needs_a_large_and_significant_fall():
     many = {"roc_auc": 0.75, "rows": 5000, "positive_rate": 0.25}
-    small = decide(evaluation(roc_auc=0.77, baseline=0.8), PARAMS)    # 0.03 on 200 rows each
+    small = decide(evaluation(roc_auc=0.77, baseline=0.8), PARAMS)  # 0.03 on 200 rows each
     assert not by_name(small)["performance_drop"]["fired"]
     assert "not significant" in by_name(small)["performance_drop"]["detail"]
     record = evaluation(roc_auc=0.77, rows=5000, baseline=0.8)
@@ -250,22 +317,34 @@ def test_performance_drop_needs_a_large_and_significant_fall():
     record["metrics"]["roc_auc"] = 0.78
     assert not by_name(decide(record, PARAMS))["performance_drop"]["fired"]  # below max_drop
     with pytest.raises(DataError, match="performance_drop.metric"):
-        decide(record, {**PARAMS, "performance_drop": {**PARAMS["performance_drop"],
-                                                       "metric": "brier"}})
+        decide(record, {**PARAMS, "performance_drop": {**PARAMS["performance_drop"], "metric": "brier"}})
 
 
 def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
     params = {**PARAMS, "schema_change": {**PARAMS["schema_change"], "new_category_share": 0.01}}
-    rare = evaluation(changes={"missing_columns": [], "new_columns": [], "type_changes": {},
-                               "new_categories": {"colour": {"teal": 0.005}}, "out_of_range": {}})
+    rare = evaluation(
+        changes={
+            "missing_columns": [],
+            "new_columns": [],
+            "type_changes": {},
+            "new_categories": {"colour": {"teal": 0.005}},
+            "out_of_range": {},
+        }
+    )
     assert not by_name(decide(rare, params))["schema_change"]["fired"]
     rare["schema_changes"]["new_categories"] = {"colour": {"teal": 0.004, "plum": 0.008}}
     assert by_name(decide(rare, params))["schema_change"]["fired"]
 
 
 def held(record, metrics, period="2025-05", age=1, holds=1):
-    record["baseline"] = {"period": period, "metrics": metrics, "estimated": None, "held": True,
-                          "age": age, "holds": holds}
+    record["baseline"] = {
+        "period": period,
+        "metrics": metrics,
+        "estimated": None,
+        "held": True,
+        "age": age,
+        "holds": holds,
+    }
     return record
 
 
@@ -273,9 +352,12 @@ HELD = {"roc_auc": 0.8, "rows": 200, "positive_rate": 0.25, "accuracy": 0.8}
 
 
 def test_a_shift_a_challenger_failed_to_exploit_is_answered_for_the_span():
-    params = {**PARAMS, "confirm": {**PARAMS["confirm"], "triggers": []},
-              "answered": {"batches": 4, "triggers": ["label_shift"]}}
-    shifted = {"positive": 100}                              # 0.50 against 0.25 held
+    params = {
+        **PARAMS,
+        "confirm": {**PARAMS["confirm"], "triggers": []},
+        "answered": {"batches": 4, "triggers": ["label_shift"]},
+    }
+    shifted = {"positive": 100}  # 0.50 against 0.25 held
     within = decide(held(evaluation(**shifted), HELD, age=4), params)
     label = by_name(within)["label_shift"]
     assert label["fired"] and not label["counted"] and not within["retrain"]
@@ -284,12 +366,15 @@ def test_a_shift_a_challenger_failed_to_exploit_is_answered_for_the_span():
     assert decide(held(evaluation(**shifted), HELD, age=5), params)["fired"] == ["label_shift"]
     twice = decide(held(evaluation(**shifted), HELD, age=5, holds=2), params)
     assert not twice["retrain"] and "2 in a row" in by_name(twice)["label_shift"]["detail"]
-    assert decide(evaluation(**shifted), params)["fired"] == ["label_shift"]   # never held
+    assert decide(evaluation(**shifted), params)["fired"] == ["label_shift"]  # never held
 
 
 def test_a_further_fall_still_counts_while_a_shift_is_answered():
-    params = {**PARAMS, "confirm": {**PARAMS["confirm"], "triggers": []},
-              "answered": {"batches": 12, "triggers": ["label_shift", "performance"]}}
+    params = {
+        **PARAMS,
+        "confirm": {**PARAMS["confirm"], "triggers": []},
+        "answered": {"batches": 12, "triggers": ["label_shift", "performance"]},
+    }
     fallen = decide(held(evaluation(roc_auc=0.62, positive=100), HELD, age=1), params)
     assert fallen["retrain"] and "performance_drop" in fallen["fired"]
     assert {"label_shift", "performance_roc_auc"} <= set(fallen["unconfirmed"])
@@ -304,13 +389,14 @@ def test_a_threshold_a_challenger_could_not_reach_is_answered_until_a_further_fa
     perf = by_name(decision)["performance_roc_auc"]
     assert perf["fired"] and not perf["counted"] and "answered in 2025-05" in perf["detail"]
     assert not decision["retrain"]
-    fresh = evaluation(roc_auc=0.69, baseline=0.70)          # not held: the threshold counts
+    fresh = evaluation(roc_auc=0.69, baseline=0.70)  # not held: the threshold counts
     assert decide(fresh, PARAMS)["fired"] == ["performance_roc_auc"]
 
 
 def test_a_hold_restarts_the_age_count():
-    record = held(evaluation(age=9), {"roc_auc": 0.8, "rows": 200, "positive_rate": 0.25,
-                                      "accuracy": 0.8}, age=2)
+    record = held(
+        evaluation(age=9), {"roc_auc": 0.8, "rows": 200, "positive_rate": 0.25, "accuracy": 0.8}, age=2
+    )
     aged = by_name(decide(record, PARAMS))["age"]
     assert aged["value"] == 2 and not aged["fired"] and "held against a challenger" in aged["detail"]
     assert by_name(decide(evaluation(age=9), PARAMS))["age"]["fired"]
