@@ -1,4 +1,4 @@
-"""The `retrain` command: what is not a DVC stage (promote, rollback, history, fetch, predict, simulate)."""
+"""The `retrain` command: what is not a DVC stage (registry, fetch, predict, ingest, simulate)."""
 
 from __future__ import annotations
 
@@ -207,6 +207,36 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: wrote {args.output}")
 
 
+def cmd_ingest(args: argparse.Namespace) -> None:
+    import datetime as dt
+
+    from .ingest import Settings, run
+
+    params = load(args.params)
+    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    run(
+        settings=Settings.from_params(section(params, "ingest")),
+        schema=Schema.from_params(section(params, "schema")),
+        policy=CleaningPolicy.from_params(section(params, "prepare")["cleaning"]),
+        raw_dir=Path(args.out),
+        today=today,
+        only=args.period,
+        dry_run=args.dry_run,
+        replace=args.replace,
+        limit=args.limit,
+    )
+
+
+def _iso_date(value: str) -> str:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-11-29, got {value!r}") from None
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="retrain", description=__doc__)
     top.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
@@ -293,6 +323,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output", default="reports/job.md", help="file to write")
     p.set_defaults(func=cmd_report)
+
+    p = add(
+        "ingest",
+        help="pull every closed period after the newest in data/raw from the warehouse "
+        "(params ingest; connection from RETRAIN_DB_URL or DVC's db config)",
+    )
+    p.add_argument("--period", help="pull this one period (even an older one)")
+    p.add_argument("--dry-run", action="store_true", help="list the periods and their row counts only")
+    p.add_argument("--replace", action="store_true", help="with --period: pull it again over its file")
+    p.add_argument("--limit", type=int, metavar="N", help="take at most N periods (the oldest first)")
+    p.add_argument("--today", type=_iso_date, help="the date that decides which periods are closed")
+    p.add_argument("--out", default="data/raw", help="batch directory (default data/raw)")
+    p.set_defaults(func=cmd_ingest)
 
     p = add("simulate", help="write the next batch(es) of demo data")
     p.add_argument("--months", type=int, default=1, help="how many batches to write")

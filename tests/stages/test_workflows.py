@@ -56,3 +56,18 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     pr_run = next(s for s in pr_job["steps"] if s.get("run") == "bash .ci/retrain")
     assert pr_run["env"]["RETRAIN_PROMOTE"] == "0"
     assert "DVC_READONLY" in str(pr_run["env"]), "read-only remote credentials"
+
+
+def test_ingest_workflow_runs_on_a_schedule_in_the_retrain_jobs_concurrency_group():
+    flow = yaml.safe_load((ROOT / ".github/workflows/ingest.yml").read_text())
+    retrain = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
+    triggers = flow[True]
+    assert triggers["schedule"][0]["cron"] and "workflow_dispatch" in triggers
+    assert flow["concurrency"] == retrain["concurrency"]
+    assert flow["permissions"] == {}
+    job = flow["jobs"]["ingest"]
+    assert job["permissions"] == {"contents": "write"}
+    run = next(s for s in job["steps"] if s.get("run") == "bash .ci/ingest")
+    assert run["env"]["RETRAIN_DB_URL"] == "${{ secrets.RETRAIN_DB_URL }}"
+    assert run["env"]["RETRAIN_DB_PASSWORD"] == "${{ secrets.RETRAIN_DB_PASSWORD }}"
+    assert "postgres" in next(s["run"] for s in job["steps"] if s.get("name") == "Install")

@@ -249,3 +249,29 @@ def test_a_huge_bad_value_is_shown_cut_in_the_error_line(toy_schema):
     with pytest.raises(DataError, match=r"row 4 \(value 'z{57}\.\.\. \(5000000 chars\)'\)") as err:
         validate_batch(raw, "2025-01.csv", toy_schema, CleaningPolicy())
     assert len(str(err.value)) < 300
+
+
+def test_numbers_parse_to_the_same_doubles_as_pandas_and_bad_ones_fall_back():
+    import numpy as np
+
+    from retrain.schema import _as_float, _as_text
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(0, 1e3, 20_000).tolist()
+    texts = [repr(v) for v in values] + [f"{v:.17g}" for v in values] + [f"{v:.2f}" for v in values]
+    texts += ["1e5", "-0", "+3.5", ".5", "5.", "inf", "-Infinity", "nan", "1E-320", "00012", ""]
+    text = _as_text(pd.Series(texts, dtype="str"))
+    expected = np.asarray(pd.to_numeric(text.astype(object), errors="coerce"), dtype="float64")
+    np.testing.assert_array_equal(_as_float(text).to_numpy(), expected)
+    mixed = _as_text(pd.Series(["1.5", "1,5", "abc", " 2 ", None], dtype="str"))
+    np.testing.assert_array_equal(_as_float(mixed).to_numpy(), [1.5, np.nan, np.nan, 2.0, np.nan])
+
+
+def test_text_is_trimmed_and_blanks_are_missing_as_pandas_strip_does():
+    from retrain.schema import _as_text
+
+    raw = pd.Series([" a", "b ", "\u00a0c\t", "", "  ", None, "d"], dtype="str")
+    expected = raw.astype("string").str.strip()
+    expected = expected.mask(expected == "")
+    assert _as_text(raw).equals(expected)
+    assert _as_text(pd.Series([1, None, 3], dtype="object")).tolist() == ["1", pd.NA, "3"]
