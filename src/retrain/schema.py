@@ -253,19 +253,30 @@ def _clean_features(
     """Fill `out` with the cleaned features; return per column the count of values not of its
     type: unparseable numbers, and categorical values stored as numbers, booleans or lists (a
     categorical column that arrives as integer codes is a type change, not new categories)."""
-    unparseable = {}
-    for name in schema.numeric:
-        out[name], unparseable[name] = clean_numeric(raw[name], name, policy, source)
-    for name in schema.categorical:
-        column = raw[name]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .execution import threads
+
+    def categorical(name: str) -> tuple[pd.Series, int]:
+        column, odd = raw[name], 0
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            unparseable[name] = int(column.notna().sum())
+            odd = int(column.notna().sum())
         elif column.dtype == object:
             nested = column.map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
             if nested.any():
-                unparseable[name] = int(nested.sum())
+                odd = int(nested.sum())
                 column = column.mask(nested)
-        out[name] = _as_text(column).astype("str")
+        return _as_text(column).astype("str"), odd
+
+    # Columns in parallel (Arrow's kernels run without the interpreter lock); results, and the
+    # first error, are taken in column order, so the outcome is the sequential one.
+    with ThreadPoolExecutor(max(1, min(threads(), len(schema.features)))) as pool:
+        numeric = pool.map(lambda name: clean_numeric(raw[name], name, policy, source), schema.numeric)
+        cleaned = list(zip(schema.numeric, numeric, strict=True))
+        cleaned += zip(schema.categorical, pool.map(categorical, schema.categorical), strict=True)
+    unparseable = {}
+    for name, (values, odd) in cleaned:
+        out[name], unparseable[name] = values, odd
     return {k: v for k, v in unparseable.items() if v}
 
 
