@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,8 +254,6 @@ def _clean_features(
     """Fill `out` with the cleaned features; return per column the count of values not of its
     type: unparseable numbers, and categorical values stored as numbers, booleans or lists (a
     categorical column that arrives as integer codes is a type change, not new categories)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from .execution import threads
 
     def categorical(name: str) -> tuple[pd.Series, int]:
@@ -309,7 +308,27 @@ def validate_batch(
     raw = _checked_header(raw, source, schema.required)
     out = pd.DataFrame(index=raw.index)
     out[schema.id] = _cleaned_ids(raw, source, schema)
+    # The duplicate check needs the ids only: it runs beside the cleaning, used where it was.
+    side = ThreadPoolExecutor(1)
+    try:
+        duplicated = side.submit(out[schema.id].duplicated, keep="last")
+        return _validated_rows(
+            raw, out, duplicated, period=period, source=source, schema=schema, policy=policy
+        )
+    finally:
+        side.shutdown(wait=False, cancel_futures=True)
 
+
+def _validated_rows(
+    raw: pd.DataFrame,
+    out: pd.DataFrame,
+    duplicated: Future,
+    *,
+    period: pd.Period,
+    source: str,
+    schema: Schema,
+    policy: CleaningPolicy,
+) -> Batch:
     text = raw[schema.time]
     try:
         if pd.api.types.is_datetime64_any_dtype(text):  # typed already (a Parquet batch)
@@ -367,7 +386,7 @@ def validate_batch(
     if not labelled:
         out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
 
-    dupes = out[schema.id].duplicated(keep="last")
+    dupes = duplicated.result()
     if dupes.any():
         if policy.duplicates == "error":
             raise DataError(

@@ -211,3 +211,17 @@ def test_an_empty_raw_directory_needs_a_start(project):
             settings=settings(start=None),
             today=dt.date(2026, 1, 1),
         )
+
+
+def test_a_long_pull_reports_rows_so_far_and_the_rate(project, monkeypatch, caplog):
+    import logging
+
+    import retrain.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "PROGRESS_SECONDS", 0.0)
+    warehouse(project / "wh.sqlite", ["2025-01"])
+    with caplog.at_level(logging.INFO, logger="retrain.ingest"):
+        ingest(project)
+    progress = [r.getMessage() for r in caplog.records if "rows so far" in r.getMessage()]
+    assert progress[0].startswith("2025-01: 25 rows so far (") and progress[0].endswith(" rows/s)")
+    assert progress[-1].startswith("2025-01: 60 rows so far")
