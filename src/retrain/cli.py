@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import io
 from .errors import DataError, one_line
-from .execution import limited_threads
+from .execution import THREADS, limited_threads
 from .history import in_production_at, pointer_history, previous_version, table
 from .log import ENV, get, setup, timed
 from .modeling import predictions
@@ -227,6 +227,49 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import gc
+    import os
+
+    import uvicorn
+
+    from .serving import Follower, Limits, Service, app, default_workdir
+    from .serving import log as serve_log
+
+    settings = section(load(args.params), "serve")
+    limits = Limits.from_params(settings)
+    follower = None
+    root = Path(".")
+    if args.follow:
+        workdir = Path(args.workdir) if args.workdir else default_workdir(args.follow)
+        follower = Follower(args.follow, workdir)
+        follower.update()
+        root = workdir
+    service = Service(root=root, limits=limits)
+    service.refresh()
+    if service.served is None and not args.follow:
+        raise DataError(
+            service.last_error or "no model is in production yet: run `dvc repro` and `retrain promote`"
+        )
+    if follower is not None:
+        service.follow(follower.update, args.poll_seconds or limits.poll_seconds)
+    host, port = args.host or settings["host"], args.port or settings["port"]
+    serve_log.info("serving on http://%s:%s", host, port)
+    # Requests are small and many: one BLAS/OpenMP thread each unless RETRAIN_THREADS says
+    # otherwise (waking idle OpenMP threads cost a one-row request 10 ms), and what was loaded
+    # so far is left out of garbage collection, whose full passes made the tail latency.
+    os.environ.setdefault(THREADS, "1")
+    gc.freeze()
+    with limited_threads():
+        uvicorn.run(
+            app(service, os.environ.get("RETRAIN_SERVE_SECRET")),
+            host=host,
+            port=port,
+            access_log=False,
+            log_level="warning",
+        )
+
+
 def _iso_date(value: str) -> str:
     import datetime as dt
 
@@ -336,6 +379,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--today", type=_iso_date, help="the date that decides which periods are closed")
     p.add_argument("--out", default="data/raw", help="batch directory (default data/raw)")
     p.set_defaults(func=cmd_ingest)
+
+    p = add(
+        "serve",
+        help="serve the production model over HTTP (POST /predict, GET /health, /ready, "
+        "/version, /metrics); with --follow, swap to each new production version",
+    )
+    p.add_argument("--host", help="address (default params serve.host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default params serve.port)")
+    p.add_argument("--follow", metavar="GIT_REMOTE", help="follow this repository's prod stage")
+    p.add_argument("--workdir", help="where to keep the followed clone (default: a user cache folder)")
+    p.add_argument("--poll-seconds", type=float, help="poll interval (default params serve.poll_seconds)")
+    p.set_defaults(func=cmd_serve)
 
     p = add("simulate", help="write the next batch(es) of demo data")
     p.add_argument("--months", type=int, default=1, help="how many batches to write")

@@ -288,6 +288,14 @@ class IngestParams(Section):
     chunk_rows: Positive = 100_000
 
 
+class ServeParams(Section):
+    host: StrictStr = "127.0.0.1"
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8000
+    max_rows: Positive = 10_000
+    max_body_mb: Annotated[Number, Field(gt=0)] = 10.0
+    poll_seconds: Annotated[Number, Field(gt=0)] = 10.0
+
+
 class BacktestParams(Section):
     every_k: list[Annotated[StrictInt, Field(ge=2)]] = [2, 3, 4, 6]
 
@@ -309,6 +317,7 @@ class Params(Section):
     registry: RegistryParams = RegistryParams()
     simulate: SimulateParams = SimulateParams()
     ingest: IngestParams = IngestParams()
+    serve: ServeParams = ServeParams()
     backtest: BacktestParams = BacktestParams()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from .params import validated
 
 PERIOD = "_period"
 MISSING = "__missing__"  # the category a missing categorical value counts as
+PARALLEL_ROWS = 50_000
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
@@ -267,12 +269,15 @@ def _clean_features(
                 column = column.mask(nested)
         return _as_text(column).astype("str"), odd
 
-    # Columns in parallel (Arrow's kernels run without the interpreter lock); results, and the
-    # first error, are taken in column order, so the outcome is the sequential one.
-    with ThreadPoolExecutor(max(1, min(threads(), len(schema.features)))) as pool:
-        numeric = pool.map(lambda name: clean_numeric(raw[name], name, policy, source), schema.numeric)
+    # Columns in parallel for a large batch (Arrow's kernels run without the interpreter lock);
+    # results, and the first error, are taken in column order, so the outcome is the sequential
+    # one. A small batch (a request to the service) is cleaned in this thread.
+    workers = min(threads(), len(schema.features)) if len(raw) >= PARALLEL_ROWS else 1
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        each = pool.map if pool is not None else map
+        numeric = each(lambda name: clean_numeric(raw[name], name, policy, source), schema.numeric)
         cleaned = list(zip(schema.numeric, numeric, strict=True))
-        cleaned += zip(schema.categorical, pool.map(categorical, schema.categorical), strict=True)
+        cleaned += zip(schema.categorical, each(categorical, schema.categorical), strict=True)
     unparseable = {}
     for name, (values, odd) in cleaned:
         out[name], unparseable[name] = values, odd

@@ -71,3 +71,17 @@ def test_ingest_workflow_runs_on_a_schedule_in_the_retrain_jobs_concurrency_grou
     assert run["env"]["RETRAIN_DB_URL"] == "${{ secrets.RETRAIN_DB_URL }}"
     assert run["env"]["RETRAIN_DB_PASSWORD"] == "${{ secrets.RETRAIN_DB_PASSWORD }}"
     assert "postgres" in next(s["run"] for s in job["steps"] if s.get("name") == "Install")
+
+
+def test_deploy_workflow_acts_on_prod_assignments_only_with_read_permissions():
+    flow = yaml.safe_load((ROOT / ".github/workflows/deploy.yml").read_text())
+    assert flow[True]["push"]["tags"] == ["churn-model#prod#*"]
+    assert flow["permissions"] == {}
+    job = flow["jobs"]["deploy"]
+    assert job["permissions"] == {"contents": "read"}
+    steps = {s.get("name"): s for s in job["steps"]}
+    parse = steps["Parse the stage tag"]["run"]
+    assert 'gto check-ref "$GITHUB_REF_NAME" --event' in parse and "assignment" in parse
+    assert steps["Fetch the prod model (md5-checked)"]["run"] == "retrain fetch --stage prod -o deploy/model"
+    assert steps["Fetch the prod model (md5-checked)"]["if"] == "steps.tag.outputs.deploy == 'true'"
+    assert "/hooks/registry" in steps["Deploy (adapt this step)"]["run"]
