@@ -314,6 +314,9 @@ def app(service: Service, webhook_secret: str | None = None) -> Any:
         except Exception as err:  # never a traceback to the client
             log.error("%s %s failed: %s", request.method, request.url.path, err)
             response = error(500, "internal error; the service log has the details")
+        served = service.served
+        if served is not None and "X-Model-Version" not in response.headers:
+            response.headers.update(served.headers())  # every answer names the model in service
         seconds = time.perf_counter() - start
         service.metrics.observe(request.url.path, response.status_code, seconds, request.state.rows)
         access.info(

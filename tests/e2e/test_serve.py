@@ -150,7 +150,8 @@ def test_bad_requests_get_one_clear_4xx_line_and_never_a_traceback(served):
         assert answer.status_code == status, (name, answer.text)
         assert message in answer.json()["error"], (name, answer.text)
         assert "Traceback" not in answer.text and "\n" not in answer.json()["error"], name
-    assert httpx.get(f"{server.url}/nope").status_code == 404
+    missing_page = httpx.get(f"{server.url}/nope")
+    assert missing_page.status_code == 404 and missing_page.headers["X-Model-Version"] == "v1.0.0"
     assert httpx.get(f"{server.url}/predict").status_code == 405
     assert httpx.post(f"{server.url}/hooks/registry").status_code == 403
     assert "Traceback" not in server.log.read_text()
