@@ -12,7 +12,8 @@ text), then times, in turns, each round's median printed against the first:
   schema code, write Parquet (a whole process, imports included);
 - `dvc import-db --sql ... --output-format csv`, DVC's own SQL snapshot (SQLAlchemy and pandas),
   with the bounds written into the SQL text, as import-db has no bound parameters.
-Nothing is written outside a temporary folder.
+Each run starts after `sync`, so that none pays for the writeback of the one before (retrain
+ingest fsyncs its file; psql and import-db do not). Nothing is written outside a temporary folder.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ PERIOD = "2025-01"
 
 
 def timed(cmd: list[str], cwd: Path, env: dict, stdout=subprocess.DEVNULL) -> float:
+    os.sync()  # no run pays for the writeback of the files the one before it wrote
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
