@@ -79,12 +79,12 @@ def started(cmd: list[str], cwd: Path, port: int) -> subprocess.Popen:
     raise SystemExit(f"{cmd[0]} did not start")
 
 
-def latencies(url: str, body: bytes, n: int) -> list[float]:
+def latencies(url: str, body: bytes, n: int, kind: str = "text/csv") -> list[float]:
     out = []
     with httpx.Client(timeout=30) as client:
         for _ in range(n):
             start = time.perf_counter()
-            answer = client.post(url, content=body, headers={"Content-Type": "text/csv"})
+            answer = client.post(url, content=body, headers={"Content-Type": kind})
             out.append(time.perf_counter() - start)
             assert answer.status_code == 200, answer.text
     return out
