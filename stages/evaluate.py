@@ -5,6 +5,8 @@ batch: it is read once. The champion's probabilities are kept so that compare ne
 same rows with the same model again.
 """
 
+import time
+
 from retrain import io
 from retrain.errors import one_line
 from retrain.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
@@ -33,8 +35,16 @@ def main() -> None:
     whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == len(newest)
     labelled = newest if whole else io.read_parquet("data/prepared/labelled.parquet")
     log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
-    with timed(log, "loaded the champion"):
-        champion = load_champion(".")
+    began = time.perf_counter()
+    champion = load_champion(".")
+    if champion is None:
+        log.info("no champion yet (cold start): nothing to evaluate")
+    else:
+        log.info(
+            "verified and loaded champion %s in %.2f s",
+            champion.pointer["version"],
+            time.perf_counter() - began,
+        )
     scored = champion_scores(champion, labelled, schema, threshold)
     with timed(log, "drift, domain classifier and scores"):
         record = evaluate(
@@ -57,13 +67,13 @@ def main() -> None:
         {"model_md5": champion.pointer["md5"]} if champion else None,
     )
     scores = record["metrics"] or {}
-    version = champion.pointer["version"] if champion else None
-    log.info(
-        "champion %s on %s: %s",
-        version,
-        record["labelled_period"],
-        ", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note"),
-    )
+    if champion is not None:
+        log.info(
+            "champion %s on %s: %s",
+            champion.pointer["version"],
+            record["labelled_period"],
+            ", ".join(f"{k} {v}" for k, v in scores.items() if k != "rows") or record.get("note"),
+        )
 
 
 if __name__ == "__main__":

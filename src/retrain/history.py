@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def table(events: list[dict[str, Any]], production: str | None, primary: str) ->
                 window_text(e.get("window")),
                 str(e.get("rows") or "-"),
                 "-" if value is None else f"{value:.4f}",
-                (e.get("reason") or "")[:70],
+                textwrap.shorten(e.get("reason") or "", width=70, placeholder=" ..."),
             ]
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

@@ -126,6 +126,18 @@ def minimum_failures(metrics: dict[str, Any], minimums: dict[str, float]) -> lis
     return failed
 
 
+def _guard_detail(name: str, champion: float, challenger: float, drop: float, margin: float) -> str:
+    """`brier 0.1998 -> 0.1929 (better by 0.0069)`: the change said the way it went."""
+    change = (
+        f"worse by {drop:.4f}, allowed {margin:.4f}"
+        if drop > 0
+        else f"better by {-drop:.4f}"
+        if drop < 0
+        else f"unchanged, allowed to fall {margin:.4f}"
+    )
+    return f"{name} {champion:.4f} -> {challenger:.4f} ({change})"
+
+
 def verdict(
     champion: dict[str, Any] | None, challenger: dict[str, Any] | None, policy: ComparePolicy
 ) -> dict[str, Any]:
@@ -205,7 +217,7 @@ def verdict(
                 "check": "guard",
                 "metric": name,
                 "passed": drop <= margin,
-                "detail": f"{name} {a} -> {b} (worse by {max(drop, 0):.4f}, allowed {margin:.4f})",
+                "detail": _guard_detail(name, a, b, drop, margin),
             }
         )
     failed = [c for c in checks if not c["passed"]]

@@ -63,3 +63,11 @@ def test_a_hold_is_listed_and_changes_neither_the_previous_version_nor_who_serve
     assert in_production_at(events, "2025-10", "M")["version"] == "v1.2.0"
     lines = table(events, "v1.2.0", "roc_auc").splitlines()
     assert "hold" in lines[-1] and lines[-1].startswith("*")
+
+
+def test_a_long_reason_is_cut_at_a_word_and_marked():
+    reason = "champion stays: roc_auc 0.7812 -> 0.7790 (-0.0022, needs >= +0.0050); guards checked: brier"
+    lines = table([{**event("v1.0.0", "2025-03"), "reason": reason}], "v1.0.0", "roc_auc").splitlines()
+    shown = lines[1].split("  ")[-1].strip()
+    assert shown.endswith(" ...") and reason.startswith(shown[: -len(" ...")])
+    assert len(shown) <= 70

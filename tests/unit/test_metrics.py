@@ -57,7 +57,13 @@ def test_challenger_must_beat_champion_by_the_margin():
 
 def test_a_guard_metric_drop_blocks_promotion():
     out = verdict(m(0.80, brier=0.10), m(0.85, brier=0.13), POLICY)
-    assert not out["promote"] and "brier" in out["reason"]
+    assert not out["promote"] and "brier 0.1000 -> 0.1300 (worse by 0.0300, allowed" in out["reason"]
+
+
+def test_a_guard_says_better_when_the_challenger_improved_on_it():
+    out = verdict(m(0.80, brier=0.199826), m(0.85, brier=0.192945), POLICY)
+    details = {c["metric"]: c["detail"] for c in out["checks"] if c["check"] == "guard"}
+    assert details["brier"] == "brier 0.1998 -> 0.1929 (better by 0.0069)"
 
 
 def test_without_champion_only_minimums_apply():
