@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -280,6 +279,27 @@ def _iso_date(value: str) -> str:
     return value
 
 
+EXIT_CODES = (
+    "exit codes: 0 done; 1 error, one line on stderr naming the file, column or row and what\n"
+    "was expected; 2 a usage mistake; 3 refused, nothing changed"
+)
+EXAMPLES = {
+    "promote": "dvc repro && retrain promote && dvc repro && git add -A && git commit -m 'Evaluate'",
+    "hold": "retrain hold    # after compare kept the champion against a trained challenger",
+    "rollback": "retrain rollback --previous --reason 'v1.3.0 mislabels new customers' --until 2026-03",
+    "unpin": "retrain unpin --reason 'v1.3.0 fixed upstream'",
+    "history": "retrain history --at 2025-11",
+    "init-remote": "retrain init-remote /mnt/shared/churn-dvc-storage",
+    "verify": "retrain verify",
+    "fetch": "retrain fetch --stage prod -o deploy/model",
+    "predict": "retrain predict data/raw/2025-12.csv -o predictions.parquet",
+    "report": "retrain report --base HEAD~1 -o reports/job.md",
+    "ingest": "retrain ingest --dry-run && retrain ingest",
+    "serve": "retrain serve --follow git@github.com:you/churn.git --poll-seconds 10",
+    "simulate": "retrain simulate --months 3",
+}
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="retrain", description=__doc__)
     top.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
@@ -291,7 +311,16 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--log-level", help=f"DEBUG, INFO (default), WARNING or ERROR; or set {ENV}")
     sub = top.add_subparsers(dest="command", required=True)
-    add = functools.partial(sub.add_parser, parents=[common])
+
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=help,
+            epilog=f"example:\n  {EXAMPLES[name]}\n\n{EXIT_CODES}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     p = add("promote", help="apply reports/promotion.json: commit, tag, point prod")
     p.set_defaults(func=cmd_promote)

@@ -1,0 +1,24 @@
+"""Every subcommand's --help says what it does, shows an example and lists the exit codes."""
+
+import pytest
+
+from retrain.cli import EXAMPLES, parser
+
+COMMANDS = sorted(EXAMPLES)
+
+
+def test_every_subcommand_has_an_example():
+    actions = [a for a in parser()._actions if a.dest == "command"]
+    assert sorted(actions[0].choices) == COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_a_description_an_example_and_exit_codes(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        parser().parse_args([command, "--help"])
+    assert done.value.code == 0
+    page = capsys.readouterr().out
+    usage, description = page.split("\n\n")[:2]
+    assert usage.startswith(f"usage: retrain {command}") and len(description.strip()) > 20
+    assert f"example:\n  retrain {command}" in page or f"example:\n  dvc repro && retrain {command}" in page
+    assert "exit codes: 0 done; 1 error" in page and "3 refused" in page
