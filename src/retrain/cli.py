@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import sys
 from pathlib import Path
 
 from . import io
 from .errors import DataError, one_line
-from .execution import THREADS, limited_threads
+from .execution import limited_threads
 from .history import in_production_at, pointer_history, previous_version, table
 from .log import ENV, get, setup, timed
 from .modeling import predictions
@@ -207,12 +208,10 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    import datetime as dt
-
     from .ingest import Settings, run
 
     params = load(args.params)
-    today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
+    today = args.today or datetime.datetime.now(datetime.UTC).date()
     run(
         settings=Settings.from_params(section(params, "ingest")),
         schema=Schema.from_params(section(params, "schema")),
@@ -227,56 +226,24 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import gc
-    import os
-
-    import uvicorn
-
-    from .serving import Follower, Limits, Service, app, default_workdir
-    from .serving import log as serve_log
+    from .serving import Limits, serve
 
     settings = section(load(args.params), "serve")
-    limits = Limits.from_params(settings)
-    follower = None
-    root = Path(".")
-    if args.follow:
-        workdir = Path(args.workdir) if args.workdir else default_workdir(args.follow)
-        follower = Follower(args.follow, workdir)
-        follower.update()
-        root = workdir
-    service = Service(root=root, limits=limits)
-    service.refresh()
-    if service.served is None and not args.follow:
-        raise DataError(
-            service.last_error or "no model is in production yet: run `dvc repro` and `retrain promote`"
-        )
-    if follower is not None:
-        service.follow(follower.update, args.poll_seconds or limits.poll_seconds)
-    host, port = args.host or settings["host"], args.port or settings["port"]
-    serve_log.info("serving on http://%s:%s", host, port)
-    # Requests are small and many: one BLAS/OpenMP thread each unless RETRAIN_THREADS says
-    # otherwise (waking idle OpenMP threads cost a one-row request 10 ms), and what was loaded
-    # so far is left out of garbage collection, whose full passes made the tail latency.
-    os.environ.setdefault(THREADS, "1")
-    gc.freeze()
-    with limited_threads():
-        uvicorn.run(
-            app(service, os.environ.get("RETRAIN_SERVE_SECRET")),
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="warning",
-        )
+    serve(
+        limits=Limits.from_params(settings),
+        host=args.host or settings["host"],
+        port=args.port or settings["port"],
+        follow=args.follow,
+        workdir=Path(args.workdir) if args.workdir else None,
+        poll_seconds=args.poll_seconds,
+    )
 
 
-def _iso_date(value: str) -> str:
-    import datetime as dt
-
+def _iso_date(value: str) -> datetime.date:
     try:
-        dt.date.fromisoformat(value)
+        return datetime.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-11-29, got {value!r}") from None
-    return value
 
 
 EXIT_CODES = (

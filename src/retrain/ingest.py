@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import DataError
-from .io import batch_stem, list_batches, md5_file
+from .io import atomic_write_bytes, batch_stem, list_batches, md5_file
 from .log import get
 from .schema import CleaningPolicy, Schema, parse_period, validate_batch
 
@@ -93,12 +93,10 @@ class Query:
         segments = [s if i % 2 or i <= last else "" for i, s in enumerate(segments)]
         return cls(str(path), tuple(segments))
 
-    def text(self, placeholder: str, escape_percent: bool = False) -> str:
+    def text(self, placeholder: str) -> str:
         """The query with :start/:end in the driver's placeholder style (`{}` gets the name)."""
         out = []
         for i, segment in enumerate(self.segments):
-            if escape_percent:
-                segment = segment.replace("%", "%%")
             if i % 2 == 0:
                 segment = _PLACEHOLDER.sub(lambda m: placeholder.format(m.group(1)), segment)
             out.append(segment)
@@ -353,23 +351,11 @@ def _parquet(table: pa.Table) -> bytes:
 
 
 def _publish(path: Path, data: bytes, replace: bool) -> None:
-    """Write a whole file under a temporary name, then link it into place: a concurrent run or a
-    crash leaves either the complete file or none, and an existing file is never overwritten
-    unless `replace`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The whole file or none, and an existing one never overwritten unless `replace`."""
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
+        atomic_write_bytes(path, data, overwrite=replace)
     except FileExistsError:
         raise DataError(f"{path}: already written (by another run?); nothing overwritten") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def take(
@@ -400,7 +386,6 @@ def take(
         data = encoded.result()
     old = [p for p in list_batches(raw_dir) if batch_stem(p) == str(period)] if raw_dir.is_dir() else []
     replaced = md5_file(old[0]) if old else None
-    raw_dir.mkdir(parents=True, exist_ok=True)
     _publish(path, data, replace=replace)
     for stale in old:
         if stale != path:

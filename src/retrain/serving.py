@@ -33,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .errors import DataError, RegistryError
 from .log import get
 from .modeling import predictions
-from .registry import load_champion, read_pointer
+from .registry import load_champion, read_pointer, version_tag
 from .schema import CleaningPolicy, Schema, validate_features
 
 log = get("serve")
@@ -63,7 +63,6 @@ class Served:
     md5: str
     tag: str
     model: Any
-    loaded_at: float
     schema: Schema
     policy: CleaningPolicy
     threshold: float
@@ -89,9 +88,8 @@ def load_production(root: Path) -> Served | None:
         name=str(pointer["name"]),
         version=str(pointer["version"]),
         md5=str(pointer["md5"]),
-        tag=f"{pointer['name']}@{pointer['version']}",
+        tag=version_tag(str(pointer["name"]), str(pointer["version"])),
         model=champion.model,
-        loaded_at=time.time(),
         schema=Schema.from_params(section(params, "schema")),
         policy=CleaningPolicy.from_params(section(params, "prepare")["cleaning"]),
         threshold=float(section(params, "metrics")["threshold"]),
@@ -214,7 +212,6 @@ class Service:
         self.last_error: str | None = None
         self.metrics = Metrics()
         self.wake = threading.Event()
-        self.stopping = threading.Event()
         self.refresh_lock = threading.Lock()
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="retrain-score", initializer=_scoring_threads)
 
@@ -284,11 +281,9 @@ class Service:
         """Poll (or be woken by the webhook) in a background thread."""
 
         def loop() -> None:
-            while not self.stopping.is_set():
+            while True:
                 self.wake.wait(poll_seconds)
                 self.wake.clear()
-                if self.stopping.is_set():
-                    return
                 self.refresh(update)
 
         thread = threading.Thread(target=loop, name="retrain-follow", daemon=True)
@@ -432,3 +427,48 @@ def default_workdir(remote: str) -> Path:
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return cache / "retrain" / "serve" / hashlib.md5(remote.encode()).hexdigest()[:12]
+
+
+def serve(
+    *,
+    limits: Limits,
+    host: str,
+    port: int,
+    follow: str | None = None,
+    workdir: Path | None = None,
+    poll_seconds: float | None = None,
+) -> None:
+    """`retrain serve`: load the production model of this repository (or of a clone of `follow`,
+    kept up to date in the background), then answer HTTP until stopped."""
+    import gc
+    import os
+
+    import uvicorn
+
+    from .execution import THREADS
+
+    follower = Follower(follow, workdir or default_workdir(follow)) if follow else None
+    if follower is not None:
+        follower.update()
+    service = Service(root=follower.workdir if follower else Path("."), limits=limits)
+    service.refresh()
+    if service.served is None and follower is None:
+        raise DataError(
+            service.last_error or "no model is in production yet: run `dvc repro` and `retrain promote`"
+        )
+    if follower is not None:
+        service.follow(follower.update, poll_seconds or limits.poll_seconds)
+    log.info("serving on http://%s:%s", host, port)
+    # Requests are small and many: the scoring thread uses one BLAS/OpenMP thread unless
+    # RETRAIN_THREADS says otherwise (waking idle OpenMP threads cost a one-row request 10 ms),
+    # and what was loaded so far is left out of garbage collection, whose full passes made the
+    # tail latency.
+    os.environ.setdefault(THREADS, "1")
+    gc.freeze()
+    uvicorn.run(
+        app(service, os.environ.get("RETRAIN_SERVE_SECRET")),
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+    )

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from retrain.errors import DataError
-from retrain.ingest import Connection, Query, Settings, closes, connection, plan, run
+from retrain.ingest import Connection, PostgresReader, Query, Settings, closes, connection, plan, run
 from retrain.io import md5_file
 from retrain.schema import CleaningPolicy, Schema, read_batch
 from tests.helpers import TOY, toy_raw
@@ -171,8 +171,9 @@ def test_placeholders_become_the_drivers_and_literals_stay_as_written(tmp_path):
         "SELECT a::date, '50% :start' AS note FROM t\nWHERE d >= :start AND d < :end; -- done\n"
     )
     query = Query.read(tmp_path / "q.sql")
-    assert query.text("%({})s", escape_percent=True) == (
-        "SELECT a::date, '50%% :start' AS note FROM t\nWHERE d >= %(start)s AND d < %(end)s"
+    assert query.text(PostgresReader.SETTING) == (
+        "SELECT a::date, '50% :start' AS note FROM t\nWHERE d >= current_setting('retrain.start')::timestamp"
+        " AND d < current_setting('retrain.end')::timestamp"
     )
     assert query.text(":{}").endswith("WHERE d >= :start AND d < :end")
 
