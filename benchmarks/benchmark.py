@@ -259,9 +259,9 @@ def retrain_cycle(work: Path, gen: Generator, params: dict, big: int) -> dict:
         ).out.strip()
     )
 
-    from retrain.metrics import score
-    from retrain.modeling import load, predict_proba
-    from retrain.schema import CleaningPolicy, Schema, validate_batch
+    from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+    from retrain.model.metrics import score
+    from retrain.model.modeling import load, predict_proba
 
     schema = Schema.from_params(s)
     later_clean = validate_batch(later_frame, f"{later}.parquet", schema, CleaningPolicy()).frame
@@ -331,9 +331,9 @@ def neighbour() -> Iterator[None]:
 
 def drift_timing(repo: Path, period: str, repeats: int) -> tuple[float, float]:
     """Seconds to read the newest batch from Parquet, and to evaluate its drift (median)."""
-    from retrain.drift import batch_drift
-    from retrain.registry import load_champion
-    from retrain.schema import Schema
+    from retrain.data.schema import Schema
+    from retrain.monitor.drift import batch_drift
+    from retrain.registry.champion import load_champion
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     schema = Schema.from_params(params["schema"])

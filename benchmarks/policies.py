@@ -49,8 +49,8 @@ HISTORIES = {
 
 
 def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows: int) -> None:
-    from retrain.schema import Schema
-    from retrain.simulate import SimConfig, simulate_batch
+    from retrain.data.schema import Schema
+    from retrain.data.simulate import SimConfig, simulate_batch
 
     config = SimConfig.from_params(
         {**params["simulate"], "start": "2020-01", "scenarios": scenarios, "rows_per_batch": rows}
@@ -65,7 +65,7 @@ def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows
 
 def table(raw: Path, params: dict, title: str) -> str:
     from retrain.backtest import Settings, policies_from, replay
-    from retrain.schema import CleaningPolicy, read_batches
+    from retrain.data.schema import CleaningPolicy, read_batches
 
     settings = Settings.from_params(params)
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])

@@ -43,8 +43,8 @@ BASELINE = textwrap.dedent('''\
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from retrain.registry import load_champion
-    from retrain.schema import Schema
+    from retrain.registry.champion import load_champion
+    from retrain.data.schema import Schema
     from retrain.params import load
 
     schema = Schema.from_params(load("params.yaml")["schema"])

@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from serve import free_port, latencies, started  # noqa: E402
 
-from retrain.modeling import predict_proba  # noqa: E402
+from retrain.data.schema import CleaningPolicy, Schema, validate_features  # noqa: E402
+from retrain.model.modeling import predict_proba  # noqa: E402
 from retrain.params import load  # noqa: E402
-from retrain.registry import load_champion  # noqa: E402
-from retrain.schema import CleaningPolicy, Schema, validate_features  # noqa: E402
+from retrain.registry.champion import load_champion  # noqa: E402
 from tests.helpers import create_repo  # noqa: E402
 
 

@@ -6,7 +6,6 @@ it has already replayed with the same params and code, so a new batch costs one 
 
 import pandas as pd
 
-from retrain import io
 from retrain.backtest import (
     BatchSource,
     Settings,
@@ -17,11 +16,12 @@ from retrain.backtest import (
     save_checkpoint,
     tradeoff_table,
 )
+from retrain.data import files
+from retrain.data.schema import CleaningPolicy, read_batch
 from retrain.errors import one_line
-from retrain.features import check_hyperparameters
 from retrain.log import get, logged
+from retrain.model.preprocessing import check_hyperparameters
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, read_batch
 
 STATE = "data/backtest"
 log = get("backtest")
@@ -36,20 +36,20 @@ def main() -> None:
     policies = policies_from(section(params, "backtest"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
     batches = BatchSource.files(
-        io.list_batches("data/raw"),
+        files.list_batches("data/raw"),
         lambda path: read_batch(path, settings.schema, cleaning),
         salt=repr(cleaning),
     )
     metric = str(section(params, "metrics")["primary"])
     result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=read_checkpoint(STATE))
-    io.write_json(
+    files.write_json(
         "reports/backtest.json",
         {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},
     )
-    io.write_text("reports/backtest.md", result["schedules"]["line"] + "\n")
+    files.write_text("reports/backtest.md", result["schedules"]["line"] + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
-    io.write_text("reports/backtest.csv", table.to_csv(index=False))
-    io.write_text(
+    files.write_text("reports/backtest.csv", table.to_csv(index=False))
+    files.write_text(
         "reports/backtest_tradeoff.csv", pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False)
     )
     save_checkpoint(STATE, result["checkpoint"])

@@ -13,21 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain import io
+from retrain.data import files
+from retrain.data.schema import PERIOD, Schema
 from retrain.errors import one_line
-from retrain.evaluation import compare, holdout_probabilities
 from retrain.log import get, logged, timed
-from retrain.metrics import ComparePolicy
-from retrain.modeling import predict_proba
+from retrain.model.modeling import predict_proba
+from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
 from retrain.params import load, section
-from retrain.registry import (
-    challenger_md5,
-    load_challenger,
-    load_trusted,
-    locked_verdict,
-    trusted_pointer,
-)
-from retrain.schema import PERIOD, Schema
+from retrain.registry.champion import challenger_md5, load_challenger, load_trusted, trusted_pointer
+from retrain.registry.commands import locked_verdict
 
 CHALLENGER = Path("models/challenger")
 HOLDOUT = "data/prepared/holdout.parquet"
@@ -43,7 +37,7 @@ log = get("compare")
 @functools.cache
 def full_holdout() -> pd.DataFrame:
     """Every holdout column: read once, and only when a model has to be scored here."""
-    return io.read_parquet(HOLDOUT)
+    return files.read_parquet(HOLDOUT)
 
 
 def holdout_proba(
@@ -55,8 +49,8 @@ def holdout_proba(
 
     return holdout_probabilities(
         md5,
-        io.read_parquet(STORED[role]),
-        io.parquet_metadata(STORED[role]).get("model_md5"),
+        files.read_parquet(STORED[role]),
+        files.parquet_metadata(STORED[role]).get("model_md5"),
         holdout[schema.id],
         schema.id,
         rescore,
@@ -70,7 +64,7 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     metrics = section(params, "metrics")
     policy = ComparePolicy.from_params(metrics["primary"], section(params, "compare"))
-    holdout = io.read_parquet(HOLDOUT, columns=[schema.id, schema.target, schema.time, PERIOD])
+    holdout = files.read_parquet(HOLDOUT, columns=[schema.id, schema.target, schema.time, PERIOD])
     log.info("read %d holdout rows of %s", len(holdout), holdout[PERIOD].iloc[0])
     pointer, record = trusted_pointer(".")
     md5 = {"champion": record["md5"] if record else None, "challenger": challenger_md5(CHALLENGER)}
@@ -80,11 +74,11 @@ def main() -> None:
     }
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema) for role in md5}
     record, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
-    record["as_of"] = io.read_json("reports/decision.json").get("as_of")
+    record["as_of"] = files.read_json("reports/decision.json").get("as_of")
     record["champion_version"] = pointer.get("version")
     record["challenger_md5"] = md5["challenger"]
     record = locked_verdict(record, pointer, schema.period)
-    io.write_json("reports/promotion.json", record)
+    files.write_json("reports/promotion.json", record)
     columns = {
         "roc": ["fpr", "tpr"],
         "pr": ["recall", "precision"],
@@ -93,7 +87,7 @@ def main() -> None:
     for role, data in plots.items():
         for kind, name in FILES.items():
             frame = data[kind] if data is not None else pd.DataFrame(columns=columns[kind])
-            io.write_frame(PLOTS / f"{name}_{role}.csv", frame)
+            files.write_frame(PLOTS / f"{name}_{role}.csv", frame)
     log.info("promote=%s (%s)", record["promote"], record["reason"])
 
 

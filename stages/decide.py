@@ -3,11 +3,11 @@
 The report stage writes decision.md, the same decision for a person, with the backtest's verdict.
 """
 
-from retrain import io
+from retrain.data import files
 from retrain.errors import one_line
 from retrain.log import get, logged
+from retrain.monitor.triggers import DRIFT_PLOT_COLUMNS, decide, drift_plot
 from retrain.params import load, section
-from retrain.triggers import DRIFT_PLOT_COLUMNS, decide, drift_plot
 
 log = get("decide")
 
@@ -15,11 +15,11 @@ log = get("decide")
 @one_line
 @logged("decide")
 def main() -> None:
-    evaluation = io.read_json("reports/evaluation.json")
+    evaluation = files.read_json("reports/evaluation.json")
     log.info("read the evaluation of %s", evaluation["as_of"])
     decision = decide(evaluation, section(load(), "decide"))
-    io.write_json("reports/decision.json", decision)
-    io.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
+    files.write_json("reports/decision.json", decision)
+    files.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
     for trigger in decision["triggers"]:
         log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet", trigger["detail"])
     log.info("retrain=%s (%s)", decision["retrain"], decision["reason"])

@@ -7,14 +7,14 @@ same rows with the same model again.
 
 import time
 
-from retrain import io
+from retrain.data import files
+from retrain.data.schema import Schema
 from retrain.errors import one_line
-from retrain.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
 from retrain.log import get, logged, timed
-from retrain.modeling import stored_scores
+from retrain.model.modeling import stored_scores
+from retrain.monitor.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
 from retrain.params import load, section
-from retrain.registry import load_champion
-from retrain.schema import Schema
+from retrain.registry.champion import load_champion
 
 SCORES = "reports/plots/newest_champion.csv"
 STORED = "data/scored/newest_champion.parquet"
@@ -30,10 +30,10 @@ def main() -> None:
     domain = section(params, "evaluate")["domain_classifier"]
     prepare = section(params, "prepare")
     most, seed = prepare["max_rows"]["labelled"], prepare["sample_seed"]
-    prepared = io.read_json("reports/prepare.json")
-    newest = io.read_parquet("data/prepared/newest.parquet")
+    prepared = files.read_json("reports/prepare.json")
+    newest = files.read_parquet("data/prepared/newest.parquet")
     whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == len(newest)
-    labelled = newest if whole else io.read_parquet("data/prepared/labelled.parquet")
+    labelled = newest if whole else files.read_parquet("data/prepared/labelled.parquet")
     log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
     began = time.perf_counter()
     champion = load_champion(".")
@@ -59,9 +59,9 @@ def main() -> None:
             most,
             seed,
         )
-    io.write_json("reports/evaluation.json", record)
-    io.write_frame(SCORES, plot_sample(scored))
-    io.write_parquet(
+    files.write_json("reports/evaluation.json", record)
+    files.write_frame(SCORES, plot_sample(scored))
+    files.write_parquet(
         STORED,
         stored_scores(scored[schema.id].array, scored["probability"], schema),
         {"model_md5": champion.pointer["md5"]} if champion else None,

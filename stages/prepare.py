@@ -1,11 +1,11 @@
 """Stage prepare: validate and clean every batch; write newest, labelled, train and holdout."""
 
-from retrain import io
+from retrain.data import files
+from retrain.data.schema import CleaningPolicy, Schema, read_batch
+from retrain.data.splits import WindowPolicy, split, window_batches
 from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.params import load, section
-from retrain.schema import CleaningPolicy, Schema, read_batch
-from retrain.splits import WindowPolicy, split, window_batches
 
 RAW, OUT = "data/raw", "data/prepared"
 log = get("prepare")
@@ -19,7 +19,7 @@ def main() -> None:
     prepare = section(params, "prepare")
     cleaning = CleaningPolicy.from_params(prepare["cleaning"])
     policy = WindowPolicy.from_params(prepare)
-    paths = io.list_batches(RAW)
+    paths = files.list_batches(RAW)
     with timed(log, f"read and validated the batches {RAW} needs for the window"):
         batches = window_batches(paths, lambda path: read_batch(path, schema, cleaning), policy)
     for batch in batches:
@@ -27,16 +27,16 @@ def main() -> None:
             "%s: %d rows, %s", batch.source, len(batch.frame), "labelled" if batch.labelled else "no labels"
         )
     result = split(batches, schema, policy, files=len(paths))
-    newest = io.parquet_bytes(result.newest)
-    io.atomic_write_bytes(f"{OUT}/newest.parquet", newest)
+    newest = files.parquet_bytes(result.newest)
+    files.atomic_write_bytes(f"{OUT}/newest.parquet", newest)
     same = result.newest_labelled is result.newest
-    io.atomic_write_bytes(
-        f"{OUT}/labelled.parquet", newest if same else io.parquet_bytes(result.newest_labelled)
+    files.atomic_write_bytes(
+        f"{OUT}/labelled.parquet", newest if same else files.parquet_bytes(result.newest_labelled)
     )
     del newest
-    io.write_parquet(f"{OUT}/train.parquet", result.train)
-    io.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
-    io.write_json("reports/prepare.json", result.summary)
+    files.write_parquet(f"{OUT}/train.parquet", result.train)
+    files.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
+    files.write_json("reports/prepare.json", result.summary)
     summary = result.summary
     log.info(
         "%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",

@@ -4,14 +4,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from retrain import io
+from retrain.data import files
+from retrain.data.schema import Schema
 from retrain.errors import one_line
 from retrain.log import get, logged
 from retrain.params import load, section
-from retrain.registry import read_pointer
-from retrain.report import RunRecord, html_report
-from retrain.schema import Schema
-from retrain.triggers import summary_markdown
+from retrain.registry.champion import read_pointer
+from retrain.reporting.html import RunRecord, html_report
+from retrain.reporting.markdown import summary_markdown
 
 PLOTS = Path("reports/plots")
 OUT = "reports/report.html"
@@ -28,9 +28,9 @@ def main() -> None:
     params = load()
     roles = ("champion", "challenger")
     run = RunRecord(
-        decision=io.read_json("reports/decision.json"),
-        evaluation=io.read_json("reports/evaluation.json"),
-        promotion=io.read_json("reports/promotion.json"),
+        decision=files.read_json("reports/decision.json"),
+        evaluation=files.read_json("reports/evaluation.json"),
+        promotion=files.read_json("reports/promotion.json"),
         pointer=read_pointer("."),
         schema=Schema.from_params(section(params, "schema")),
         metric=str(section(params, "metrics")["primary"]),
@@ -39,11 +39,11 @@ def main() -> None:
         newest_scores=csv(PLOTS / "newest_champion.csv"),
         drift=csv(PLOTS / "drift.csv"),
         backtest=csv(Path("reports/backtest.csv")),
-        backtest_summary=io.read_json("reports/backtest.json"),
-        against_schedules=io.read_text("reports/backtest.md").strip(),
+        backtest_summary=files.read_json("reports/backtest.json"),
+        against_schedules=files.read_text("reports/backtest.md").strip(),
     )
-    io.write_text("reports/decision.md", summary_markdown(run.decision, run.against_schedules))
-    io.write_text(OUT, html_report(run))
+    files.write_text("reports/decision.md", summary_markdown(run.decision, run.against_schedules))
+    files.write_text(OUT, html_report(run))
     log.info("wrote %s for %s", OUT, run.decision.get("as_of"))
 
 

@@ -3,14 +3,14 @@
 import shutil
 from pathlib import Path
 
-from retrain import io
+from retrain.data import files
+from retrain.data.schema import Schema
 from retrain.errors import one_line
-from retrain.features import check_hyperparameters
 from retrain.log import get, logged, timed
-from retrain.modeling import stored_scores
+from retrain.model.modeling import stored_scores
+from retrain.model.preprocessing import check_hyperparameters
+from retrain.model.training import describe_challenger, fit_challenger, skipped_metadata
 from retrain.params import load, section
-from retrain.schema import Schema
-from retrain.training import describe_challenger, fit_challenger, skipped_metadata
 
 OUT = Path("models/challenger")
 SCORES = "data/scored/holdout_challenger.parquet"
@@ -20,25 +20,25 @@ log = get("train")
 @one_line
 @logged("train")
 def main() -> None:
-    decision = io.read_json("reports/decision.json")
+    decision = files.read_json("reports/decision.json")
     params = load()
     schema = Schema.from_params(section(params, "schema"))
     shutil.rmtree(OUT, ignore_errors=True)
     if not decision["retrain"]:
-        io.write_parquet(SCORES, stored_scores([], [], schema))
-        io.write_json(OUT / "metadata.json", skipped_metadata(decision))
+        files.write_parquet(SCORES, stored_scores([], [], schema))
+        files.write_json(OUT / "metadata.json", skipped_metadata(decision))
         log.info("nothing to train (%s)", decision["reason"])
         return
     train = section(params, "train")
     estimator = str(train["estimator"])
     check_hyperparameters(schema, train, int(train["seed"]))
     profile = section(params, "profile")
-    train_rows = io.read_parquet("data/prepared/train.parquet")
+    train_rows = files.read_parquet("data/prepared/train.parquet")
     log.info("read %d training rows; fitting %s", len(train_rows), estimator)
     hyperparameters = train.get(estimator) or {}
     with timed(log, "fitted the challenger"):
         model = fit_challenger(train_rows, schema, estimator, hyperparameters, int(train["seed"]))
-    holdout = io.read_parquet("data/prepared/holdout.parquet")
+    holdout = files.read_parquet("data/prepared/holdout.parquet")
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
         challenger = describe_challenger(
             model,
@@ -56,12 +56,12 @@ def main() -> None:
             tie_seed=section(params, "prepare")["sample_seed"],
         )
     metadata = challenger.metadata
-    io.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
-    io.write_json(OUT / "metadata.json", metadata)
-    io.write_json(OUT / "profile.json", challenger.profile)
-    io.write_parquet(OUT / "reference.parquet", challenger.reference)
-    io.atomic_write_bytes(OUT / "trained_rows.npy", io.npy_bytes(challenger.trained_rows))
-    io.write_parquet(
+    files.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
+    files.write_json(OUT / "metadata.json", metadata)
+    files.write_json(OUT / "profile.json", challenger.profile)
+    files.write_parquet(OUT / "reference.parquet", challenger.reference)
+    files.atomic_write_bytes(OUT / "trained_rows.npy", files.npy_bytes(challenger.trained_rows))
+    files.write_parquet(
         SCORES,
         stored_scores(holdout[schema.id].array, challenger.holdout_proba, schema),
         {"model_md5": metadata["model_md5"]},

@@ -10,7 +10,7 @@ os.environ.setdefault("RETRAIN_THREADS", "1")
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from retrain.schema import CleaningPolicy, Schema, validate_batch
+from retrain.data.schema import CleaningPolicy, Schema, validate_batch
 from tests.helpers import ROOT, TOY, Repo, create_repo, toy_raw
 
 

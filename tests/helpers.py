@@ -163,8 +163,8 @@ def ran_stages(output: str) -> set[str]:
 
 def create_repo(path: Path, params: dict | None = None) -> Repo:
     """A temporary copy of the project as a fresh git + DVC repository at cold start."""
-    from retrain.io import write_json
-    from retrain.registry import empty_pointer
+    from retrain.data.files import write_json
+    from retrain.registry.champion import empty_pointer
 
     path.mkdir(parents=True)
     for rel in PROJECT_FILES:
@@ -186,13 +186,13 @@ def create_repo(path: Path, params: dict | None = None) -> Repo:
 def decisions_month_by_month(params: dict, batches: list, decide_params: dict | None = None) -> dict:
     """Per batch from the second: the decision about it of a champion trained, through the
     stages' own functions, on every batch before it (the batch right after a promotion)."""
-    from retrain.evaluation import DomainCheck, evaluate
-    from retrain.modeling import load
-    from retrain.registry import Champion
-    from retrain.schema import Schema
-    from retrain.splits import WindowPolicy, split
-    from retrain.training import train_challenger
-    from retrain.triggers import decide
+    from retrain.data.schema import Schema
+    from retrain.data.splits import WindowPolicy, split
+    from retrain.model.modeling import load
+    from retrain.model.training import train_challenger
+    from retrain.monitor.evaluation import DomainCheck, evaluate
+    from retrain.monitor.triggers import decide
+    from retrain.registry.champion import Champion
 
     schema = Schema.from_params(params["schema"])
     window = WindowPolicy.from_params(params["prepare"])

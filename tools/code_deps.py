@@ -17,33 +17,61 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src/retrain"
 
 
-def package_imports(path: Path) -> set[str]:
-    """Modules of the retrain package that a file imports directly."""
-    found: set[str] = set()
+def module_file(dotted: str) -> Path | None:
+    """The file of a module of the retrain package (`retrain.data.files`), or None."""
+    parts = dotted.split(".")
+    if parts[0] != "retrain":
+        return None
+    base = PACKAGE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def package_imports(path: Path) -> set[Path]:
+    """Files of the retrain package that a file imports directly. The packages' `__init__.py`
+    files hold only a docstring and constants (`docstring_only_inits`): they are no dependency."""
+    found: set[Path] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                found |= {node.module} if node.module else {a.name for a in node.names}
-            elif node.module and node.module.split(".")[0] == "retrain":
-                parts = node.module.split(".")
-                if len(parts) > 1:
-                    found.add(parts[1])
-                else:
-                    found |= {a.name for a in node.names if (PACKAGE / f"{a.name}.py").exists()}
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("retrain.")}
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):
+                file = module_file(".".join(parts[:depth]))
+                if file is not None and file.name != "__init__.py":
+                    found.add(file)
     return found
 
 
+def docstring_only_inits() -> list[str]:
+    """The package's `__init__.py` files that hold more than a docstring and constants: code there would run
+    in every stage without being one of its declared dependencies."""
+    bad = []
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        body = ast.parse(init.read_text()).body
+        if any(
+            not (isinstance(node, (ast.Expr, ast.Assign)) and isinstance(node.value, ast.Constant))
+            for node in body
+        ):
+            bad.append(str(init.relative_to(ROOT)))
+    return bad
+
+
 def closure(script: Path) -> list[str]:
-    """The package modules `script` runs, as dvc.yaml paths."""
+    """The package files `script` runs, as dvc.yaml paths."""
     todo, seen = list(package_imports(script)), set()
     while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo += package_imports(PACKAGE / f"{name}.py")
-    return sorted(f"src/retrain/{name}.py" for name in seen)
+        file = todo.pop()
+        if file not in seen:
+            seen.add(file)
+            todo += package_imports(file)
+    return sorted(str(file.relative_to(ROOT)) for file in seen)
 
 
 def rewritten(text: str) -> str:
@@ -67,6 +95,10 @@ def main() -> int:
     path = ROOT / "dvc.yaml"
     text = path.read_text()
     new = rewritten(text)
+    bad = docstring_only_inits()
+    if bad:
+        print(f"{', '.join(bad)}: an __init__.py may hold only a docstring and constants", file=sys.stderr)
+        return 1
     if "--check" in sys.argv[1:]:
         if new != text:
             print("dvc.yaml: code deps are out of date; run python tools/code_deps.py", file=sys.stderr)

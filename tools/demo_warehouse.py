@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from retrain.data.schema import Schema
+from retrain.data.simulate import SimConfig, simulate_batch
 from retrain.params import load
-from retrain.schema import Schema
-from retrain.simulate import SimConfig, simulate_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "data" / "warehouse" / "demo.sqlite"

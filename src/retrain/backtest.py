@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .evaluation import DomainCheck, compare, evaluate
-from .io import (
+from retrain.data.files import (
     atomic_write_bytes,
     batch_stem,
     dumps_json,
@@ -31,14 +30,17 @@ from .io import (
     parquet_bytes,
     read_npy,
 )
-from .metrics import ComparePolicy, score
-from .modeling import load, predict_proba
-from .params import validated
-from .registry import Champion, held_baseline
-from .schema import Batch, Schema
-from .splits import Split, WindowPolicy, check_periods, split
-from .training import Challenger, train_challenger
-from .triggers import decide
+from retrain.data.schema import Batch, Schema
+from retrain.data.splits import Split, WindowPolicy, check_periods, split
+from retrain.model.metrics import score
+from retrain.model.modeling import load, predict_proba
+from retrain.model.training import Challenger, train_challenger
+from retrain.monitor.comparison import ComparePolicy, compare
+from retrain.monitor.evaluation import DomainCheck, evaluate
+from retrain.monitor.triggers import decide
+from retrain.params import validated
+from retrain.registry.champion import Champion
+from retrain.registry.commands import held_baseline
 
 
 @dataclass(frozen=True)

@@ -8,31 +8,20 @@ import logging
 import sys
 from pathlib import Path
 
-from . import io
-from .errors import DataError, one_line
-from .execution import limited_threads
-from .history import in_production_at, pointer_history, previous_version, table
-from .log import ENV, get, setup, timed
-from .modeling import predictions
-from .params import load, section
-from .registry import (
-    STAGE,
-    AlreadyHeld,
-    AlreadyPromoted,
-    fetch,
-    hold,
-    load_champion,
-    promote,
-    read_pointer,
-    rollback,
-    trusted_pointer,
-    unpin,
-    verify,
-)
-from .report import job_markdown
-from .schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
-from .simulate import SimConfig, next_period, simulate_batch
-from .storage import init_remote
+from retrain.data import files
+from retrain.data.schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
+from retrain.data.simulate import SimConfig, next_period, simulate_batch
+from retrain.errors import DataError, one_line
+from retrain.execution import limited_threads
+from retrain.log import ENV, get, setup, timed
+from retrain.model.modeling import predictions
+from retrain.params import load, section
+from retrain.registry.champion import load_champion, read_pointer, trusted_pointer, verify
+from retrain.registry.commands import AlreadyHeld, AlreadyPromoted, fetch, hold, promote, rollback, unpin
+from retrain.registry.history import in_production_at, pointer_history, previous_version, table
+from retrain.registry.remote import init_remote
+from retrain.registry.tags import STAGE
+from retrain.reporting.markdown import job_markdown
 
 log = get("predict")
 
@@ -72,7 +61,7 @@ def cmd_rollback(args: argparse.Namespace) -> None:
         parse_period(args.until, Schema.from_params(section(params, "schema")).period, "--until")
     as_of = None
     if Path("reports/decision.json").exists():
-        as_of = io.read_json("reports/decision.json").get("as_of")
+        as_of = files.read_json("reports/decision.json").get("as_of")
     before = read_pointer(".").get("version")
     target = args.to or previous_version(pointer_history("."), before)
     version = rollback(".", name, args.reason, to=target, as_of=as_of, until=args.until)
@@ -99,7 +88,7 @@ def cmd_history(args: argparse.Namespace) -> None:
         serving = in_production_at(events, args.at, freq)
         if args.json:
             print(
-                io.dumps_json(
+                files.dumps_json(
                     {"period": args.at, "version": serving and serving["version"], "event": serving}
                 ),
                 end="",
@@ -112,7 +101,7 @@ def cmd_history(args: argparse.Namespace) -> None:
             )
         return
     if args.json:
-        print(io.dumps_json({"production": production, "events": events}), end="")
+        print(files.dumps_json({"production": production, "events": events}), end="")
         return
     if not events:
         print("no model has been promoted yet")
@@ -131,7 +120,7 @@ def cmd_verify(args: argparse.Namespace) -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> None:
     name = str(section(load(args.params), "registry")["model_name"])
-    summary = fetch(".", name, io.output_path(args.output), stage=args.stage, version=args.version)
+    summary = fetch(".", name, files.output_path(args.output), stage=args.stage, version=args.version)
     print(f"fetched {name} {summary['version']} (md5 {summary['md5']}) to {args.output}")
 
 
@@ -140,10 +129,10 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     schema = Schema.from_params(section(params, "schema"))
     sim = section(params, "simulate")
     config = SimConfig.from_params(sim)
-    out_dir = io.confined(args.out)
-    source = io.read_parquet(sim["source"])
+    out_dir = files.confined(args.out)
+    source = files.read_parquet(sim["source"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    existing = [io.batch_stem(p) for p in io.list_batches(out_dir)]
+    existing = [files.batch_stem(p) for p in files.list_batches(out_dir)]
     for _ in range(args.months):
         period = (
             parse_period(args.period, schema.period, "--period")
@@ -154,7 +143,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
         if str(period) in existing or target.exists():
             raise DataError(f"{target}: batch for {period} exists already; nothing was written")
         frame, active = simulate_batch(source, schema, config, period, args.unlabelled)
-        io.write_text(target, frame.to_csv(index=False))
+        files.write_text(target, frame.to_csv(index=False))
         existing.append(str(period))
         print(
             f"simulate: wrote {target} ({len(frame)} rows"
@@ -169,7 +158,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     params = load(args.params)
     schema = Schema.from_params(section(params, "schema"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
-    source, target = Path(args.input), io.output_path(args.output)
+    source, target = Path(args.input), files.output_path(args.output)
     if target.resolve() == source.resolve():
         raise DataError(f"{target}: the output would overwrite the input; choose another -o")
     with timed(log, f"read {source}", logging.DEBUG):
@@ -180,7 +169,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     pointer = champion.pointer
     with timed(log, f"scored {len(rows)} rows with {pointer['version']}"):
         scored = predictions(champion.model, rows, schema, float(section(params, "metrics")["threshold"]))
-    io.write_frame(target, scored)
+    files.write_frame(target, scored)
     print(
         f"predict: wrote {target} ({len(scored)} rows, {int((scored['label'] == schema.positive).sum())} "
         f"predicted {schema.positive!r}, model {pointer['name']} {pointer['version']})"
@@ -190,25 +179,25 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     import subprocess
 
-    target = io.output_path(args.output)
+    target = files.output_path(args.output)
     diff = subprocess.run(
         [sys.executable, "-m", "dvc", "metrics", "diff", "--md", args.base], capture_output=True, text=True
     )
     text = job_markdown(
-        io.read_json(args.decision),
-        io.read_json(args.verdict),
+        files.read_json(args.decision),
+        files.read_json(args.verdict),
         read_pointer(".").get("version"),
         diff.stdout if diff.returncode == 0 else f"(dvc metrics diff failed: {diff.stderr.strip()[:200]})",
         against_schedules=(
-            io.read_text("reports/backtest.md").strip() if Path("reports/backtest.md").exists() else ""
+            files.read_text("reports/backtest.md").strip() if Path("reports/backtest.md").exists() else ""
         ),
     )
-    io.write_text(target, text)
+    files.write_text(target, text)
     print(f"report: wrote {args.output}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    from .ingest import Settings, run
+    from retrain.data.ingest import Settings, run
 
     params = load(args.params)
     today = args.today or datetime.datetime.now(datetime.UTC).date()
@@ -226,7 +215,7 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from .serving import Limits, serve
+    from retrain.serving import Limits, serve
 
     settings = section(load(args.params), "serve")
     serve(

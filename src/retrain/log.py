@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import DataError
-from .execution import limited_threads
+from retrain.errors import DataError
+from retrain.execution import limited_threads
 
 ENV = "RETRAIN_LOG_LEVEL"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

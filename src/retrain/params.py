@@ -24,7 +24,7 @@ from pydantic import (
 )
 from ruamel.yaml import YAML, YAMLError
 
-from .errors import DataError
+from retrain.errors import DataError
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "brier")
 ESTIMATORS = ("logistic_regression", "random_forest", "hist_gradient_boosting")

@@ -30,11 +30,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .errors import DataError, RegistryError
-from .log import get
-from .modeling import predictions
-from .registry import load_champion, read_pointer, version_tag
-from .schema import CleaningPolicy, Schema, validate_features
+from retrain.data.schema import CleaningPolicy, Schema, validate_features
+from retrain.errors import DataError, RegistryError
+from retrain.log import get
+from retrain.model.modeling import predictions
+from retrain.registry.champion import load_champion, read_pointer
+from retrain.registry.tags import version_tag
 
 log = get("serve")
 access = logging.getLogger("retrain.serve.access")
@@ -77,7 +78,7 @@ class Served:
 def load_production(root: Path) -> Served | None:
     """The production model of the repository at `root`, verified, with the schema, cleaning and
     threshold of that repository's params.yaml; None before any promotion."""
-    from .params import load, section
+    from retrain.params import load, section
 
     params = load(root / "params.yaml")
     champion = load_champion(root)
@@ -197,7 +198,7 @@ def _scoring_threads() -> None:
     """OpenMP's thread count is per calling thread: the scoring thread sets its own."""
     from threadpoolctl import threadpool_limits
 
-    from .execution import threads
+    from retrain.execution import threads
 
     threadpool_limits(limits=threads())
 
@@ -445,7 +446,7 @@ def serve(
 
     import uvicorn
 
-    from .execution import THREADS
+    from retrain.execution import THREADS
 
     follower = Follower(follow, workdir or default_workdir(follow)) if follow else None
     if follower is not None:

@@ -5,8 +5,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from retrain import registry
 from retrain.errors import RegistryError
+from retrain.registry import commands, tags
 from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo, run
 
 STEPS = [
@@ -77,11 +77,11 @@ def test_failure_at_any_promote_step_leaves_the_repository_as_it_was(second, tmp
     repo = copy_of(second, tmp_path)
     before = snapshot(repo)
     with pytest.raises(RegistryError, match=f"injected failure {step}"):
-        registry.promote(repo.path, "churn-model", "minor", fail_at=step)
+        commands.promote(repo.path, "churn-model", "minor", fail_at=step)
     assert snapshot(repo) == before
     assert "promoted churn-model v1.1.0" in repo.retrain("promote").stdout
     assert repo.json("models/champion.json")["version"] == "v1.1.0"
-    assert registry.read_registry(repo.path, "churn-model").active() == ["v1.1.0"]
+    assert tags.read_registry(repo.path, "churn-model").active() == ["v1.1.0"]
 
 
 @pytest.mark.parametrize("step", ["after_pointer_commit", "after_unassign_tag", "after_stage_tag"])
@@ -90,10 +90,10 @@ def test_failure_at_any_rollback_step_leaves_the_repository_as_it_was(second, tm
     repo.retrain("promote")
     before = snapshot(repo)
     with pytest.raises(RegistryError, match=f"injected failure {step}"):
-        registry.rollback(repo.path, "churn-model", "test", to="v1.0.0", fail_at=step)
+        commands.rollback(repo.path, "churn-model", "test", to="v1.0.0", fail_at=step)
     assert snapshot(repo) == before
     repo.retrain("rollback", "--to", "v1.0.0", "--reason", "test")
-    assert registry.read_registry(repo.path, "churn-model").active() == ["v1.0.0"]
+    assert tags.read_registry(repo.path, "churn-model").active() == ["v1.0.0"]
 
 
 def test_tampered_champion_is_refused_before_it_is_unpickled(second, tmp_path):

@@ -2,7 +2,7 @@
 
 import shutil
 
-from retrain.io import md5_file
+from retrain.data.files import md5_file
 from tests.helpers import ROOT, run
 
 SHIPPED = ["params.yaml", ".dvc/config", "sql/batch.sql", "data/warehouse/demo.sqlite"]

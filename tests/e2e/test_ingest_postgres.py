@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 
-from retrain.io import md5_file
+from retrain.data.files import md5_file
 from tests import postgres
 from tests.helpers import ROOT, command_env
 

@@ -96,7 +96,7 @@ def readers(repo: Repo) -> dict:
     """What the pointer, GTO, the history command and the stage tags each say is in production."""
     from gto.api import find_versions_in_stage
 
-    from retrain.registry import read_registry
+    from retrain.registry.tags import read_registry
 
     found = find_versions_in_stage(str(repo.path), "churn-model", "prod")
     history = json.loads(repo.retrain("history", "--json").stdout)

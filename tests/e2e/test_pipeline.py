@@ -32,7 +32,7 @@ LOOP_PARAMS = {
 
 def assert_holdout_is_honest(repo):
     """The holdout is newer than, and disjoint from, every row either model trained on."""
-    from retrain.splits import HoldoutCut
+    from retrain.data.splits import HoldoutCut
 
     train = pd.read_parquet(repo.path / "data/prepared/train.parquet")
     holdout = pd.read_parquet(repo.path / "data/prepared/holdout.parquet")
@@ -322,7 +322,7 @@ def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(ma
 def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdout_rows(make_repo):
     """Compare reuses the probabilities evaluate and train stored; without them it loads and
     scores both models, and the verdict is the same to the last digit."""
-    from retrain.io import parquet_metadata, write_parquet
+    from retrain.data.files import parquet_metadata, write_parquet
 
     repo = make_repo(LOOP_PARAMS)
     repo.first_run()

@@ -11,7 +11,7 @@ def test_no_demo_column_name_appears_in_code():
     schema = yaml.safe_load((ROOT / "params.yaml").read_text())["schema"]
     names = {schema["id"], schema["time"], schema["target"], *schema["numeric"], *schema["categorical"]}
     offenders = []
-    for path in [*ROOT.glob("src/retrain/*.py"), *ROOT.glob("stages/*.py")]:
+    for path in [*ROOT.glob("src/retrain/**/*.py"), *ROOT.glob("stages/*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
             used = (
                 node.value

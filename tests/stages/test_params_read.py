@@ -44,8 +44,8 @@ def cold_start_repo(tmp_path_factory):
     """A repository after one full cold-start run, when every stage does all its work."""
     import shutil
 
-    from retrain.io import write_json
-    from retrain.registry import empty_pointer
+    from retrain.data.files import write_json
+    from retrain.registry.champion import empty_pointer
     from tests.helpers import Repo, run
 
     path = tmp_path_factory.mktemp("params") / "repo"

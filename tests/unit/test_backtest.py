@@ -16,12 +16,12 @@ from retrain.backtest import (
     summarise,
     tradeoff_table,
 )
+from retrain.data.files import list_batches, read_raw_batch
+from retrain.data.schema import CleaningPolicy, validate_batch
+from retrain.data.splits import WindowPolicy
 from retrain.errors import DataError
-from retrain.evaluation import DomainCheck
-from retrain.io import list_batches, read_raw_batch
-from retrain.metrics import ComparePolicy
-from retrain.schema import CleaningPolicy, validate_batch
-from retrain.splits import WindowPolicy
+from retrain.monitor.comparison import ComparePolicy
+from retrain.monitor.evaluation import DomainCheck
 from tests.helpers import ROOT
 
 POLICIES = [

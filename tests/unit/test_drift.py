@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from retrain.drift import (
+from retrain.data.schema import Schema
+from retrain.monitor.drift import (
     bin_counts,
     build_profile,
     domain_auc,
@@ -15,8 +16,7 @@ from retrain.drift import (
     numeric_profile,
     schema_changes,
 )
-from retrain.schema import Schema
-from retrain.triggers import decide
+from retrain.monitor.triggers import decide
 from tests.helpers import ROOT, TOY
 
 
@@ -181,7 +181,7 @@ def test_ks_on_a_large_batch_uses_a_spaced_subsample_that_keeps_the_answer():
     import pandas as pd
     from scipy import stats
 
-    from retrain.drift import KS_MAX_ROWS, numeric_drift
+    from retrain.monitor.drift import KS_MAX_ROWS, numeric_drift
 
     rng = np.random.default_rng(0)
     reference = pd.Series(rng.normal(0, 1, 2000))
@@ -197,7 +197,7 @@ def test_ks_on_a_large_batch_uses_a_spaced_subsample_that_keeps_the_answer():
 def test_expected_auc_equals_scikit_learns_weighted_roc_auc(kind):
     from sklearn.metrics import roc_auc_score
 
-    from retrain.drift import expected_auc
+    from retrain.monitor.drift import expected_auc
 
     rng = np.random.default_rng(3)
     p = {
@@ -211,13 +211,13 @@ def test_expected_auc_equals_scikit_learns_weighted_roc_auc(kind):
 
 
 def test_expected_auc_is_undefined_when_every_probability_is_certain_and_alike():
-    from retrain.drift import expected_auc
+    from retrain.monitor.drift import expected_auc
 
     assert expected_auc(np.zeros(10)) is None and expected_auc(np.ones(10)) is None
 
 
 def test_bin_counts_put_each_value_in_the_bin_whose_upper_edge_it_does_not_exceed():
-    from retrain.drift import bin_counts
+    from retrain.monitor.drift import bin_counts
 
     rng = np.random.default_rng(5)
     edges = [1.0, 2.5, 2.5000001, 7.0]
@@ -239,7 +239,7 @@ def test_a_categorical_column_arriving_as_codes_is_a_type_change(samples, toy):
 
 @pytest.mark.parametrize("values", [[1, 2, 3] * 67, [["red"], ["blue"]] * 100])
 def test_categorical_values_stored_as_numbers_or_lists_are_counted_as_a_type_change(values, toy):
-    from retrain.schema import CleaningPolicy, validate_batch
+    from retrain.data.schema import CleaningPolicy, validate_batch
     from tests.helpers import toy_raw
 
     raw = toy_raw("2025-01").astype(object)

@@ -4,20 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.data.schema import Schema
+from retrain.data.splits import WindowPolicy, split
 from retrain.errors import DataError
-from retrain.evaluation import (
-    compare,
-    evaluate,
-    holdout_probabilities,
-    periods_between,
-    unseen_rows,
-)
-from retrain.metrics import ComparePolicy
-from retrain.modeling import fit, load, predict_proba
-from retrain.registry import Champion
-from retrain.schema import Schema
-from retrain.splits import WindowPolicy, split
-from retrain.training import train_challenger
+from retrain.model.modeling import fit, load, predict_proba
+from retrain.model.training import train_challenger
+from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
+from retrain.monitor.evaluation import evaluate, periods_between, unseen_rows
+from retrain.registry.champion import Champion
 from tests.helpers import TOY
 
 
@@ -96,7 +90,7 @@ def test_estimate_of_an_unlabelled_batch_uses_a_seeded_sample_of_its_rows(toy_ba
 def test_a_sampled_labelled_newest_batch_is_scored_once_for_metrics_and_estimate(
     toy_batch, toy_schema, monkeypatch
 ):
-    import retrain.evaluation as evaluation
+    import retrain.monitor.evaluation as evaluation
 
     first = split([toy_batch("2025-01", seed=1)], toy_schema, WindowPolicy())
     champion = champion_from(first, toy_schema)
@@ -161,7 +155,7 @@ def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
 def test_curves_are_thinned_to_at_most_the_asked_points_keeping_both_ends():
     import numpy as np
 
-    from retrain.evaluation import curve_points
+    from retrain.monitor.evaluation import curve_points
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 5000)
@@ -177,7 +171,7 @@ def test_curves_are_thinned_to_at_most_the_asked_points_keeping_both_ends():
 
 
 def test_per_row_plot_files_keep_at_most_the_asked_rows_in_order():
-    from retrain.evaluation import plot_sample
+    from retrain.monitor.evaluation import plot_sample
 
     frame = pd.DataFrame({"key": [f"k{i}" for i in range(1000)], "probability": range(1000)})
     sample = plot_sample(frame, 100)
@@ -229,8 +223,8 @@ def test_no_model_has_no_holdout_probabilities():
 
 
 def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_batch, toy_schema):
-    from retrain.evaluation import champion_baseline
-    from retrain.registry import held_baseline
+    from retrain.monitor.evaluation import champion_baseline
+    from retrain.registry.commands import held_baseline
 
     data = split([toy_batch("2025-01", seed=1), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     champion = champion_from(data, toy_schema)

@@ -1,7 +1,7 @@
 import pytest
 
 from retrain.errors import Refused
-from retrain.history import in_production_at, previous_version, table, window_text
+from retrain.registry.history import in_production_at, previous_version, table, window_text
 
 
 def event(version, as_of, action="promote"):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from retrain.data.files import md5_file
+from retrain.data.ingest import Connection, PostgresReader, Query, Settings, closes, connection, plan, run
+from retrain.data.schema import CleaningPolicy, Schema, read_batch
 from retrain.errors import DataError
-from retrain.ingest import Connection, PostgresReader, Query, Settings, closes, connection, plan, run
-from retrain.io import md5_file
-from retrain.schema import CleaningPolicy, Schema, read_batch
 from tests.helpers import TOY, toy_raw
 
 QUERY = """-- one period; :start and :end in a comment do not count
@@ -133,7 +133,7 @@ def test_dry_run_counts_rows_and_writes_nothing(project):
 
 
 def test_a_file_that_appears_meanwhile_is_never_overwritten(project, monkeypatch):
-    import retrain.ingest as ingest_module
+    import retrain.data.ingest as ingest_module
 
     warehouse(project / "wh.sqlite", ["2025-01"])
     (project / "raw").mkdir()
@@ -217,7 +217,7 @@ def test_an_empty_raw_directory_needs_a_start(project):
 def test_a_long_pull_reports_rows_so_far_and_the_rate(project, monkeypatch, caplog):
     import logging
 
-    import retrain.ingest as ingest_module
+    import retrain.data.ingest as ingest_module
 
     monkeypatch.setattr(ingest_module, "PROGRESS_SECONDS", 0.0)
     warehouse(project / "wh.sqlite", ["2025-01"])

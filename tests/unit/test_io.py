@@ -4,80 +4,80 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from retrain import io
+from retrain.data import files
 from retrain.errors import DataError
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "out" / "a.json"
-    io.write_json(target, {"a": 1})
-    io.write_json(target, {"b": 2})
-    assert io.read_json(target) == {"b": 2}
+    files.write_json(target, {"a": 1})
+    files.write_json(target, {"b": 2})
+    assert files.read_json(target) == {"b": 2}
     assert os.listdir(target.parent) == ["a.json"]
 
 
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "a.txt"
-    io.write_text(target, "old")
+    files.write_text(target, "old")
     monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
-        io.write_text(target, "new")
+        files.write_text(target, "new")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
 
 
 def test_nan_is_not_written_as_invalid_json(tmp_path):
     with pytest.raises(ValueError):
-        io.write_json(tmp_path / "x.json", {"v": float("nan")})
+        files.write_json(tmp_path / "x.json", {"v": float("nan")})
 
 
 def test_parquet_bytes_are_deterministic(tmp_path):
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", None]})
-    io.write_parquet(tmp_path / "1.parquet", frame)
-    io.write_parquet(tmp_path / "2.parquet", frame)
+    files.write_parquet(tmp_path / "1.parquet", frame)
+    files.write_parquet(tmp_path / "2.parquet", frame)
     assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
-    pd.testing.assert_frame_equal(io.read_parquet(tmp_path / "1.parquet", columns=["a"]), frame[["a"]])
+    pd.testing.assert_frame_equal(files.read_parquet(tmp_path / "1.parquet", columns=["a"]), frame[["a"]])
 
 
 def test_empty_file_is_one_clear_error(tmp_path):
     path = tmp_path / "2025-01.csv"
     path.write_text("")
     with pytest.raises(DataError, match="2025-01.csv: empty file"):
-        io.read_raw_batch(path)
+        files.read_raw_batch(path)
 
 
 def test_non_utf8_bytes_are_refused(tmp_path):
     path = tmp_path / "2025-01.csv"
     path.write_bytes("id,name\n1,Jos\xe9\n".encode("latin-1"))
     with pytest.raises(DataError, match="not UTF-8 text"):
-        io.read_raw_batch(path)
+        files.read_raw_batch(path)
 
 
 def test_byte_order_mark_is_ignored_and_values_stay_text(tmp_path):
     path = tmp_path / "2025-01.csv"
     path.write_bytes("\ufeffid,n\n001,\n".encode())
-    frame = io.read_raw_batch(path)
+    frame = files.read_raw_batch(path)
     assert list(frame.columns) == ["id", "n"]
     assert frame.loc[0, "id"] == "001" and frame.loc[0, "n"] == ""
 
 
 def test_truncated_parquet_is_refused(tmp_path):
     path = tmp_path / "2025-01.parquet"
-    io.write_parquet(path, pd.DataFrame({"a": range(100)}))
+    files.write_parquet(path, pd.DataFrame({"a": range(100)}))
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(DataError, match="not a readable Parquet file"):
-        io.read_raw_batch(path)
+        files.read_raw_batch(path)
 
 
 def test_list_batches_sorts_by_period_and_skips_other_files(tmp_path):
     for name in ["2025-02.csv", "2025-01.parquet", ".2025-03.csv.tmp"]:
         (tmp_path / name).write_text("x")
-    assert [p.name for p in io.list_batches(tmp_path)] == ["2025-01.parquet", "2025-02.csv"]
+    assert [p.name for p in files.list_batches(tmp_path)] == ["2025-01.parquet", "2025-02.csv"]
     with pytest.raises(DataError, match="batch directory not found"):
-        io.list_batches(tmp_path / "missing")
+        files.list_batches(tmp_path / "missing")
 
 
 def test_paths_outside_the_repository_are_refused(tmp_path):
-    from retrain.io import confined
+    from retrain.data.files import confined
 
     (tmp_path / "repo").mkdir()
     (tmp_path / "repo" / "link").symlink_to(tmp_path)
@@ -88,7 +88,7 @@ def test_paths_outside_the_repository_are_refused(tmp_path):
 
 
 def test_an_output_path_may_be_anywhere_but_the_recorded_state(tmp_path):
-    from retrain.io import output_path
+    from retrain.data.files import output_path
 
     repo = tmp_path / "repo"
     (repo / "models").mkdir(parents=True)
@@ -110,7 +110,7 @@ def test_an_output_path_may_be_anywhere_but_the_recorded_state(tmp_path):
 
 
 def test_a_duplicated_csv_header_is_refused_before_pandas_renames_it(tmp_path):
-    from retrain.io import read_raw_batch
+    from retrain.data.files import read_raw_batch
 
     path = tmp_path / "2025-01.csv"
     path.write_text("a,b,a\n1,2,3\n")
@@ -119,7 +119,7 @@ def test_a_duplicated_csv_header_is_refused_before_pandas_renames_it(tmp_path):
 
 
 def test_batch_files_are_matched_case_insensitively_and_strays_are_refused(tmp_path):
-    from retrain.io import batch_stem, list_batches
+    from retrain.data.files import batch_stem, list_batches
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -138,7 +138,7 @@ def test_batch_files_are_matched_case_insensitively_and_strays_are_refused(tmp_p
 def test_a_gzipped_csv_reads_as_the_csv_it_holds(tmp_path):
     import gzip
 
-    from retrain.io import read_raw_batch
+    from retrain.data.files import read_raw_batch
 
     text = "id,x\n1,2\n3,\n"
     (tmp_path / "2025-01.csv").write_text(text)
@@ -153,7 +153,7 @@ def test_a_gzipped_csv_reads_as_the_csv_it_holds(tmp_path):
 
 @pytest.mark.parametrize("text,row", [("id,x,y\n1,2,3\n4,5\n6,7,8\n", 2), ("id,x,y\n1,2,3\n4,5,6\n7", 3)])
 def test_a_csv_row_with_fewer_fields_than_the_header_is_refused(tmp_path, text, row):
-    from retrain.io import read_raw_batch
+    from retrain.data.files import read_raw_batch
 
     (tmp_path / "b.csv").write_text(text)
     with pytest.raises(

@@ -3,7 +3,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from retrain.errors import DataError
-from retrain.metrics import ComparePolicy, better_by, score, verdict
+from retrain.model.metrics import better_by, score
+from retrain.monitor.comparison import ComparePolicy, verdict
 
 POLICY = ComparePolicy("roc_auc", 0.01, {"brier": 0.02}, {"roc_auc": 0.6})
 
@@ -94,7 +95,7 @@ def labelled_scores(case: str) -> tuple[np.ndarray, np.ndarray]:
 def test_curves_and_auc_equal_scikit_learns(case):
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    from retrain.metrics import pr_points, roc_auc, roc_points
+    from retrain.model.metrics import pr_points, roc_auc, roc_points
 
     y, p = labelled_scores(case)
     fpr, tpr, _ = roc_curve(y, p)
@@ -120,7 +121,7 @@ def test_scoring_imports_no_scikit_learn():
     import sys
 
     code = (
-        "import sys, numpy as np; from retrain.metrics import score; "
+        "import sys, numpy as np; from retrain.model.metrics import score; "
         "score(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4])); "
         "print('sklearn' in sys.modules)"
     )
@@ -129,8 +130,8 @@ def test_scoring_imports_no_scikit_learn():
 
 
 def test_compare_does_not_decide_on_a_holdout_smaller_than_the_minimum():
-    from retrain.metrics import verdict
-    from retrain.registry import held_baseline
+    from retrain.monitor.comparison import verdict
+    from retrain.registry.commands import held_baseline
 
     policy = ComparePolicy(min_holdout_rows=100, minimums={}, guards={}, min_improvement=0.0)
     champion = {"roc_auc": 0.70, "rows": 2}

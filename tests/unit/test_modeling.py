@@ -2,11 +2,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.data.splits import WindowPolicy, split
 from retrain.errors import DataError
-from retrain.features import ESTIMATORS
-from retrain.metrics import score
-from retrain.modeling import dump, fit, load, predict_proba
-from retrain.splits import WindowPolicy, split
+from retrain.model.metrics import score
+from retrain.model.modeling import dump, fit, load, predict_proba
+from retrain.model.preprocessing import ESTIMATORS
 
 HYPER = {
     "logistic_regression": {"max_iter": 500},
@@ -92,7 +92,7 @@ def _sklearn_tree_encoding(numeric: list[str], categorical: list[str]):
 @pytest.mark.parametrize("as_category", [False, True])
 @pytest.mark.parametrize("missing_at_fit", [False, True])
 def test_tree_encoder_gives_the_matrix_of_imputer_and_ordinal_encoder(as_category, missing_at_fit):
-    from retrain.features import TreeEncoder
+    from retrain.model.preprocessing import TreeEncoder
 
     rng = np.random.default_rng(0)
     n = 400
@@ -123,7 +123,7 @@ def test_tree_encoder_gives_the_matrix_of_imputer_and_ordinal_encoder(as_categor
 
 @pytest.mark.parametrize("estimator", ["random_forest", "hist_gradient_boosting"])
 def test_tree_models_fit_on_tree_encoder_output(estimator, data, toy_schema):
-    from retrain.features import TreeEncoder
+    from retrain.model.preprocessing import TreeEncoder
 
     model = fit(data.train, toy_schema, estimator, HYPER[estimator], 0)
     assert isinstance(model.named_steps["features"], TreeEncoder)
@@ -137,7 +137,7 @@ def test_tree_models_fit_on_tree_encoder_output(estimator, data, toy_schema):
 def test_scoring_in_chunks_gives_the_same_probabilities(monkeypatch, toy_batch, toy_schema):
     import numpy as np
 
-    from retrain import modeling
+    from retrain.model import modeling
 
     frame = toy_batch("2025-01", n=500).frame
     model = modeling.fit(frame, toy_schema, "hist_gradient_boosting", {}, 0)
@@ -148,8 +148,8 @@ def test_scoring_in_chunks_gives_the_same_probabilities(monkeypatch, toy_batch, 
 
 
 def test_a_model_file_is_the_same_bytes_for_the_same_model(toy_batch, toy_schema):
-    from retrain.modeling import dump, fit
-    from retrain.splits import WindowPolicy, split
+    from retrain.data.splits import WindowPolicy, split
+    from retrain.model.modeling import dump, fit
 
     data = split([toy_batch("2025-01"), toy_batch("2025-02", seed=2)], toy_schema, WindowPolicy())
     for estimator in ("hist_gradient_boosting", "random_forest", "logistic_regression"):
@@ -168,7 +168,7 @@ def test_loading_a_model_file_never_runs_code_from_it(tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
     from retrain.errors import DataError
-    from retrain.modeling import load
+    from retrain.model.modeling import load
 
     marker = tmp_path / "ran"
 

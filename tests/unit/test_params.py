@@ -6,12 +6,12 @@ import pytest
 import yaml
 
 from retrain.backtest import Settings
+from retrain.data.schema import CleaningPolicy
+from retrain.data.splits import WindowPolicy
 from retrain.errors import DataError
-from retrain.evaluation import DomainCheck
-from retrain.metrics import ComparePolicy
+from retrain.monitor.comparison import ComparePolicy
+from retrain.monitor.evaluation import DomainCheck
 from retrain.params import SECTIONS, load, section, validate, validated
-from retrain.schema import CleaningPolicy
-from retrain.splits import WindowPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -7,9 +7,9 @@ every month is the batch right after a promotion."""
 import pandas as pd
 import pytest
 
+from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+from retrain.data.simulate import SimConfig, simulate_batch
 from retrain.params import load as load_params
-from retrain.schema import CleaningPolicy, Schema, validate_batch
-from retrain.simulate import SimConfig, simulate_batch
 from tests.helpers import ROOT, decisions_month_by_month
 
 EXPLANATIONS = {"data_drift", "multivariate_drift", "label_shift", "schema_change"}

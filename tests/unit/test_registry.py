@@ -2,12 +2,15 @@ import json
 
 import pytest
 
-from retrain import registry
+from retrain.data.files import md5_bytes
+from retrain.data.splits import WindowPolicy, split
 from retrain.errors import RegistryError
-from retrain.io import md5_bytes
-from retrain.modeling import dump, fit
-from retrain.registry import empty_pointer, is_own_output, next_version
-from retrain.splits import WindowPolicy, split
+from retrain.model.modeling import dump, fit
+from retrain.registry import champion as champion_module
+from retrain.registry import tags as tags_module
+from retrain.registry.champion import empty_pointer
+from retrain.registry.git import is_own_output
+from retrain.registry.tags import next_version
 
 
 def test_first_version_is_v1_and_bumps_follow_policy():
@@ -40,9 +43,9 @@ def record(version: str, commit: str, md5: str = MD5, **extra) -> str:
     return f"m {version}: promoted\n\n{json.dumps(body)}"
 
 
-def tags(*extra) -> registry.Registry:
+def tags(*extra) -> tags_module.Registry:
     """v1.0.0 at c1 then v1.1.0 at c2, v1.1.0 alone in prod."""
-    return registry.parse_registry(
+    return tags_module.parse_registry(
         "m",
         [
             ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
@@ -67,9 +70,9 @@ def pointer(version="v1.1.0", commit="c2", md5="b" * 32) -> dict:
 
 
 def test_pointer_tag_and_stage_tags_that_agree_give_the_tags_record():
-    found = registry.agreed_record(pointer(), tags())
+    found = champion_module.agreed_record(pointer(), tags())
     assert (found["tag"], found["commit"], found["md5"]) == ("m@v1.1.0", "c2", "b" * 32)
-    assert registry.agreed_record(empty_pointer("m"), registry.parse_registry("m", [])) is None
+    assert champion_module.agreed_record(empty_pointer("m"), tags_module.parse_registry("m", [])) is None
 
 
 @pytest.mark.parametrize(
@@ -97,11 +100,11 @@ def test_any_disagreement_between_readers_stops_with_one_line(case, message):
     elif case == "unknown version":
         named = pointer("v7.0.0", "c9")
     elif case == "no tags":
-        reg = registry.parse_registry("m", [])
+        reg = tags_module.parse_registry("m", [])
     elif case == "gto assign":
         reg = tags(ref("m#prod#4", "c1"))
     elif case == "deleted stage tag":
-        reg = registry.parse_registry(
+        reg = tags_module.parse_registry(
             "m",
             [
                 ref("m@v1.0.0", "c1", record("v1.0.0", "c1")),
@@ -111,13 +114,13 @@ def test_any_disagreement_between_readers_stops_with_one_line(case, message):
             ],
         )
     elif case == "moved version tag":
-        reg = registry.parse_registry(
+        reg = tags_module.parse_registry(
             "m", [ref("m@v1.1.0", "c3", record("v1.1.0", "c2", "b" * 32)), ref("m#prod#1", "c3")]
         )
     elif case == "cold start pointer":
         named = empty_pointer("m")
-    with pytest.raises(registry.Disagreement, match=message) as err:
-        registry.agreed_record(named, reg)
+    with pytest.raises(tags_module.Disagreement, match=message) as err:
+        champion_module.agreed_record(named, reg)
     assert "\n" not in str(err.value)
 
 
@@ -143,7 +146,7 @@ def stored(monkeypatch, model_bytes):
         "reference.parquet": buffer.getvalue(),
     }
     monkeypatch.setattr(
-        registry,
+        champion_module,
         "read_many_at_commit",
         lambda root, paths, commit: {p: files[p.rsplit("/", 1)[-1]] for p in paths},
     )
@@ -162,7 +165,7 @@ def tag_record(files: dict, **changes) -> dict:
 
 
 def test_champion_loads_when_every_file_matches_its_tag(tmp_path, stored):
-    champion = registry.load_trusted(tmp_path, pointer(), tag_record(stored))
+    champion = champion_module.load_trusted(tmp_path, pointer(), tag_record(stored))
     assert champion.metadata == {"trained": True} and hasattr(champion.model, "predict_proba")
     assert champion.profile == {"rows": 1} and list(champion.reference.columns) == ["x1"]
 
@@ -172,11 +175,11 @@ def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(
     monkeypatch, tmp_path, stored, planted
 ):
     unpickled = []
-    monkeypatch.setattr(registry, "load", lambda data: unpickled.append(data))
+    monkeypatch.setattr(champion_module, "load", lambda data: unpickled.append(data))
     expected = tag_record(stored)
     stored[planted] = stored[planted] + b"x"
     with pytest.raises(RegistryError, match=f"{planted} at c1: md5 .* tag m@v1.0.0; refusing"):
-        registry.load_trusted(tmp_path, pointer(), expected)
+        champion_module.load_trusted(tmp_path, pointer(), expected)
     assert unpickled == []
 
 
@@ -185,7 +188,7 @@ def ref(tag, commit, message="", time=0):
 
 
 def test_registry_reads_versions_records_and_stage_events():
-    reg = registry.parse_registry(
+    reg = tags_module.parse_registry(
         "m",
         [
             ref("m@v1.0.0", "c1", 'm v1.0.0: first\n\n{"md5": "aa", "path": "p"}'),
@@ -208,7 +211,7 @@ def test_registry_reads_versions_records_and_stage_events():
 
 
 def test_active_follows_the_last_event_of_each_version_by_number():
-    reg = registry.parse_registry(
+    reg = tags_module.parse_registry(
         "m",
         [
             ref("m@v1.0.0", "c1"),
@@ -223,12 +226,12 @@ def test_active_follows_the_last_event_of_each_version_by_number():
 
 
 def test_schema_change_bumps_by_its_own_policy():
-    assert registry.bump_for("minor", True, "major") == "major"
-    assert registry.bump_for("minor", False, "major") == "minor"
+    assert tags_module.bump_for("minor", True, "major") == "major"
+    assert tags_module.bump_for("minor", False, "major") == "minor"
 
 
 def test_a_rollback_pin_holds_production_until_unpinned_or_its_last_period():
-    from retrain.registry import production_lock
+    from retrain.registry.commands import production_lock
 
     pinned = {"version": "v1.1.0", "pinned": {"as_of": "2025-05", "reason": "sales", "until": None}}
     assert "pinned to v1.1.0" in production_lock(pinned, "f" * 32, "2026-01", "M")
@@ -241,7 +244,7 @@ def test_a_rollback_pin_holds_production_until_unpinned_or_its_last_period():
 
 
 def test_the_bytes_of_a_version_rolled_back_from_are_never_promoted_again():
-    from retrain.registry import production_lock
+    from retrain.registry.commands import production_lock
 
     pointer = {
         "version": "v1.1.0",
@@ -254,7 +257,8 @@ def test_the_bytes_of_a_version_rolled_back_from_are_never_promoted_again():
 
 
 def test_new_categories_count_as_a_schema_change_for_the_version_bump():
-    from retrain.registry import bump_for, schema_changed
+    from retrain.registry.commands import schema_changed
+    from retrain.registry.tags import bump_for
 
     schema = {"numeric": ["a"], "categorical": ["b"]}
     quiet = {"triggers": [{"name": "schema_change", "value": []}]}

@@ -1,4 +1,4 @@
-from retrain.report import job_markdown
+from retrain.reporting.markdown import job_markdown
 
 
 def test_job_report_has_decision_metrics_verdict_diff_and_drift():
@@ -65,7 +65,7 @@ def test_job_report_without_models_or_diff_says_so():
 def run_record(toy_schema, **changes):
     import pandas as pd
 
-    from retrain.report import RunRecord
+    from retrain.reporting.html import RunRecord
 
     scores = pd.DataFrame(
         {
@@ -125,7 +125,7 @@ def run_record(toy_schema, **changes):
 def test_html_report_is_self_contained_escaped_and_deterministic(toy_schema):
     import re
 
-    from retrain.report import html_report
+    from retrain.reporting.html import html_report
 
     page = html_report(run_record(toy_schema))
     assert page == html_report(run_record(toy_schema))
@@ -140,7 +140,7 @@ def test_html_report_is_self_contained_escaped_and_deterministic(toy_schema):
 def test_html_report_at_cold_start_draws_placeholders(toy_schema):
     import pandas as pd
 
-    from retrain.report import html_report
+    from retrain.reporting.html import html_report
 
     empty = pd.DataFrame(columns=["key", "actual", "predicted", "probability"])
     page = html_report(
@@ -165,7 +165,7 @@ def test_html_report_at_cold_start_draws_placeholders(toy_schema):
 def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):
     import pandas as pd
 
-    from retrain.report import confusion_matrix
+    from retrain.reporting.html import confusion_matrix
 
     scores = pd.DataFrame({"actual": ["1", "1", "1", "0"], "predicted": ["1", "1", "0", "1"]})
     matrix = confusion_matrix(scores, toy_schema)
@@ -174,7 +174,8 @@ def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):
 
 
 def test_html_report_and_job_summary_say_how_the_policy_fared_against_the_schedules(toy_schema):
-    from retrain.report import html_report, job_markdown
+    from retrain.reporting.html import html_report
+    from retrain.reporting.markdown import job_markdown
 
     line = (
         "The params policy dominates the best fixed schedule (every 2 batches): mean served "
@@ -209,7 +210,7 @@ def test_html_report_and_job_summary_say_how_the_policy_fared_against_the_schedu
 
 
 def test_a_champion_promoted_on_this_batch_is_not_shown_as_evidence_for_itself(toy_schema):
-    from retrain.report import html_report
+    from retrain.reporting.html import html_report
 
     fresh = {
         "name": "m",

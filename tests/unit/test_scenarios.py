@@ -5,9 +5,9 @@ functions the stages call: validate, split, train (with its profile), evaluate, 
 import pandas as pd
 import pytest
 
+from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+from retrain.data.simulate import SimConfig, simulate_batch
 from retrain.params import load as load_params
-from retrain.schema import CleaningPolicy, Schema, validate_batch
-from retrain.simulate import SimConfig, simulate_batch
 from tests.helpers import ROOT, decisions_month_by_month
 
 WATCHED = {"data_drift", "multivariate_drift", "concept_drift", "label_shift", "schema_change"}

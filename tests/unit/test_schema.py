@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
+from retrain.data.schema import PERIOD, CleaningPolicy, Schema, clean_numeric, validate_batch
 from retrain.errors import DataError
-from retrain.schema import PERIOD, CleaningPolicy, Schema, clean_numeric, validate_batch
 from tests.helpers import TOY, toy_raw
 
 
@@ -120,7 +120,7 @@ def test_file_name_must_be_a_period(toy_schema):
 
 
 def test_a_period_flag_is_named_as_a_value_not_a_file_name():
-    from retrain.schema import parse_period
+    from retrain.data.schema import parse_period
 
     with pytest.raises(DataError, match=r"^--until: value '2025-13' is not a period"):
         parse_period("2025-13", "M", "--until")
@@ -166,7 +166,7 @@ def test_cleaning_policy_rejects_unknown_values():
 
 
 def test_rows_to_score_are_cleaned_like_a_batch_and_need_no_time_or_label(toy_schema):
-    from retrain.schema import validate_features
+    from retrain.data.schema import validate_features
 
     raw = toy_raw("2025-01", n=20).drop(columns=["ts", "label"])
     raw.loc[3, "x2"] = "1,234"
@@ -179,7 +179,7 @@ def test_rows_to_score_are_cleaned_like_a_batch_and_need_no_time_or_label(toy_sc
 
 
 def test_rows_to_score_missing_a_feature_name_the_file_and_column(toy_schema):
-    from retrain.schema import validate_features
+    from retrain.data.schema import validate_features
 
     raw = toy_raw("2025-01", n=5).drop(columns=["colour"])
     with pytest.raises(DataError, match=r"^to_score.csv: missing column\(s\) 'colour'"):
@@ -220,7 +220,7 @@ def test_a_period_after_today_is_refused(toy_schema):
 
 
 def test_file_names_must_spell_the_period_exactly(toy_schema):
-    from retrain.schema import parse_period
+    from retrain.data.schema import parse_period
 
     assert str(parse_period("2025-07", "M", "x")) == "2025-07"
     for name in ("april", "2025-7", "2025-07-01"):
@@ -254,7 +254,7 @@ def test_a_huge_bad_value_is_shown_cut_in_the_error_line(toy_schema):
 def test_numbers_parse_to_the_same_doubles_as_pandas_and_bad_ones_fall_back():
     import numpy as np
 
-    from retrain.schema import _as_float, _as_text
+    from retrain.data.schema import _as_float, _as_text
 
     rng = np.random.default_rng(0)
     values = rng.normal(0, 1e3, 20_000).tolist()
@@ -268,7 +268,7 @@ def test_numbers_parse_to_the_same_doubles_as_pandas_and_bad_ones_fall_back():
 
 
 def test_text_is_trimmed_and_blanks_are_missing_as_pandas_strip_does():
-    from retrain.schema import _as_text
+    from retrain.data.schema import _as_text
 
     raw = pd.Series([" a", "b ", "\u00a0c\t", "", "  ", None, "d"], dtype="str")
     expected = raw.astype("string").str.strip()

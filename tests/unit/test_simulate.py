@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
+from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+from retrain.data.simulate import SimConfig, draw_rows, next_period, simulate_batch
 from retrain.errors import DataError
-from retrain.schema import CleaningPolicy, Schema, validate_batch
-from retrain.simulate import SimConfig, draw_rows, next_period, simulate_batch
 from tests.helpers import ROOT
 
 

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
+from retrain.data.splits import HoldoutCut, WindowPolicy, split
 from retrain.errors import DataError
-from retrain.splits import HoldoutCut, WindowPolicy, split
 
 
 def test_holdout_is_newer_than_and_disjoint_from_training(toy_batch, toy_schema):
@@ -56,7 +56,7 @@ def test_window_policy_validates_params():
 def test_last_n_window_opens_only_the_newest_files_it_needs(toy_batch):
     from pathlib import Path
 
-    from retrain.splits import window_batches
+    from retrain.data.splits import window_batches
 
     labelled = {"2025-01": True, "2025-02": True, "2025-03": True, "2025-04": True, "2025-05": False}
     paths = [Path(f"data/raw/{p}.csv") for p in labelled]
@@ -76,7 +76,7 @@ def test_last_n_window_opens_only_the_newest_files_it_needs(toy_batch):
 def test_two_files_for_one_period_are_refused_before_any_is_read():
     from pathlib import Path
 
-    from retrain.splits import window_batches
+    from retrain.data.splits import window_batches
 
     paths = [Path("data/raw/2025-01.csv"), Path("data/raw/2025-01.parquet")]
     with pytest.raises(DataError, match=r"2025-01.parquet: period 2025-01 already comes from"):

@@ -6,7 +6,7 @@ import sys
 import pytest
 from scipy import stats
 
-from retrain.stats import adjust, normal_sf, two_proportions
+from retrain.monitor.stats import adjust, normal_sf, two_proportions
 from tests.helpers import ROOT
 
 

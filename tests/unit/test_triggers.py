@@ -1,7 +1,8 @@
 import pytest
 
 from retrain.errors import DataError
-from retrain.triggers import decide, summary_markdown
+from retrain.monitor.triggers import decide
+from retrain.reporting.markdown import summary_markdown
 
 PARAMS = {
     "rule": "any",

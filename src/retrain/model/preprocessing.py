@@ -14,9 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .errors import DataError
-from .params import ESTIMATORS
-from .schema import MISSING, Schema
+from retrain.data.schema import MISSING, Schema
+from retrain.errors import DataError
+from retrain.params import ESTIMATORS
 
 
 class TreeEncoder(TransformerMixin, BaseEstimator):

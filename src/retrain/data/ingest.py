@@ -23,10 +23,10 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import pandas as pd
 import pyarrow as pa
 
-from .errors import DataError
-from .io import atomic_write_bytes, batch_stem, list_batches, md5_file
-from .log import get
-from .schema import CleaningPolicy, Schema, parse_period, validate_batch
+from retrain.data.files import atomic_write_bytes, batch_stem, list_batches, md5_file
+from retrain.data.schema import CleaningPolicy, Schema, parse_period, validate_batch
+from retrain.errors import DataError
+from retrain.log import get
 
 log = get("ingest")
 

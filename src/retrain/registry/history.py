@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import Refused
-from .registry import POINTER, git
+from retrain.errors import Refused
+from retrain.registry.champion import POINTER
+from retrain.registry.git import git
 
 
 def pointer_history(root: str | Path) -> list[dict[str, Any]]:

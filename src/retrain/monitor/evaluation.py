@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .drift import batch_drift, estimated_performance
-from .errors import DataError
-from .metrics import ComparePolicy, pr_points, roc_points, score, verdict
-from .modeling import labels, predict_proba
-from .schema import PERIOD, Schema
-from .splits import HoldoutCut, row_fingerprints, sampled
+from retrain.data.schema import PERIOD, Schema
+from retrain.data.splits import HoldoutCut, row_fingerprints, sampled
+from retrain.errors import DataError
+from retrain.model.metrics import pr_points, roc_points, score
+from retrain.model.modeling import labels, predict_proba
+from retrain.monitor.drift import batch_drift, estimated_performance
 
 if TYPE_CHECKING:
-    from .registry import Champion
+    from retrain.registry.champion import Champion
 
 
 def periods_between(older: str, newer: str, freq: str) -> int:
@@ -55,38 +54,6 @@ def scored_frame(rows: pd.DataFrame, proba: np.ndarray, schema: Schema, threshol
             "probability": proba,
         }
     )
-
-
-def stored_probabilities(stored: pd.DataFrame, ids: pd.Series, id_column: str) -> np.ndarray | None:
-    """The stored probability of each id in `ids`, in their order; None when one is missing or
-    the stored ids repeat."""
-    index = pd.Index(stored[id_column])
-    if not index.is_unique:
-        return None
-    found = index.get_indexer(ids)
-    if (found < 0).any():
-        return None
-    return stored["probability"].to_numpy(dtype=float)[found]
-
-
-def holdout_probabilities(
-    model_md5: str | None,
-    stored: pd.DataFrame,
-    stored_md5: str | None,
-    holdout_ids: pd.Series,
-    id_column: str,
-    score: Callable[[], np.ndarray],
-) -> np.ndarray | None:
-    """A model's probabilities on the holdout: those an earlier stage stored for the same model
-    (same md5) when they cover every holdout row, otherwise `score()`; None without a model.
-    The same model on the same rows gives the same probabilities, so nothing is scored twice."""
-    if model_md5 is None:
-        return None
-    if stored_md5 == model_md5:
-        found = stored_probabilities(stored, holdout_ids, id_column)
-        if found is not None:
-            return found
-    return score()
 
 
 PLOT_ROWS = 20_000
@@ -262,45 +229,3 @@ def curve_points(y_true: Any, proba: Any, most: int = 500) -> dict[str, pd.DataF
         "roc": plot_sample(pd.DataFrame({"fpr": fpr.round(6), "tpr": tpr.round(6)}), most),
         "pr": plot_sample(pd.DataFrame({"recall": recall.round(6), "precision": precision.round(6)}), most),
     }
-
-
-def compare(
-    probabilities: dict[str, np.ndarray | None],
-    holdout: pd.DataFrame,
-    schema: Schema,
-    threshold: float,
-    policy: ComparePolicy,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both models' probabilities on the same holdout rows: the promotion record and, per role,
-    the plot data (ROC and precision-recall points, per-row scores), or None for a missing model."""
-    y = holdout[schema.target].to_numpy().astype(int)
-    scores: dict[str, Any] = {}
-    plots: dict[str, Any] = {}
-    for role in ("champion", "challenger"):
-        proba = probabilities.get(role)
-        if proba is None:
-            scores[role], plots[role] = None, None
-            continue
-        scores[role] = score(y, proba, threshold)
-        plots[role] = {
-            **curve_points(y, proba),
-            "scores": plot_sample(scored_frame(holdout, proba, schema, threshold)),
-        }
-    record = verdict(scores["champion"], scores["challenger"], policy)
-    record = {
-        "promote": record["promote"],
-        "undecided": record.get("undecided", False),
-        "reason": record["reason"],
-        "champion": scores["champion"],
-        "challenger": scores["challenger"],
-        "primary": policy.primary,
-        "improvement": record["improvement"],
-        "checks": record["checks"],
-        "holdout": {
-            "period": str(holdout[PERIOD].iloc[0]),
-            "rows": int(len(holdout)),
-            "from": str(holdout[schema.time].min()),
-            "until": str(holdout[schema.time].max()),
-        },
-    }
-    return record, plots

@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import Refused, RegistryError
-from .registry import changed_paths, current_remotes, git
+from retrain.errors import Refused, RegistryError
+from retrain.registry.champion import current_remotes
+from retrain.registry.git import changed_paths, git
 
 REMOTE_NAME = "storage"
 

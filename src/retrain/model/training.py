@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import sklearn
 
-from .drift import build_profile, estimated_performance
-from .io import md5_bytes
-from .log import get, timed
-from .metrics import score
-from .modeling import dump, fit, predict_proba
-from .schema import PERIOD, Schema
-from .splits import HoldoutCut, trained_fingerprints
+from retrain.data.files import md5_bytes
+from retrain.data.schema import PERIOD, Schema
+from retrain.data.splits import HoldoutCut, trained_fingerprints
+from retrain.log import get, timed
+from retrain.model.metrics import score
+from retrain.model.modeling import dump, fit, predict_proba
+from retrain.monitor.drift import build_profile, estimated_performance
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline

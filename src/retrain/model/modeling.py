@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .schema import Schema
+from retrain.data.schema import Schema
+from retrain.errors import DataError
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-def features(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The feature columns, categorical ones as pandas categories: the encoders see the same
     values, and a million text rows reach them in a quarter of the time."""
     return frame[list(schema.features)].astype({name: "category" for name in schema.categorical})
@@ -25,10 +25,10 @@ def features(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def fit(
     train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int
 ) -> Pipeline:
-    from .features import make_model
+    from retrain.model.preprocessing import make_model
 
     model = make_model(schema, estimator, hyperparameters, seed)
-    model.fit(features(train, schema), train[schema.target].astype(int).to_numpy())
+    model.fit(feature_frame(train, schema), train[schema.target].astype(int).to_numpy())
     return model
 
 
@@ -39,7 +39,7 @@ def predict_proba(model: Pipeline, frame: pd.DataFrame, schema: Schema) -> np.nd
     """Probability of the positive label for each row, scored in chunks so that the encoders'
     copies of a large batch never sit in memory all at once."""
     parts = [
-        model.predict_proba(features(frame.iloc[start : start + CHUNK_ROWS], schema))[:, 1]
+        model.predict_proba(feature_frame(frame.iloc[start : start + CHUNK_ROWS], schema))[:, 1]
         for start in range(0, len(frame), CHUNK_ROWS)
     ]
     return np.concatenate(parts) if parts else np.empty(0)
@@ -72,7 +72,8 @@ def labels(proba: np.ndarray, schema: Schema, threshold: float) -> np.ndarray:
 TRUSTED_TYPES = [
     "functools.partial",
     "numpy.dtype",
-    "retrain.features.TreeEncoder",
+    "retrain.features.TreeEncoder",  # models written before the package had folders
+    "retrain.model.preprocessing.TreeEncoder",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.utils.validation.check_array",
@@ -130,4 +131,14 @@ def load(data: bytes) -> Pipeline:
             f"the model file holds types outside the trusted list: "
             f"{', '.join(untrusted)}; refusing to load it"
         )
+    _legacy_module_names()
     return skops.io.loads(data, trusted=TRUSTED_TYPES)
+
+
+def _legacy_module_names() -> None:
+    """Let skops find the encoder of a model saved when it lived in `retrain.features`."""
+    import sys
+
+    from retrain.model import preprocessing
+
+    sys.modules.setdefault("retrain.features", preprocessing)

@@ -11,8 +11,8 @@ from io import BytesIO, StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError
-from .faults import checkpoint
+from retrain.errors import DataError
+from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import DataError
-from .metrics import LOWER_IS_BETTER
-from .params import validated
-from .stats import (
+from retrain.errors import DataError
+from retrain.model.metrics import LOWER_IS_BETTER
+from retrain.monitor.stats import (
     adjust,
     auc_standard_error,
     drop_p_value,
     proportion_standard_error,
     two_proportions,
 )
+from retrain.params import validated
 
 SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
 
@@ -549,50 +549,3 @@ def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for r in sorted(rows, key=lambda r: -r["psi"])
     ]
-
-
-def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
-    """decision.md: the verdict, every trigger, the drifted features, and how the params policy
-    fared against fixed schedules in the backtest, readable in seconds."""
-    verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
-    lines = [
-        f"# Decision as of {decision['as_of']}: {verdict}",
-        "",
-        f"{decision['reason']} (rule: {decision['rule']}).",
-        "",
-        "| trigger | fired | value | threshold | detail |",
-        "|---|---|---|---|---|",
-    ]
-    for t in decision["triggers"]:
-        mark = (
-            "yes"
-            if t.get("counted", t["fired"])
-            else "yes, not counted"
-            if t["fired"]
-            else "off"
-            if not t["enabled"]
-            else "no"
-        )
-        lines.append(
-            f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | {t['detail']} |"
-        )
-    drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
-    if drifted:
-        lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
-        lines += [
-            f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | {r['p_adjusted']:.2g} |"
-            for r in drifted
-        ]
-    if against_schedules:
-        lines += ["", f"Backtest: {against_schedules}"]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)

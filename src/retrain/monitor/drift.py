@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .execution import threads
-from .metrics import roc_auc
-from .schema import MISSING, Schema
-from .splits import sampled
+from retrain.data.schema import MISSING, Schema
+from retrain.data.splits import sampled
+from retrain.execution import threads
+from retrain.model.metrics import roc_auc
 
 EPS = 1e-4
 
@@ -295,7 +295,7 @@ def domain_auc(
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from threadpoolctl import threadpool_limits
 
-    from .features import TreeEncoder
+    from retrain.model.preprocessing import TreeEncoder
 
     rng = np.random.default_rng(seed)
     ref, cur = (sampled(frame[list(schema.features)], max_rows, rng) for frame in (sample, batch))

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .io import batch_stem
-from .params import validated
-from .schema import Batch, Schema
+from retrain.data.files import batch_stem
+from retrain.data.schema import Batch, Schema
+from retrain.errors import DataError
+from retrain.params import validated
 
 
 @dataclass(frozen=True)

@@ -10,71 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from .params import METRICS
-from .schema import Schema
-from .triggers import summary_markdown
-
-
-def metrics_table(promotion: dict[str, Any]) -> list[str]:
-    champion, challenger = promotion.get("champion"), promotion.get("challenger")
-    if not champion and not challenger:
-        return ["No model was scored on the holdout."]
-    lines = ["| metric | champion | challenger |", "|---|---|---|"]
-    for name in METRICS:
-        a = (champion or {}).get(name)
-        b = (challenger or {}).get(name)
-        lines.append(f"| {name} | {'-' if a is None else f'{a:.4f}'} | {'-' if b is None else f'{b:.4f}'} |")
-    return lines
-
-
-def job_markdown(
-    decision: dict[str, Any],
-    promotion: dict[str, Any],
-    champion: str | None,
-    metrics_diff: str,
-    against_schedules: str = "",
-) -> str:
-    """One markdown page a person reads after the job."""
-    holdout = promotion.get("holdout") or {}
-    verdict = "**promoted**" if promotion.get("promote") else "**not promoted**"
-    lines = [
-        summary_markdown(decision).rstrip(),
-        "",
-        f"## Champion against challenger on the holdout ({holdout.get('rows', 0)} rows of "
-        f"{holdout.get('period', '-')})",
-        "",
-        *metrics_table(promotion),
-        "",
-        f"Verdict: {verdict}: {promotion.get('reason')}.",
-        "",
-        f"In production after this job: {champion or 'no model'}.",
-        "",
-        *(
-            ["## The policy against fixed schedules (backtest)", "", against_schedules, ""]
-            if against_schedules
-            else []
-        ),
-        "## Metrics against the previous commit",
-        "",
-        metrics_diff.strip() or "No metric changed.",
-    ]
-    drift = decision.get("drift") or []
-    if drift:
-        lines += [
-            "",
-            "## Drift per feature",
-            "",
-            "| feature | PSI | JS | test | statistic | p (adjusted) | drifted |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in sorted(drift, key=lambda r: -r["psi"]):
-            p = "-" if r["p_adjusted"] is None else f"{r['p_adjusted']:.2g}"
-            stat = "-" if r["statistic"] is None else f"{r['statistic']:.3f}"
-            lines.append(
-                f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
-                f"{stat} | {p} | {'yes' if r['drifted'] else 'no'} |"
-            )
-    return "\n".join(lines) + "\n"
+from retrain.data.schema import Schema
+from retrain.params import METRICS
 
 
 @dataclass
@@ -136,6 +73,7 @@ td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f4
 .fired{color:#b00;font-weight:bold}.charts{display:flex;flex-wrap:wrap;gap:1em}
 figure{margin:0}figcaption{font-size:.8em;color:#555}img{max-width:100%}"""
 
+
 CHECK = """window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.querySelectorAll("figure.chart img"));
   var drawn = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
@@ -155,7 +93,7 @@ def promoted_on_this_batch(pointer: dict[str, Any], decision: dict[str, Any]) ->
 
 def html_report(run: RunRecord) -> str:
     """One self-contained page: charts are inline SVG images, no script or style from elsewhere."""
-    from . import charts
+    from retrain.reporting import charts
 
     decision, promotion, pointer = run.decision, run.promotion, run.pointer
     verdict = "promote" if promotion.get("promote") else "keep the champion"

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .params import validated
+from retrain.errors import DataError
+from retrain.params import validated
 
 PERIOD = "_period"
 MISSING = "__missing__"  # the category a missing categorical value counts as
@@ -256,7 +256,7 @@ def _clean_features(
     """Fill `out` with the cleaned features; return per column the count of values not of its
     type: unparseable numbers, and categorical values stored as numbers, booleans or lists (a
     categorical column that arrives as integer codes is a type change, not new categories)."""
-    from .execution import threads
+    from retrain.execution import threads
 
     def categorical(name: str) -> tuple[pd.Series, int]:
         column, odd = raw[name], 0
@@ -301,7 +301,7 @@ def validate_batch(
     today: pd.Timestamp | None = None,
 ) -> Batch:
     """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
-    from .io import batch_stem
+    from retrain.data.files import batch_stem
 
     period = parse_period(batch_stem(source), schema.period, source)
     today = today if today is not None else pd.Timestamp.now()
@@ -427,7 +427,7 @@ def check_size(path: str | Path, policy: CleaningPolicy) -> None:
 
 def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batch:
     """One batch file, validated and cleaned."""
-    from .io import read_raw_batch
+    from retrain.data.files import read_raw_batch
 
     check_size(path, policy)
     return validate_batch(read_raw_batch(path), str(path), schema, policy)
@@ -435,7 +435,7 @@ def read_batch(path: str | Path, schema: Schema, policy: CleaningPolicy) -> Batc
 
 def read_rows_to_score(path: str | Path, schema: Schema, policy: CleaningPolicy) -> pd.DataFrame:
     """A file to score (any name, no time or label needed), checked and cleaned like a batch."""
-    from .io import read_raw_batch
+    from retrain.data.files import read_raw_batch
 
     check_size(path, policy)
     return validate_features(read_raw_batch(path), str(path), schema, policy)
@@ -443,6 +443,6 @@ def read_rows_to_score(path: str | Path, schema: Schema, policy: CleaningPolicy)
 
 def read_batches(raw_dir: str | Path, schema: Schema, policy: CleaningPolicy) -> list[Batch]:
     """Every batch file of `raw_dir`, validated and cleaned, in period order."""
-    from .io import list_batches
+    from retrain.data.files import list_batches
 
     return [read_batch(path, schema, policy) for path in list_batches(raw_dir)]

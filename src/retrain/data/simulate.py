@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .params import validated
-from .schema import Schema
+from retrain.data.schema import Schema
+from retrain.errors import DataError
+from retrain.params import validated
 
 KINDS = ("scale", "mix", "concept", "new_category", "retype", "seasonal", "set", "noise", "snapshot")
 

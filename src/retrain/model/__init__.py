@@ -1,0 +1,1 @@
+"""The model: preprocessing, fitting and scoring, metrics, training a challenger."""

@@ -1,0 +1,2 @@
+"""Watching the champion: its evaluation on the newest batch, drift, the triggers that decide a
+retrain, champion against challenger."""

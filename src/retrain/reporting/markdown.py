@@ -1,0 +1,116 @@
+"""The pages in markdown: decision.md and the job's summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from retrain.params import METRICS
+
+
+def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
+    """decision.md: the verdict, every trigger, the drifted features, and how the params policy
+    fared against fixed schedules in the backtest, readable in seconds."""
+    verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
+    lines = [
+        f"# Decision as of {decision['as_of']}: {verdict}",
+        "",
+        f"{decision['reason']} (rule: {decision['rule']}).",
+        "",
+        "| trigger | fired | value | threshold | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for t in decision["triggers"]:
+        mark = (
+            "yes"
+            if t.get("counted", t["fired"])
+            else "yes, not counted"
+            if t["fired"]
+            else "off"
+            if not t["enabled"]
+            else "no"
+        )
+        lines.append(
+            f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | {t['detail']} |"
+        )
+    drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
+    if drifted:
+        lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | {r['p_adjusted']:.2g} |"
+            for r in drifted
+        ]
+    if against_schedules:
+        lines += ["", f"Backtest: {against_schedules}"]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+def metrics_table(promotion: dict[str, Any]) -> list[str]:
+    champion, challenger = promotion.get("champion"), promotion.get("challenger")
+    if not champion and not challenger:
+        return ["No model was scored on the holdout."]
+    lines = ["| metric | champion | challenger |", "|---|---|---|"]
+    for name in METRICS:
+        a = (champion or {}).get(name)
+        b = (challenger or {}).get(name)
+        lines.append(f"| {name} | {'-' if a is None else f'{a:.4f}'} | {'-' if b is None else f'{b:.4f}'} |")
+    return lines
+
+
+def job_markdown(
+    decision: dict[str, Any],
+    promotion: dict[str, Any],
+    champion: str | None,
+    metrics_diff: str,
+    against_schedules: str = "",
+) -> str:
+    """One markdown page a person reads after the job."""
+    holdout = promotion.get("holdout") or {}
+    verdict = "**promoted**" if promotion.get("promote") else "**not promoted**"
+    lines = [
+        summary_markdown(decision).rstrip(),
+        "",
+        f"## Champion against challenger on the holdout ({holdout.get('rows', 0)} rows of "
+        f"{holdout.get('period', '-')})",
+        "",
+        *metrics_table(promotion),
+        "",
+        f"Verdict: {verdict}: {promotion.get('reason')}.",
+        "",
+        f"In production after this job: {champion or 'no model'}.",
+        "",
+        *(
+            ["## The policy against fixed schedules (backtest)", "", against_schedules, ""]
+            if against_schedules
+            else []
+        ),
+        "## Metrics against the previous commit",
+        "",
+        metrics_diff.strip() or "No metric changed.",
+    ]
+    drift = decision.get("drift") or []
+    if drift:
+        lines += [
+            "",
+            "## Drift per feature",
+            "",
+            "| feature | PSI | JS | test | statistic | p (adjusted) | drifted |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in sorted(drift, key=lambda r: -r["psi"]):
+            p = "-" if r["p_adjusted"] is None else f"{r['p_adjusted']:.2g}"
+            stat = "-" if r["statistic"] is None else f"{r['statistic']:.3f}"
+            lines.append(
+                f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
+                f"{stat} | {p} | {'yes' if r['drifted'] else 'no'} |"
+            )
+    return "\n".join(lines) + "\n"
