@@ -32,7 +32,7 @@ log = get("backtest")
 def main() -> None:
     params = load()
     settings = Settings.from_params(params)
-    check_hyperparameters(settings.schema, section(params, "train"), settings.seed)
+    check_hyperparameters(settings.schema, section(params, "train"), settings.training.seed)
     policies = policies_from(section(params, "backtest"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
     batches = BatchSource.files(

@@ -20,6 +20,7 @@ from retrain.log import get, logged, timed
 from retrain.model.modeling import predict_proba
 from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
 from retrain.params import load, section
+from retrain.records import TagRecord
 from retrain.registry.champion import challenger_md5, load_challenger, load_trusted, trusted_pointer
 from retrain.registry.commands import locked_verdict
 
@@ -57,6 +58,12 @@ def holdout_proba(
     )
 
 
+def trusted(record: TagRecord | None) -> TagRecord:
+    """The champion's tag record; compare scores a champion only when there is one (md5 set)."""
+    assert record is not None
+    return record
+
+
 @one_line
 @logged("compare")
 def main() -> None:
@@ -69,16 +76,16 @@ def main() -> None:
     pointer, record = trusted_pointer(".")
     md5 = {"champion": record["md5"] if record else None, "challenger": challenger_md5(CHALLENGER)}
     models = {
-        "champion": lambda: load_trusted(".", pointer, record).model,
+        "champion": lambda: load_trusted(".", pointer, trusted(record)).model,
         "challenger": lambda: load_challenger(CHALLENGER)[0],
     }
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema) for role in md5}
-    record, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
-    record["as_of"] = files.read_json("reports/decision.json").get("as_of")
-    record["champion_version"] = pointer.get("version")
-    record["challenger_md5"] = md5["challenger"]
-    record = locked_verdict(record, pointer, schema.period)
-    files.write_json("reports/promotion.json", record)
+    verdict, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
+    verdict["as_of"] = files.read_json("reports/decision.json").get("as_of")
+    verdict["champion_version"] = pointer.get("version")
+    verdict["challenger_md5"] = md5["challenger"]
+    verdict = locked_verdict(verdict, pointer, schema.period)
+    files.write_json("reports/promotion.json", verdict)
     columns = {
         "roc": ["fpr", "tpr"],
         "pr": ["recall", "precision"],
@@ -88,7 +95,7 @@ def main() -> None:
         for kind, name in FILES.items():
             frame = data[kind] if data is not None else pd.DataFrame(columns=columns[kind])
             files.write_frame(PLOTS / f"{name}_{role}.csv", frame)
-    log.info("promote=%s (%s)", record["promote"], record["reason"])
+    log.info("promote=%s (%s)", verdict["promote"], verdict["reason"])
 
 
 if __name__ == "__main__":

@@ -53,18 +53,18 @@ def main() -> None:
             newest,
             schema,
             threshold,
-            prepared.get("newest_observed"),
-            DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
-            scored,
-            most,
-            seed,
+            observed=prepared.get("newest_observed"),
+            domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
+            scored=scored,
+            most=most,
+            seed=seed,
         )
     files.write_json("reports/evaluation.json", record)
     files.write_frame(SCORES, plot_sample(scored))
     files.write_parquet(
         STORED,
         stored_scores(scored[schema.id].array, scored["probability"], schema),
-        {"model_md5": champion.pointer["md5"]} if champion else None,
+        {"model_md5": str(champion.pointer["md5"])} if champion else None,
     )
     scores = record["metrics"] or {}
     if champion is not None:

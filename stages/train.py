@@ -9,7 +9,7 @@ from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.model.modeling import stored_scores
 from retrain.model.preprocessing import check_hyperparameters
-from retrain.model.training import describe_challenger, fit_challenger, skipped_metadata
+from retrain.model.training import TrainingSettings, describe_challenger, fit_challenger, skipped_metadata
 from retrain.params import load, section
 
 OUT = Path("models/challenger")
@@ -30,31 +30,19 @@ def main() -> None:
         log.info("nothing to train (%s)", decision["reason"])
         return
     train = section(params, "train")
-    estimator = str(train["estimator"])
     check_hyperparameters(schema, train, int(train["seed"]))
-    profile = section(params, "profile")
+    settings = TrainingSettings.from_params(
+        {name: section(params, name) for name in ("train", "profile", "metrics", "prepare")}
+    )
     train_rows = files.read_parquet("data/prepared/train.parquet")
-    log.info("read %d training rows; fitting %s", len(train_rows), estimator)
-    hyperparameters = train.get(estimator) or {}
+    log.info("read %d training rows; fitting %s", len(train_rows), settings.estimator)
     with timed(log, "fitted the challenger"):
-        model = fit_challenger(train_rows, schema, estimator, hyperparameters, int(train["seed"]))
+        model = fit_challenger(
+            train_rows, schema, settings.estimator, settings.hyperparameters, settings.seed
+        )
     holdout = files.read_parquet("data/prepared/holdout.parquet")
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
-        challenger = describe_challenger(
-            model,
-            train_rows,
-            holdout,
-            schema,
-            estimator,
-            hyperparameters,
-            int(train["seed"]),
-            float(section(params, "metrics")["threshold"]),
-            decision,
-            int(profile["bins"]),
-            int(profile["reference_rows"]),
-            int(profile["reference_periods"]),
-            tie_seed=section(params, "prepare")["sample_seed"],
-        )
+        challenger = describe_challenger(model, train_rows, holdout, schema, settings, decision)
     metadata = challenger.metadata
     files.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
     files.write_json(OUT / "metadata.json", metadata)
@@ -68,7 +56,7 @@ def main() -> None:
     )
     log.info(
         "%s on %d rows (%s..%s), holdout roc_auc %s",
-        estimator,
+        settings.estimator,
         metadata["window"]["rows"],
         metadata["window"]["periods"][0],
         metadata["trained_through_period"],

@@ -189,7 +189,7 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
     from retrain.data.schema import Schema
     from retrain.data.splits import WindowPolicy, split
     from retrain.model.modeling import load
-    from retrain.model.training import train_challenger
+    from retrain.model.training import TrainingSettings, train_challenger
     from retrain.monitor.evaluation import DomainCheck, evaluate
     from retrain.monitor.triggers import decide
     from retrain.registry.champion import Champion
@@ -197,7 +197,6 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
     schema = Schema.from_params(params["schema"])
     window = WindowPolicy.from_params(params["prepare"])
     domain = params["evaluate"]["domain_classifier"]
-    train, profile = params["train"], params["profile"]
     out = {}
     for t in range(1, len(batches)):
         data = split(batches[:t], schema, window)
@@ -205,15 +204,8 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
             data.train,
             data.holdout,
             schema,
-            train["estimator"],
-            train[train["estimator"]],
-            train["seed"],
-            params["metrics"]["threshold"],
+            TrainingSettings.from_params(params),
             {"as_of": "", "reason": ""},
-            profile["bins"],
-            profile["reference_rows"],
-            profile["reference_periods"],
-            tie_seed=window.seed,
         )
         champion = Champion(
             {"version": "v1", "tag": "t", "commit": "c"},
@@ -229,8 +221,8 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
             batch.frame,
             schema,
             params["metrics"]["threshold"],
-            batch.observed(),
-            DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]),
+            observed=batch.observed(),
+            domain=DomainCheck(domain["folds"], domain["max_rows"], domain["seed"]),
         )
         out[batch.period] = decide(record, decide_params or params["decide"])
     return out

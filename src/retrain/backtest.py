@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -34,11 +34,12 @@ from retrain.data.schema import Batch, Schema
 from retrain.data.splits import Split, WindowPolicy, check_periods, split
 from retrain.model.metrics import score
 from retrain.model.modeling import load, predict_proba
-from retrain.model.training import Challenger, train_challenger
+from retrain.model.training import Challenger, TrainingSettings, train_challenger
 from retrain.monitor.comparison import ComparePolicy, compare
 from retrain.monitor.evaluation import DomainCheck, evaluate
 from retrain.monitor.triggers import decide
 from retrain.params import validated
+from retrain.records import Baseline, Decision, ModelMetadata, Pointer
 from retrain.registry.champion import Champion
 from retrain.registry.commands import held_baseline
 
@@ -51,33 +52,19 @@ class Settings:
     window: WindowPolicy
     decide: dict[str, Any]
     compare: ComparePolicy
-    estimator: str
-    hyperparameters: dict[str, Any]
-    seed: int
-    threshold: float
-    bins: int = 10
-    reference_rows: int = 2000
-    reference_periods: int = 1
+    training: TrainingSettings
     domain: DomainCheck = field(default_factory=DomainCheck)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
         """From the params mapping that the stages read (the stage script loads it)."""
-        train, profile = params["train"], params["profile"]
         domain = params["evaluate"]["domain_classifier"]
-        estimator = str(train["estimator"])
         return cls(
             schema=Schema.from_params(params["schema"]),
             window=WindowPolicy.from_params(params["prepare"]),
             decide=params["decide"],
             compare=ComparePolicy.from_params(params["metrics"]["primary"], params["compare"]),
-            estimator=estimator,
-            hyperparameters=dict(train[estimator]),
-            seed=int(train["seed"]),
-            threshold=float(params["metrics"]["threshold"]),
-            bins=int(profile["bins"]),
-            reference_rows=int(profile["reference_rows"]),
-            reference_periods=int(profile["reference_periods"]),
+            training=TrainingSettings.from_params(params),
             domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
         )
 
@@ -102,15 +89,8 @@ class ModelCache:
             data.train,
             data.holdout,
             settings.schema,
-            settings.estimator,
-            settings.hyperparameters,
-            settings.seed,
-            settings.threshold,
-            {"as_of": as_of, "reason": "backtest"},
-            settings.bins,
-            settings.reference_rows,
-            settings.reference_periods,
-            tie_seed=settings.window.seed,
+            settings.training,
+            cast(Decision, {"as_of": as_of, "reason": "backtest"}),
         )
         self.trained += 1
         self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
@@ -127,7 +107,7 @@ class ModelCache:
 
 def as_loaded(
     model_bytes: bytes,
-    metadata: dict[str, Any],
+    metadata: ModelMetadata,
     profile: dict[str, Any],
     reference: bytes,
     trained_rows: bytes,
@@ -136,7 +116,7 @@ def as_loaded(
     md5 = metadata["model_md5"]
     version = f"bt-{md5[:8]}"
     return Champion(
-        {"version": version, "tag": version, "commit": "", "md5": md5},
+        cast(Pointer, {"version": version, "tag": version, "commit": "", "md5": md5}),
         load(model_bytes),
         metadata,
         profile,
@@ -145,7 +125,7 @@ def as_loaded(
     )
 
 
-def with_baseline(champion: Champion, baseline: dict[str, Any] | None) -> Champion:
+def with_baseline(champion: Champion, baseline: Baseline | None) -> Champion:
     """The champion as the pointer names it after `retrain hold` recorded `baseline`."""
     if baseline is None:
         return champion
@@ -165,7 +145,7 @@ def served(champion: Champion | None, batch: Batch, settings: Settings) -> dict[
         return None
     schema = settings.schema
     y = batch.frame[schema.target].to_numpy().astype(int)
-    return score(y, predict_proba(champion.model, batch.frame, schema), settings.threshold)
+    return score(y, predict_proba(champion.model, batch.frame, schema), settings.training.threshold)
 
 
 def step(
@@ -189,9 +169,9 @@ def step(
             data.newest_labelled,
             data.newest,
             settings.schema,
-            settings.threshold,
-            history[-1].observed(),
-            settings.domain,
+            settings.training.threshold,
+            observed=history[-1].observed(),
+            domain=settings.domain,
             most=settings.window.max_labelled_rows,
             seed=settings.window.seed,
         )
@@ -209,21 +189,23 @@ def step(
     trained, challenger = cache.train(data, settings, as_of)
     if policy.kind == "triggers":
         probabilities = {
-            "champion": champion and predict_proba(champion.model, data.holdout, settings.schema),
+            "champion": (
+                None if champion is None else predict_proba(champion.model, data.holdout, settings.schema)
+            ),
             "challenger": challenger.holdout_proba,
         }
         verdict, _ = compare(
-            probabilities, data.holdout, settings.schema, settings.threshold, settings.compare
+            probabilities, data.holdout, settings.schema, settings.training.threshold, settings.compare
         )
         promoted = bool(verdict["promote"])
         held = held_baseline(
             {
                 **verdict,
                 "as_of": as_of,
-                "champion_version": champion and champion.pointer["version"],
+                "champion_version": None if champion is None else champion.pointer["version"],
                 "challenger_md5": challenger.metadata["model_md5"],
             },
-            champion and champion.pointer.get("baseline"),
+            None if champion is None else champion.pointer.get("baseline"),
         )
         if champion is not None and held is not None:
             champion = with_baseline(champion, held)
@@ -504,7 +486,7 @@ def replay(
         )
     schedules = against_schedules(summary, policies, metric)
     kept = {s: c for s, c in history.items() if s >= len(batches) - CHECKPOINT_STEPS}
-    models = {c.pointer["md5"]: c for named in kept.values() for c in named.values() if c}
+    models = {str(c.pointer["md5"]): c for named in kept.values() for c in named.values() if c}
     files: dict[str, bytes] = {}
     for md5, champion in models.items():
         files[f"{md5}.skops"] = cache.files[md5]
@@ -516,7 +498,7 @@ def replay(
         results,
         {
             s: {
-                p: c and {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
+                p: None if c is None else {"md5": c.pointer["md5"], "baseline": c.pointer.get("baseline")}
                 for p, c in named.items()
             }
             for s, named in kept.items()

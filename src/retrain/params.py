@@ -326,7 +326,7 @@ class Params(Section):
     def _columns_exist(self) -> Params:
         schema = self.schema_
         numeric, features = set(schema.numeric), {*schema.numeric, *schema.categorical}
-        checks = [
+        checks: list[tuple[str, dict[str, Any], set[str], str]] = [
             (
                 "prepare.cleaning.bounds",
                 self.prepare.cleaning.bounds,

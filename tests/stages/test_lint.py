@@ -1,4 +1,5 @@
-"""The code passes ruff's lint and format check, and the docs build with no broken link."""
+"""The code passes ruff's lint and format check and mypy's type check, and the docs build with no
+broken link."""
 
 import subprocess
 import sys
@@ -22,6 +23,11 @@ def test_ruff_finds_nothing():
 def test_the_code_is_formatted_as_ruff_format_writes_it():
     proc = _run(str(BIN / "ruff"), "format", "--check", *CODE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_no_type_error_in_the_package_and_the_stages():
+    proc = _run(str(BIN / "mypy"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
 
 
 def test_the_docs_build_strict_with_every_link_resolved(tmp_path):

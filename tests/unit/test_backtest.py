@@ -20,6 +20,7 @@ from retrain.data.files import list_batches, read_raw_batch
 from retrain.data.schema import CleaningPolicy, validate_batch
 from retrain.data.splits import WindowPolicy
 from retrain.errors import DataError
+from retrain.model.training import TrainingSettings
 from retrain.monitor.comparison import ComparePolicy
 from retrain.monitor.evaluation import DomainCheck
 from tests.helpers import ROOT
@@ -41,13 +42,7 @@ def settings(toy_schema, params):
         WindowPolicy("last_n", 2, 0.4),
         decide,
         ComparePolicy("roc_auc", 0.0, {}, {"roc_auc": 0.5}, 20),
-        "logistic_regression",
-        {},
-        0,
-        0.5,
-        5,
-        500,
-        1,
+        TrainingSettings("logistic_regression", {}, 0, 0.5, 5, 500, 1, tie_seed=0),
         DomainCheck(3, 300, 0),
     )
 

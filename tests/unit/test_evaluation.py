@@ -8,7 +8,7 @@ from retrain.data.schema import Schema
 from retrain.data.splits import WindowPolicy, split
 from retrain.errors import DataError
 from retrain.model.modeling import fit, load, predict_proba
-from retrain.model.training import train_challenger
+from retrain.model.training import TrainingSettings, train_challenger
 from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
 from retrain.monitor.evaluation import evaluate, periods_between, unseen_rows
 from retrain.registry.champion import Champion
@@ -21,18 +21,8 @@ def test_periods_between_counts_batches_of_data_time():
 
 
 def champion_from(data, schema, version="v1.0.0"):
-    trained = train_challenger(
-        data.train,
-        data.holdout,
-        schema,
-        "logistic_regression",
-        {},
-        0,
-        0.5,
-        {"as_of": "x", "reason": "test"},
-        bins=5,
-        reference_rows=300,
-    )
+    settings = TrainingSettings("logistic_regression", {}, seed=0, threshold=0.5, bins=5, reference_rows=300)
+    trained = train_challenger(data.train, data.holdout, schema, settings, {"as_of": "x", "reason": "test"})
     pointer = {"version": version, "tag": f"m@{version}", "commit": "abc"}
     return Champion(
         pointer,

@@ -6,7 +6,7 @@ from retrain.data.splits import WindowPolicy, split
 from retrain.errors import DataError
 from retrain.model.metrics import score
 from retrain.model.modeling import dump, fit, load, predict_proba
-from retrain.model.preprocessing import ESTIMATORS
+from retrain.params import ESTIMATORS
 
 HYPER = {
     "logistic_regression": {"max_iter": 500},
@@ -157,6 +157,30 @@ def test_a_model_file_is_the_same_bytes_for_the_same_model(toy_batch, toy_schema
         assert first.startswith(b"PK") and first == dump(fit(data.train, toy_schema, estimator, {}, 0)), (
             estimator
         )
+
+
+def test_a_model_saved_before_the_package_had_folders_still_loads(data, toy_schema):
+    """Models of registries made before 0.2 name the encoder by its old module,
+    retrain.features; they load and score as they did."""
+    import io
+    import zipfile
+
+    model = fit(data.train, toy_schema, "hist_gradient_boosting", {"max_iter": 20}, 0)
+    current = dump(model)
+    assert b'"__module__": "retrain.model.preprocessing"' in zipfile.ZipFile(io.BytesIO(current)).read(
+        "schema.json"
+    )
+    source, out = zipfile.ZipFile(io.BytesIO(current)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name == "schema.json":
+                content = content.replace(b"retrain.model.preprocessing", b"retrain.features")
+            target.writestr(name, content)
+    legacy = out.getvalue()
+    assert b'"__module__": "retrain.features"' in zipfile.ZipFile(io.BytesIO(legacy)).read("schema.json")
+    expected = predict_proba(model, data.holdout, toy_schema)
+    assert np.array_equal(predict_proba(load(legacy), data.holdout, toy_schema), expected)
 
 
 def test_loading_a_model_file_never_runs_code_from_it(tmp_path):

@@ -207,7 +207,7 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
     compression = "gzip" if suffix == ".csv.gz" else None
     try:
         _check_header(path, compression)
-        return pd.read_csv(
+        return pd.read_csv(  # type: ignore[call-overload]  # pandas-stubs
             path,
             dtype=str,
             keep_default_na=False,

@@ -275,7 +275,7 @@ def _clean_features(
     workers = min(threads(), len(schema.features)) if len(raw) >= PARALLEL_ROWS else 1
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
         each = pool.map if pool is not None else map
-        numeric = each(lambda name: clean_numeric(raw[name], name, policy, source), schema.numeric)
+        numeric = each(lambda name: clean_numeric(raw[name], name, policy, source), schema.numeric)  # type: ignore[arg-type]  # pandas-stubs
         cleaned = list(zip(schema.numeric, numeric, strict=True))
         cleaned += zip(schema.categorical, each(categorical, schema.categorical), strict=True)
     unparseable = {}

@@ -27,8 +27,8 @@ class Scenario:
     spec: dict[str, Any]
 
     def active(self, period: pd.Period) -> bool:
-        start = pd.Period(self.start, freq=period.freq)
-        end = pd.Period(self.end, freq=period.freq) if self.end else None
+        start = pd.Period(self.start, freq=period.freq)  # type: ignore[arg-type]  # pandas-stubs
+        end = pd.Period(self.end, freq=period.freq) if self.end else None  # type: ignore[arg-type]  # pandas-stubs
         return period >= start and (end is None or period <= end)
 
 
@@ -84,7 +84,7 @@ def simulate_batch(
     source: pd.DataFrame, schema: Schema, config: SimConfig, period: pd.Period, unlabelled: bool = False
 ) -> tuple[pd.DataFrame, list[str]]:
     """The batch for `period` and the names of the scenarios active in it."""
-    start = pd.Period(config.start, freq=period.freq)
+    start = pd.Period(config.start, freq=period.freq)  # type: ignore[arg-type]  # pandas-stubs
     index = (period - start).n
     if index < 0:
         raise DataError(f"period {period} is before simulate.start {config.start}")

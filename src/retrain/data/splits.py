@@ -221,7 +221,8 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int
     previous = labelled[:-1]
     if policy.kind == "last_n":
         previous = previous[-(policy.batches - 1) :] if policy.batches > 1 else []
-    parts = [(b.frame, None) for b in previous] + ([(last.frame, early)] if len(early) else [])
+    parts: list[tuple[pd.DataFrame, np.ndarray | None]] = [(b.frame, None) for b in previous]
+    parts += [(last.frame, early)] if len(early) else []
     if not parts:
         raise DataError(
             f"no training rows: the only labelled batch ({last.period}) has "

@@ -72,7 +72,7 @@ def labels(proba: np.ndarray, schema: Schema, threshold: float) -> np.ndarray:
 TRUSTED_TYPES = [
     "functools.partial",
     "numpy.dtype",
-    "retrain.features.TreeEncoder",  # models written before the package had folders
+    "retrain.features.TreeEncoder",  # models written before the package had folders (0.1)
     "retrain.model.preprocessing.TreeEncoder",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",

@@ -49,9 +49,9 @@ class TreeEncoder(TransformerMixin, BaseEstimator):
             out[:, i] = np.where(np.isnan(values), median, values)
         start = len(self.numeric)
         for j, (name, known) in enumerate(zip(self.categorical, self.categories_, strict=True)):
-            values = _categories(X[name])
-            codes = values.cat.set_categories(known).cat.codes.to_numpy().astype(float)
-            missing = values.isna().to_numpy()
+            column = _categories(X[name])
+            codes = column.cat.set_categories(known).cat.codes.to_numpy().astype(float)
+            missing = column.isna().to_numpy()
             codes[missing] = known.index(MISSING) if MISSING in known else -1
             out[:, start + j] = codes
         return out

@@ -17,12 +17,13 @@ from retrain.log import get, timed
 from retrain.model.metrics import score
 from retrain.model.modeling import dump, fit, predict_proba
 from retrain.monitor.drift import build_profile, estimated_performance
+from retrain.records import Decision, ModelMetadata
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-def skipped_metadata(decision: dict[str, Any]) -> dict[str, Any]:
+def skipped_metadata(decision: Decision) -> ModelMetadata:
     return {
         "trained": False,
         "as_of": decision.get("as_of"),
@@ -33,44 +34,53 @@ def skipped_metadata(decision: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class Challenger:
     model_bytes: bytes
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     profile: dict[str, Any]
     reference: pd.DataFrame
     holdout_proba: np.ndarray
     trained_rows: np.ndarray  # fingerprints of the training rows (splits.trained_fingerprints)
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a challenger is fitted, scored on the holdout and profiled for drift."""
+
+    estimator: str
+    hyperparameters: dict[str, Any]
+    seed: int
+    threshold: float
+    bins: int = 10
+    reference_rows: int = 2000
+    reference_periods: int = 1
+    tie_seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> TrainingSettings:
+        """From params.yaml's train, profile, metrics and prepare sections."""
+        train, profile = params["train"], params["profile"]
+        estimator = str(train["estimator"])
+        return cls(
+            estimator=estimator,
+            hyperparameters=dict(train.get(estimator) or {}),
+            seed=int(train["seed"]),
+            threshold=float(params["metrics"]["threshold"]),
+            bins=int(profile["bins"]),
+            reference_rows=int(profile["reference_rows"]),
+            reference_periods=int(profile["reference_periods"]),
+            tie_seed=int(params["prepare"]["sample_seed"]),
+        )
+
+
 def train_challenger(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
     schema: Schema,
-    estimator: str,
-    hyperparameters: dict[str, Any],
-    seed: int,
-    threshold: float,
-    decision: dict[str, Any],
-    bins: int = 10,
-    reference_rows: int = 2000,
-    reference_periods: int = 1,
-    tie_seed: int = 0,
+    settings: TrainingSettings,
+    decision: Decision,
 ) -> Challenger:
     """Fit on the window, score on the holdout, profile the newest whole periods for drift."""
-    model = fit_challenger(train, schema, estimator, hyperparameters, seed)
-    return describe_challenger(
-        model,
-        train,
-        holdout,
-        schema,
-        estimator,
-        hyperparameters,
-        seed,
-        threshold,
-        decision,
-        bins,
-        reference_rows,
-        reference_periods,
-        tie_seed=tie_seed,
-    )
+    model = fit_challenger(train, schema, settings.estimator, settings.hyperparameters, settings.seed)
+    return describe_challenger(model, train, holdout, schema, settings, decision)
 
 
 def fit_challenger(
@@ -101,16 +111,8 @@ def describe_challenger(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
     schema: Schema,
-    estimator: str,
-    hyperparameters: dict[str, Any],
-    seed: int,
-    threshold: float,
-    decision: dict[str, Any],
-    bins: int = 10,
-    reference_rows: int = 2000,
-    reference_periods: int = 1,
-    *,
-    tie_seed: int = 0,
+    settings: TrainingSettings,
+    decision: Decision,
 ) -> Challenger:
     """The fitted model's bytes, its holdout scores and metadata, and the reference profile of
     the newest whole periods (see reference_rows_of). The train stage reads the holdout only
@@ -120,15 +122,15 @@ def describe_challenger(
     periods = sorted(train[PERIOD].unique().tolist())
     y_holdout = holdout[schema.target].to_numpy()
     proba = predict_proba(model, holdout, schema)
-    holdout_metrics = score(y_holdout, proba, threshold)
-    cut = HoldoutCut.first_of(holdout, schema.time, schema.id, tie_seed)
-    metadata = {
+    holdout_metrics = score(y_holdout, proba, settings.threshold)
+    cut = HoldoutCut.first_of(holdout, schema.time, schema.id, settings.tie_seed)
+    metadata: ModelMetadata = {
         "trained": True,
         "as_of": decision.get("as_of"),
         "reason": decision.get("reason"),
-        "estimator": estimator,
-        "hyperparameters": hyperparameters,
-        "seed": seed,
+        "estimator": settings.estimator,
+        "hyperparameters": settings.hyperparameters,
+        "seed": settings.seed,
         "schema": schema.as_dict(),
         "window": {
             "periods": periods,
@@ -148,20 +150,20 @@ def describe_challenger(
         "model_md5": md5_bytes(data),
         "sklearn_version": sklearn.__version__,
     }
-    errors = int(((proba >= threshold).astype(int) != y_holdout).sum())
-    recent = reference_rows_of(train, holdout, reference_periods)
+    errors = int(((proba >= settings.threshold).astype(int) != y_holdout).sum())
+    recent = reference_rows_of(train, holdout, settings.reference_periods)
     with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):
         profile, reference = build_profile(
             recent,
             schema,
-            bins,
-            reference_rows,
-            seed,
+            settings.bins,
+            settings.reference_rows,
+            settings.seed,
             holdout={
                 "rows": len(holdout),
                 "errors": errors,
                 "metrics": holdout_metrics,
-                "estimated": estimated_performance(proba, threshold),
+                "estimated": estimated_performance(proba, settings.threshold),
             },
             window=train,
         )

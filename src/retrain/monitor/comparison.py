@@ -13,6 +13,7 @@ from retrain.data.schema import PERIOD, Schema
 from retrain.model.metrics import LOWER_IS_BETTER, better_by, score
 from retrain.monitor.evaluation import curve_points, plot_sample, scored_frame
 from retrain.params import CompareParams, validated
+from retrain.records import Promotion
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,12 @@ class ComparePolicy:
 
     primary: str = "roc_auc"
     min_improvement: float = CompareParams().min_improvement
-    guards: dict[str, float] = field(default_factory=lambda: dict(CompareParams().guards))
-    minimums: dict[str, float] = field(default_factory=lambda: dict(CompareParams().minimums))
+    guards: dict[str, float] = field(
+        default_factory=lambda: {str(k): v for k, v in CompareParams().guards.items()}
+    )
+    minimums: dict[str, float] = field(
+        default_factory=lambda: {str(k): v for k, v in CompareParams().minimums.items()}
+    )
     min_holdout_rows: int = CompareParams().min_holdout_rows
 
     @classmethod
@@ -105,7 +110,11 @@ def verdict(
                 "check": "minimum",
                 "passed": below_too,
                 "detail": failure
-                + (f", but the champion's {champion.get(name)} is further from it" if below_too else ""),
+                + (
+                    f", but the champion's {(champion or {}).get(name)} is further from it"
+                    if below_too
+                    else ""
+                ),
             }
         )
     if champion is None:
@@ -211,7 +220,7 @@ def compare(
     schema: Schema,
     threshold: float,
     policy: ComparePolicy,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[Promotion, dict[str, Any]]:
     """Both models' probabilities on the same holdout rows: the promotion record and, per role,
     the plot data (ROC and precision-recall points, per-row scores), or None for a missing model."""
     y = holdout[schema.target].to_numpy().astype(int)
@@ -228,7 +237,7 @@ def compare(
             "scores": plot_sample(scored_frame(holdout, proba, schema, threshold)),
         }
     record = verdict(scores["champion"], scores["challenger"], policy)
-    record = {
+    promotion: Promotion = {
         "promote": record["promote"],
         "undecided": record.get("undecided", False),
         "reason": record["reason"],
@@ -244,4 +253,4 @@ def compare(
             "until": str(holdout[schema.time].max()),
         },
     }
-    return record, plots
+    return promotion, plots

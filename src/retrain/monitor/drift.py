@@ -201,7 +201,7 @@ def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
         ref_counts[MISSING] = ref["missing"]
     cur: dict[str, int] = {}
     for key, count in counts.items():
-        name = MISSING if pd.isna(key) else str(key)
+        name = MISSING if pd.isna(key) else str(key)  # type: ignore[call-overload]  # pandas-stubs
         cur[name] = cur.get(name, 0) + int(count)
     categories = sorted(set(ref_counts) | set(cur))
     reference = np.asarray([ref_counts.get(k, 0) for k in categories], dtype=float)
@@ -238,7 +238,12 @@ def feature_drift(
             zip(
                 numeric,
                 pool.map(
-                    lambda col: numeric_drift(profile["numeric"][col], sample[col], batch[col]), numeric
+                    lambda col: numeric_drift(
+                        profile["numeric"][col],
+                        sample[col],  # type: ignore[arg-type]  # pandas-stubs: a column is a Series
+                        batch[col],  # type: ignore[arg-type]
+                    ),
+                    numeric,
                 ),
                 strict=True,
             )
@@ -372,7 +377,7 @@ def schema_changes(
     for col in schema.categorical:
         if col in profile["categorical"] and col in counts:
             known = known_categories(profile, col)
-            seen = {str(v): int(n) for v, n in counts[col].items() if not pd.isna(v) and str(v) not in known}
+            seen = {str(v): int(n) for v, n in counts[col].items() if not pd.isna(v) and str(v) not in known}  # type: ignore[call-overload]  # pandas-stubs
             if seen:
                 new_categories[col] = _listed(seen, rows)
     out_of_range = {}
@@ -396,9 +401,9 @@ def schema_changes(
         if col in trained["numeric"]:
             type_changes[col] = 1.0
         elif col in profile["categorical"] and col in counts and col not in type_changes:
-            share = _codes_for_words(known_categories(profile, col), counts[col])
-            if share is not None:
-                type_changes[col] = share
+            coded = _codes_for_words(known_categories(profile, col), counts[col])
+            if coded is not None:
+                type_changes[col] = coded
     return {
         "missing_columns": sorted(trained_features - now_features),
         "new_columns": sorted((now_features - trained_features) | set(observed.get("extra_columns") or [])),

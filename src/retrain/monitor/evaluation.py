@@ -14,6 +14,7 @@ from retrain.errors import DataError
 from retrain.model.metrics import pr_points, roc_points, score
 from retrain.model.modeling import labels, predict_proba
 from retrain.monitor.drift import batch_drift, estimated_performance
+from retrain.records import ModelMetadata
 
 if TYPE_CHECKING:
     from retrain.registry.champion import Champion
@@ -24,7 +25,7 @@ def periods_between(older: str, newer: str, freq: str) -> int:
     return (pd.Period(newer, freq=freq) - pd.Period(older, freq=freq)).n
 
 
-def unseen_rows(labelled: pd.DataFrame, schema: Schema, metadata: dict[str, Any]) -> pd.DataFrame:
+def unseen_rows(labelled: pd.DataFrame, schema: Schema, metadata: ModelMetadata) -> pd.DataFrame:
     """Rows the model never trained on: from its holdout's cut on (in the order of time, then
     the seeded hash of the id that splits rows sharing a timestamp), or, for a model that
     recorded no cut, rows strictly newer than the last row it trained on."""
@@ -90,7 +91,7 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
     """What the champion's performance is measured against: the score recorded when it last
     held against a challenger (the pointer's `baseline`, for this version), else its own
     holdout score at training."""
-    held = champion.pointer.get("baseline") or {}
+    held: dict[str, Any] = dict(champion.pointer.get("baseline") or {})
     if held.get("version") == champion.pointer["version"] and held.get("metrics"):
         return {
             "period": held.get("as_of"),
@@ -114,6 +115,7 @@ def evaluate(
     newest: pd.DataFrame,
     schema: Schema,
     threshold: float,
+    *,
     observed: dict[str, Any] | None = None,
     domain: DomainCheck | None = None,
     scored: pd.DataFrame | None = None,
@@ -141,6 +143,8 @@ def evaluate(
         record["note"] = "no champion yet: cold start"
         return record
     metadata, profile = champion.metadata, champion.profile
+    if profile is None:
+        raise DataError(f"champion {champion.pointer['version']} has no reference profile; retrain it")
     pointer = champion.pointer
     record["champion"] = {
         "version": pointer["version"],
@@ -205,10 +209,12 @@ def evaluate(
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
     record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": drift.features}
     record["domain_classifier"] = drift.domain
-    rows = labelled if record["newest_labelled"] else sampled(newest, most, seed)
-    same_rows = len(scored) == len(rows) and scored[schema.id].array.equals(rows[schema.id].array)
+    estimated_on = labelled if record["newest_labelled"] else sampled(newest, most, seed)
+    same_rows = len(scored) == len(estimated_on) and scored[schema.id].array.equals(
+        estimated_on[schema.id].array
+    )
     newest_proba = (
-        scored["probability"].to_numpy() if same_rows else predict_proba(champion.model, rows, schema)
+        scored["probability"].to_numpy() if same_rows else predict_proba(champion.model, estimated_on, schema)
     )
     record["estimated"] = {"period": as_of, **estimated_performance(newest_proba, threshold)}
     return record

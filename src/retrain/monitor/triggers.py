@@ -18,11 +18,12 @@ from retrain.monitor.stats import (
     two_proportions,
 )
 from retrain.params import validated
+from retrain.records import Decision, Trigger
 
 SCHEMA_CLASSES = ("new_column", "type_change", "new_category", "out_of_range")
 
 
-def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any, detail: str) -> dict[str, Any]:
+def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any, detail: str) -> Trigger:
     return {
         "name": name,
         "enabled": bool(enabled),
@@ -33,13 +34,13 @@ def trigger(name: str, enabled: bool, fired: bool, value: Any, threshold: Any, d
     }
 
 
-def _no_champion(name: str, params: dict[str, Any], threshold: Any) -> dict[str, Any]:
+def _no_champion(name: str, params: dict[str, Any], threshold: Any) -> Trigger:
     return trigger(name, params["enabled"], False, None, threshold, "no champion to compare with")
 
 
 def _not_enough(
     name: str, params: dict[str, Any], value: Any, threshold: Any, rows: int, min_rows: int
-) -> dict[str, Any]:
+) -> Trigger:
     return trigger(
         name, params["enabled"], False, value, threshold, f"not enough data: {rows} rows, needs {min_rows}"
     )
@@ -49,7 +50,7 @@ def _worse(metric: str, value: float, threshold: float) -> bool:
     return value > threshold if metric in LOWER_IS_BETTER else value < threshold
 
 
-def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when there is no champion to serve."""
     has = evaluation.get("champion") is not None
     detail = (
@@ -60,7 +61,7 @@ def cold_start(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
     return trigger("cold_start", params["enabled"], not has, has, True, detail)
 
 
-def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the champion's metric on the newest labelled rows it never saw is too low."""
     metric = str(params["metric"])
     name, threshold = f"performance_{metric}", float(params["threshold"])
@@ -111,7 +112,7 @@ def _standard_error(metric: str, scores: dict[str, Any]) -> float:
     return proportion_standard_error(value, rows)
 
 
-def performance_drop(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def performance_drop(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the champion's metric on the newest unseen labelled rows fell from what it
     scored on its own holdout by `max_drop` or more, and the fall is significant at `alpha`
     (one-sided; standard errors of both measurements, Hanley-McNeil for ROC AUC)."""
@@ -188,7 +189,7 @@ def measured_loss(evaluation: dict[str, Any], metric: str) -> tuple[float | None
     return max(losses)
 
 
-def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
+def confirm(results: list[Trigger], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
     """Mark each fired trigger as counted or not: a trigger listed under `decide.confirm`
     (drift of the data, of the label) explains a change but counts as a reason to retrain only
     when the champion also lost at least `min_drop` of its metric, measured or estimated."""
@@ -210,7 +211,7 @@ def confirm(results: list[dict[str, Any]], evaluation: dict[str, Any], params: d
             result["detail"] += f"; confirmed by a loss of {loss:.4f} ({what})"
 
 
-def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
+def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict[str, Any]) -> None:
     """Mark the listed triggers as not counted within `batches` batches after a challenger
     failed to beat the champion (a hold): the change they measure was answered by that
     challenger. Each further challenger that loses to the same champion doubles the span, and a
@@ -235,7 +236,7 @@ def answered(named: dict[str, dict[str, Any]], evaluation: dict[str, Any], param
             )
 
 
-def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the champion's training data ended more than `max_batches` periods ago, and
     no challenger failed to beat it since (a hold restarts the count: the champion was found as
     good as a fresh model then)."""
@@ -294,7 +295,7 @@ def drift_table(evaluation: dict[str, Any], params: dict[str, Any]) -> list[dict
     return rows
 
 
-def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the share of drifted features reaches `share`; a feature drifts when its PSI
     passes its threshold and its test stays significant after multiple-testing control."""
     share = float(params["share"])
@@ -318,7 +319,7 @@ def data_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
     return trigger("data_drift", params["enabled"], bool(drifted) and value >= share, value, share, detail)
 
 
-def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def multivariate_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when a classifier tells the newest batch from the reference sample too well."""
     threshold = float(params["auc"])
     if evaluation.get("champion") is None:
@@ -347,7 +348,7 @@ def _proportion_shift(
     min_rows: int,
     alternative: str,
     what: str,
-) -> dict[str, Any]:
+) -> Trigger:
     effect = float(params["min_effect"])
     if evaluation.get("champion") is None:
         return _no_champion(name, params, effect)
@@ -375,23 +376,21 @@ def _proportion_shift(
     )
 
 
-def concept_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def concept_drift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the champion's error rate rose significantly above its holdout error rate."""
     return _proportion_shift(
         "concept_drift", evaluation, "concept", "errors", params, min_rows, "greater", "error rate"
     )
 
 
-def label_shift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def label_shift(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when the positive-label rate moved significantly from the training rate."""
     return _proportion_shift(
         "label_shift", evaluation, "label", "positive", params, min_rows, "two-sided", "positive rate"
     )
 
 
-def estimated_performance(
-    evaluation: dict[str, Any], params: dict[str, Any], min_rows: int
-) -> dict[str, Any]:
+def estimated_performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """On an unlabelled newest batch, the metric expected from the champion's probabilities."""
     metric = str(params["metric"])
     threshold = float(params["threshold"])
@@ -423,7 +422,7 @@ def estimated_performance(
     )
 
 
-def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> dict[str, Any]:
+def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Classify upstream changes; params map each class to stop, retrain or ignore."""
     actions = {c: str(params[c]) for c in SCHEMA_CLASSES}
     if evaluation.get("champion") is None:
@@ -478,7 +477,7 @@ TRIGGERS = {
 }
 
 
-def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> Decision:
     """Evaluate every configured trigger and combine them by the params rule."""
     params = validated("decide", params)
     rule = str(params["rule"])
@@ -517,7 +516,7 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
             f"; {', '.join(explained)} fired but did not count (without a performance "
             "loss to confirm it, or answered by a challenger that lost)"
         )
-    decision = {
+    decision: Decision = {
         "retrain": retrain,
         "as_of": evaluation.get("as_of"),
         "rule": rule_text,
@@ -536,7 +535,7 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]
 DRIFT_PLOT_COLUMNS = ["feature", "psi", "psi_threshold", "p_adjusted", "drifted"]
 
 
-def drift_plot(decision: dict[str, Any]) -> list[dict[str, Any]]:
+def drift_plot(decision: Decision) -> list[dict[str, Any]]:
     """One row per monitored feature, largest PSI first: PSI against its threshold."""
     rows = [r for r in decision.get("drift") or [] if r["monitored"]]
     return [

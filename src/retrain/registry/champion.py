@@ -8,7 +8,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -21,6 +21,7 @@ from retrain.data.files import (
 from retrain.errors import RegistryError
 from retrain.log import get
 from retrain.model.modeling import load
+from retrain.records import ModelMetadata, Pointer, TagRecord
 from retrain.registry.tags import (
     STAGE,
     Disagreement,
@@ -53,7 +54,7 @@ REFERENCE_FILE = "reference.parquet"
 log = get("registry")
 
 
-def empty_pointer(name: str) -> dict[str, Any]:
+def empty_pointer(name: str) -> Pointer:
     return {
         "name": name,
         "version": None,
@@ -71,19 +72,19 @@ def empty_pointer(name: str) -> dict[str, Any]:
     }
 
 
-def read_pointer(root: str | Path) -> dict[str, Any]:
+def read_pointer(root: str | Path) -> Pointer:
     path = Path(root) / POINTER
     pointer = read_json(path)
     if not isinstance(pointer, dict) or "version" not in pointer:
         raise RegistryError(f"{POINTER}: expected a JSON object with a 'version' key")
-    return pointer
+    return cast(Pointer, pointer)
 
 
 @dataclass
 class Champion:
-    pointer: dict[str, Any]
+    pointer: Pointer
     model: Any
-    metadata: dict[str, Any]
+    metadata: ModelMetadata
     profile: dict[str, Any] | None = None
     reference: Any = None
     trained_rows: Any = None  # fingerprints of its training rows (splits.row_fingerprints)
@@ -97,7 +98,7 @@ def _repair(version: str | None) -> str:
     )
 
 
-def agreed_record(pointer: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
+def agreed_record(pointer: Pointer, registry: Registry) -> TagRecord | None:
     """The version tag's record of the champion once the pointer, that annotated tag and the
     prod stage tags (what `gto show` reads) agree on it; None for a cold start. Any
     disagreement stops with one line naming who says what."""
@@ -138,7 +139,7 @@ def agreed_record(pointer: dict[str, Any], registry: Registry) -> dict[str, Any]
     return record
 
 
-def trusted_pointer(root: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def trusted_pointer(root: str | Path) -> tuple[Pointer, TagRecord | None]:
     """The pointer and its version tag's record, checked to agree (see agreed_record)."""
     pointer = read_pointer(root)
     name = pointer.get("name")
@@ -182,7 +183,7 @@ def verify(root: str | Path, model_name: str) -> list[str]:
     files = verified_files(root, record)
     return [
         f"pointer      {POINTER}: {model_name} {pointer['version']} at "
-        f"{pointer['commit'][:12]}, md5 {pointer['md5']}",
+        f"{str(pointer['commit'])[:12]}, md5 {pointer['md5']}",
         f"version tag  {record['tag']}: commit {record['commit'][:12]}, md5 {record['md5']}",
         f"stage tags   {STAGE}: {', '.join(gto)} (this package and gto show agree)",
         f"files        {', '.join(files)}: md5 as the tag records"
@@ -245,7 +246,7 @@ def load_champion(root: str | Path) -> Champion | None:
     return load_trusted(root, pointer, record)
 
 
-def verified_files(root: str | Path, record: dict[str, Any]) -> dict[str, bytes]:
+def verified_files(root: str | Path, record: TagRecord) -> dict[str, bytes]:
     """The model and its side files at the version tag's commit, each checked against the md5
     in the tag's record before anything reads them; keyed by file name."""
     beside = Path(record["path"])
@@ -302,7 +303,7 @@ def check_library_version(metadata: dict[str, Any], what: str) -> None:
     )
 
 
-def load_trusted(root: str | Path, pointer: dict[str, Any], record: dict[str, Any]) -> Champion:
+def load_trusted(root: str | Path, pointer: Pointer, record: TagRecord) -> Champion:
     """The champion named by a pointer whose agreement with `record` was already checked
     (trusted_pointer); every file is still checked against the record's md5s."""
     files = verified_files(root, record)

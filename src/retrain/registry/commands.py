@@ -6,7 +6,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from retrain.data.files import (
     write_text,
 )
 from retrain.errors import Refused
+from retrain.records import Baseline, Decision, Pin, Pointer, Promotion, TagRecord
 from retrain.registry.champion import (
     CHALLENGER_DIR,
     METADATA_FILE,
@@ -62,7 +63,7 @@ class AlreadyHeld(Refused):
         super().__init__(f"{version} is held as of {as_of} already; nothing to do")
 
 
-def _commit_pointer(tx: Transaction, pointer: dict[str, Any], message: str) -> None:
+def _commit_pointer(tx: Transaction, pointer: Pointer, message: str) -> None:
     """Write the pointer and commit it alone; the transaction undoes it if a later step fails."""
     write_text(tx.root / POINTER, dumps_json(pointer))
     git(tx.root, "add", "--", POINTER)
@@ -74,12 +75,12 @@ def _point(
     tx: Transaction,
     name: str,
     version: str,
-    record: dict[str, Any],
+    record: TagRecord,
     action: str,
     as_of: str | None,
     reason: str,
-    before: dict[str, Any],
-    pin: dict[str, Any] | None = None,
+    before: Pointer,
+    pin: Pin | None = None,
 ) -> None:
     """Commit the pointer, then make `version` the only one assigned to prod. The versions
     rolled back from are carried over from `before` (the pointer until now); `pin` (a
@@ -87,9 +88,9 @@ def _point(
     rolled_back = [r for r in before.get("rolled_back") or [] if r.get("md5") != record["md5"]]
     if action == "rollback" and before.get("version") and before.get("md5") != record["md5"]:
         rolled_back.append(
-            {"version": before["version"], "md5": before["md5"], "as_of": as_of, "reason": reason}
+            {"version": str(before["version"]), "md5": str(before["md5"]), "as_of": as_of, "reason": reason}
         )
-    pointer = {
+    pointer: Pointer = {
         "name": name,
         "version": version,
         "tag": version_tag(name, version),
@@ -103,9 +104,11 @@ def _point(
         "rows": record.get("rows"),
         "reason": reason,
         "metrics": record.get("metrics"),
-        **({"rolled_back": rolled_back} if rolled_back else {}),
-        **({"pinned": pin} if pin else {}),
     }
+    if rolled_back:
+        pointer["rolled_back"] = rolled_back
+    if pin:
+        pointer["pinned"] = pin
     verb = "Promote" if action == "promote" else "Roll back"
     _commit_pointer(tx, pointer, f"{verb} {name} {version} to {STAGE}: {reason}")
     number = tx.registry.next_number()
@@ -142,7 +145,7 @@ def promote(
 
 
 def production_lock(
-    pointer: dict[str, Any], challenger: str | None, as_of: str | None, freq: str | None = None
+    pointer: Pointer, challenger: str | None, as_of: str | None, freq: str | None = None
 ) -> str | None:
     """Why no challenger may be promoted now, or None: production is pinned by a rollback (until
     `retrain unpin`, or through the pin's `until` period), or the challenger's bytes are those
@@ -171,7 +174,7 @@ def production_lock(
     return None
 
 
-def locked_verdict(verdict: dict[str, Any], pointer: dict[str, Any], freq: str) -> dict[str, Any]:
+def locked_verdict(verdict: Promotion, pointer: Pointer, freq: str) -> Promotion:
     """The verdict as compare records it: a promotion the production lock forbids becomes
     `locked`, not promoted, its reason saying why and what the verdict was otherwise."""
     lock = production_lock(pointer, verdict.get("challenger_md5"), verdict.get("as_of"), freq)
@@ -185,7 +188,7 @@ def locked_verdict(verdict: dict[str, Any], pointer: dict[str, Any], freq: str) 
     }
 
 
-def schema_changed(before: Any, after: Any, decision: dict[str, Any]) -> bool:
+def schema_changed(before: Any, after: Any, decision: Decision) -> bool:
     """Whether a challenger's inputs differ from the champion's: other columns or types, or
     categories the champion never saw (decide's schema_change found new categories or a type
     change in the batch the challenger was trained on)."""
@@ -216,7 +219,7 @@ def _promote(
     on_branch(root)
     pointer, _ = trusted_pointer(root)
     if pointer.get("md5") == md5:
-        raise AlreadyPromoted(pointer["version"])
+        raise AlreadyPromoted(str(pointer["version"]))
     lock = production_lock(pointer, md5, verdict.get("as_of"), freq)
     if lock:
         raise Refused(f"not promoting: {lock}")
@@ -233,7 +236,7 @@ def _promote(
     registry = read_registry(root, model_name)
     current = registry.versions.get(pointer.get("version") or "", {}).get("record", {})
     decided = root / "reports/decision.json"
-    decision = read_json(decided) if decided.exists() else {}
+    decision = cast(Decision, read_json(decided) if decided.exists() else {})
     changed = bool(current) and schema_changed(current.get("schema"), metadata.get("schema"), decision)
     issued = [*registry.versions, *versions_ever_issued(root, model_name)]
     version = next_version(issued, bump_for(bump, changed, on_schema_change))
@@ -253,7 +256,7 @@ def _promote(
             )
         commit = git(root, "rev-parse", "HEAD")
         tx.step("after_register_commit")
-        record = {
+        record: dict[str, Any] = {
             "version": version,
             "commit": commit,
             "path": f"{CHALLENGER_DIR}/{MODEL_FILE}",
@@ -276,11 +279,20 @@ def _promote(
         )
         registry.versions[version] = {"commit": commit, "tag": tag, "record": record}
         tx.step("after_version_tag")
-        _point(tx, model_name, version, record, "promote", verdict.get("as_of"), verdict["reason"], pointer)
+        _point(
+            tx,
+            model_name,
+            version,
+            cast(TagRecord, {**record, "tag": tag}),
+            "promote",
+            verdict.get("as_of"),
+            verdict["reason"],
+            pointer,
+        )
     return version
 
 
-def held_baseline(verdict: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def held_baseline(verdict: Promotion, previous: Baseline | None = None) -> Baseline | None:
     """What a champion scored on the newest holdout when a challenger trained on that data
     failed to beat it (a compare verdict), or None when no challenger was trained and lost.
     From then on the champion is judged against this score, not its own old holdout: a change
@@ -296,12 +308,11 @@ def held_baseline(verdict: dict[str, Any], previous: dict[str, Any] | None = Non
     ):
         return None
     version = verdict.get("champion_version")
-    before = previous or {}
-    holds = int(before.get("holds", 1)) + 1 if before.get("version") == version else 1
+    holds = int(previous.get("holds", 1)) + 1 if previous and previous.get("version") == version else 1
     return {
         "version": version,
         "as_of": verdict.get("as_of"),
-        "metrics": verdict["champion"],
+        "metrics": verdict["champion"] or {},
         "challenger_md5": verdict.get("challenger_md5"),
         "reason": verdict.get("reason"),
         "holds": holds,
@@ -317,7 +328,7 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
     with exclusive(root, model_name), pipeline_paused(root) as repo:
         on_branch(root)
         pointer, _ = trusted_pointer(root)
-        before = pointer.get("baseline") or {}
+        before = pointer.get("baseline")
         baseline = held_baseline(verdict, before)
         if baseline is None:
             raise Refused(
@@ -330,7 +341,7 @@ def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:
                 f"reports/promotion.json judged champion {baseline['version']}, but "
                 f"{POINTER} names {version}; run 'dvc repro'"
             )
-        if all(before.get(k) == baseline[k] for k in ("version", "as_of", "challenger_md5")):
+        if before and all(before.get(k) == baseline[k] for k in ("version", "as_of", "challenger_md5")):
             raise AlreadyHeld(str(version), str(baseline["as_of"]))
         clean, detail = dvc_pipeline_clean(repo)
         if not clean:
@@ -380,7 +391,7 @@ def unpin(root: str | Path, model_name: str, reason: str, fail_at: str | None = 
             tx.step("start")
             _commit_pointer(
                 tx,
-                {**unpinned, "unpinned": reason.strip()},
+                cast(Pointer, {**unpinned, "unpinned": reason.strip()}),
                 f"Unpin {model_name} {pointer['version']} in {STAGE}: {reason.strip()}",
             )
     return str(pointer["version"])

@@ -18,7 +18,7 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
     """Each commit that changed the pointer to a version, oldest first; a commit that only
     recorded a hold (the same model, a new baseline) is a `hold` event."""
     log = git(root, "log", "--reverse", "--format=%H%x00%cI", "--", POINTER)
-    events = []
+    events: list[dict[str, Any]] = []
     for line in log.splitlines():
         commit, date = line.split("\x00")
         try:

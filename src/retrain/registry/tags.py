@@ -7,9 +7,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from retrain.errors import RegistryError
+from retrain.records import TagRecord
 from retrain.registry.git import git
 
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
@@ -167,7 +168,7 @@ def read_registry(root: str | Path, name: str) -> Registry:
     return parse_registry(name, refs)
 
 
-def tag_record(registry: Registry, version: str) -> dict[str, Any]:
+def tag_record(registry: Registry, version: str) -> TagRecord:
     """The record of a version tag made by promote, with the commit the tag points at."""
     info = registry.versions[version]
     record = info["record"]
@@ -181,4 +182,4 @@ def tag_record(registry: Registry, version: str) -> dict[str, Any]:
             f"record names {record['commit'][:12]}: the tag was moved; restore it "
             f"from the team's remote: git fetch --tags --force"
         )
-    return {**record, "commit": info["commit"], "tag": info["tag"]}
+    return cast(TagRecord, {**record, "commit": info["commit"], "tag": info["tag"]})

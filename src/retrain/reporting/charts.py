@@ -43,7 +43,7 @@ def _empty(ax: Any, text: str) -> None:
 
 def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, diagonal: bool) -> bytes:
     """One line per model (champion, challenger) of `y` against `x`."""
-    with plt.rc_context(STYLE):
+    with plt.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib stubs: rc_context keys
         fig, ax = plt.subplots(figsize=(4.6, 4))
         drawn = 0
         for role, frame in points.items():
@@ -67,7 +67,7 @@ def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, d
 
 def confusion(matrices: dict[str, pd.DataFrame], title: str) -> bytes:
     """Confusion matrices side by side, counts in the cells (rows actual, columns predicted)."""
-    with plt.rc_context(STYLE):
+    with plt.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib stubs: rc_context keys
         fig, axes = plt.subplots(1, max(len(matrices), 1), figsize=(3.2 * max(len(matrices), 1), 3))
         axes = np.atleast_1d(axes)
         if not matrices:
@@ -96,7 +96,7 @@ def confusion(matrices: dict[str, pd.DataFrame], title: str) -> bytes:
 
 def drift_bars(drift: pd.DataFrame) -> bytes:
     """PSI per feature as bars, each feature's threshold as a tick; drifted features in red."""
-    with plt.rc_context(STYLE):
+    with plt.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib stubs: rc_context keys
         height = max(2.0, 0.24 * len(drift) + 1)
         fig, ax = plt.subplots(figsize=(6.5, height))
         if drift.empty:
@@ -118,7 +118,7 @@ def drift_bars(drift: pd.DataFrame) -> bytes:
 
 def served_history(table: pd.DataFrame, metric: str) -> bytes:
     """The served metric per batch for every policy, the policy's retrains marked."""
-    with plt.rc_context(STYLE):
+    with plt.rc_context(STYLE):  # type: ignore[arg-type]  # matplotlib stubs: rc_context keys
         fig, ax = plt.subplots(figsize=(8, 3.4))
         if table.empty:
             _empty(ax, "no backtest yet")

@@ -12,16 +12,17 @@ import pandas as pd
 
 from retrain.data.schema import Schema
 from retrain.params import METRICS
+from retrain.records import Decision, Pointer, Promotion
 
 
 @dataclass
 class RunRecord:
     """What the HTML report shows, as the stages wrote it."""
 
-    decision: dict[str, Any]
+    decision: Decision
     evaluation: dict[str, Any]
-    promotion: dict[str, Any]
-    pointer: dict[str, Any]
+    promotion: Promotion
+    pointer: Pointer
     schema: Schema
     metric: str
     curves: dict[str, dict[str, pd.DataFrame | None]] = field(default_factory=dict)
@@ -81,7 +82,7 @@ CHECK = """window.addEventListener("load", function () {
 });"""
 
 
-def promoted_on_this_batch(pointer: dict[str, Any], decision: dict[str, Any]) -> bool:
+def promoted_on_this_batch(pointer: Pointer, decision: Decision) -> bool:
     """Whether the champion was promoted on the batch being reported: it is then scored on
     its own holdout, which describes it and proves nothing."""
     return (
@@ -168,9 +169,9 @@ def html_report(run: RunRecord) -> str:
     drift_rows = [
         [
             r.feature,
-            float(r.psi),
-            float(r.psi_threshold),
-            None if r.p_adjusted in ("", None) or pd.isna(r.p_adjusted) else float(r.p_adjusted),
+            float(r.psi),  # type: ignore[arg-type]  # pandas-stubs
+            float(r.psi_threshold),  # type: ignore[arg-type]  # pandas-stubs
+            None if r.p_adjusted in ("", None) or pd.isna(r.p_adjusted) else float(r.p_adjusted),  # type: ignore[arg-type]  # pandas-stubs
             bool(r.drifted),
         ]
         for r in drift.itertuples(index=False)

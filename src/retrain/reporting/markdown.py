@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from retrain.params import METRICS
+from retrain.records import Decision, Promotion
 
 
-def summary_markdown(decision: dict[str, Any], against_schedules: str = "") -> str:
+def summary_markdown(decision: Decision, against_schedules: str = "") -> str:
     """decision.md: the verdict, every trigger, the drifted features, and how the params policy
     fared against fixed schedules in the backtest, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
@@ -54,7 +55,7 @@ def _fmt(value: Any) -> str:
     return "-" if value is None else str(value)
 
 
-def metrics_table(promotion: dict[str, Any]) -> list[str]:
+def metrics_table(promotion: Promotion) -> list[str]:
     champion, challenger = promotion.get("champion"), promotion.get("challenger")
     if not champion and not challenger:
         return ["No model was scored on the holdout."]
@@ -67,8 +68,8 @@ def metrics_table(promotion: dict[str, Any]) -> list[str]:
 
 
 def job_markdown(
-    decision: dict[str, Any],
-    promotion: dict[str, Any],
+    decision: Decision,
+    promotion: Promotion,
     champion: str | None,
     metrics_diff: str,
     against_schedules: str = "",
