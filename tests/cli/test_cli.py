@@ -1,4 +1,7 @@
-"""The `retrain` command: promote's refusals and atomicity, simulate, one-line errors."""
+"""The `retrain` command: promote's refusals and atomicity, simulate, one-line errors.
+
+Each module fixture builds a real repository with `dvc repro`, so these run with the end-to-end
+tests, not in the fast loop."""
 
 import shutil
 
@@ -8,6 +11,8 @@ import pytest
 from retrain.errors import RegistryError
 from retrain.registry import commands, tags
 from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo, run
+
+pytestmark = pytest.mark.e2e
 
 STEPS = [
     "after_register_commit",
@@ -45,9 +50,9 @@ def second(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def promoted(tmp_path_factory):
-    """v1.0.0 in production."""
-    repo = new_repo(tmp_path_factory.mktemp("promoted"))
+def promoted(ready, tmp_path_factory):
+    """v1.0.0 in production: a copy of `ready`, promoted."""
+    repo = copy_of(ready, tmp_path_factory.mktemp("promoted"))
     repo.retrain("promote")
     return repo.path
 
