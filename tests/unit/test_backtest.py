@@ -172,7 +172,7 @@ def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(
     settings, toy_history, tmp_path, toy_batch
 ):
     save_checkpoint(tmp_path, replay(toy_history, settings, POLICIES, "roc_auc")["checkpoint"])
-    other = dataclasses.replace(settings, threshold=0.4)
+    other = dataclasses.replace(settings, training=dataclasses.replace(settings.training, threshold=0.4))
     assert (
         replay(toy_history, other, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))["replayed"] == 6
     )
