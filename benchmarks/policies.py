@@ -64,26 +64,30 @@ def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows
 
 
 def table(raw: Path, params: dict, title: str) -> str:
-    from retrain.backtest import Settings, policies_from, replay
+    from retrain.backtest import Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
 
     settings = Settings.from_params(params)
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
     batches = read_batches(raw, settings.schema, cleaning)
-    result = replay(batches, settings, policies_from(params["backtest"]), "roc_auc")
+    tuning = settings.training.tune.when != "never"
+    result = replay(batches, settings, policies_from(params["backtest"], tuning=tuning), "roc_auc")
     lines = [
         f"{title} ({len(batches)} batches)",
         "",
-        "| policy | retrains | promoted | not promoted | mean ROC AUC | worst | rows trained |",
-        "|---|---|---|---|---|---|---|",
+        "| policy | retrains | promoted | not promoted | mean ROC AUC | worst | rows trained "
+        "| tuned (trials) | training s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, v in result["summary"].items():
+        tuned = f"{v['tuned']} ({v['tuning_trials']})" if "tuned" in v else "-"
         lines.append(
             f"| {name.replace('_', ' ')} | {v['retrains']} | {v['promotions']} | "
             f"{v['retrains_not_promoted']} | {v['mean_roc_auc']:.4f} | "
-            f"{v['worst_roc_auc']:.4f} | {v['rows_trained']:,} |"
+            f"{v['worst_roc_auc']:.4f} | {v['rows_trained']:,} | {tuned} | "
+            f"{result['train_seconds'][name]:.1f} |"
         )
-    return "\n".join([*lines, "", result["schedules"]["line"], ""])
+    return "\n".join([*lines, "", *backtest_lines(result, "roc_auc"), ""])
 
 
 def main() -> None:
@@ -98,6 +102,9 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="override a params.yaml key, as `dvc exp run -S` does",
     )
+    parser.add_argument(
+        "--only", action="append", help="replay only this history (demo, mixed, seasonal, stable); repeatable"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RETRAIN_THREADS", "1")
     sys.path.insert(0, str(ROOT / "src"))
@@ -105,8 +112,11 @@ def main() -> None:
     from retrain.execution import limited_threads
 
     with limited_threads(), tempfile.TemporaryDirectory(prefix="retrain-policies-") as work:
-        print(table(ROOT / "data/raw", params, "demo"))
+        if not args.only or "demo" in args.only:
+            print(table(ROOT / "data/raw", params, "demo"))
         for name, scenarios in HISTORIES.items():
+            if args.only and name not in args.only:
+                continue
             folder = Path(work) / name
             history(params, scenarios, folder, args.months, args.rows)
             print(table(folder, params, name))

@@ -9,6 +9,7 @@ import pandas as pd
 from retrain.backtest import (
     BatchSource,
     Settings,
+    backtest_lines,
     per_batch_table,
     policies_from,
     read_checkpoint,
@@ -33,7 +34,7 @@ def main() -> None:
     params = load()
     settings = Settings.from_params(params)
     check_hyperparameters(settings.schema, section(params, "train"), settings.training.seed)
-    policies = policies_from(section(params, "backtest"))
+    policies = policies_from(section(params, "backtest"), tuning=settings.training.tune.when != "never")
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
     batches = BatchSource.files(
         files.list_batches("data/raw"),
@@ -46,7 +47,7 @@ def main() -> None:
         "reports/backtest.json",
         {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},
     )
-    files.write_text("reports/backtest.md", result["schedules"]["line"] + "\n")
+    files.write_text("reports/backtest.md", "\n\n".join(backtest_lines(result, metric)) + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
     files.write_text("reports/backtest.csv", table.to_csv(index=False))
     files.write_text(

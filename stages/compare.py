@@ -84,6 +84,10 @@ def main() -> None:
     verdict["as_of"] = files.read_json("reports/decision.json").get("as_of")
     verdict["champion_version"] = pointer.get("version")
     verdict["challenger_md5"] = md5["challenger"]
+    tuning = files.read_json(CHALLENGER / "metadata.json").get("tuning")
+    if tuning is not None:
+        kept = ("tuned", "trials", "best_score", "fixed_score", "metric", "seconds")
+        verdict["challenger_tuning"] = {k: tuning[k] for k in kept}
     verdict = locked_verdict(verdict, pointer, schema.period)
     files.write_json("reports/promotion.json", verdict)
     columns = {

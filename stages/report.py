@@ -42,7 +42,10 @@ def main() -> None:
         backtest_summary=files.read_json("reports/backtest.json"),
         against_schedules=files.read_text("reports/backtest.md").strip(),
     )
-    files.write_text("reports/decision.md", summary_markdown(run.decision, run.against_schedules))
+    files.write_text(
+        "reports/decision.md",
+        summary_markdown(run.decision, run.against_schedules, run.promotion.get("challenger_tuning")),
+    )
     files.write_text(OUT, html_report(run))
     log.info("wrote %s for %s", OUT, run.decision.get("as_of"))
 

@@ -34,15 +34,14 @@ def main() -> None:
     settings = TrainingSettings.from_params(
         {name: section(params, name) for name in ("train", "profile", "metrics", "prepare")}
     )
+    baseline = files.read_json("reports/evaluation.json").get("baseline")
     train_rows = files.read_parquet("data/prepared/train.parquet")
     log.info("read %d training rows; fitting %s", len(train_rows), settings.estimator)
     with timed(log, "fitted the challenger"):
-        model = fit_challenger(
-            train_rows, schema, settings.estimator, settings.hyperparameters, settings.seed
-        )
+        fitted = fit_challenger(train_rows, schema, settings, decision=decision, baseline=baseline)
     holdout = files.read_parquet("data/prepared/holdout.parquet")
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
-        challenger = describe_challenger(model, train_rows, holdout, schema, settings, decision)
+        challenger = describe_challenger(fitted, train_rows, holdout, schema, settings, decision)
     metadata = challenger.metadata
     files.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
     files.write_json(OUT / "metadata.json", metadata)

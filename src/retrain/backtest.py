@@ -35,6 +35,7 @@ from retrain.data.splits import Split, WindowPolicy, check_periods, split
 from retrain.model.metrics import score
 from retrain.model.modeling import load, predict_proba
 from retrain.model.training import Challenger, TrainingSettings, train_challenger
+from retrain.model.tuning import TuneSettings, wanted
 from retrain.monitor.comparison import ComparePolicy, compare
 from retrain.monitor.evaluation import DomainCheck, evaluate
 from retrain.monitor.triggers import decide
@@ -79,19 +80,34 @@ class ModelCache:
         self.files = files  # model bytes by md5, for the checkpoint
         self.trained = 0
         self.hits = 0
+        self.seconds: dict[str, float] = {}  # training time (search included) by model md5
 
-    def train(self, data: Split, settings: Settings, as_of: str) -> tuple[Champion, Challenger]:
-        key = (tuple(data.summary["train_periods"]), data.summary["train_until"], data.summary["train_rows"])
+    def train(
+        self,
+        data: Split,
+        settings: Settings,
+        decision: Decision,
+        baseline: dict[str, Any] | None = None,
+        tune: bool = False,
+    ) -> tuple[Champion, Challenger]:
+        """The model a live run would train on this window: with train.tune when `tune` (the
+        params policy), with the params' fixed hyperparameters otherwise (the schedules)."""
+        training = settings.training if tune else dataclasses.replace(settings.training, tune=TuneSettings())
+        searched = training.tune.when != "never" and wanted(training.tune, decision, baseline)[0]
+        key = (
+            tuple(data.summary["train_periods"]),
+            data.summary["train_until"],
+            data.summary["train_rows"],
+            searched,
+        )
         if key in self.models:
             self.hits += 1
             return self.models[key]
+        started = time.perf_counter()
         challenger = train_challenger(
-            data.train,
-            data.holdout,
-            settings.schema,
-            settings.training,
-            cast(Decision, {"as_of": as_of, "reason": "backtest"}),
+            data.train, data.holdout, settings.schema, training, decision, baseline=baseline
         )
+        self.seconds[challenger.metadata["model_md5"]] = time.perf_counter() - started
         self.trained += 1
         self.files[challenger.metadata["model_md5"]] = challenger.model_bytes
         champion = as_loaded(
@@ -137,6 +153,7 @@ class Policy:
     name: str
     kind: str  # triggers | never | every | every_k
     k: int = 1
+    tune: bool = False  # searches hyperparameters as train.tune says (the params policy)
 
 
 def served(champion: Champion | None, batch: Batch, settings: Settings) -> dict[str, Any] | None:
@@ -163,6 +180,8 @@ def step(
         return champion, quiet
     data = split(history, settings.schema, settings.window)
     as_of = history[-1].period
+    decision = cast(Decision, {"as_of": as_of, "reason": "backtest", "triggers": []})
+    baseline = None
     if policy.kind == "triggers":
         record = evaluate(
             champion,
@@ -176,6 +195,7 @@ def step(
             seed=settings.window.seed,
         )
         decision = decide(record, settings.decide)
+        baseline = record.get("baseline")
         retrain = decision["retrain"]
         quiet = {**quiet, "fired": decision["fired"], "unconfirmed": decision["unconfirmed"]}
     elif policy.kind == "never":
@@ -186,7 +206,8 @@ def step(
         retrain = champion is None or t % policy.k == 0
     if not retrain:
         return champion, quiet
-    trained, challenger = cache.train(data, settings, as_of)
+    trained, challenger = cache.train(data, settings, decision, baseline, tune=policy.tune)
+    tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {})
     if policy.kind == "triggers":
         probabilities = {
             "champion": (
@@ -204,6 +225,7 @@ def step(
                 "as_of": as_of,
                 "champion_version": None if champion is None else champion.pointer["version"],
                 "challenger_md5": challenger.metadata["model_md5"],
+                "challenger_tuning": {"tuned": bool(tuning.get("tuned"))},
             },
             None if champion is None else champion.pointer.get("baseline"),
         )
@@ -211,12 +233,17 @@ def step(
             champion = with_baseline(champion, held)
     else:
         promoted = True
-    return (trained if promoted else champion), {
+    row = {
         **quiet,
         "retrain": True,
         "promoted": promoted,
         "rows_trained": int(data.summary["train_rows"]),
+        "model_md5": challenger.metadata["model_md5"],
     }
+    if tuning:
+        row["tuned"] = bool(tuning.get("tuned"))
+        row["trials"] = int(tuning.get("trials", 0))
+    return (trained if promoted else champion), row
 
 
 def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -225,7 +252,13 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     values = [r["served"][metric] for r in rows if r["served"] and r["served"].get(metric) is not None]
     retrains = sum(1 for r in rows[1:] if r["retrain"])
     promotions = sum(1 for r in rows[1:] if r["promoted"])
-    return {
+    searched = [r for r in rows if "tuned" in r]
+    tuning = (
+        {"tuned": sum(r["tuned"] for r in searched), "tuning_trials": sum(r["trials"] for r in searched)}
+        if searched
+        else {}
+    )
+    return tuning | {
         "retrains": retrains,
         "promotions": promotions,
         "retrains_not_promoted": retrains - promotions,
@@ -508,6 +541,10 @@ def replay(
     )
     return {
         "summary": summary,
+        "train_seconds": {
+            name: round(sum(cache.seconds.get(r.get("model_md5", ""), 0.0) for r in rows), 3)
+            for name, rows in results.items()
+        },
         "schedules": schedules,
         "batches": results,
         "checkpoint": state,
@@ -517,11 +554,15 @@ def replay(
     }
 
 
-def policies_from(params: dict[str, Any]) -> list[Policy]:
+def policies_from(params: dict[str, Any], *, tuning: bool = False) -> list[Policy]:
     """The params policy plus the baselines: never, every batch, and every k batches for each k
-    of backtest.every_k (a whole number or a list of them, each at least 2)."""
+    of backtest.every_k (a whole number or a list of them, each at least 2). The baselines fit
+    the params' fixed hyperparameters; when train.tune searches (`tuning`), the same triggers
+    with fixed hyperparameters replay beside the policy as `policy_fixed`."""
     ks = validated("backtest", params)["every_k"]
-    out = [Policy("policy", "triggers"), Policy("never", "never"), Policy("every_batch", "every")]
+    out = [Policy("policy", "triggers", tune=True)]
+    out += [Policy("policy_fixed", "triggers")] if tuning else []
+    out += [Policy("never", "never"), Policy("every_batch", "every")]
     return out + [Policy(f"every_{k}", "every_k", k) for k in sorted(set(ks))]
 
 
@@ -547,6 +588,23 @@ def per_batch_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]
         row["unconfirmed"] = " ".join(policy.get("unconfirmed", []))
         rows.append(row)
     return rows
+
+
+def backtest_lines(result: dict[str, Any], metric: str) -> list[str]:
+    """reports/backtest.md: the verdict against the schedules and, when the policy searched
+    hyperparameters, the same triggers with fixed hyperparameters beside it, with what each
+    policy's training cost in this replay (seconds vary with the machine; trials do not)."""
+    lines = [result["schedules"]["line"]]
+    summary, seconds = result["summary"], result["train_seconds"]
+    if "policy_fixed" in summary:
+        tuned, fixed = summary["policy"], summary["policy_fixed"]
+        lines.append(
+            f"Tuning (train.tune): mean served {metric} {tuned[f'mean_{metric}']} with "
+            f"{tuned.get('tuned', 0)} of {tuned['retrains'] + 1} fits tuned ({tuned.get('tuning_trials', 0)} "
+            f"trials, {seconds['policy']:.1f} s of training), against {fixed[f'mean_{metric}']} with "
+            f"fixed hyperparameters ({seconds['policy_fixed']:.1f} s)."
+        )
+    return lines
 
 
 def tradeoff_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]:

@@ -234,10 +234,53 @@ class DecideParams(Section):
     schema_change: SchemaChangeParams = SchemaChangeParams()
 
 
+class SearchRange(Section):
+    """One searched hyperparameter: `choices`, or `low` to `high` (whole numbers when both are,
+    on a log scale with `log: true`)."""
+
+    low: StrictInt | Number | None = None
+    high: StrictInt | Number | None = None
+    log: StrictBool = False
+    choices: list[StrictStr | StrictInt | Number | StrictBool | None] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either a non-empty choices list or low and high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("expected low and high (or choices)")
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is above high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low above 0, got {self.low}")
+        return self
+
+
+Estimator = Literal["logistic_regression", "random_forest", "hist_gradient_boosting"]
+
+
+class TuneParams(Section):
+    when: Literal["never", "always", "on_concept_drift"] = "never"
+    trials: Positive = 20
+    timeout_s: Annotated[Number, Field(gt=0)] = 600.0
+    seed: Count = 0
+    folds: Positive = 2
+    space: dict[Estimator, dict[StrictStr, SearchRange]] = {
+        "hist_gradient_boosting": {
+            "learning_rate": SearchRange(low=0.01, high=0.3, log=True),
+            "max_leaf_nodes": SearchRange(low=7, high=63, log=True),
+            "min_samples_leaf": SearchRange(low=10, high=200, log=True),
+            "l2_regularization": SearchRange(low=0.001, high=10.0, log=True),
+        },
+        "logistic_regression": {"C": SearchRange(low=0.001, high=100.0, log=True)},
+        "random_forest": {"min_samples_leaf": SearchRange(low=1, high=50, log=True)},
+    }
+
+
 class TrainParams(Section):
-    estimator: Literal["logistic_regression", "random_forest", "hist_gradient_boosting"] = (
-        "hist_gradient_boosting"
-    )
+    estimator: Estimator = "hist_gradient_boosting"
     seed: Count = 42
     logistic_regression: dict[StrictStr, Any] = {"C": 1.0, "max_iter": 2000}
     random_forest: dict[StrictStr, Any] = {"n_estimators": 200, "min_samples_leaf": 5, "n_jobs": 1}
@@ -248,6 +291,7 @@ class TrainParams(Section):
         "min_samples_leaf": 40,
         "l2_regularization": 1.0,
     }
+    tune: TuneParams = TuneParams()
 
 
 class ProfileParams(Section):

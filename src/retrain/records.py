@@ -64,6 +64,7 @@ class Promotion(TypedDict):
     champion_version: NotRequired[str | None]
     champion_md5: NotRequired[str | None]
     challenger_md5: NotRequired[str | None]
+    challenger_tuning: NotRequired[dict[str, Any]]
     locked: NotRequired[bool]
 
 
@@ -76,6 +77,7 @@ class Baseline(TypedDict):
     challenger_md5: str | None
     reason: str | None
     holds: int
+    challenger_tuned: NotRequired[bool]
 
 
 class Pin(TypedDict):
@@ -113,6 +115,7 @@ class Pointer(TypedDict):
     pinned: NotRequired[Pin]
     rolled_back: NotRequired[list[RolledBack]]
     unpinned: NotRequired[str]
+    tuned: NotRequired[dict[str, Any]]
 
 
 class TagRecord(TypedDict):
@@ -133,6 +136,24 @@ class TagRecord(TypedDict):
     schema: NotRequired[dict[str, Any] | None]
     reason: NotRequired[str]
     files: NotRequired[dict[str, str]]
+    tuned: NotRequired[dict[str, Any]]
+
+
+class Tuning(TypedDict):
+    """A challenger's hyperparameter search (model.tuning.search), in its metadata."""
+
+    tuned: bool
+    when: str
+    reason: str
+    metric: str
+    trials: int
+    pruned: int
+    stopped_by: str | None
+    fixed_score: float | None
+    best_score: float | None
+    best_hyperparameters: dict[str, Any]
+    validation: dict[str, Any]
+    seconds: float
 
 
 class ModelMetadata(TypedDict):
@@ -151,3 +172,4 @@ class ModelMetadata(TypedDict):
     holdout: NotRequired[dict[str, Any]]
     model_md5: NotRequired[str]
     sklearn_version: NotRequired[str]
+    tuning: NotRequired[Tuning]

@@ -125,6 +125,15 @@ def make_model(schema: Schema, estimator: str, hyperparameters: dict[str, Any], 
 
 
 def check_hyperparameters(schema: Schema, blocks: dict[str, Any], seed: int) -> None:
-    """Build every estimator of params so a typo fails now, not when an experiment switches."""
+    """Build every estimator of params, and with every hyperparameter train.tune.space searches,
+    so a typo fails now, not when an experiment switches or a search starts."""
+    space = (blocks.get("tune") or {}).get("space") or {}
     for estimator in ESTIMATORS:
         make_model(schema, estimator, blocks.get(estimator) or {}, seed)
+        known = make_model(schema, estimator, {}, seed)["model"].get_params()
+        unknown = set(space.get(estimator) or {}) - set(known)
+        if unknown:
+            raise DataError(
+                f"params.yaml: train.tune.space.{estimator}: {', '.join(sorted(unknown))} "
+                f"is not a hyperparameter of {estimator}"
+            )

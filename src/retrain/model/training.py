@@ -16,8 +16,9 @@ from retrain.data.splits import HoldoutCut, trained_fingerprints
 from retrain.log import get, timed
 from retrain.model.metrics import score
 from retrain.model.modeling import dump, fit, predict_proba
+from retrain.model.tuning import TuneSettings, not_searched, search, wanted
 from retrain.monitor.drift import build_profile, estimated_performance
-from retrain.records import Decision, ModelMetadata
+from retrain.records import Decision, ModelMetadata, Tuning
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -53,22 +54,34 @@ class TrainingSettings:
     reference_rows: int = 2000
     reference_periods: int = 1
     tie_seed: int = 0
+    tune: TuneSettings = TuneSettings()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> TrainingSettings:
         """From params.yaml's train, profile, metrics and prepare sections."""
-        train, profile = params["train"], params["profile"]
+        train, profile, metrics = params["train"], params["profile"], params["metrics"]
         estimator = str(train["estimator"])
         return cls(
             estimator=estimator,
             hyperparameters=dict(train.get(estimator) or {}),
             seed=int(train["seed"]),
-            threshold=float(params["metrics"]["threshold"]),
+            threshold=float(metrics["threshold"]),
             bins=int(profile["bins"]),
             reference_rows=int(profile["reference_rows"]),
             reference_periods=int(profile["reference_periods"]),
             tie_seed=int(params["prepare"]["sample_seed"]),
+            tune=TuneSettings.from_params(train["tune"], str(metrics["primary"])),
         )
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted challenger, the hyperparameters it was fitted with, and the search that chose
+    them (None when train.tune.when is never)."""
+
+    model: Pipeline
+    hyperparameters: dict[str, Any]
+    tuning: Tuning | None = None
 
 
 def train_challenger(
@@ -77,21 +90,49 @@ def train_challenger(
     schema: Schema,
     settings: TrainingSettings,
     decision: Decision,
+    baseline: dict[str, Any] | None = None,
 ) -> Challenger:
-    """Fit on the window, score on the holdout, profile the newest whole periods for drift."""
-    model = fit_challenger(train, schema, settings.estimator, settings.hyperparameters, settings.seed)
-    return describe_challenger(model, train, holdout, schema, settings, decision)
+    """Fit on the window (tuned first when train.tune says so), score on the holdout, profile
+    the newest whole periods for drift."""
+    fitted = fit_challenger(train, schema, settings, decision=decision, baseline=baseline)
+    return describe_challenger(fitted, train, holdout, schema, settings, decision)
 
 
 def fit_challenger(
-    train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int
-) -> Pipeline:
+    train: pd.DataFrame,
+    schema: Schema,
+    settings: TrainingSettings,
+    *,
+    decision: Decision,
+    baseline: dict[str, Any] | None = None,
+) -> Fitted:
+    """The challenger fitted on the training window. When train.tune.when asks for it (tuning.
+    wanted: the decision's triggers, the champion's held `baseline`), its hyperparameters are
+    searched first on folds of that window alone."""
+    hyperparameters, tuning = settings.hyperparameters, None
+    if settings.tune.when != "never":
+        tune, reason = wanted(settings.tune, decision, baseline)
+        hyperparameters, tuning = (
+            search(
+                train,
+                schema,
+                estimator=settings.estimator,
+                hyperparameters=settings.hyperparameters,
+                seed=settings.seed,
+                threshold=settings.threshold,
+                settings=settings.tune,
+                reason=reason,
+            )
+            if tune
+            else (settings.hyperparameters, not_searched(settings.tune, reason))
+        )
     with timed(
         get("train"),
-        f"fit {estimator} on {len(train)} rows x {len(schema.features)} features",
+        f"fit {settings.estimator} on {len(train)} rows x {len(schema.features)} features",
         level=logging.DEBUG,
     ):
-        return fit(train, schema, estimator, hyperparameters, seed)
+        model = fit(train, schema, settings.estimator, hyperparameters, settings.seed)
+    return Fitted(model, hyperparameters, tuning)
 
 
 def reference_rows_of(train: pd.DataFrame, holdout: pd.DataFrame, periods: int) -> pd.DataFrame:
@@ -107,7 +148,7 @@ def reference_rows_of(train: pd.DataFrame, holdout: pd.DataFrame, periods: int) 
 
 
 def describe_challenger(
-    model: Pipeline,
+    fitted: Fitted,
     train: pd.DataFrame,
     holdout: pd.DataFrame,
     schema: Schema,
@@ -118,6 +159,7 @@ def describe_challenger(
     the newest whole periods (see reference_rows_of). The train stage reads the holdout only
     now, after the fit, so the two never hold memory at once."""
     log = get("train")
+    model = fitted.model
     data = dump(model)
     periods = sorted(train[PERIOD].unique().tolist())
     y_holdout = holdout[schema.target].to_numpy()
@@ -129,7 +171,7 @@ def describe_challenger(
         "as_of": decision.get("as_of"),
         "reason": decision.get("reason"),
         "estimator": settings.estimator,
-        "hyperparameters": settings.hyperparameters,
+        "hyperparameters": fitted.hyperparameters,
         "seed": settings.seed,
         "schema": schema.as_dict(),
         "window": {
@@ -150,6 +192,8 @@ def describe_challenger(
         "model_md5": md5_bytes(data),
         "sklearn_version": sklearn.__version__,
     }
+    if fitted.tuning is not None:
+        metadata["tuning"] = fitted.tuning
     errors = int(((proba >= settings.threshold).astype(int) != y_holdout).sum())
     recent = reference_rows_of(train, holdout, settings.reference_periods)
     with timed(log, f"profiled {len(recent)} reference rows", level=logging.DEBUG):

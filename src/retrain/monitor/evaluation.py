@@ -99,6 +99,7 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
             "estimated": None,
             "held": True,
             "holds": int(held.get("holds", 1)),
+            **({"challenger_tuned": held["challenger_tuned"]} if "challenger_tuned" in held else {}),
         }
     holdout = (champion.profile or {}).get("holdout") or {}
     return {

@@ -105,6 +105,8 @@ def _point(
         "reason": reason,
         "metrics": record.get("metrics"),
     }
+    if record.get("tuned"):
+        pointer["tuned"] = record["tuned"]
     if rolled_back:
         pointer["rolled_back"] = rolled_back
     if pin:
@@ -272,6 +274,10 @@ def _promote(
             "reason": verdict["reason"],
             "files": side_file_md5s(root / CHALLENGER_DIR),
         }
+        tuning = metadata.get("tuning") or {}
+        if tuning.get("tuned"):
+            kept = ("trials", "best_hyperparameters", "best_score", "metric")
+            record["tuned"] = {k: tuning[k] for k in kept}
         tx.tag(
             tag,
             commit,
@@ -309,7 +315,7 @@ def held_baseline(verdict: Promotion, previous: Baseline | None = None) -> Basel
         return None
     version = verdict.get("champion_version")
     holds = int(previous.get("holds", 1)) + 1 if previous and previous.get("version") == version else 1
-    return {
+    baseline: Baseline = {
         "version": version,
         "as_of": verdict.get("as_of"),
         "metrics": verdict["champion"] or {},
@@ -317,6 +323,9 @@ def held_baseline(verdict: Promotion, previous: Baseline | None = None) -> Basel
         "reason": verdict.get("reason"),
         "holds": holds,
     }
+    if "challenger_tuning" in verdict:
+        baseline["challenger_tuned"] = bool(verdict["challenger_tuning"]["tuned"])
+    return baseline
 
 
 def hold(root: str | Path, model_name: str, fail_at: str | None = None) -> str:

@@ -40,6 +40,7 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
             "metrics": pointer.get("metrics"),
             "reason": pointer.get("reason"),
             "pinned": bool(pointer.get("pinned")),
+            "tuned": pointer.get("tuned"),
         }
         held = pointer.get("baseline") or {}
         same = bool(events) and events[-1]["model_commit"] == event["model_commit"]
@@ -80,7 +81,7 @@ def table(events: list[dict[str, Any]], production: str | None, primary: str) ->
             [
                 "*" if i == last and e["version"] == production else "",
                 e["version"],
-                e["action"],
+                e["action"] + (" (tuned)" if e.get("tuned") and e["action"] == "promote" else ""),
                 e["as_of"] or "-",
                 e["committed_at"][:19].replace("T", " "),
                 window_text(e.get("window")),

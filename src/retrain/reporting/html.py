@@ -13,6 +13,7 @@ import pandas as pd
 from retrain.data.schema import Schema
 from retrain.params import METRICS
 from retrain.records import Decision, Pointer, Promotion
+from retrain.reporting.markdown import tuning_sentence
 
 
 @dataclass
@@ -110,6 +111,7 @@ def html_report(run: RunRecord) -> str:
         if own
         else None
     )
+    tuned = tuning_sentence(promotion.get("challenger_tuning"))
     summary = _table(
         [],
         [
@@ -118,6 +120,7 @@ def html_report(run: RunRecord) -> str:
             [f"champion {run.metric} on newest labelled rows", metrics.get(run.metric)],
             ["decision", decision.get("reason")],
             ["verdict", f"{verdict}: {promotion.get('reason')}"],
+            *([["hyperparameters", tuned]] if tuned else []),
             *([["note", note]] if note else []),
         ],
     )

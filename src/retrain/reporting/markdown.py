@@ -8,9 +8,26 @@ from retrain.params import METRICS
 from retrain.records import Decision, Promotion
 
 
-def summary_markdown(decision: Decision, against_schedules: str = "") -> str:
-    """decision.md: the verdict, every trigger, the drifted features, and how the params policy
-    fared against fixed schedules in the backtest, readable in seconds."""
+def tuning_sentence(tuning: dict[str, Any] | None) -> str:
+    """How the challenger's hyperparameters were chosen, in words; empty when train.tune is off."""
+    if not tuning:
+        return ""
+    if not tuning.get("tuned"):
+        return "The challenger was fitted with the fixed hyperparameters of params.yaml."
+    fixed = tuning.get("fixed_score")
+    against = "" if fixed is None else f" against {fixed:.4f} with the fixed ones"
+    return (
+        f"The challenger's hyperparameters were tuned: {tuning['trials']} trials, validation "
+        f"{tuning['metric']} {tuning['best_score']:.4f}{against}, in {tuning['seconds']:.1f} s."
+    )
+
+
+def summary_markdown(
+    decision: Decision, against_schedules: str = "", tuning: dict[str, Any] | None = None
+) -> str:
+    """decision.md: the verdict, every trigger, the drifted features, how the challenger's
+    hyperparameters were chosen, and how the params policy fared against fixed schedules in the
+    backtest, readable in seconds."""
     verdict = "**Retrain**" if decision["retrain"] else "**Keep the champion**"
     lines = [
         f"# Decision as of {decision['as_of']}: {verdict}",
@@ -40,6 +57,8 @@ def summary_markdown(decision: Decision, against_schedules: str = "") -> str:
             f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | {r['p_adjusted']:.2g} |"
             for r in drifted
         ]
+    if tuning:
+        lines += ["", tuning_sentence(tuning)]
     if against_schedules:
         lines += ["", f"Backtest: {against_schedules}"]
     return "\n".join(lines) + "\n"
@@ -78,7 +97,7 @@ def job_markdown(
     holdout = promotion.get("holdout") or {}
     verdict = "**promoted**" if promotion.get("promote") else "**not promoted**"
     lines = [
-        summary_markdown(decision).rstrip(),
+        summary_markdown(decision, tuning=promotion.get("challenger_tuning")).rstrip(),
         "",
         f"## Champion against challenger on the holdout ({holdout.get('rows', 0)} rows of "
         f"{holdout.get('period', '-')})",
