@@ -15,6 +15,7 @@ from retrain.backtest import (
     read_checkpoint,
     replay,
     save_checkpoint,
+    settings_digest,
     tradeoff_table,
 )
 from retrain.data import files
@@ -42,7 +43,8 @@ def main() -> None:
         salt=repr(cleaning),
     )
     metric = str(section(params, "metrics")["primary"])
-    result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=read_checkpoint(STATE))
+    checkpoint = read_checkpoint(STATE, settings_digest(settings, policies, metric))
+    result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=checkpoint)
     files.write_json(
         "reports/backtest.json",
         {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},

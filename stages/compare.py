@@ -86,7 +86,7 @@ def main() -> None:
     verdict["challenger_md5"] = md5["challenger"]
     tuning = files.read_json(CHALLENGER / "metadata.json").get("tuning")
     if tuning is not None:
-        kept = ("tuned", "trials", "best_score", "fixed_score", "metric", "seconds")
+        kept = ("tuned", "trials", "best_score", "fixed_score", "best_hyperparameters", "metric", "seconds")
         verdict["challenger_tuning"] = {k: tuning[k] for k in kept}
     verdict = locked_verdict(verdict, pointer, schema.period)
     files.write_json("reports/promotion.json", verdict)

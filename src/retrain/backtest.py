@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from retrain.params import validated
 from retrain.records import Baseline, Decision, ModelMetadata, Pointer
 from retrain.registry.champion import Champion
 from retrain.registry.commands import held_baseline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class ModelCache:
             challenger.profile,
             parquet_bytes(challenger.reference),
             npy_bytes(challenger.trained_rows),
+            fitted=challenger.model,
         )
         self.models[key] = champion, challenger
         return self.models[key]
@@ -127,13 +131,16 @@ def as_loaded(
     profile: dict[str, Any],
     reference: bytes,
     trained_rows: bytes,
+    fitted: Pipeline | None = None,
 ) -> Champion:
-    """A backtest champion, built from the same bytes a checkpoint stores."""
+    """A backtest champion, built from the same bytes a checkpoint stores. The model is loaded
+    from `model_bytes` unless the `fitted` model they were dumped from is at hand (skops keeps
+    every array exactly, so both predict the same to the bit; a resumed replay checks it)."""
     md5 = metadata["model_md5"]
     version = f"bt-{md5[:8]}"
     return Champion(
         cast(Pointer, {"version": version, "tag": version, "commit": "", "md5": md5}),
-        load(model_bytes),
+        load(model_bytes) if fitted is None else fitted,
         metadata,
         profile,
         pd.read_parquet(BytesIO(reference)),
@@ -207,7 +214,7 @@ def step(
     if not retrain:
         return champion, quiet
     trained, challenger = cache.train(data, settings, decision, baseline, tune=policy.tune)
-    tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {})
+    tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {}) if policy.tune else {}
     if policy.kind == "triggers":
         probabilities = {
             "champion": (
@@ -426,13 +433,14 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> None:
             path.unlink()
 
 
-def read_checkpoint(directory: str | Path) -> Checkpoint | None:
+def read_checkpoint(directory: str | Path, settings: str | None = None) -> Checkpoint | None:
     """The saved state, with its models loaded after their md5 is checked; None when there is
-    none or it cannot be used (then the replay starts from the first batch)."""
+    none or it cannot be used (then the replay starts from the first batch), and, without
+    loading a model, when it was saved under other `settings` (settings_digest)."""
     directory = Path(directory)
     try:
         state = json.loads((directory / "state.json").read_bytes())
-        if state.get("format") != 1:
+        if state.get("format") != 1 or (settings is not None and state.get("settings") != settings):
             return None
         files: dict[str, bytes] = {}
         models: dict[str, Champion] = {}
@@ -571,10 +579,13 @@ PER_BATCH = ("policy", "never", "every_batch", "best_schedule")
 
 def per_batch_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     """One row per batch: the metric served by the policy, the baselines and the best fixed
-    schedule, the policy's retrains and promotions, the triggers that counted and those that
+    schedule (and, when the policy tunes, the same triggers with fixed hyperparameters), the
+    policy's retrains and promotions, the triggers that counted and those that
     fired without a performance loss to confirm them."""
     best = result["schedules"]["best_schedule"]
     columns = {name: name for name in PER_BATCH[:-1]} | ({"best_schedule": best} if best else {})
+    if "policy_fixed" in result["batches"]:
+        columns["policy_fixed"] = "policy_fixed"
     rows = []
     for i, first in enumerate(result["batches"]["policy"]):
         row: dict[str, Any] = {"period": first["period"]}
@@ -599,12 +610,16 @@ def backtest_lines(result: dict[str, Any], metric: str) -> list[str]:
     if "policy_fixed" in summary:
         tuned, fixed = summary["policy"], summary["policy_fixed"]
         lines.append(
-            f"Tuning (train.tune): mean served {metric} {tuned[f'mean_{metric}']} with "
+            f"Tuning (train.tune): mean served {metric} {_number(tuned[f'mean_{metric}'])} with "
             f"{tuned.get('tuned', 0)} of {tuned['retrains'] + 1} fits tuned ({tuned.get('tuning_trials', 0)} "
-            f"trials, {seconds['policy']:.1f} s of training), against {fixed[f'mean_{metric}']} with "
-            f"fixed hyperparameters ({seconds['policy_fixed']:.1f} s)."
+            f"trials, {seconds['policy']:.1f} s of training), against {_number(fixed[f'mean_{metric}'])} "
+            f"with fixed hyperparameters ({seconds['policy_fixed']:.1f} s)."
         )
     return lines
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def tradeoff_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]:

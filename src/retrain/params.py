@@ -267,6 +267,7 @@ class TuneParams(Section):
     timeout_s: Annotated[Number, Field(gt=0)] = 600.0
     seed: Count = 0
     folds: Positive = 2
+    min_gain: Annotated[Number, Field(ge=0)] = 0.01
     space: dict[Estimator, dict[StrictStr, SearchRange]] = {
         "hist_gradient_boosting": {
             "learning_rate": SearchRange(low=0.01, high=0.3, log=True),

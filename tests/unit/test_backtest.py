@@ -13,6 +13,7 @@ from retrain.backtest import (
     read_checkpoint,
     replay,
     save_checkpoint,
+    settings_digest,
     summarise,
     tradeoff_table,
 )
@@ -172,6 +173,8 @@ def test_a_checkpoint_of_other_settings_or_changed_batches_is_not_resumed(
     settings, toy_history, tmp_path, toy_batch
 ):
     save_checkpoint(tmp_path, replay(toy_history, settings, POLICIES, "roc_auc")["checkpoint"])
+    digest = settings_digest(settings, POLICIES, "roc_auc")
+    assert read_checkpoint(tmp_path, digest) is not None and read_checkpoint(tmp_path, "other") is None
     other = dataclasses.replace(settings, training=dataclasses.replace(settings.training, threshold=0.4))
     assert (
         replay(toy_history, other, POLICIES, "roc_auc", checkpoint=read_checkpoint(tmp_path))["replayed"] == 6

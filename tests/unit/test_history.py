@@ -71,3 +71,11 @@ def test_a_long_reason_is_cut_at_a_word_and_marked():
     shown = lines[1].split("  ")[-1].strip()
     assert shown.endswith(" ...") and reason.startswith(shown[: -len(" ...")])
     assert len(shown) <= 70
+
+
+def test_a_tuned_promotion_is_marked_and_a_rollback_to_it_is_not():
+    tuned = {"trials": 20, "best_hyperparameters": {"C": 0.3}, "best_score": 0.8, "metric": "roc_auc"}
+    events = [{**event("v1.0.0", "2025-03"), "tuned": tuned}, event("v1.1.0", "2025-05")]
+    events.append({**event("v1.0.0", "2025-07", "rollback"), "tuned": tuned})
+    lines = table(events, "v1.0.0", "roc_auc").splitlines()
+    assert "promote (tuned)" in lines[1] and "(tuned)" not in lines[2] and "(tuned)" not in lines[3]

@@ -236,3 +236,32 @@ def test_a_champion_promoted_on_this_batch_is_not_shown_as_evidence_for_itself(t
     older = html_report(run_record(toy_schema, pointer={**fresh, "promoted_as_of": "2025-06"}))
     assert "promoted on this batch" not in older
     assert "champion on 2025-07" in confusion_svg(older)
+
+
+def test_every_page_says_how_the_challengers_hyperparameters_were_chosen(toy_schema):
+    from retrain.reporting.html import html_report
+    from retrain.reporting.markdown import summary_markdown
+
+    tuning = {
+        "tuned": True,
+        "trials": 20,
+        "best_score": 0.81234,
+        "fixed_score": 0.8,
+        "best_hyperparameters": {"learning_rate": 0.0216, "max_leaf_nodes": 32},
+        "metric": "roc_auc",
+        "seconds": 3.72,
+    }
+    decision = {"retrain": True, "as_of": "2025-07", "rule": "any", "reason": "retrain", "triggers": []}
+    promotion = {"promote": True, "reason": "better", "challenger_tuning": tuning}
+    sentence = (
+        "The challenger's hyperparameters were tuned: 20 trials, validation roc_auc 0.8123 against "
+        "0.8000 with the fixed ones, in 3.7 s; chosen: learning_rate 0.0216, max_leaf_nodes 32."
+    )
+    assert sentence in summary_markdown(decision, tuning=tuning)
+    assert sentence in job_markdown(decision, promotion, "v1.1.0", "")
+    assert "tuned: 20 trials" in html_report(run_record(toy_schema, promotion=promotion))
+    kept = summary_markdown(decision, tuning={**tuning, "tuned": False})
+    assert "kept the fixed hyperparameters of params.yaml: 20 trials searched, the best validated" in kept
+    fixed = summary_markdown(decision, tuning={**tuning, "tuned": False, "trials": 0})
+    assert "fitted with the fixed hyperparameters of params.yaml" in fixed
+    assert "hyperparameters" not in summary_markdown(decision)

@@ -46,7 +46,7 @@ def window(toy_batch, toy_schema):
 
 
 def decision(*fired: str) -> dict:
-    names = ["performance", "performance_drop", "concept_drift", "data_drift", "label_shift"]
+    names = ["performance_roc_auc", "performance_drop", "concept_drift", "data_drift", "label_shift"]
     return {"as_of": "2025-03", "reason": "", "triggers": [{"name": n, "fired": n in fired} for n in names]}
 
 
@@ -54,6 +54,10 @@ def test_on_concept_drift_searches_when_concept_or_performance_fired_or_a_fixed_
     settings = tune(when="on_concept_drift")
     assert wanted(settings, decision("concept_drift"), None)[0]
     assert wanted(settings, decision("performance_drop", "data_drift"), None)[0]
+    assert wanted(settings, decision("performance_roc_auc"), None) == (
+        True,
+        "performance_roc_auc fired: the relation of features to the label moved",
+    )
     assert not wanted(settings, decision("data_drift", "label_shift"), None)[0]
     held = {"held": True, "period": "2025-02"}
     assert wanted(settings, decision("data_drift"), held) == (
@@ -206,3 +210,18 @@ def test_the_backtest_replays_tuning_beside_the_same_triggers_with_fixed_hyperpa
     lines = backtest_lines(result, "roc_auc")
     assert len(lines) == 2 and lines[1].startswith("Tuning (train.tune): mean served roc_auc")
     assert np.isfinite(summary["policy_fixed"]["mean_roc_auc"])
+
+
+def test_searched_values_replace_the_fixed_ones_only_when_they_validate_min_gain_better(window, toy_schema):
+    chosen, record = search(
+        window.train,
+        toy_schema,
+        estimator="hist_gradient_boosting",
+        hyperparameters=HGB,
+        seed=0,
+        threshold=0.5,
+        settings=tune(min_gain=1.0),
+        reason="test",
+    )
+    assert chosen == HGB and record["tuned"] is False and record["trials"] == 6
+    assert "kept the fixed hyperparameters" in record["reason"] and "min_gain 1" in record["reason"]

@@ -40,6 +40,7 @@ class Challenger:
     reference: pd.DataFrame
     holdout_proba: np.ndarray
     trained_rows: np.ndarray  # fingerprints of the training rows (splits.trained_fingerprints)
+    model: Pipeline | None = None  # the fitted model whose bytes model_bytes are
 
 
 @dataclass(frozen=True)
@@ -212,4 +213,4 @@ def describe_challenger(
             window=train,
         )
     profile["reference_periods"] = sorted(recent[PERIOD].unique().tolist())
-    return Challenger(data, metadata, profile, reference, proba, trained_fingerprints(train, schema))
+    return Challenger(data, metadata, profile, reference, proba, trained_fingerprints(train, schema), model)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import optuna
 
 WHEN = ("never", "always", "on_concept_drift")
-CONCEPT_TRIGGERS = ("concept_drift", "performance", "performance_drop")
+CONCEPT_TRIGGERS = ("concept_drift", "performance_drop", "performance_")  # performance_<metric>
 STARTUP_TRIALS = 5  # trials never pruned: the pruner's median needs them
 
 
@@ -36,6 +36,7 @@ class TuneSettings:
     timeout_s: float = 600.0
     seed: int = 0
     folds: int = 2
+    min_gain: float = 0.0
     metric: str = "roc_auc"
     space: dict[str, dict[str, Any]] = field(default_factory=dict)  # estimator -> name -> range
 
@@ -47,6 +48,7 @@ class TuneSettings:
             timeout_s=float(tune["timeout_s"]),
             seed=int(tune["seed"]),
             folds=int(tune["folds"]),
+            min_gain=float(tune["min_gain"]),
             metric=metric,
             space={name: dict(ranges) for name, ranges in (tune.get("space") or {}).items()},
         )
@@ -80,7 +82,7 @@ def wanted(settings: TuneSettings, decision: Decision, baseline: dict[str, Any] 
     if settings.when == "always":
         return True, "train.tune.when is always"
     triggers = decision.get("triggers", [])
-    fired = [t["name"] for t in triggers if t.get("fired") and t["name"] in CONCEPT_TRIGGERS]
+    fired = [t["name"] for t in triggers if t.get("fired") and t["name"].startswith(CONCEPT_TRIGGERS)]
     if fired:
         return True, f"{', '.join(fired)} fired: the relation of features to the label moved"
     if baseline and baseline.get("held") and not baseline.get("challenger_tuned"):
@@ -195,9 +197,17 @@ def search(
         record["reason"] = f"{reason}; no trial finished in {settings.timeout_s:g} s: fixed hyperparameters"
         return hyperparameters, record
     best = study.best_trial
-    record["tuned"] = True
     record["best_score"] = round(float(best.value or 0.0), 6)
     record["best_hyperparameters"] = dict(sorted(best.params.items()))
+    gain = None if record["fixed_score"] is None else record["best_score"] - record["fixed_score"]
+    if gain is not None and (-gain if metric in LOWER_IS_BETTER else gain) < settings.min_gain:
+        record["reason"] = (
+            f"{reason}; kept the fixed hyperparameters: the best trial validated "
+            f"{abs(gain):.4f} {'better' if gain else 'no better'}, under train.tune.min_gain "
+            f"{settings.min_gain:g}"
+        )
+        return hyperparameters, record
+    record["tuned"] = True
     get("train").log(
         logging.INFO,
         "tuned %s: %d trials (%d pruned) in %.1f s, validation %s %.4f (fixed hyperparameters: %s)",

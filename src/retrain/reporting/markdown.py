@@ -13,12 +13,24 @@ def tuning_sentence(tuning: dict[str, Any] | None) -> str:
     if not tuning:
         return ""
     if not tuning.get("tuned"):
+        if (
+            tuning.get("trials")
+            and tuning.get("best_score") is not None
+            and tuning.get("fixed_score") is not None
+        ):
+            return (
+                f"The challenger kept the fixed hyperparameters of params.yaml: {tuning['trials']} trials "
+                f"searched, the best validated {tuning['metric']} {tuning['best_score']:.4f} against "
+                f"{tuning['fixed_score']:.4f}, under train.tune.min_gain."
+            )
         return "The challenger was fitted with the fixed hyperparameters of params.yaml."
     fixed = tuning.get("fixed_score")
     against = "" if fixed is None else f" against {fixed:.4f} with the fixed ones"
+    chosen = ", ".join(f"{k} {_fmt(v)}" for k, v in (tuning.get("best_hyperparameters") or {}).items())
     return (
         f"The challenger's hyperparameters were tuned: {tuning['trials']} trials, validation "
-        f"{tuning['metric']} {tuning['best_score']:.4f}{against}, in {tuning['seconds']:.1f} s."
+        f"{tuning['metric']} {tuning['best_score']:.4f}{against}, in {tuning['seconds']:.1f} s"
+        + (f"; chosen: {chosen}." if chosen else ".")
     )
 
 
