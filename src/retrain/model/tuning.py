@@ -197,9 +197,11 @@ def search(
         record["reason"] = f"{reason}; no trial finished in {settings.timeout_s:g} s: fixed hyperparameters"
         return hyperparameters, record
     best = study.best_trial
-    record["best_score"] = round(float(best.value or 0.0), 6)
+    best_score = round(float(best.value or 0.0), 6)
+    record["best_score"] = best_score
     record["best_hyperparameters"] = dict(sorted(best.params.items()))
-    gain = None if record["fixed_score"] is None else record["best_score"] - record["fixed_score"]
+    fixed_score = record["fixed_score"]
+    gain = None if fixed_score is None else best_score - fixed_score
     if gain is not None and (-gain if metric in LOWER_IS_BETTER else gain) < settings.min_gain:
         record["reason"] = (
             f"{reason}; kept the fixed hyperparameters: the best trial validated "
