@@ -39,6 +39,20 @@ def training(**changes) -> TrainingSettings:
     return TrainingSettings("hist_gradient_boosting", HGB, 0, 0.5, 5, 300, tune=tune(**changes))
 
 
+def searched(window, toy_schema, *, estimator="hist_gradient_boosting", hyperparameters=HGB, **changes):
+    """search() on the window's training rows with tune(**changes)."""
+    return search(
+        window.train,
+        toy_schema,
+        estimator=estimator,
+        hyperparameters=hyperparameters,
+        seed=0,
+        threshold=0.5,
+        settings=tune(**changes),
+        reason="test",
+    )
+
+
 @pytest.fixture
 def window(toy_batch, toy_schema):
     batches = [toy_batch(f"2025-{m:02d}", seed=m, n=300) for m in range(1, 4)]
@@ -109,45 +123,26 @@ def test_the_same_data_gives_the_same_trials_and_the_same_model_bytes(window, to
 
 
 def test_the_first_trial_is_the_params_own_hyperparameters(window, toy_schema):
-    _, record = search(
-        window.train,
-        toy_schema,
-        estimator="hist_gradient_boosting",
-        hyperparameters=HGB,
-        seed=0,
-        threshold=0.5,
-        settings=tune(trials=1),
-        reason="test",
-    )
+    _, record = searched(window, toy_schema, trials=1)
     assert record["best_hyperparameters"] == {"learning_rate": 0.1, "max_leaf_nodes": 8}
     assert record["fixed_score"] == record["best_score"]
 
 
 def test_the_time_budget_stops_the_search(window, toy_schema):
-    _, record = search(
-        window.train,
-        toy_schema,
-        estimator="hist_gradient_boosting",
-        hyperparameters=HGB,
-        seed=0,
-        threshold=0.5,
-        settings=tune(trials=100_000, timeout_s=1.0),
-        reason="test",
-    )
+    _, record = searched(window, toy_schema, trials=100_000, timeout_s=1.0)
     assert record["stopped_by"] == "timeout" and 1 <= record["trials"] < 100_000
     assert record["seconds"] < 10  # one second, plus the trial under way when it ran out
 
 
 def test_hopeless_trials_are_pruned(window, toy_schema):
-    _, record = search(
-        window.train,
+    _, record = searched(
+        window,
         toy_schema,
         estimator="logistic_regression",
         hyperparameters={},
-        seed=0,
-        threshold=0.5,
-        settings=tune(trials=30, folds=3, space={"logistic_regression": {"C": {"low": 1e-6, "high": 10.0}}}),
-        reason="test",
+        trials=30,
+        folds=3,
+        space={"logistic_regression": {"C": {"low": 1e-6, "high": 10.0}}},
     )
     assert record["trials"] == 30 and record["pruned"] > 0
 
@@ -213,15 +208,6 @@ def test_the_backtest_replays_tuning_beside_the_same_triggers_with_fixed_hyperpa
 
 
 def test_searched_values_replace_the_fixed_ones_only_when_they_validate_min_gain_better(window, toy_schema):
-    chosen, record = search(
-        window.train,
-        toy_schema,
-        estimator="hist_gradient_boosting",
-        hyperparameters=HGB,
-        seed=0,
-        threshold=0.5,
-        settings=tune(min_gain=1.0),
-        reason="test",
-    )
+    chosen, record = searched(window, toy_schema, min_gain=1.0)
     assert chosen == HGB and record["tuned"] is False and record["trials"] == 6
     assert "kept the fixed hyperparameters" in record["reason"] and "min_gain 1" in record["reason"]
