@@ -266,7 +266,7 @@ class TuneParams(Section):
     trials: Positive = 20
     timeout_s: Annotated[Number, Field(gt=0)] = 600.0
     seed: Count = 0
-    folds: Positive = 2
+    folds: Positive = 3
     min_gain: Annotated[Number, Field(ge=0)] = 0.01
     space: dict[Estimator, dict[StrictStr, SearchRange]] = {
         "hist_gradient_boosting": {

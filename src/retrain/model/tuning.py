@@ -35,7 +35,7 @@ class TuneSettings:
     trials: int = 20
     timeout_s: float = 600.0
     seed: int = 0
-    folds: int = 2
+    folds: int = 3
     min_gain: float = 0.0
     metric: str = "roc_auc"
     space: dict[str, dict[str, Any]] = field(default_factory=dict)  # estimator -> name -> range
