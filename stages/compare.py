@@ -18,6 +18,7 @@ from retrain.data.schema import PERIOD, Schema
 from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.model.modeling import predict_proba
+from retrain.model.tuning import summary
 from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
 from retrain.params import load, section
 from retrain.records import TagRecord
@@ -86,8 +87,7 @@ def main() -> None:
     verdict["challenger_md5"] = md5["challenger"]
     tuning = files.read_json(CHALLENGER / "metadata.json").get("tuning")
     if tuning is not None:
-        kept = ("tuned", "trials", "best_score", "fixed_score", "best_hyperparameters", "metric", "seconds")
-        verdict["challenger_tuning"] = {k: tuning[k] for k in kept}
+        verdict["challenger_tuning"] = summary(tuning)
     verdict = locked_verdict(verdict, pointer, schema.period)
     files.write_json("reports/promotion.json", verdict)
     columns = {

@@ -32,7 +32,8 @@ HGB = {"learning_rate": 0.1, "max_iter": 20, "max_leaf_nodes": 8, "min_samples_l
 
 
 def tune(**changes) -> TuneSettings:
-    return dataclasses.replace(TuneSettings(when="always", trials=6, seed=3, space=SPACE), **changes)
+    settings = TuneSettings(when="always", trials=6, seed=3, min_gain=0.0, space=SPACE)
+    return dataclasses.replace(settings, **changes)
 
 
 def training(**changes) -> TrainingSettings:

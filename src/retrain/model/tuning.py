@@ -17,26 +17,30 @@ from retrain.data.splits import tie_keys
 from retrain.log import get
 from retrain.model.metrics import LOWER_IS_BETTER, score
 from retrain.model.modeling import fit, predict_proba
+from retrain.params import TuneParams
 from retrain.records import Decision, Tuning
 
 if TYPE_CHECKING:
     import optuna
 
-WHEN = ("never", "always", "on_concept_drift")
 CONCEPT_TRIGGERS = ("concept_drift", "performance_drop", "performance_")  # performance_<metric>
 STARTUP_TRIALS = 5  # trials never pruned: the pruner's median needs them
 
 
+DEFAULTS = TuneParams()
+
+
 @dataclass(frozen=True)
 class TuneSettings:
-    """params.yaml's train.tune: when to search, how long, and the ranges searched."""
+    """params.yaml's train.tune: when to search, how long, and the ranges searched; the
+    defaults are the params model's."""
 
-    when: str = "never"
-    trials: int = 20
-    timeout_s: float = 600.0
-    seed: int = 0
-    folds: int = 3
-    min_gain: float = 0.0
+    when: str = DEFAULTS.when
+    trials: int = DEFAULTS.trials
+    timeout_s: float = DEFAULTS.timeout_s
+    seed: int = DEFAULTS.seed
+    folds: int = DEFAULTS.folds
+    min_gain: float = DEFAULTS.min_gain
     metric: str = "roc_auc"
     space: dict[str, dict[str, Any]] = field(default_factory=dict)  # estimator -> name -> range
 
@@ -70,6 +74,14 @@ def not_searched(settings: TuneSettings, reason: str) -> Tuning:
         "validation": {},
         "seconds": 0.0,
     }
+
+
+SUMMARY = ("tuned", "trials", "best_score", "fixed_score", "best_hyperparameters", "metric", "seconds")
+
+
+def summary(record: Tuning) -> dict[str, Any]:
+    """What reports/promotion.json (and a tuned version's tag) keep of a search record."""
+    return {key: value for key, value in record.items() if key in SUMMARY}
 
 
 def wanted(settings: TuneSettings, decision: Decision, baseline: dict[str, Any] | None) -> tuple[bool, str]:
@@ -202,7 +214,7 @@ def search(
     record["best_hyperparameters"] = dict(sorted(best.params.items()))
     fixed_score = record["fixed_score"]
     gain = None if fixed_score is None else best_score - fixed_score
-    if gain is not None and (-gain if metric in LOWER_IS_BETTER else gain) < settings.min_gain:
+    if gain is not None and (-gain if lower else gain) < settings.min_gain:
         record["reason"] = (
             f"{reason}; kept the fixed hyperparameters: the best trial validated "
             f"{abs(gain):.4f} {'better' if gain else 'no better'}, under train.tune.min_gain "

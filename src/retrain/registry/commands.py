@@ -274,10 +274,9 @@ def _promote(
             "reason": verdict["reason"],
             "files": side_file_md5s(root / CHALLENGER_DIR),
         }
-        tuning = metadata.get("tuning") or {}
+        tuning = verdict.get("challenger_tuning") or {}
         if tuning.get("tuned"):
-            kept = ("trials", "best_hyperparameters", "best_score", "metric")
-            record["tuned"] = {k: tuning[k] for k in kept}
+            record["tuned"] = tuning
         tx.tag(
             tag,
             commit,
