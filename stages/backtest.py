@@ -24,6 +24,7 @@ from retrain.errors import one_line
 from retrain.log import get, logged
 from retrain.model.preprocessing import check_hyperparameters
 from retrain.params import load, section
+from retrain.reporting import dvc_metrics
 
 STATE = "data/backtest"
 log = get("backtest")
@@ -49,6 +50,7 @@ def main() -> None:
         "reports/backtest.json",
         {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},
     )
+    dvc_metrics.write_each(dvc_metrics.BACKTEST, dvc_metrics.backtest(result["summary"], metric))
     files.write_text("reports/backtest.md", "\n\n".join(backtest_lines(result, metric)) + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
     files.write_text("reports/backtest.csv", table.to_csv(index=False))

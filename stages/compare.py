@@ -24,6 +24,7 @@ from retrain.params import load, section
 from retrain.records import TagRecord
 from retrain.registry.champion import challenger_md5, load_challenger, load_trusted, trusted_pointer
 from retrain.registry.commands import locked_verdict
+from retrain.reporting import dvc_metrics
 
 CHALLENGER = Path("models/challenger")
 HOLDOUT = "data/prepared/holdout.parquet"
@@ -90,6 +91,7 @@ def main() -> None:
         verdict["challenger_tuning"] = summary(tuning)
     verdict = locked_verdict(verdict, pointer, schema.period)
     files.write_json("reports/promotion.json", verdict)
+    dvc_metrics.write_each(dvc_metrics.HOLDOUT, dvc_metrics.holdout(verdict, policy.primary))
     columns = {
         "roc": ["fpr", "tpr"],
         "pr": ["recall", "precision"],

@@ -8,6 +8,7 @@ from retrain.errors import one_line
 from retrain.log import get, logged
 from retrain.monitor.triggers import DRIFT_PLOT_COLUMNS, decide, drift_plot
 from retrain.params import load, section
+from retrain.reporting import dvc_metrics
 
 log = get("decide")
 
@@ -19,6 +20,7 @@ def main() -> None:
     log.info("read the evaluation of %s", evaluation["as_of"])
     decision = decide(evaluation, section(load(), "decide"))
     files.write_json("reports/decision.json", decision)
+    files.write_json(dvc_metrics.DECISION, dvc_metrics.decided(decision))
     files.write_rows("reports/plots/drift.csv", DRIFT_PLOT_COLUMNS, drift_plot(decision))
     for trigger in decision["triggers"]:
         log.debug("%s %s: %s", trigger["name"], "fired" if trigger["fired"] else "quiet", trigger["detail"])

@@ -15,6 +15,7 @@ from retrain.model.modeling import stored_scores
 from retrain.monitor.evaluation import DomainCheck, champion_scores, evaluate, plot_sample
 from retrain.params import load, section
 from retrain.registry.champion import load_champion
+from retrain.reporting import dvc_metrics
 
 SCORES = "reports/plots/newest_champion.csv"
 STORED = "data/scored/newest_champion.parquet"
@@ -60,6 +61,9 @@ def main() -> None:
             seed=seed,
         )
     files.write_json("reports/evaluation.json", record)
+    files.write_json(
+        dvc_metrics.SERVED, dvc_metrics.served(record, str(section(params, "metrics")["primary"]))
+    )
     files.write_frame(SCORES, plot_sample(scored))
     files.write_parquet(
         STORED,

@@ -6,6 +6,7 @@ import functools
 import gc
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -89,11 +90,42 @@ def level_from(value: str | None) -> int:
     return getattr(logging, name)
 
 
+def dvc_verbosity(argv: list[str]) -> str | None:
+    """WARNING for a `dvc ... -q` command line, DEBUG for `-v`, None for any other."""
+    for i, arg in enumerate(argv):
+        if os.path.basename(arg) == "dvc":
+            flags = [a for a in argv[i + 1 :] if re.fullmatch(r"-[A-Za-z]+|--quiet|--verbose", a)]
+            if any(a == "--quiet" or (a[1] != "-" and "q" in a) for a in flags):
+                return "WARNING"
+            if any(a == "--verbose" or (a[1] != "-" and "v" in a) for a in flags):
+                return "DEBUG"
+            return None
+    return None
+
+
+def stage_default_level() -> str | None:
+    """The level of `dvc repro -q` or `-v` for a stage DVC runs: DVC passes neither flag to a
+    stage's command, so the stage reads it from the dvc process that started it."""
+    if "DVC_STAGE" not in os.environ:
+        return None
+    import psutil
+
+    try:
+        for parent in psutil.Process().parents():
+            level = dvc_verbosity(parent.cmdline())
+            if level or any(os.path.basename(a) == "dvc" for a in parent.cmdline()):
+                return level
+    except psutil.Error:
+        return None
+    return None
+
+
 def setup(name: str, level: str | None = None) -> logging.Logger:
     """The logger of stage or command `name`: `name: message` lines, progress on stdout,
-    warnings on stderr (where an error is one line of its own)."""
+    warnings on stderr (where an error is one line of its own). The level is `level`, else
+    RETRAIN_LOG_LEVEL, else that of the `dvc repro -q`/`-v` that runs the stage, else INFO."""
     root = logging.getLogger("retrain")
-    root.setLevel(level_from(level or os.environ.get(ENV)))
+    root.setLevel(level_from(level or os.environ.get(ENV) or stage_default_level()))
     if not root.handlers:
         progress = logging.StreamHandler(sys.stdout)
         progress.addFilter(lambda record: record.levelno < logging.WARNING)

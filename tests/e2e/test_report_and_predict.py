@@ -120,3 +120,20 @@ def test_log_level_sets_what_a_stage_says(seen):
     assert "performance_roc_auc fired" not in normal.stdout and "retrain=True" in normal.stdout
     wrong = seen.run("python", "stages/decide.py", env={"RETRAIN_LOG_LEVEL": "loud"}, check=False)
     assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
+
+
+def test_dvc_repro_quiet_silences_the_stages_and_verbose_makes_them_say_more(seen):
+    quiet = seen.run("dvc", "repro", "-q", "-f", "-s", "decide")
+    assert quiet.stdout == quiet.stderr == ""
+    verbose = seen.run("dvc", "repro", "-f", "-s", "decide", "-v")
+    assert "decide: performance_roc_auc fired" in verbose.stdout
+    plain = seen.run("dvc", "repro", "-f", "-s", "decide")
+    assert "decide: retrain=True" in plain.stdout and "performance_roc_auc fired" not in plain.stdout
+    broken = seen.path / "reports/evaluation.json"
+    kept = broken.read_text()
+    broken.write_text("{")
+    try:
+        failed = seen.run("dvc", "repro", "-q", "-s", "decide", check=False)
+    finally:
+        broken.write_text(kept)
+    assert failed.returncode != 0 and "error: reports/evaluation.json: not valid JSON" in failed.stderr

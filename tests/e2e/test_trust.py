@@ -159,5 +159,5 @@ def test_queued_experiments_read_the_tags_of_the_repository_they_came_from(repo)
     shown = json.loads(repo.run("dvc", "exp", "show", "--json").stdout)
     experiments = [e for row in shown for e in (row.get("experiments") or [])]
     assert len(experiments) == 1
-    data = experiments[0]["revs"][0]["data"]
-    assert data["metrics"]["reports/evaluation.json"]["data"]["champion"]["version"] == "v1.1.0"
+    evaluation = json.loads(repo.git("show", f"{experiments[0]['revs'][0]['rev']}:reports/evaluation.json"))
+    assert evaluation["champion"]["version"] == "v1.1.0"

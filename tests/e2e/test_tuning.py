@@ -35,8 +35,8 @@ def test_an_experiment_that_tunes_records_the_search_and_history_marks_the_tuned
     promotion = repo.json("reports/promotion.json")
     assert promotion["challenger_tuning"]["trials"] == 4
     shown = json.loads(repo.run("dvc", "metrics", "show", "--json").stdout)
-    metrics = next(iter(shown.values()))["data"]["reports/promotion.json"]["data"]
-    assert metrics["challenger_tuning"]["trials"] == 4
+    metrics = next(iter(shown.values()))["data"]["reports/metrics/holdout/challenger.json"]["data"]
+    assert metrics["roc_auc"] == promotion["challenger"]["roc_auc"] and "promote" in metrics
     assert "hyperparameters" in (repo.path / "reports/decision.md").read_text()
     backtest = repo.json("reports/backtest.json")
     assert "policy_fixed" in backtest and backtest["policy"]["tuning_trials"] >= 4

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from retrain.errors import DataError
-from retrain.log import level_from, logged
+from retrain.log import dvc_verbosity, level_from, logged
 
 
 def test_level_names_are_case_blind_and_default_to_info():
@@ -85,3 +85,19 @@ def test_a_full_disk_is_one_line_and_exit_1(capsys):
     assert done.value.code == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "reports/evaluation.json: no space left" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        (["/venv/bin/python", "/venv/bin/dvc", "repro", "-q"], "WARNING"),
+        (["python", "-m", "dvc", "exp", "run", "--quiet", "-S", "a=1"], "WARNING"),
+        (["dvc", "repro", "-fq"], "WARNING"),
+        (["dvc", "repro", "-v", "train"], "DEBUG"),
+        (["dvc", "exp", "run", "-S", "decide.rule=-q"], None),
+        (["dvc", "repro"], None),
+        (["sh", "-c", "python stages/decide.py -q"], None),
+    ],
+)
+def test_dvc_quiet_and_verbose_flags_set_the_stage_level(argv, level):
+    assert dvc_verbosity(argv) == level
