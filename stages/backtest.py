@@ -7,9 +7,11 @@ it has already replayed with the same params and code, so a new batch costs one 
 import pandas as pd
 
 from retrain.backtest import (
+    DRIFT_HISTORY_COLUMNS,
     BatchSource,
     Settings,
     backtest_lines,
+    drift_history,
     per_batch_table,
     policies_from,
     read_checkpoint,
@@ -54,6 +56,7 @@ def main() -> None:
     files.write_text("reports/backtest.md", "\n\n".join(backtest_lines(result, metric)) + "\n")
     table = pd.DataFrame(per_batch_table(result, metric))
     files.write_text("reports/backtest.csv", table.to_csv(index=False))
+    files.write_rows("reports/backtest_drift.csv", DRIFT_HISTORY_COLUMNS, drift_history(result))
     files.write_text(
         "reports/backtest_tradeoff.csv", pd.DataFrame(tradeoff_table(result, metric)).to_csv(index=False)
     )

@@ -7,6 +7,7 @@ from retrain.data import files
 from retrain.data.schema import Schema
 from retrain.errors import one_line
 from retrain.log import get, logged, timed
+from retrain.model.importance import permutation_importance
 from retrain.model.modeling import stored_scores
 from retrain.model.preprocessing import check_hyperparameters
 from retrain.model.training import TrainingSettings, describe_challenger, fit_challenger, skipped_metadata
@@ -43,6 +44,15 @@ def main() -> None:
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
         challenger = describe_challenger(fitted, train_rows, holdout, schema, settings, decision)
     metadata = challenger.metadata
+    with timed(log, "permutation importance on the holdout"):
+        metadata["importance"] = permutation_importance(
+            fitted.model,
+            holdout,
+            schema,
+            metric=str(section(params, "metrics")["primary"]),
+            threshold=settings.threshold,
+            seed=settings.seed,
+        )
     files.atomic_write_bytes(OUT / "model.skops", challenger.model_bytes)
     files.write_json(OUT / "metadata.json", metadata)
     files.write_json(OUT / "profile.json", challenger.profile)

@@ -204,7 +204,13 @@ def step(
         decision = decide(record, settings.decide)
         baseline = record.get("baseline")
         retrain = decision["retrain"]
-        quiet = {**quiet, "fired": decision["fired"], "unconfirmed": decision["unconfirmed"]}
+        quiet = {
+            **quiet,
+            "fired": decision["fired"],
+            "unconfirmed": decision["unconfirmed"],
+            "psi": {r["feature"]: r["psi"] for r in decision.get("drift") or [] if r["monitored"]},
+            "drifted": [r["feature"] for r in decision.get("drift") or [] if r["drifted"]],
+        }
     elif policy.kind == "never":
         retrain = champion is None
     elif policy.kind == "every":
@@ -598,6 +604,30 @@ def per_batch_table(result: dict[str, Any], metric: str) -> list[dict[str, Any]]
         row["fired"] = " ".join(policy["fired"])
         row["unconfirmed"] = " ".join(policy.get("unconfirmed", []))
         rows.append(row)
+    return rows
+
+
+DRIFT_HISTORY_COLUMNS = ["period", "feature", "psi", "drifted", "retrained", "promoted"]
+
+
+def drift_history(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per batch and monitored feature, the PSI of the batch against the reference of the
+    model the params policy had in production, whether it counted as drifted, and whether the
+    policy retrained and promoted on that batch."""
+    rows = []
+    for row in result["batches"]["policy"]:
+        drifted = set(row.get("drifted") or [])
+        for feature, value in (row.get("psi") or {}).items():
+            rows.append(
+                {
+                    "period": row["period"],
+                    "feature": feature,
+                    "psi": round(float(value), 6),
+                    "drifted": int(feature in drifted),
+                    "retrained": int(row["retrain"]),
+                    "promoted": int(row["promoted"]),
+                }
+            )
     return rows
 
 

@@ -173,3 +173,4 @@ class ModelMetadata(TypedDict):
     model_md5: NotRequired[str]
     sklearn_version: NotRequired[str]
     tuning: NotRequired[Tuning]
+    importance: NotRequired[dict[str, float]]

@@ -8,6 +8,7 @@ from retrain.backtest import (
     Policy,
     Settings,
     against_schedules,
+    drift_history,
     per_batch_table,
     policies_from,
     read_checkpoint,
@@ -93,6 +94,19 @@ def test_a_harmless_covariate_shift_is_explained_but_not_retrained_on(settings, 
     policy = result["batches"]["policy"]
     assert not any(r["retrain"] for r in policy[1:])
     assert "data_drift" in {f for r in policy for f in r["unconfirmed"]}
+
+
+def test_the_drift_history_has_every_feature_of_every_evaluated_batch(settings, toy_history):
+    result = replay(toy_history, settings, POLICIES, "roc_auc")
+    rows = drift_history(result)
+    evaluated = [r for r in result["batches"]["policy"] if r.get("psi")]
+    assert evaluated and len(rows) == sum(len(r["psi"]) for r in evaluated)
+    assert {r["period"] for r in rows} == {r["period"] for r in evaluated}
+    first = evaluated[0]
+    feature, value = next(iter(first["psi"].items()))
+    row = next(r for r in rows if r["period"] == first["period"] and r["feature"] == feature)
+    assert row["psi"] == round(value, 6) and row["retrained"] == int(first["retrain"])
+    assert row["drifted"] == int(feature in first["drifted"])
 
 
 def test_a_concept_change_makes_the_policy_retrain_and_promote(settings, toy_history):

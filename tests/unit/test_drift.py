@@ -257,3 +257,30 @@ def test_new_categories_are_recorded_short_and_few(samples, toy):
     assert listed["x" * 79 + "… (5000000 chars)"] == round(2 / 800, 6)
     assert listed["… 779 more"] == round(779 / 800, 6)
     assert round(sum(listed.values()), 4) == 1.0
+
+
+def test_each_feature_records_its_distribution_against_the_reference(samples, toy):
+    reference, current = samples
+    profile, _ = profile_of(reference, toy)
+    drift = feature_drift(profile, reference, current, toy)
+    x2 = drift["x2"]["distribution"]
+    assert x2["edges"] == profile["numeric"]["x2"]["edges"]
+    assert sum(x2["reference"]) == len(reference) and sum(x2["current"]) == len(current)
+    assert x2["reference"][-1] == 41 and x2["current"][-1] == 6  # missing, last
+    colour = drift["colour"]["distribution"]
+    assert colour["categories"] == ["blue", "green", "pink", "red"]
+    assert colour["reference"][colour["categories"].index("pink")] == 0
+    assert colour["current"] == [int((current["colour"] == c).sum()) for c in colour["categories"]]
+
+
+def test_a_distribution_keeps_the_largest_categories_and_sums_the_rest():
+    from retrain.monitor.drift import SHOWN_CATEGORIES, shown_categories
+
+    names = [f"c{i:02d}" for i in range(30)]
+    reference = np.arange(30, dtype=float)
+    current = np.zeros(30)
+    current[0] = 1000.0
+    shown = shown_categories(names, reference, current)
+    assert len(shown["categories"]) == SHOWN_CATEGORIES + 1 and shown["categories"][-1] == "other (10)"
+    assert "c00" in shown["categories"]  # rare in the reference, the whole batch now
+    assert sum(shown["reference"]) == reference.sum() and sum(shown["current"]) == current.sum()

@@ -206,3 +206,21 @@ def test_loading_a_model_file_never_runs_code_from_it(tmp_path):
     with pytest.raises(DataError, match=r"types outside the trusted list: .*system"):
         load(hostile)
     assert not marker.exists()
+
+
+def test_permutation_importance_ranks_the_features_the_label_depends_on(toy_schema, toy_batch):
+    from retrain.model.importance import permutation_importance
+    from retrain.model.modeling import fit
+
+    train, holdout = toy_batch("2025-01", n=1500, seed=1).frame, toy_batch("2025-02", n=600, seed=2).frame
+    model = fit(train, toy_schema, "logistic_regression", {"C": 1.0, "max_iter": 200}, 0)
+    importance = permutation_importance(model, holdout, toy_schema, metric="roc_auc", threshold=0.5, seed=0)
+    assert list(importance) == ["x1", "colour", "x2"]  # the label depends on x1, then colour
+    assert importance["x1"] > 0.1 and abs(importance["x2"]) < 0.02
+    assert importance == permutation_importance(
+        model, holdout, toy_schema, metric="roc_auc", threshold=0.5, seed=0
+    )
+    brier = permutation_importance(model, holdout, toy_schema, metric="brier", threshold=0.5, seed=0)
+    assert brier["x1"] > 0  # a fall in quality is positive whichever way the metric points
+    one_class = holdout.assign(label=0)
+    assert permutation_importance(model, one_class, toy_schema, metric="roc_auc", threshold=0.5, seed=0) == {}

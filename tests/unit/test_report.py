@@ -48,7 +48,9 @@ def test_job_report_has_decision_metrics_verdict_diff_and_drift():
     }
     text = job_markdown(decision, promotion, "v1.2.0", "| Path | Metric |\n")
     assert text.startswith("# Decision as of 2025-07: **Retrain**")
-    assert "| roc_auc | 0.7000 | 0.8000 |" in text and "| brier | 0.2000 | - |" in text
+    assert "| roc auc | 0.7000 | 0.8000 |" in text and "| brier | 0.2000 | – |" in text
+    assert "| data drift | fired, counted | 0.1000 | 0.0500 | 1 of 10 features drifted |" in text
+    assert "| price | 0.5000 | 0.2000 | ks | 0.3000 | < 0.0001 | yes |" in text
     assert "Verdict: **promoted**: challenger beats champion." in text
     assert "In production after this job: v1.2.0." in text
     assert "| Path | Metric |" in text
@@ -65,7 +67,7 @@ def test_job_report_without_models_or_diff_says_so():
 def run_record(toy_schema, **changes):
     import pandas as pd
 
-    from retrain.reporting.html import RunRecord
+    from retrain.reporting.html import Deciding, RunRecord
 
     scores = pd.DataFrame(
         {
@@ -77,28 +79,91 @@ def run_record(toy_schema, **changes):
     )
     curve = pd.DataFrame({"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1]})
     pr = pd.DataFrame({"recall": [1, 0.5, 0], "precision": [0.5, 0.7, 1]})
-    record = dict(
-        decision={
+    features = {
+        "x1": {
+            "kind": "numeric",
+            "psi": 0.5,
+            "distribution": {"edges": [1.5, 20000.0], "reference": [5, 5, 5, 0], "current": [1, 2, 9, 3]},
+        },
+        "colour": {
+            "kind": "categorical",
+            "psi": 0.01,
+            "distribution": {
+                "categories": ["blue", "red", "teal"],
+                "reference": [6, 6, 0],
+                "current": [5, 5, 2],
+            },
+        },
+    }
+    run = {
+        "decision": {
             "as_of": "2025-07",
             "reason": "retrain: data_drift <b>",
             "retrain": True,
+            "rule": "any trigger fires",
             "triggers": [
-                {"name": "data_drift", "fired": True, "value": 0.1, "threshold": 0.05, "detail": "1 of 2"}
+                {
+                    "name": "age",
+                    "enabled": True,
+                    "fired": False,
+                    "value": 1,
+                    "threshold": 12,
+                    "detail": "young",
+                },
+                {
+                    "name": "data_drift",
+                    "enabled": True,
+                    "fired": True,
+                    "value": 0.1,
+                    "threshold": 0.05,
+                    "detail": "1 of 2",
+                },
+            ],
+            "drift": [
+                {
+                    "feature": "x1",
+                    "psi": 0.5,
+                    "js": 0.3,
+                    "test": "ks",
+                    "statistic": 0.4,
+                    "p_adjusted": 1e-9,
+                    "psi_threshold": 0.2,
+                    "drifted": True,
+                },
+                {
+                    "feature": "colour",
+                    "psi": 0.01,
+                    "js": 0.01,
+                    "test": "chi2",
+                    "statistic": 0.1,
+                    "p_adjusted": 0.8,
+                    "psi_threshold": 0.2,
+                    "drifted": False,
+                },
             ],
         },
-        evaluation={"metrics": {"roc_auc": 0.7}, "labelled_period": "2025-07"},
-        promotion={
+        "evaluation": {
+            "as_of": "2025-07",
+            "metrics": {"roc_auc": 0.7},
+            "labelled_period": "2025-07",
+            "champion": {"version": "v1.0.0", "importance": {"x1": 0.2, "colour": 0.01}},
+            "drift": {"rows": 15, "features": features},
+            "schema_changes": {"new_categories": {"colour": {"teal": 0.133}}, "out_of_range": {"x1": 0.2}},
+        },
+        "promotion": {
             "promote": True,
             "reason": "better",
             "champion": {"roc_auc": 0.7},
             "challenger": {"roc_auc": 0.8},
             "holdout": {"rows": 4, "period": "2025-07"},
         },
+        "curves": {r: {"roc": curve, "pr": pr} for r in ("champion", "challenger")},
+        "holdout_scores": {"champion": scores, "challenger": scores},
+    }
+    record = dict(
         pointer={"name": "m", "version": "v1.0.0"},
         schema=toy_schema,
         metric="roc_auc",
-        curves={r: {"roc": curve, "pr": pr} for r in ("champion", "challenger")},
-        holdout_scores={"champion": scores, "challenger": scores},
         newest_scores=scores,
         drift=pd.DataFrame(
             {
@@ -115,11 +180,39 @@ def run_record(toy_schema, **changes):
                 "policy": ["", 0.8],
                 "never": ["", 0.7],
                 "policy_retrained": [1, 0],
+                "policy_promoted": [1, 0],
+            }
+        ),
+        replay_drift=pd.DataFrame(
+            {
+                "period": ["2025-06", "2025-06", "2025-07", "2025-07"],
+                "feature": ["x1", "colour", "x1", "colour"],
+                "psi": [0.01, 0.02, 0.5, 0.01],
+                "drifted": [0, 0, 1, 0],
+                "retrained": [0, 0, 1, 1],
+                "promoted": [0, 0, 1, 1],
             }
         ),
     )
-    record.update(changes)
-    return RunRecord(**record)
+    record.update({k: v for k, v in changes.items() if k not in run})
+    run.update({k: v for k, v in changes.items() if k in run})
+    return RunRecord(run=Deciding(**run), **record)
+
+
+def charts_of(page):
+    import re
+
+    return re.findall(r'<figure class="chart" id="([\w-]+)"><img', page)
+
+
+def svg_of(page, chart):
+    import base64
+    import re
+
+    data = re.search(rf'id="{chart}"><img alt="[^"]*" src="data:image/svg\+xml;base64,([^"]+)"', page).group(
+        1
+    )
+    return base64.b64decode(data).decode()
 
 
 def test_html_report_is_self_contained_escaped_and_deterministic(toy_schema):
@@ -129,12 +222,15 @@ def test_html_report_is_self_contained_escaped_and_deterministic(toy_schema):
 
     page = html_report(run_record(toy_schema))
     assert page == html_report(run_record(toy_schema))
-    assert len(re.findall(r'<figure class="chart" id="\w+"><img', page)) == 5
+    assert charts_of(page) == [
+        "roc", "pr", "calibration", "confusion", "dist-x1", "dist-colour", "drift", "production",
+        "drift-over-time", "importance", "history",
+    ]  # fmt: skip
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "https://" not in page
     assert "data_drift &lt;b&gt;" in page and "<b>" not in page
-    assert "<td>x1</td><td>0.5</td><td>0.2</td><td>1e-09</td><td>yes</td>" in page
+    assert "e-0" not in re.sub(r"base64,[^\"]+", "", page)  # no number in an exponent
 
 
 def test_html_report_at_cold_start_draws_placeholders(toy_schema):
@@ -159,7 +255,8 @@ def test_html_report_at_cold_start_draws_placeholders(toy_schema):
             },
         )
     )
-    assert page.count('<figure class="chart"') == 5
+    assert charts_of(page)[:4] == ["roc", "pr", "calibration", "confusion"]
+    assert "no model was scored on the holdout" in svg_of(page, "calibration")
 
 
 def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):
@@ -204,13 +301,13 @@ def test_html_report_and_job_summary_say_how_the_policy_fared_against_the_schedu
     assert f"<p>{line}</p>" in page
     assert "<td>every 2</td><td>5</td><td>5</td><td>0</td><td>0.7396</td>" in page
     record = run_record(toy_schema)
-    decision = {**record.decision, "rule": "any trigger fires"}
-    job = job_markdown(decision, record.promotion, "v1.0.0", "", against_schedules=line)
+    decision = {**record.run.decision, "rule": "any trigger fires"}
+    job = job_markdown(decision, record.run.promotion, "v1.0.0", "", against_schedules=line)
     assert "## The policy against fixed schedules (backtest)\n\n" + line in job
 
 
 def test_a_champion_promoted_on_this_batch_is_not_shown_as_evidence_for_itself(toy_schema):
-    from retrain.reporting.html import html_report
+    from retrain.reporting.html import Deciding, html_report
 
     fresh = {
         "name": "m",
@@ -218,24 +315,40 @@ def test_a_champion_promoted_on_this_batch_is_not_shown_as_evidence_for_itself(t
         "action": "promote",
         "promoted_as_of": "2025-07",
         "reason": "challenger beats champion",
+        "commit": "abcdef1234567890",
     }
-    import base64
-    import re
+    unknown = html_report(run_record(toy_schema, pointer=fresh))
+    assert "promoted on this batch and no record of the run that promoted it" in unknown
+    assert "no evidence for it" in unknown
 
-    def confusion_svg(page):
-        data = re.search(
-            r'id="confusion"><img alt="[^"]*" src="data:image/svg\+xml;base64,'
-            r'([^"]+)"',
-            page,
-        ).group(1)
-        return base64.b64decode(data).decode()
-
-    page = html_report(run_record(toy_schema, pointer=fresh))
-    assert "v1.1.0 was promoted on this batch" in page and "no evidence for it" in page
-    assert "champion on 2025-07" not in confusion_svg(page)
+    before = run_record(toy_schema).run
+    deciding = Deciding(
+        decision={**before.decision, "reason": "retrain: the deciding run"},
+        evaluation={**before.evaluation, "champion": {"version": "v1.0.0"}},
+        promotion={**before.promotion, "reason": "challenger beats champion on the holdout"},
+        curves=before.curves,
+        holdout_scores=before.holdout_scores,
+    )
+    after = run_record(
+        toy_schema,
+        pointer=fresh,
+        decision={**before.decision, "retrain": False, "reason": "keep: the new champion", "triggers": []},
+        promotion={
+            "promote": False,
+            "reason": "no challenger was trained",
+            "champion": None,
+            "challenger": None,
+        },
+    )
+    after.decided = deciding
+    page = html_report(after)
+    assert "retrain: the deciding run" in page and "keep: the new champion" not in page
+    assert "promoted v1.1.0" in page and "challenger beats champion on the holdout" in page
+    assert page.index("Champion against challenger") < page.index("After the promotion: v1.1.0 on this batch")
+    assert "commit abcdef123456" in page and "no evidence for it" in page
+    assert "no record of the run" not in page
     older = html_report(run_record(toy_schema, pointer={**fresh, "promoted_as_of": "2025-06"}))
-    assert "promoted on this batch" not in older
-    assert "champion on 2025-07" in confusion_svg(older)
+    assert "promoted on this batch" not in older and "After the promotion" not in older
 
 
 def test_every_page_says_how_the_challengers_hyperparameters_were_chosen(toy_schema):
@@ -265,3 +378,172 @@ def test_every_page_says_how_the_challengers_hyperparameters_were_chosen(toy_sch
     fixed = summary_markdown(decision, tuning={**tuning, "tuned": False, "trials": 0})
     assert "fitted with the fixed hyperparameters of params.yaml" in fixed
     assert "hyperparameters" not in summary_markdown(decision)
+
+
+def test_the_page_opens_with_the_decision_the_verdict_and_the_fired_triggers_first(toy_schema):
+    from retrain.reporting.html import html_report
+
+    page = html_report(run_record(toy_schema))
+    header = page[page.index('<header class="retrain"') : page.index("</header>")]
+    assert '<span class="badge retrain">Retrain</span><span class="badge promoted">promote</span>' in header
+    assert '<span class="badge counted">data drift</span>' in header and "age" not in header
+    assert "challenger 0.8000 against champion 0.7000" in header
+    triggers = page[page.index("Why: every trigger") :]
+    assert triggers.index("<td>data drift</td>") < triggers.index("<td>age</td>")
+    assert '<tr class="counted"><td>data drift</td><td>fired, counted</td>' in triggers
+    kept = html_report(
+        run_record(toy_schema, decision={"as_of": "2025-07", "retrain": False, "triggers": []})
+    )
+    assert '<header class="keep"' in kept and "no trigger fired" in kept
+
+
+def test_each_feature_shows_its_distribution_against_the_reference_drifted_first(toy_schema):
+    import re
+
+    from retrain.reporting.html import html_report
+
+    page = html_report(run_record(toy_schema))
+    assert page.index('id="dist-x1"') < page.index('id="dist-colour"')
+    numbers, categories = svg_of(page, "dist-x1"), svg_of(page, "dist-colour")
+    for label in ("≤ 1.5", "1.5–20,000", "&gt; 20,000", "missing", "PSI 0.500 (drifted)"):
+        assert label in numbers, label
+    for label in ("blue", "red", "teal", "PSI 0.010 (quiet)", "newest batch"):
+        assert label in categories, label
+    assert re.search(r"v1\.0\.0(&#39;|&#x27;|')s reference", categories)
+    quality = page[page.index("<h3>Data quality</h3>") :]
+    assert "<td>colour</td><td>0.0%</td><td>0.0%</td><td>–</td><td>teal (13.3%)</td>" in quality
+    assert "<td>x1</td><td>0.0%</td><td>20.0%</td><td>20.0%</td><td>–</td>" in quality
+
+
+def test_drift_over_time_marks_drifts_retrains_and_promotions(toy_schema):
+    from retrain.reporting.html import html_report
+
+    page = html_report(run_record(toy_schema))
+    replay = svg_of(page, "drift-over-time")
+    assert "2025-06" in replay and "2025-07" in replay and "x1" in replay
+    assert "PSI (threshold 0.2)" in replay and "▼ promoted" in replay
+    importance = svg_of(page, "importance")
+    assert "x1" in importance and "colour" in importance
+    assert "no importance recorded" in svg_of(
+        html_report(run_record(toy_schema, evaluation={})), "importance"
+    )
+
+
+def test_words_read_like_a_person_wrote_them():
+    from retrain.reporting.words import cell, number, ordered_triggers, trigger_state, trigger_value
+
+    assert number(4e-06) == "< 0.0001" and number(-4e-06) == "-< 0.0001" and number(0.0) == "0.0000"
+    assert number(1234567.0) == "1,234,567" and number(0.74253) == "0.7425"
+    assert cell(None) == "–" and cell(True) == "yes" and cell(["new_category"]) == "new category"
+    assert cell({"new_column": "ignore", "type_change": "stop"}) == "new column: ignore; type change: stop"
+    label = {
+        "name": "label_shift",
+        "enabled": True,
+        "fired": False,
+        "value": 0.05307,
+        "threshold": 0.05,
+        "detail": "positive rate 0.30 vs 0.25 at training (+0.053, p=0.22, alpha 0.01)",
+    }
+    assert trigger_state(label) == "quiet: past the threshold, but not significant (p=0.22)"
+    cold = {
+        "name": "cold_start",
+        "enabled": True,
+        "fired": False,
+        "value": True,
+        "threshold": True,
+        "detail": "x",
+    }
+    assert trigger_state(cold) == "quiet" and trigger_value(cold) == ""
+    unconfirmed = {**label, "fired": True, "counted": False}
+    answered = {**unconfirmed, "answered": "2025-05"}
+    counted = {**label, "name": "age", "fired": True, "detail": "old"}
+    off = {**label, "name": "off", "enabled": False}
+    assert trigger_state(unconfirmed) == "fired, not counted: no performance loss confirms it"
+    assert trigger_state(answered) == "fired, not counted: answered by a challenger that lost"
+    order = ordered_triggers([off, label, unconfirmed, counted])
+    assert [trigger_state(t).split(":")[0] for t in order] == [
+        "fired, counted",
+        "fired, not counted",
+        "quiet",
+        "off",
+    ]
+
+
+def test_metrics_files_hold_numbers_under_shared_names():
+    from retrain.reporting import dvc_metrics
+
+    scores = {
+        "rows": 134,
+        "positive_rate": 0.4,
+        "accuracy": 0.7,
+        "precision": 0.6,
+        "roc_auc": 0.8,
+        "brier": 0.2,
+    }
+    assert dvc_metrics.served({"metrics": scores}, "roc_auc") == {
+        "accuracy": 0.7, "roc_auc": 0.8, "brier": 0.2, "rows": 134
+    }  # fmt: skip
+    assert dvc_metrics.served({"metrics": None}, "roc_auc") == {}
+    assert "precision" in dvc_metrics.served({"metrics": scores}, "precision")
+    decision = {"retrain": True, "fired": ["age"], "drift": [{"drifted": True}, {"drifted": False}]}
+    assert dvc_metrics.decided(decision) == {"retrain": True, "fired": 1, "drifted": 1}
+    verdict = {"promote": False, "champion": scores, "challenger": None}
+    assert dvc_metrics.holdout(verdict, "roc_auc") == {
+        "champion": {"accuracy": 0.7, "roc_auc": 0.8, "brier": 0.2, "rows": 134},
+        "challenger": {"promote": False},
+    }
+    summary = {
+        "policy": {"retrains": 3, "promotions": 2, "mean_roc_auc": 0.74, "worst_roc_auc": 0.35},
+        "never": {"retrains": 0, "promotions": 0, "mean_roc_auc": None, "worst_roc_auc": None},
+        "schedules": {"best_schedule": "every_2"},
+    }
+    assert dvc_metrics.backtest(summary, "roc_auc") == {
+        "policy": {"roc_auc": 0.74, "worst_roc_auc": 0.35, "retrains": 3, "promotions": 2},
+        "never": {"retrains": 0, "promotions": 0},
+    }
+    every = [v for row in dvc_metrics.backtest(summary, "roc_auc").values() for v in row.values()]
+    assert all(isinstance(v, int | float) for v in every)
+
+
+def test_the_production_history_is_what_each_period_served_read_from_git(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    from retrain.reporting.served import served_history
+
+    def commit(evaluation, decision, message):
+        (tmp_path / "reports").mkdir(exist_ok=True)
+        (tmp_path / "reports/evaluation.json").write_text(json.dumps(evaluation))
+        (tmp_path / "reports/decision.json").write_text(json.dumps(decision))
+        subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+        subprocess.run(["git", "commit", "-qm", message], cwd=tmp_path, check=True)
+
+    def evaluation(period, version, trained_through, auc):
+        champion = version and {"version": version, "trained_through_period": trained_through}
+        features = {"x": {"psi": auc / 10}} if auc else {}
+        return {"as_of": period, "labelled_period": period, "champion": champion, "metrics": {"roc_auc": auc},
+                "drift": {"features": features}}  # fmt: skip
+
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert served_history(tmp_path) == []
+    commit(evaluation("2025-01", None, None, None), {"as_of": "2025-01"}, "cold start")
+    commit(evaluation("2025-01", "v1", "2025-01", 0.9), {"as_of": "2025-01"}, "v1 on its own holdout")
+    served = {"as_of": "2025-02", "retrain": True, "drift": [{"feature": "x", "drifted": True}]}
+    commit(evaluation("2025-02", "v1", "2025-01", 0.8), served, "served")
+    commit(evaluation("2025-02", "v2", "2025-02", 0.95), {"as_of": "2025-02"}, "v2 on its own holdout")
+    current = (evaluation("2025-03", "v2", "2025-02", 0.85), {"as_of": "2025-03", "retrain": False})
+    history = served_history(tmp_path, current)
+    assert [(p.period, p.version, p.realised["roc_auc"]) for p in history] == [
+        ("2025-02", "v1", 0.8),
+        ("2025-03", "v2", 0.85),
+    ]
+    assert history[0].retrain and history[0].drifted == ("x",) and history[0].psi == {"x": 0.08}
+    assert served_history(tmp_path.parent) == []  # not a git repository

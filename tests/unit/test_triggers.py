@@ -272,7 +272,7 @@ def test_markdown_summary_lists_every_trigger_and_drifted_feature():
     text = summary_markdown(decision)
     assert text.startswith("# Decision as of 2025-06: **Retrain**")
     assert text.count("\n| ") >= len(decision["triggers"]) + 1
-    assert "| real | 0.400 |" in text and "calm" not in text
+    assert "| real | 0.4000 | 0.2000 | ks | < 0.0001 |" in text and "calm" not in text
     line = "The params policy dominates the best fixed schedule (every 2 batches): ..."
     assert summary_markdown(decision, line).endswith(f"\n\nBacktest: {line}\n")
     assert "Backtest:" not in text

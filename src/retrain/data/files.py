@@ -101,11 +101,17 @@ def write_json(path: str | Path, obj: Any) -> None:
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return loads_json(path.read_bytes(), str(path))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+
+
+def loads_json(data: bytes, name: str) -> Any:
+    """JSON from bytes read elsewhere (a commit, a request); `name` says where in the error."""
+    try:
+        return json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: not valid JSON ({err})") from None
+        raise DataError(f"{name}: not valid JSON ({err})") from None
 
 
 def read_text(path: str | Path) -> str:

@@ -161,6 +161,11 @@ def numeric_drift(ref: dict[str, Any], sample: pd.Series, batch: pd.Series) -> d
         "test": "ks",
         "statistic": None if test is None else round(float(test.statistic), 6),
         "p_value": None if test is None else float(test.pvalue),
+        "distribution": {
+            "edges": ref["edges"],
+            "reference": [int(c) for c in reference],
+            "current": [int(c) for c in current],
+        },
     }
 
 
@@ -218,7 +223,27 @@ def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
         "test": "chi2",
         "statistic": statistic,
         "p_value": p_value,
+        "distribution": shown_categories(categories, reference, current),
     }
+
+
+SHOWN_CATEGORIES = 20
+
+
+def shown_categories(categories: list[str], reference: np.ndarray, current: np.ndarray) -> dict[str, Any]:
+    """Counts per category in the reference and the batch, the SHOWN_CATEGORIES largest (by
+    their larger share in either) kept in order and the rest summed as "other (N)"."""
+    share = np.maximum(reference / max(reference.sum(), 1), current / max(current.sum(), 1))
+    order = sorted(range(len(categories)), key=lambda i: (-share[i], categories[i]))
+    kept = sorted(order[:SHOWN_CATEGORIES], key=lambda i: categories[i])
+    rest = order[SHOWN_CATEGORIES:]
+    names = [categories[i] for i in kept]
+    ref, cur = [int(reference[i]) for i in kept], [int(current[i]) for i in kept]
+    if rest:
+        names.append(f"other ({len(rest)})")
+        ref.append(int(reference[rest].sum()))
+        cur.append(int(current[rest].sum()))
+    return {"categories": names, "reference": ref, "current": cur}
 
 
 def feature_drift(

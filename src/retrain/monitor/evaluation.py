@@ -154,6 +154,8 @@ def evaluate(
         "trained_through_period": metadata["trained_through_period"],
         "trained_until": metadata["trained_until"],
     }
+    if metadata.get("importance"):
+        record["champion"]["importance"] = metadata["importance"]
     record["baseline"] = champion_baseline(champion)
     if record["baseline"]["held"]:
         record["baseline"]["age"] = periods_between(str(record["baseline"]["period"]), as_of, schema.period)

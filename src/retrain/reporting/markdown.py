@@ -6,6 +6,14 @@ from typing import Any
 
 from retrain.params import METRICS
 from retrain.records import Decision, Promotion
+from retrain.reporting.words import (
+    cell,
+    name,
+    ordered_triggers,
+    trigger_state,
+    trigger_threshold,
+    trigger_value,
+)
 
 
 def tuning_sentence(tuning: dict[str, Any] | None) -> str:
@@ -26,7 +34,7 @@ def tuning_sentence(tuning: dict[str, Any] | None) -> str:
         return "The challenger was fitted with the fixed hyperparameters of params.yaml."
     fixed = tuning.get("fixed_score")
     against = "" if fixed is None else f" against {fixed:.4f} with the fixed ones"
-    chosen = ", ".join(f"{k} {_fmt(v)}" for k, v in (tuning.get("best_hyperparameters") or {}).items())
+    chosen = ", ".join(f"{k} {cell(v)}" for k, v in (tuning.get("best_hyperparameters") or {}).items())
     return (
         f"The challenger's hyperparameters were tuned: {tuning['trials']} trials, validation "
         f"{tuning['metric']} {tuning['best_score']:.4f}{against}, in {tuning['seconds']:.1f} s"
@@ -44,29 +52,21 @@ def summary_markdown(
     lines = [
         f"# Decision as of {decision['as_of']}: {verdict}",
         "",
-        f"{decision['reason']} (rule: {decision['rule']}).",
+        f"{decision['reason']}. Retrain when {decision['rule']}.",
         "",
-        "| trigger | fired | value | threshold | detail |",
+        "| trigger | state | value | threshold | what it measured |",
         "|---|---|---|---|---|",
     ]
-    for t in decision["triggers"]:
-        mark = (
-            "yes"
-            if t.get("counted", t["fired"])
-            else "yes, not counted"
-            if t["fired"]
-            else "off"
-            if not t["enabled"]
-            else "no"
-        )
+    for t in ordered_triggers(decision["triggers"]):
         lines.append(
-            f"| {t['name']} | {mark} | {_fmt(t['value'])} | {_fmt(t['threshold'])} | {t['detail']} |"
+            f"| {name(t['name'])} | {trigger_state(t)} | {trigger_value(t)} | {trigger_threshold(t)} | "
+            f"{t['detail']} |"
         )
     drifted = [r for r in decision.get("drift") or [] if r["drifted"]]
     if drifted:
         lines += ["", "| drifted feature | PSI | JS | test | p (adjusted) |", "|---|---|---|---|---|"]
         lines += [
-            f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | {r['p_adjusted']:.2g} |"
+            f"| {r['feature']} | {cell(r['psi'])} | {cell(r['js'])} | {r['test']} | {cell(r['p_adjusted'])} |"
             for r in drifted
         ]
     if tuning:
@@ -76,25 +76,14 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
-
-
 def metrics_table(promotion: Promotion) -> list[str]:
     champion, challenger = promotion.get("champion"), promotion.get("challenger")
     if not champion and not challenger:
         return ["No model was scored on the holdout."]
     lines = ["| metric | champion | challenger |", "|---|---|---|"]
-    for name in METRICS:
-        a = (champion or {}).get(name)
-        b = (challenger or {}).get(name)
-        lines.append(f"| {name} | {'-' if a is None else f'{a:.4f}'} | {'-' if b is None else f'{b:.4f}'} |")
+    for metric in METRICS:
+        a, b = (champion or {}).get(metric), (challenger or {}).get(metric)
+        lines.append(f"| {name(metric)} | {cell(a)} | {cell(b)} |")
     return lines
 
 
@@ -139,10 +128,8 @@ def job_markdown(
             "|---|---|---|---|---|---|---|",
         ]
         for r in sorted(drift, key=lambda r: -r["psi"]):
-            p = "-" if r["p_adjusted"] is None else f"{r['p_adjusted']:.2g}"
-            stat = "-" if r["statistic"] is None else f"{r['statistic']:.3f}"
             lines.append(
-                f"| {r['feature']} | {r['psi']:.3f} | {r['js']:.3f} | {r['test']} | "
-                f"{stat} | {p} | {'yes' if r['drifted'] else 'no'} |"
+                f"| {r['feature']} | {cell(r['psi'])} | {cell(r['js'])} | {r['test']} | "
+                f"{cell(r['statistic'])} | {cell(r['p_adjusted'])} | {cell(r['drifted'])} |"
             )
     return "\n".join(lines) + "\n"
