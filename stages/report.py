@@ -89,7 +89,11 @@ def main() -> None:
         against_schedules=files.read_text("reports/backtest.md").strip(),
         replay_drift=csv(Path("reports/backtest_drift.csv")),
         production=served_history(".", (current.evaluation, current.decision)),
-        challenger_importance=challenger.get("importance"),
+        challenger_importance=(
+            (current.evaluation.get("champion") or {}).get("importance")  # the challenger it was
+            if decided
+            else challenger.get("importance")
+        ),
         decided=decided,
     )
     files.write_text(

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,10 @@ PLOT_IDS = {
     "retrains",
     "tradeoff",
 }
+REPORT_CHARTS = (
+    "roc", "pr", "calibration", "confusion", "drift",
+    "production", "drift-over-time", "importance", "history",
+)  # fmt: skip
 needs_browser = pytest.mark.skipif(
     not browser.chromium() and not os.environ.get("RETRAIN_REQUIRE_BROWSER"),
     reason="chromium is not installed (.ci/run installs it)",
@@ -52,15 +57,42 @@ def test_report_opens_offline_with_every_chart_drawn(seen):
     shot = ARTEFACTS / "report.png"
     page = browser.load(seen.path / "reports/report.html", screenshot=shot)
     assert page.requests == []
-    assert 'data-charts="5/5"' in page.dom
-    for chart in ("roc", "pr", "confusion", "drift", "history"):
-        assert f'id="{chart}"' in page.dom
+    charts = re.findall(r'<figure class="chart" id="([\w-]+)"', page.dom)
+    assert f'data-charts="{len(charts)}/{len(charts)}"' in page.dom  # every chart decoded and drawn
+    for chart in REPORT_CHARTS:
+        assert chart in charts, chart
+    assert {c for c in charts if c.startswith("dist-")} == {
+        f"dist-{f}" for f in seen.json("reports/evaluation.json")["drift"]["features"]
+    }
     import matplotlib.image
 
     pixels = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
     for colour in ("#1f77b4", "#d62728"):  # champion and challenger lines
         rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
         assert ((abs(pixels - rgb)).sum(axis=-1) < 12).sum() > 200, colour
+
+
+@needs_browser
+def test_the_decision_is_in_the_first_screen_and_the_page_within_its_budget(seen):
+    page = seen.path / "reports/report.html"
+    assert page.stat().st_size < 1_500_000  # bytes: every chart inline
+    shot = ARTEFACTS / "report-first-screen.png"
+    browser.load(page, screenshot=shot, size="1280,720")
+    import matplotlib.image
+
+    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
+
+    def count(colour: str) -> int:
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        return int(((abs(pixels - rgb)).sum(axis=-1) < 12).sum())
+
+    decision = seen.json("reports/decision.json")
+    assert decision["retrain"]
+    assert count("#b3261e") > 2000  # the red retrain badge and border, above the fold
+    narrow = ARTEFACTS / "report-narrow.png"
+    browser.load(page, screenshot=narrow, size="700,720")
+    pixels = (matplotlib.image.imread(narrow)[..., :3] * 255).round().astype(int)
+    assert count("#b3261e") > 1000  # still there on a narrow window
 
 
 @needs_browser

@@ -156,7 +156,7 @@ def distribution(feature: dict[str, Any], name: str, reference: str) -> bytes:
         if ref[-1] == 0 and cur[-1] == 0:
             labels, ref, cur = labels[:-1], ref[:-1], cur[:-1]
     else:
-        labels = [str(c)[:18] for c in dist["categories"]]
+        labels = [str(c) if len(str(c)) <= 22 else str(c)[:21] + "…" for c in dist["categories"]]
     ref_share = ref / max(ref.sum(), 1)
     cur_share = cur / max(cur.sum(), 1)
     with _style():
