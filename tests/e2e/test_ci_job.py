@@ -67,7 +67,7 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     md5 = ci.json("models/champion.json")["md5"]
     assert f"files/md5/{md5[:2]}/{md5[2:]}" in remote_files(remote)
     report = (ci.path / "reports/job.md").read_text()
-    assert "# Decision as of 2025-03" in report and "| roc_auc |" in report
+    assert "# Decision as of 2025-03" in report and "| roc auc |" in report
     assert "Verdict: **promoted**: no champion yet" in report  # the decision that promoted
     assert "In production after this job: v1.0.0" in report
 

@@ -1,6 +1,7 @@
 """The retraining loop end to end, with real git and real DVC in temporary repositories."""
 
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -187,6 +188,9 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     against = (repo.path / "reports/backtest.md").read_text()
     assert against.startswith("The params policy dominates the best fixed schedule"), against
     assert f"Backtest: {against.strip()}" in (repo.path / "reports/decision.md").read_text()
+    drift = pd.read_csv(repo.path / "reports/backtest_drift.csv").set_index(["period", "feature"])
+    assert drift.loc[("2025-07", "monthly_charges"), "drifted"] == 1  # the price rise, marked
+    assert drift.loc[("2025-06", "monthly_charges"), "drifted"] == 0
 
     repo.commit_all("evaluated")
     repo.retrain("simulate")  # 2026-01, right after the promotion
@@ -207,6 +211,18 @@ def test_fresh_clone_flow_on_the_shipped_demo_data(make_repo):
     triggers = {t["name"]: t for t in repo.json("reports/decision.json")["triggers"]}
     assert "reported only" in triggers["estimated_roc_auc"]["detail"]
     assert "Decision as of 2026-01" in (repo.path / "reports/decision.md").read_text()
+
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    repo.retrain("simulate")  # 2026-01, labelled
+    repo.retrain("simulate")  # 2026-02: a new payment method
+    repo.commit_all("2026-01 and 2026-02")
+    repo.repro()
+    shares = repo.json("reports/evaluation.json")["drift"]["features"]["payment_method"]["distribution"]
+    wallet = shares["categories"].index("Digital wallet")
+    assert shares["reference"][wallet] == 0 and shares["current"][wallet] > 0
+    page = (repo.path / "reports/report.html").read_text()
+    assert re.findall(r'id="dist-([\w-]+)"', page)[0] == "payment_method"  # drifted, so first
+    assert "<td>payment_method</td><td>0.0%</td><td>0.0%</td><td>–</td><td>Digital wallet (" in page
 
 
 def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
