@@ -81,8 +81,6 @@ def main() -> None:
         pointer=pointer,
         schema=Schema.from_params(section(params, "schema")),
         metric=str(section(params, "metrics")["primary"]),
-        newest_scores=csv(PLOTS / "newest_champion.csv"),
-        drift=csv(PLOTS / "drift.csv"),
         prepare=files.read_json("reports/prepare.json"),
         backtest=csv(Path("reports/backtest.csv")),
         backtest_summary=files.read_json("reports/backtest.json"),

@@ -128,6 +128,7 @@ def run_record(toy_schema, **changes):
                     "statistic": 0.4,
                     "p_adjusted": 1e-9,
                     "psi_threshold": 0.2,
+                    "monitored": True,
                     "drifted": True,
                 },
                 {
@@ -138,6 +139,7 @@ def run_record(toy_schema, **changes):
                     "statistic": 0.1,
                     "p_adjusted": 0.8,
                     "psi_threshold": 0.2,
+                    "monitored": True,
                     "drifted": False,
                 },
             ],
@@ -164,16 +166,6 @@ def run_record(toy_schema, **changes):
         pointer={"name": "m", "version": "v1.0.0"},
         schema=toy_schema,
         metric="roc_auc",
-        newest_scores=scores,
-        drift=pd.DataFrame(
-            {
-                "feature": ["x1", "colour"],
-                "psi": [0.5, 0.01],
-                "psi_threshold": [0.2, 0.2],
-                "p_adjusted": [1e-9, ""],
-                "drifted": [1, 0],
-            }
-        ),
         backtest=pd.DataFrame(
             {
                 "period": ["2025-06", "2025-07"],
@@ -244,8 +236,6 @@ def test_html_report_at_cold_start_draws_placeholders(toy_schema):
             toy_schema,
             curves={},
             holdout_scores={"champion": empty, "challenger": None},
-            newest_scores=empty,
-            drift=None,
             backtest=None,
             promotion={
                 "promote": True,

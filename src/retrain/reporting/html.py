@@ -13,6 +13,8 @@ from typing import Any
 import pandas as pd
 
 from retrain.data.schema import MISSING, Schema
+from retrain.monitor.triggers import DRIFT_PLOT_COLUMNS
+from retrain.monitor.triggers import drift_plot as drift_plot_rows
 from retrain.params import METRICS
 from retrain.records import Decision, Pointer, Promotion
 from retrain.reporting.markdown import tuning_sentence
@@ -53,8 +55,6 @@ class RunRecord:
     pointer: Pointer
     schema: Schema
     metric: str
-    newest_scores: pd.DataFrame | None = None
-    drift: pd.DataFrame | None = None
     prepare: dict[str, Any] = field(default_factory=dict)
     backtest: pd.DataFrame | None = None
     backtest_summary: dict[str, Any] | None = None
@@ -355,7 +355,7 @@ def data_section(run: RunRecord, shown: Deciding) -> str:
         for feature in order
         if features[feature].get("distribution")
     ]
-    prepare = run.prepare if run.decided is None else {}
+    prepare = run.prepare  # the same batch, prepared the same way, before and after a promotion
     quality = quality_rows(evaluation, prepare)
     changes = evaluation.get("schema_changes") or {}
     extra = ", ".join(changes.get("new_columns") or []) or "none"
@@ -364,7 +364,7 @@ def data_section(run: RunRecord, shown: Deciding) -> str:
         f"{cell(prepare.get('duplicates_dropped', 0))} duplicate rows dropped by prepare; new columns: "
         f"{escape(extra)}."
     )
-    drift_plot = run.drift if run.decided is None else None
+    drift_plot = pd.DataFrame(drift_plot_rows(shown.decision), columns=DRIFT_PLOT_COLUMNS)
     return (
         f"<h2>What changed in the data: {escape(str(evaluation.get('as_of')))} against "
         f"{escape(str(version))}'s reference</h2>"
@@ -383,7 +383,7 @@ def data_section(run: RunRecord, shown: Deciding) -> str:
         )
         + (
             _figure("drift", charts.drift_bars(drift_plot), "PSI per feature against its threshold")
-            if drift_plot is not None and not drift_plot.empty
+            if not drift_plot.empty
             else ""
         )
         + "<h3>Data quality</h3>"
