@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 REPEATS = 3
-MOST_ROWS = 5_000
+MOST_ROWS = 2_000
 
 
 def permutation_importance(
@@ -38,13 +38,16 @@ def permutation_importance(
     if base is None:
         return {}
     rng = np.random.default_rng(seed)
-    falls: dict[str, float] = {}
+    copies = []
     for feature in schema.features:
-        shuffled = holdout.copy()
-        total = 0.0
         for _ in range(REPEATS):
+            shuffled = holdout.copy()
             shuffled[feature] = holdout[feature].to_numpy()[rng.permutation(len(holdout))]
-            value = score(y, predict_proba(model, shuffled, schema), threshold)[metric]
-            total += better_by(metric, base, value)
-        falls[feature] = round(total / REPEATS, 6)
+            copies.append(shuffled)
+    # one call for every shuffled copy: the pipeline's per-call cost dominates on small holdouts
+    proba = predict_proba(model, pd.concat(copies, ignore_index=True), schema).reshape(len(copies), -1)
+    falls: dict[str, float] = {}
+    for i, feature in enumerate(schema.features):
+        values = [score(y, p, threshold)[metric] for p in proba[i * REPEATS : (i + 1) * REPEATS]]
+        falls[feature] = round(sum(better_by(metric, base, v) for v in values) / REPEATS, 6)
     return dict(sorted(falls.items(), key=lambda item: (-item[1], item[0])))
