@@ -25,6 +25,7 @@ from retrain.reporting.words import (
     name,
     number,
     ordered_triggers,
+    trigger_kind,
     trigger_state,
     trigger_threshold,
     trigger_value,
@@ -148,8 +149,7 @@ def header(run: RunRecord, shown: Deciding, promoted_here: bool) -> str:
     retrain = bool(decision.get("retrain"))
     kind, words = verdict_words(promotion, pointer, promoted_here)
     chips = [
-        f'<span class="badge {"counted" if trigger_state(t) == "fired, counted" else "uncounted"}">'
-        f"{escape(name(t['name']))}</span>"
+        f'<span class="badge {trigger_kind(t)}">{escape(name(t["name"]))}</span>'
         for t in ordered_triggers(decision.get("triggers") or [])
         if t["fired"]
     ]
@@ -193,18 +193,7 @@ def header(run: RunRecord, shown: Deciding, promoted_here: bool) -> str:
 
 def triggers_section(shown: Deciding) -> str:
     triggers = ordered_triggers(shown.decision.get("triggers") or [])
-    classes = []
-    for t in triggers:
-        state = trigger_state(t)
-        classes.append(
-            "counted"
-            if state == "fired, counted"
-            else "uncounted"
-            if state.startswith("fired")
-            else "off"
-            if state == "off"
-            else ""
-        )
+    classes = [kind if kind != "quiet" else "" for kind in map(trigger_kind, triggers)]
     rule = shown.decision.get("rule")
     return (
         "<h2>Why: every trigger</h2>"

@@ -62,6 +62,14 @@ def trigger_state(trigger: Trigger) -> str:
     return "fired, not counted: no performance loss confirms it"
 
 
+def trigger_kind(trigger: Trigger) -> str:
+    """counted, uncounted (fired, not counted), quiet or off: the class a report styles it by."""
+    state = trigger_state(trigger)
+    if state == "fired, counted":
+        return "counted"
+    return "uncounted" if state.startswith("fired") else state.split(":")[0]
+
+
 def trigger_value(trigger: Trigger) -> str:
     """The measured value; empty for a yes/no trigger whose detail says it all."""
     value = trigger["value"]
@@ -79,10 +87,5 @@ def trigger_threshold(trigger: Trigger) -> str:
 def ordered_triggers(triggers: list[Trigger]) -> list[Trigger]:
     """Counted first, then fired and not counted, then quiet, then off; params order within."""
 
-    def rank(trigger: Trigger) -> int:
-        state = trigger_state(trigger)
-        return (
-            0 if state == "fired, counted" else 1 if state.startswith("fired") else 3 if state == "off" else 2
-        )
-
-    return sorted(triggers, key=rank)
+    rank = {"counted": 0, "uncounted": 1, "quiet": 2, "off": 3}
+    return sorted(triggers, key=lambda t: rank[trigger_kind(t)])
