@@ -68,6 +68,9 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     assert f"files/md5/{md5[:2]}/{md5[2:]}" in remote_files(remote)
     report = (ci.path / "reports/job.md").read_text()
     assert "# Decision as of 2025-03" in report and "| roc auc |" in report
+    page = (ci.path / "reports/report.html").read_text()  # the run that promoted, then the new champion
+    assert '<span class="badge promoted">promoted v1.0.0</span>' in page
+    assert "After the promotion: v1.0.0 on this batch" in page and "no record of the run" not in page
     assert "Verdict: **promoted**: no champion yet" in report  # the decision that promoted
     assert "In production after this job: v1.0.0" in report
 
