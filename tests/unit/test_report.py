@@ -247,6 +247,7 @@ def test_html_report_at_cold_start_draws_placeholders(toy_schema):
     )
     assert charts_of(page)[:4] == ["roc", "pr", "calibration", "confusion"]
     assert "no model was scored on the holdout" in svg_of(page, "calibration")
+    assert "challenger 0.8000 (no champion yet)" in page
 
 
 def test_confusion_matrix_counts_every_cell_negative_first(toy_schema):

@@ -171,8 +171,8 @@ def header(run: RunRecord, shown: Deciding, promoted_here: bool) -> str:
         facts.append(
             (
                 f"{run.metric} on the holdout ({holdout.get('rows', 0):,} rows)",
-                f"challenger {cell(challenger.get(run.metric))} against champion "
-                f"{cell(champion.get(run.metric)) if champion else NOTHING}",
+                f"challenger {cell(challenger.get(run.metric))} "
+                + (f"against champion {cell(champion.get(run.metric))}" if champion else "(no champion yet)"),
             )
         )
     fired = " ".join(chips) if chips else "no trigger fired"
