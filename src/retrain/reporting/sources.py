@@ -54,14 +54,15 @@ def this_run() -> Deciding:
 def run_at(commit: str, as_of: str, log: logging.Logger) -> Deciding | None:
     """The run recorded at `commit` when it decided on `as_of`: its records, and both models'
     holdout scores when DVC can read them (a warning says what is left out)."""
-    try:
-        read: dict[str, bytes | Path] = dict(read_many_at_commit(".", RECORDS + CURVES, commit))
-    except RegistryError as err:
-        log.warning("the run that promoted the champion is not shown: %s", err)
-        return None
-    try:
-        read.update(read_many_at_commit(".", SCORES, commit))
-    except RegistryError as err:
-        log.warning("the holdout scores of the run that promoted the champion are not shown: %s", err)
+    read: dict[str, bytes | Path]
+    try:  # one view of the commit for everything: opening it costs most of the read
+        read = dict(read_many_at_commit(".", RECORDS + CURVES + SCORES, commit))
+    except RegistryError as missing:
+        try:
+            read = dict(read_many_at_commit(".", RECORDS + CURVES, commit))
+        except RegistryError as err:
+            log.warning("the run that promoted the champion is not shown: %s", err)
+            return None
+        log.warning("the holdout scores of the run that promoted the champion are not shown: %s", missing)
     run = deciding(read)
     return run if run.decision.get("as_of") == as_of else None
