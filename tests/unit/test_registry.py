@@ -183,6 +183,49 @@ def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(
     assert unpickled == []
 
 
+def cache_repo(root, files: dict) -> str:
+    """A git repository with one commit and `files` in its DVC cache under their md5s."""
+    import subprocess
+
+    from tests.helpers import command_env
+
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "c"], cwd=root, check=True, env=command_env()
+    )
+    for data in files.values():
+        md5 = md5_bytes(data)
+        (root / ".dvc/cache/files/md5" / md5[:2]).mkdir(parents=True, exist_ok=True)
+        (root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).write_bytes(data)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_a_champion_in_the_local_cache_is_read_by_md5_and_still_checked(monkeypatch, tmp_path, stored):
+    commit = cache_repo(tmp_path, stored)
+    monkeypatch.setattr(champion_module, "read_many_at_commit", lambda *a: pytest.fail("opened the repo"))
+    record = tag_record(stored, commit=commit)
+    champion = champion_module.load_trusted(tmp_path, pointer(), record)
+    assert champion.profile == {"rows": 1} and hasattr(champion.model, "predict_proba")
+
+    md5 = record["files"]["profile.json"]
+    (tmp_path / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).write_bytes(b'{"rows": 2}')
+    with pytest.raises(RegistryError, match="profile.json at .*: md5 .* tag m@v1.0.0; refusing"):
+        champion_module.load_trusted(tmp_path, pointer(), record)
+
+
+def test_a_cache_object_of_a_commit_this_repository_lacks_is_not_read(monkeypatch, tmp_path, stored):
+    cache_repo(tmp_path, stored)
+
+    def unreadable(root, paths, commit):
+        raise RegistryError(f"cannot read {paths[0]} at commit {commit[:12]}")
+
+    monkeypatch.setattr(champion_module, "read_many_at_commit", unreadable)
+    with pytest.raises(RegistryError, match="names commit 0{12}, which this repository does not have"):
+        champion_module.verified_files(tmp_path, tag_record(stored, commit="0" * 40))
+
+
 def ref(tag, commit, message="", time=0):
     return {"tag": tag, "commit": commit, "time": time, "message": message}
 

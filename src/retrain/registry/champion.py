@@ -223,6 +223,25 @@ def read_many_at_commit(root: str | Path, paths: list[str], commit: str) -> dict
     return found
 
 
+def has_commit(root: str | Path, commit: str) -> bool:
+    found = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=root, capture_output=True)
+    return found.returncode == 0
+
+
+def cached_objects(root: str | Path, md5s: list[str]) -> list[bytes] | None:
+    """The bytes of each md5 from the local DVC cache, or None unless the cache holds them all:
+    DVC stores a file under its md5, so reading it there skips opening the repository at a
+    commit (the caller still checks every md5)."""
+    from dvc.config import Config
+
+    configured = Config(dvc_dir=str(Path(root).resolve() / ".dvc"))["cache"].get("dir")
+    objects = Path(configured or Path(root) / ".dvc" / "cache") / "files" / "md5"
+    paths = [objects / md5[:2] / md5[2:] for md5 in md5s]
+    if not all(path.is_file() for path in paths):
+        return None
+    return [path.read_bytes() for path in paths]
+
+
 TRAINED_ROWS_FILE = "trained_rows.npy"
 
 
@@ -252,29 +271,31 @@ def verified_files(root: str | Path, record: TagRecord) -> dict[str, bytes]:
     beside = Path(record["path"])
     side = list(record["files"]) if "files" in record else LEGACY_SIDE_FILES
     names = {MODEL_FILE: record["path"], **{n: str(beside.with_name(n)) for n in side}}
-    try:
-        found = read_many_at_commit(root, list(names.values()), record["commit"])
-    except RegistryError:
-        known = (
-            subprocess.run(
-                ["git", "cat-file", "-e", f"{record['commit']}^{{commit}}"], cwd=root, capture_output=True
-            ).returncode
-            == 0
-        )
-        if known:
-            raise
-        raise RegistryError(
-            f"tag {record['tag']} names commit {record['commit'][:12]}, which "
-            "this repository does not have; fetch it (git fetch --tags)"
-        ) from None
+    expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
+    cached = (
+        cached_objects(root, [expected[name] for name in names])
+        if expected.keys() == names.keys() and has_commit(root, record["commit"])
+        else None
+    )
+    if cached is not None:
+        files = dict(zip(names, cached, strict=True))
+    else:
+        try:
+            found = read_many_at_commit(root, list(names.values()), record["commit"])
+        except RegistryError:
+            if has_commit(root, record["commit"]):
+                raise
+            raise RegistryError(
+                f"tag {record['tag']} names commit {record['commit'][:12]}, which "
+                "this repository does not have; fetch it (git fetch --tags)"
+            ) from None
+        files = {name: found[path] for name, path in names.items()}
     if "files" not in record:
         log.warning(
             "tag %s predates side-file md5s: %s are read unverified",
             record["tag"],
             ", ".join(LEGACY_SIDE_FILES),
         )
-    expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
-    files = {name: found[path] for name, path in names.items()}
     for name, md5 in expected.items():
         checked_bytes(files[name], md5, f"{names[name]} at {record['commit'][:12]}", f"tag {record['tag']}")
     return files

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from retrain.reporting import svg  # noqa: E402
+
 ROLE_COLOURS = {"champion": "#1f77b4", "challenger": "#d62728"}
 POLICY_COLOURS = {
     "policy": "#d62728",
@@ -159,20 +161,16 @@ def distribution(feature: dict[str, Any], name: str, reference: str) -> bytes:
         labels = [str(c) if len(str(c)) <= 22 else str(c)[:21] + "…" for c in dist["categories"]]
     ref_share = ref / max(ref.sum(), 1)
     cur_share = cur / max(cur.sum(), 1)
-    with _style():
-        fig, ax = plt.subplots(figsize=(max(3.4, 0.34 * len(labels) + 1.2), 2.7))
-        x = np.arange(len(labels))
-        ax.bar(x - 0.2, ref_share, width=0.4, color=REFERENCE_COLOUR, label=reference)
-        ax.bar(x + 0.2, cur_share, width=0.4, color=CURRENT_COLOUR, label="newest batch")
-        ax.set_xticks(
-            x, labels, rotation=40 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center"
-        )
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
-        ax.set_ylabel("share of rows")
-        state = "drifted" if feature.get("drifted") else "quiet"
-        ax.set_title(f"{name}: PSI {feature['psi']:.3f} ({state})", fontsize=9)
-        ax.legend(loc="upper right", frameon=False, fontsize=7)
-        return _svg(fig)
+    state = "drifted" if feature.get("drifted") else "quiet"
+    return svg.bar_pairs(
+        labels,
+        [
+            (reference, REFERENCE_COLOUR, ref_share.tolist()),
+            ("newest batch", CURRENT_COLOUR, cur_share.tolist()),
+        ],
+        title=f"{name}: PSI {feature['psi']:.3f} ({state})",
+        y_label="share of rows",
+    )
 
 
 def drift_over_time(frame: pd.DataFrame, title: str, threshold: float) -> bytes:
