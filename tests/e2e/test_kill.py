@@ -264,16 +264,18 @@ def test_a_foreign_index_lock_is_refused_and_kept(verdict, tmp_path):
     assert "churn-model@v1.1.0" not in repo.tags()
 
 
+REFUSED_WHILE_REPRO_RUNS = [("promote",), ("rollback", "--to", "v1.0.0", "--reason", "x"), ("hold",)]
+
+
 @pytest.mark.parametrize(
-    "command,pause",
+    "commands,pause",
     [
-        (("promote",), "write:reports/evaluation.json"),
-        (("rollback", "--to", "v1.0.0", "--reason", "x"), "write:reports/evaluation.json"),
-        (("hold",), "write:reports/evaluation.json"),
-        (("promote",), "write:reports/backtest.json"),
+        (REFUSED_WHILE_REPRO_RUNS, "write:reports/evaluation.json"),
+        (REFUSED_WHILE_REPRO_RUNS[:1], "write:reports/backtest.json"),
     ],
+    ids=["inside-evaluate", "inside-backtest"],
 )
-def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command, pause):
+def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, commands, pause):
     """A repro paused inside evaluate (which reads the pointer) or the backtest (which writes
     reports promote would commit) holds DVC's locks: promote, hold and rollback are refused and
     change nothing, and the evaluation it records describes the pointer it read."""
@@ -287,7 +289,7 @@ def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command,
     }
     written = repo.path / pause.removeprefix("write:")
     before_mtime = written.stat().st_mtime_ns if written.exists() else 0
-    env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:8"})
+    env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:{6 * len(commands) + 4}"})
     running = subprocess.Popen(
         ["dvc", "repro"], cwd=repo.path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -297,13 +299,15 @@ def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, command,
     while not written.exists() or written.stat().st_mtime_ns == before_mtime:
         assert time.time() < deadline and running.poll() is None, running.stderr.read()
         time.sleep(0.2)
-    out = repo.retrain(*command, check=False)
-    assert out.returncode == 3 and "dvc repro?" in out.stderr, out.stderr
-    assert {
-        "tags": repo.tags(),
-        "head": repo.git("rev-parse", "HEAD"),
-        "pointer": (repo.path / "models/champion.json").read_bytes(),
-    } == before
+    for command in commands:
+        out = repo.retrain(*command, check=False)
+        assert out.returncode == 3 and "dvc repro?" in out.stderr, (command, out.stderr)
+        assert running.poll() is None, "the pause ended before every command was tried"
+        assert {
+            "tags": repo.tags(),
+            "head": repo.git("rev-parse", "HEAD"),
+            "pointer": (repo.path / "models/champion.json").read_bytes(),
+        } == before, command
     _, err = running.communicate(timeout=300)
     assert running.returncode == 0, err
     assert repo.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
