@@ -181,3 +181,78 @@ def test_a_push_rejected_while_origin_stands_still_fails_and_retries_nothing(set
     out = job(ci, check=False)
     assert out.returncode == 1 and "the push was rejected (attempt 1 of 3)" in out.stderr
     assert origin_state(origin) == state
+
+
+def test_behind_branch_protection_a_pull_request_carries_the_model_and_its_tags_wait_for_the_merge(
+    setup, tmp_path
+):
+    """RETRAIN_PUSH=pull-request: main and the tags stay as they were; the run's commits go to a
+    branch and its tags to pending refs no reader sees. After a merge commit, the next job on
+    main publishes the tags, and every reader of a fresh clone names the new version."""
+    origin, remote, ci = setup
+    main_before = Repo(origin).git("rev-parse", "main")
+    out = job(ci, RETRAIN_PUSH="pull-request")
+    assert "pushed retrain/2025-03 with the pending tags" in out.stdout
+    refs = origin_state(origin)
+    assert "refs/heads/retrain/2025-03" in refs and "refs/retrain/pending/2025-03/churn-model@v1.0.0" in refs
+    assert "refs/tags/" not in refs and Repo(origin).git("rev-parse", "main") == main_before
+
+    def fresh(name: str) -> Repo:
+        clone = Repo(tmp_path / name)
+        ci.run("git", "clone", "-q", str(origin), str(clone.path))
+        return clone
+
+    waiting = fresh("waiting")
+    assert "no model of churn-model is in production" in waiting.retrain("verify").stdout
+    out = job(waiting, RETRAIN_PUSH="pull-request")
+    assert "A pull request with churn-model@v1.0.0" in out.stdout and "awaits review" in out.stdout
+    assert origin_state(origin) == refs
+
+    reviewer = fresh("reviewer")
+    reviewer.git("fetch", "-q", "origin", "retrain/2025-03")
+    reviewer.git("merge", "-q", "--no-ff", "-m", "Merge the model of 2025-03", "FETCH_HEAD")
+    reviewer.git("push", "-q", "origin", "main")
+
+    after_merge = fresh("after-merge")
+    out = job(after_merge, RETRAIN_PUSH="pull-request")
+    assert "published churn-model" in out.stdout and "churn-model@v1.0.0" in out.stdout
+    refs = origin_state(origin)
+    assert "refs/retrain/pending/" not in refs and "refs/tags/churn-model@v1.0.0" in refs
+    for tag in Repo(origin).git("tag", "--list").split():
+        commit = Repo(origin).git("rev-list", "-n1", tag)
+        assert (
+            Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main", check=False).returncode
+            == 0
+        )
+    reader = fresh("reader")
+    assert "ok: every reader names churn-model v1.0.0" in reader.retrain("verify").stdout
+    shown = json.loads(reader.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
+    assert shown == "v1.0.0" == reader.json("models/champion.json")["version"]
+
+    # A closed pull request (its branch gone, its commit not on main) and a squash-merged one
+    # (main has its pointer but not its commit): both pending tags are dropped, never
+    # published, and the job stops at retrain verify saying how to merge instead.
+    for version, period in (("v9.0.0", "2099-01"), ("v9.1.0", "2099-02")):
+        reader.git("checkout", "-q", "-b", period, "main")
+        if version == "v9.1.0":
+            pointer = reader.json("models/champion.json")
+            (reader.path / "models/champion.json").write_text(json.dumps({**pointer, "version": version}))
+        reader.git("commit", "-q", "-a", "--allow-empty", "-m", f"the model {version}")
+        reader.git("tag", "-a", "-m", version, f"churn-model@{version}")
+        reader.git(
+            "push",
+            "-q",
+            "origin",
+            f"refs/tags/churn-model@{version}:refs/retrain/pending/{period}/churn-model@{version}",
+        )
+        reader.git("tag", "-d", f"churn-model@{version}")
+    reader.git("checkout", "-q", "main")
+    reader.git("merge", "-q", "--squash", "2099-02")
+    reader.git("commit", "-q", "-m", "Squash the model of 2099-02")
+    reader.git("push", "-q", "origin", "main")
+    out = job(fresh("after-squash"), check=False, RETRAIN_PUSH="pull-request")
+    assert out.returncode == 1
+    assert "dropping the pending tag churn-model@v9.0.0: the branch retrain/2099-01 is gone" in out.stderr
+    assert "merged without a merge commit (squash or rebase)" in out.stderr and "v9.1.0" in out.stderr
+    refs = origin_state(origin)
+    assert "refs/retrain/pending/" not in refs and "v9." not in refs

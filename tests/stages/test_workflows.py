@@ -33,11 +33,14 @@ def test_zizmor_finds_nothing_of_medium_or_high_severity():
 def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissions():
     flow = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
     triggers = flow[True]  # YAML reads the key `on` as True
-    assert {"data/raw/**", "params.yaml", "dvc.yaml"} <= set(triggers["push"]["paths"])
+    assert {"data/raw/**", "params.yaml", "dvc.yaml", "models/champion.json"} <= set(
+        triggers["push"]["paths"]
+    )
     assert "workflow_dispatch" in triggers
     assert flow["permissions"] == {} and flow["concurrency"]["cancel-in-progress"] is False
     job = flow["jobs"]["retrain"]
-    assert job["permissions"] == {"contents": "write"}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert flow["env"]["RETRAIN_PUSH"] == "${{ vars.RETRAIN_PUSH || '1' }}"
     steps = job["steps"]
     assert steps[0]["with"]["fetch-depth"] == 0 and steps[0]["with"]["fetch-tags"] is True
     assert all("@" in s["uses"] and len(s["uses"].split("@")[1]) == 40 for s in steps if "uses" in s)
@@ -49,6 +52,9 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     assert "reports/report.html" in uses["actions/upload-artifact"]["with"]["path"]
     assert steps.index(uses["actions/upload-artifact"]) > steps.index(run)
     assert ".[${DVC_EXTRA}]" in next(s["run"] for s in steps if s.get("name") == "Install")
+    review = next(s for s in steps if "gh pr create" in s.get("run", ""))
+    assert steps.index(review) > steps.index(run) and "steps.job.outputs.review_branch" in review["if"]
+    assert '--head "$REVIEW_BRANCH"' in review["run"] and review["env"]["GH_TOKEN"] == "${{ github.token }}"
     pr = yaml.safe_load((ROOT / ".github/workflows/retrain-pr.yml").read_text())
     assert {"params.yaml", "dvc.yaml"} <= set(pr[True]["pull_request"]["paths"])
     pr_job = pr["jobs"]["report"]
