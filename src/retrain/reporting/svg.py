@@ -18,7 +18,7 @@ def _text(x: float, y: float, text: str, size: int = 11, anchor: str = "middle",
 
 
 def percent_ticks(top: float) -> list[float]:
-    """Three to six round steps from 0 to at least `top` (a share)."""
+    """Round steps from 0 to at least `top` (a share), at most six ticks."""
     for step in (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5):
         if top / step <= 5:
             return [step * k for k in range(math.ceil(top / step - 1e-9) + 1)]
