@@ -272,9 +272,10 @@ def verified_files(root: str | Path, record: TagRecord) -> dict[str, bytes]:
     side = list(record["files"]) if "files" in record else LEGACY_SIDE_FILES
     names = {MODEL_FILE: record["path"], **{n: str(beside.with_name(n)) for n in side}}
     expected = {MODEL_FILE: record["md5"], **(record.get("files") or {})}
+    known = has_commit(root, record["commit"])
     cached = (
         cached_objects(root, [expected[name] for name in names])
-        if expected.keys() == names.keys() and has_commit(root, record["commit"])
+        if known and expected.keys() == names.keys()
         else None
     )
     if cached is not None:
@@ -283,7 +284,7 @@ def verified_files(root: str | Path, record: TagRecord) -> dict[str, bytes]:
         try:
             found = read_many_at_commit(root, list(names.values()), record["commit"])
         except RegistryError:
-            if has_commit(root, record["commit"]):
+            if known:
                 raise
             raise RegistryError(
                 f"tag {record['tag']} names commit {record['commit'][:12]}, which "
