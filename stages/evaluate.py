@@ -1,14 +1,17 @@
 """Stage evaluate: the champion on the newest rows, against its own reference profile.
 
 The newest batch, when labelled and kept whole (prepare.max_rows.labelled), is also the labelled
-batch: it is read once. The champion's probabilities are kept so that compare need not score the
-same rows with the same model again.
+batch: it is read once. With RETRAIN_ENGINE=dask the newest batch stays in partitions that a
+Dask cluster's workers read and count; the stage holds only the labelled rows and samples.
+The champion's probabilities are kept so that compare need not score the same rows with the
+same model again.
 """
 
 import time
 
 from retrain.data import files
 from retrain.data.schema import Schema
+from retrain.engine.rows import FrameRows, parquet_rows
 from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.model.modeling import stored_scores
@@ -17,6 +20,7 @@ from retrain.params import load, section
 from retrain.registry.champion import load_champion
 from retrain.reporting import dvc_metrics
 
+NEWEST, LABELLED = "data/prepared/newest.parquet", "data/prepared/labelled.parquet"
 SCORES = "reports/plots/newest_champion.csv"
 STORED = "data/scored/newest_champion.parquet"
 log = get("evaluate")
@@ -32,34 +36,41 @@ def main() -> None:
     prepare = section(params, "prepare")
     most, seed = prepare["max_rows"]["labelled"], prepare["sample_seed"]
     prepared = files.read_json("reports/prepare.json")
-    newest = files.read_parquet("data/prepared/newest.parquet")
-    whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == len(newest)
-    labelled = newest if whole else files.read_parquet("data/prepared/labelled.parquet")
-    log.info("read %d rows of the newest batch and %d labelled rows", len(newest), len(labelled))
-    began = time.perf_counter()
-    champion = load_champion(".")
-    if champion is None:
-        log.info("no champion yet (cold start): nothing to evaluate")
-    else:
+    with parquet_rows(NEWEST) as newest:
+        whole = prepared.get("newest_labelled") and prepared.get("labelled_rows") == newest.rows
+        labelled = newest.frame if whole and isinstance(newest, FrameRows) else files.read_parquet(LABELLED)
         log.info(
-            "verified and loaded champion %s in %.2f s",
-            champion.pointer["version"],
-            time.perf_counter() - began,
+            "read %d rows of the newest batch%s and %d labelled rows",
+            newest.rows,
+            ""
+            if isinstance(newest, FrameRows)
+            else f" (in {len(newest.partition_rows())} partitions, on Dask)",
+            len(labelled),
         )
-    scored = champion_scores(champion, labelled, schema, threshold)
-    with timed(log, "drift, domain classifier and scores"):
-        record = evaluate(
-            champion,
-            labelled,
-            newest,
-            schema,
-            threshold,
-            observed=prepared.get("newest_observed"),
-            domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
-            scored=scored,
-            most=most,
-            seed=seed,
-        )
+        began = time.perf_counter()
+        champion = load_champion(".")
+        if champion is None:
+            log.info("no champion yet (cold start): nothing to evaluate")
+        else:
+            log.info(
+                "verified and loaded champion %s in %.2f s",
+                champion.pointer["version"],
+                time.perf_counter() - began,
+            )
+        scored = champion_scores(champion, labelled, schema, threshold)
+        with timed(log, "drift, domain classifier and scores"):
+            record = evaluate(
+                champion,
+                labelled,
+                newest,
+                schema,
+                threshold,
+                observed=prepared.get("newest_observed"),
+                domain=DomainCheck(int(domain["folds"]), int(domain["max_rows"]), int(domain["seed"])),
+                scored=scored,
+                most=most,
+                seed=seed,
+            )
     files.write_json("reports/evaluation.json", record)
     files.write_json(
         dvc_metrics.SERVED, dvc_metrics.served(record, str(section(params, "metrics")["primary"]))

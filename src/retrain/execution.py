@@ -49,3 +49,43 @@ def limited_threads() -> Iterator[int]:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with threadpool_limits(limits=n):
         yield n
+
+
+ENGINE = "RETRAIN_ENGINE"
+ENGINES = ("local", "dask")
+SCHEDULER = "RETRAIN_DASK_SCHEDULER"
+WORKERS = "RETRAIN_DASK_WORKERS"
+PARTITION_ROWS = "RETRAIN_DASK_PARTITION_ROWS"
+
+
+def engine() -> str:
+    """RETRAIN_ENGINE: `local` (the default: this process) or `dask` (a cluster)."""
+    value = os.environ.get(ENGINE, "").strip().lower() or "local"
+    if value not in ENGINES:
+        raise DataError(f"{ENGINE} is {value!r}, expected one of: {', '.join(ENGINES)}")
+    return value
+
+
+def _whole_number(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise DataError(f"{name} is {value!r}, expected a whole number of at least 1")
+    return int(value)
+
+
+def dask_workers() -> int:
+    """RETRAIN_DASK_WORKERS: worker processes of the local cluster; else threads()."""
+    return _whole_number(WORKERS) or threads()
+
+
+def partition_rows() -> int | None:
+    """RETRAIN_DASK_PARTITION_ROWS: most rows per partition; else one Parquet row group each."""
+    return _whole_number(PARTITION_ROWS)
+
+
+def scheduler() -> str | None:
+    """RETRAIN_DASK_SCHEDULER: the address of a running scheduler (tcp://host:8786); else the
+    stage starts a local cluster."""
+    return os.environ.get(SCHEDULER, "").strip() or None

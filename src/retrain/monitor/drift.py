@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.schema import MISSING, Schema
-from retrain.data.splits import sampled
+from retrain.data.splits import sample_positions, sampled
+from retrain.engine.rows import Rows, as_rows
 from retrain.execution import threads
 from retrain.model.metrics import roc_auc
 
@@ -143,40 +144,140 @@ def js_distance(reference: np.ndarray, current: np.ndarray) -> float:
 KS_MAX_ROWS = 100_000
 
 
-def numeric_drift(ref: dict[str, Any], sample: pd.Series, batch: pd.Series) -> dict[str, Any]:
-    """PSI and JS over every row; KS against at most KS_MAX_ROWS evenly spaced batch values,
-    as its power is set by the much smaller reference sample (n*m/(n+m) moves by < 2%)."""
+def ks_step(present: int) -> int:
+    """Every how many present values of a column the KS test reads: all of them up to
+    KS_MAX_ROWS, else evenly spaced ones, at most KS_MAX_ROWS."""
+    return max(1, -(-present // KS_MAX_ROWS))
+
+
+def numeric_drift(
+    ref: dict[str, Any], sample: pd.Series, current: list[int], ks: np.ndarray
+) -> dict[str, Any]:
+    """PSI and JS of the batch's counts per reference bin (`current`, from count_features:
+    every row); KS against `ks`, the batch's values at every ks_step-th present position, as
+    its power is set by the much smaller reference sample (n*m/(n+m) moves by < 2%)."""
     from scipy import stats
 
-    b, missing = present_values(batch)
     reference = np.asarray(ref["counts"] + [ref["missing"]], dtype=float)
-    current = np.asarray(_bin_counts(b, ref["edges"]) + [missing], dtype=float)
+    now = np.asarray(current, dtype=float)
     a = present_values(sample)[0]
-    b = b[:: -(-len(b) // KS_MAX_ROWS)] if len(b) > KS_MAX_ROWS else b
-    test = stats.ks_2samp(a, b, method="asymp") if len(a) and len(b) else None
+    test = stats.ks_2samp(a, ks, method="asymp") if len(a) and len(ks) else None
     return {
         "kind": "numeric",
-        "psi": round(psi(reference, current), 6),
-        "js": round(js_distance(reference, current), 6),
+        "psi": round(psi(reference, now), 6),
+        "js": round(js_distance(reference, now), 6),
         "test": "ks",
         "statistic": None if test is None else round(float(test.statistic), 6),
         "p_value": None if test is None else float(test.pvalue),
         "distribution": {
             "edges": ref["edges"],
             "reference": [int(c) for c in reference],
-            "current": [int(c) for c in current],
+            "current": [int(c) for c in now],
         },
     }
 
 
-def category_counts(batch: pd.DataFrame, schema: Schema) -> dict[str, pd.Series]:
-    """Each categorical column's value counts, missing included: what the drift statistics and
-    the schema check both read, counted once."""
-    columns = [col for col in schema.categorical if col in batch]
-    with _pool(len(columns)) as pool:
-        return dict(
-            zip(columns, pool.map(lambda col: batch[col].value_counts(dropna=False), columns), strict=True)
+@dataclass
+class FeatureCounts:
+    """What the drift statistics and the schema check read of a batch: counts per partition
+    that add up to the whole batch's, whatever the partitioning."""
+
+    rows: int
+    bins: dict[str, list[int]]  # per profiled numeric column: per reference bin, then missing
+    present: dict[str, int]  # per numeric column: values not missing
+    outside: dict[str, int]  # per numeric column with a trained range: values outside it
+    categories: dict[str, dict[Any, int]]  # per categorical column: counts, missing under None
+    present_by_partition: list[dict[str, int]]
+
+    def __add__(self, other: FeatureCounts) -> FeatureCounts:
+        def added(a: dict[Any, Any], b: dict[Any, Any], add: Any) -> dict[Any, Any]:
+            return {k: add(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k)) for k in {**a, **b}}
+
+        def counts(a: dict[Any, int], b: dict[Any, int]) -> dict[Any, int]:
+            return added(a, b, lambda x, y: x + y)
+
+        return FeatureCounts(
+            rows=self.rows + other.rows,
+            bins=added(self.bins, other.bins, lambda x, y: [i + j for i, j in zip(x, y, strict=True)]),
+            present=counts(self.present, other.present),
+            outside=counts(self.outside, other.outside),
+            categories=added(self.categories, other.categories, counts),
+            present_by_partition=self.present_by_partition + other.present_by_partition,
         )
+
+
+def _value_counts(values: pd.Series) -> dict[Any, int]:
+    return {
+        (None if pd.isna(key) else key): int(n)  # type: ignore[call-overload]  # pandas-stubs
+        for key, n in values.value_counts(dropna=False).items()
+    }
+
+
+def count_features(
+    frame: pd.DataFrame, _: Any = None, *, profile: dict[str, Any], schema: Schema
+) -> FeatureCounts:
+    """The counts of one partition (or of a whole batch): per numeric column its counts per
+    reference bin and outside the trained range, per categorical column its value counts.
+    Columns are counted side by side."""
+    numeric = [col for col in schema.numeric if col in frame]
+    categorical = [col for col in schema.categorical if col in frame]
+
+    def one_numeric(col: str) -> tuple[int, list[int] | None, int | None]:
+        present, missing = present_values(frame[col])
+        ref = profile["numeric"].get(col)
+        bins = _bin_counts(present, ref["edges"]) + [missing] if ref else None
+        bounds = known_range(profile, col)
+        outside = (
+            None if bounds is None else int(np.count_nonzero((present < bounds[0]) | (present > bounds[1])))
+        )
+        return len(present), bins, outside
+
+    with _pool(len(numeric) + len(categorical)) as pool:
+        numbers = dict(zip(numeric, pool.map(one_numeric, numeric), strict=True))
+        counted = pool.map(lambda col: _value_counts(frame[col]), categorical)  # type: ignore[arg-type]
+        words = dict(zip(categorical, counted, strict=True))
+    present = {col: n for col, (n, _, _) in numbers.items()}
+    return FeatureCounts(
+        rows=len(frame),
+        bins={col: bins for col, (_, bins, _) in numbers.items() if bins is not None},
+        present=present,
+        outside={col: out for col, (_, _, out) in numbers.items() if out is not None},
+        categories=words,
+        present_by_partition=[present],
+    )
+
+
+def batch_counts(rows: Rows, profile: dict[str, Any], schema: Schema) -> FeatureCounts:
+    """count_features over every partition of `rows`, added up in partition order."""
+    parts = rows.map_partitions(count_features, profile=profile, schema=schema)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def ks_values(
+    frame: pd.DataFrame, offsets: dict[str, int], *, steps: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """A partition's share of each column's KS values: its present values whose position among
+    the batch's present values (from `offsets`, the present values before this partition) is a
+    multiple of the column's step."""
+    out = {}
+    for col, step in steps.items():
+        present = present_values(frame[col])[0]
+        out[col] = present[(-offsets[col]) % step :: step]
+    return out
+
+
+def batch_ks_values(rows: Rows, counts: FeatureCounts, columns: list[str]) -> dict[str, np.ndarray]:
+    """Each column's values for the KS test, gathered from the partitions in order."""
+    steps = {col: ks_step(counts.present[col]) for col in columns}
+    offsets, before = [], dict.fromkeys(columns, 0)
+    for part in counts.present_by_partition:
+        offsets.append(dict(before))
+        before = {col: before[col] + part.get(col, 0) for col in columns}
+    parts = rows.map_partitions(ks_values, offsets, steps=steps)
+    return {col: np.concatenate([part[col] for part in parts]) for col in columns}
 
 
 def _pool(tasks: int) -> ThreadPoolExecutor:
@@ -197,8 +298,8 @@ def _import_for_threads(classifier: bool = False) -> None:
         import sklearn.model_selection  # noqa: F401
 
 
-def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
-    """PSI, JS and chi-square of a column's counts (from category_counts) against the profile."""
+def categorical_drift(ref: dict[str, Any], counts: dict[Any, int]) -> dict[str, Any]:
+    """PSI, JS and chi-square of a column's counts (from count_features) against the profile."""
     from scipy import stats
 
     ref_counts = dict(ref["counts"])
@@ -206,7 +307,7 @@ def categorical_drift(ref: dict[str, Any], counts: pd.Series) -> dict[str, Any]:
         ref_counts[MISSING] = ref["missing"]
     cur: dict[str, int] = {}
     for key, count in counts.items():
-        name = MISSING if pd.isna(key) else str(key)  # type: ignore[call-overload]  # pandas-stubs
+        name = MISSING if key is None else str(key)
         cur[name] = cur.get(name, 0) + int(count)
     categories = sorted(set(ref_counts) | set(cur))
     reference = np.asarray([ref_counts.get(k, 0) for k in categories], dtype=float)
@@ -249,14 +350,16 @@ def shown_categories(categories: list[str], reference: np.ndarray, current: np.n
 def feature_drift(
     profile: dict[str, Any],
     sample: pd.DataFrame,
-    batch: pd.DataFrame,
+    batch: pd.DataFrame | Rows,
     schema: Schema,
-    counts: dict[str, pd.Series] | None = None,
+    counts: FeatureCounts | None = None,
 ) -> dict[str, dict[str, Any]]:
     """PSI, Jensen-Shannon distance and a test (KS or chi-square) for every shared feature."""
-    counts = category_counts(batch, schema) if counts is None else counts
+    rows = as_rows(batch)
+    counts = batch_counts(rows, profile, schema) if counts is None else counts
+    numeric = [col for col in schema.numeric if col in profile["numeric"] and col in counts.bins]
+    ks = batch_ks_values(rows, counts, numeric)
     out: dict[str, dict[str, Any]] = {}
-    numeric = [col for col in schema.numeric if col in profile["numeric"] and col in batch]
     _import_for_threads()
     with _pool(len(numeric)) as pool:
         out.update(
@@ -266,7 +369,8 @@ def feature_drift(
                     lambda col: numeric_drift(
                         profile["numeric"][col],
                         sample[col],  # type: ignore[arg-type]  # pandas-stubs: a column is a Series
-                        batch[col],  # type: ignore[arg-type]
+                        counts.bins[col],
+                        ks[col],
                     ),
                     numeric,
                 ),
@@ -274,8 +378,8 @@ def feature_drift(
             )
         )
     for col in schema.categorical:
-        if col in profile["categorical"] and col in counts:
-            out[col] = categorical_drift(profile["categorical"][col], counts[col])
+        if col in profile["categorical"] and col in counts.categories:
+            out[col] = categorical_drift(profile["categorical"][col], counts.categories[col])
     return out
 
 
@@ -292,7 +396,7 @@ class BatchDrift:
 def batch_drift(
     profile: dict[str, Any],
     reference: pd.DataFrame,
-    batch: pd.DataFrame,
+    batch: pd.DataFrame | Rows,
     schema: Schema,
     observed: dict[str, Any],
     folds: int,
@@ -301,16 +405,17 @@ def batch_drift(
 ) -> BatchDrift:
     """Schema changes, feature_drift and domain_auc of `batch` against a champion's profile and
     reference sample. The classifier starts first, on its own thread, and runs beside the
-    category counts and the per-feature statistics."""
+    counts and the per-feature statistics."""
+    rows = as_rows(batch)
     _import_for_threads(classifier=True)
     with ThreadPoolExecutor(1) as background:
-        domain = background.submit(domain_auc, reference, batch, schema, folds, max_rows, seed)
-        counts = category_counts(batch, schema)
-        changes = schema_changes(profile, batch, schema, observed, counts)
+        domain = background.submit(domain_auc, reference, rows, schema, folds, max_rows, seed)
+        counts = batch_counts(rows, profile, schema)
+        changes = schema_changes(profile, rows, schema, observed, counts)
         if changes["missing_columns"]:
             domain.cancel()
             return BatchDrift(changes, None, None)
-        features = feature_drift(profile, reference, batch, schema, counts)
+        features = feature_drift(profile, reference, rows, schema, counts)
         return BatchDrift(changes, features, domain.result())
 
 
@@ -318,7 +423,7 @@ def batch_drift(
 
 
 def domain_auc(
-    sample: pd.DataFrame, batch: pd.DataFrame, schema: Schema, folds: int, max_rows: int, seed: int
+    sample: pd.DataFrame, batch: pd.DataFrame | Rows, schema: Schema, folds: int, max_rows: int, seed: int
 ) -> dict[str, Any]:
     """Cross-validated ROC AUC of a classifier telling reference rows from batch rows."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -327,8 +432,10 @@ def domain_auc(
 
     from retrain.model.preprocessing import TreeEncoder
 
+    rows, features = as_rows(batch), list(schema.features)
     rng = np.random.default_rng(seed)
-    ref, cur = (sampled(frame[list(schema.features)], max_rows, rng) for frame in (sample, batch))
+    ref = sampled(sample[features], max_rows, rng)
+    cur = rows.take(sample_positions(rows.rows, max_rows, rng), features)
     if min(len(ref), len(cur)) < folds * 2:
         return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
     frame = pd.concat([ref, cur], ignore_index=True)
@@ -373,47 +480,43 @@ def _listed(seen: dict[str, int], rows: int) -> dict[str, float]:
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
-def _codes_for_words(known: set[str], now: pd.Series) -> float | None:
+def _codes_for_words(known: set[str], now: dict[Any, int]) -> float | None:
     """The share of rows holding numbers in a categorical column whose trained categories were
     all words, when most of them do (integer codes in place of labels); else None."""
     words = [k for k in known if k != MISSING]
     if not words or any(_NUMBER.match(k) for k in words):
         return None
-    present = now[[not pd.isna(v) and str(v) != MISSING for v in now.index]]
-    total = int(present.sum())
-    coded = int(sum(n for v, n in present.items() if _NUMBER.match(str(v))))
+    present = {str(v): n for v, n in now.items() if v is not None and str(v) != MISSING}
+    total = sum(present.values())
+    coded = sum(n for v, n in present.items() if _NUMBER.match(v))
     return round(coded / total, 6) if total and coded / total >= 0.5 else None
 
 
 def schema_changes(
     profile: dict[str, Any],
-    batch: pd.DataFrame,
+    batch: pd.DataFrame | Rows,
     schema: Schema,
     observed: dict[str, Any],
-    counts: dict[str, pd.Series] | None = None,
+    counts: FeatureCounts | None = None,
 ) -> dict[str, Any]:
     """What differs from the schema, categories and ranges the champion was trained on."""
-    counts = category_counts(batch, schema) if counts is None else counts
+    counts = batch_counts(as_rows(batch), profile, schema) if counts is None else counts
     trained = profile["schema"]
     trained_features = set(trained["numeric"]) | set(trained["categorical"])
     now_features = set(schema.features)
     new_categories = {}
-    rows = max(len(batch), 1)
+    rows = max(counts.rows, 1)
     for col in schema.categorical:
-        if col in profile["categorical"] and col in counts:
+        if col in profile["categorical"] and col in counts.categories:
             known = known_categories(profile, col)
-            seen = {str(v): int(n) for v, n in counts[col].items() if not pd.isna(v) and str(v) not in known}  # type: ignore[call-overload]  # pandas-stubs
+            seen = {
+                str(v): n for v, n in counts.categories[col].items() if v is not None and str(v) not in known
+            }
             if seen:
                 new_categories[col] = _listed(seen, rows)
-    out_of_range = {}
-    for col in schema.numeric:
-        bounds = known_range(profile, col)
-        if bounds is not None and col in batch:
-            values = present_values(batch[col])[0]
-            outside = np.count_nonzero((values < bounds[0]) | (values > bounds[1]))
-            share = outside / len(values) if len(values) else 0.0
-            if share > 0:
-                out_of_range[col] = round(share, 6)
+    out_of_range = {
+        col: round(outside / counts.present[col], 6) for col, outside in counts.outside.items() if outside
+    }
     type_changes = {
         col: round(n / max(observed.get("rows", 1), 1), 6)
         for col, n in (observed.get("unparseable") or {}).items()
@@ -425,8 +528,8 @@ def schema_changes(
     for col in schema.categorical:
         if col in trained["numeric"]:
             type_changes[col] = 1.0
-        elif col in profile["categorical"] and col in counts and col not in type_changes:
-            coded = _codes_for_words(known_categories(profile, col), counts[col])
+        elif col in profile["categorical"] and col in counts.categories and col not in type_changes:
+            coded = _codes_for_words(known_categories(profile, col), counts.categories[col])
             if coded is not None:
                 type_changes[col] = coded
     return {

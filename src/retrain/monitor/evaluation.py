@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.schema import PERIOD, Schema
-from retrain.data.splits import HoldoutCut, row_fingerprints, sampled
+from retrain.data.splits import HoldoutCut, row_fingerprints, sample_positions
+from retrain.engine.rows import Rows, as_rows
 from retrain.errors import DataError
 from retrain.model.metrics import pr_points, roc_points, score
 from retrain.model.modeling import labels, predict_proba
@@ -113,7 +114,7 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
 def evaluate(
     champion: Champion | None,
     labelled: pd.DataFrame,
-    newest: pd.DataFrame,
+    newest: pd.DataFrame | Rows,
     schema: Schema,
     threshold: float,
     *,
@@ -129,8 +130,10 @@ def evaluate(
     trained on (`scored`, from champion_scores, when the caller has them already); drift and
     schema changes use the newest batch; estimated performance its labelled rows, or at most
     `most` of its rows (a seeded sample, as prepare keeps of a labelled batch) when unlabelled.
+    The newest batch may live in partitions on a cluster (`Rows`); every statistic is the same.
     """
-    as_of = str(newest[PERIOD].iloc[0])
+    newest = as_rows(newest)
+    as_of = str(newest.take(np.arange(1), [PERIOD])[PERIOD].iloc[0])
     labelled_period = str(labelled[PERIOD].iloc[0]) if len(labelled) else None
     record: dict[str, Any] = {
         "as_of": as_of,
@@ -210,9 +213,11 @@ def evaluate(
             )
     else:
         record["note"] = f"every labelled row of {labelled_period} was in the champion's training"
-    record["drift"] = {"period": as_of, "rows": int(len(newest)), "features": drift.features}
+    record["drift"] = {"period": as_of, "rows": newest.rows, "features": drift.features}
     record["domain_classifier"] = drift.domain
-    estimated_on = labelled if record["newest_labelled"] else sampled(newest, most, seed)
+    estimated_on = (
+        labelled if record["newest_labelled"] else newest.take(sample_positions(newest.rows, most, seed))
+    )
     same_rows = len(scored) == len(estimated_on) and scored[schema.id].array.equals(
         estimated_on[schema.id].array
     )

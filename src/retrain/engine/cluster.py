@@ -1,0 +1,165 @@
+"""The Dask engine: a Parquet file's rows read by partition on the workers of a cluster, where
+the same per-partition functions as in-process run, and only their small results (counts, the
+sampled rows) come back to the stage."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from retrain.engine.rows import local_positions
+from retrain.errors import DataError
+from retrain.execution import SCHEDULER, dask_workers, scheduler
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+# What each worker process of a local cluster runs with: one thread per library, as the workers
+# are already one per CPU.
+WORKER_ENV = {
+    "RETRAIN_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Rows `start` to `start + rows` of one row group of a Parquet file."""
+
+    path: str
+    row_group: int
+    start: int
+    rows: int
+
+
+def read_partition(part: Partition, columns: list[str] | None = None) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(part.path).read_row_group(part.row_group, columns=columns)
+    except FileNotFoundError:
+        raise DataError(
+            f"{part.path}: file not found by a Dask worker; expected storage every worker reads"
+        ) from None
+    except Exception as err:  # pyarrow raises several unrelated types for a broken file
+        raise DataError(f"{part.path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    return table.slice(part.start, part.rows).to_pandas()
+
+
+def _apply(part: Partition, extra: Any, *, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    return func(read_partition(part), extra, **kwargs)
+
+
+def _take(
+    part: Partition, positions: np.ndarray | None, columns: list[str] | None, first: int
+) -> pd.DataFrame:
+    frame = read_partition(part, columns)
+    frame.index = pd.RangeIndex(first, first + len(frame))
+    return frame if positions is None else frame.take(positions)
+
+
+def partitions(path: str | Path, most_rows: int | None = None) -> list[Partition]:
+    """The partitions of a Parquet file: its row groups, each cut in pieces of at most
+    `most_rows` rows when given."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as err:
+        raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    where = str(Path(path).resolve())
+    parts = []
+    for group in range(metadata.num_row_groups):
+        n = metadata.row_group(group).num_rows
+        step = most_rows or max(n, 1)
+        parts += [Partition(where, group, start, min(step, n - start)) for start in range(0, n, step)]
+    return parts
+
+
+class PartitionedRows:
+    """A Parquet file's rows on a Dask cluster, one task per partition."""
+
+    def __init__(self, client: Client, path: str | Path, most_rows: int | None = None):
+        self.client = client
+        self.path = str(path)
+        self.parts = partitions(path, most_rows)
+
+    @property
+    def rows(self) -> int:
+        return sum(part.rows for part in self.parts)
+
+    def partition_rows(self) -> list[int]:
+        return [part.rows for part in self.parts]
+
+    def map_partitions(
+        self, func: Callable[..., Any], extra: Sequence[Any] | None = None, **kwargs: Any
+    ) -> list[Any]:
+        extras = [None] * len(self.parts) if extra is None else list(extra)
+        task = functools.partial(_apply, func=func, kwargs=kwargs)
+        return list(self.client.gather(self.client.map(task, self.parts, extras, pure=False)))
+
+    def take(self, positions: np.ndarray | None, columns: list[str] | None = None) -> pd.DataFrame:
+        sizes = self.partition_rows()
+        firsts = np.cumsum([0, *sizes[:-1]]).tolist()
+        wanted = (
+            [None] * len(self.parts) if positions is None else local_positions(np.asarray(positions), sizes)
+        )
+        futures = [
+            self.client.submit(_take, part, rows, columns, first, pure=False)
+            for part, rows, first in zip(self.parts, wanted, firsts, strict=True)
+            if rows is None or len(rows)
+        ]
+        if not futures:
+            return read_partition(self.parts[0], columns).iloc[:0] if self.parts else pd.DataFrame()
+        pieces = self.client.gather(futures)
+        return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+
+
+@contextmanager
+def dask_client() -> Iterator[Client]:
+    """A client of the scheduler RETRAIN_DASK_SCHEDULER names, or of a local cluster of
+    RETRAIN_DASK_WORKERS processes on 127.0.0.1 started for the stage and stopped after it."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise DataError(
+            "RETRAIN_ENGINE=dask needs dask and distributed: pip install -c constraints.txt -e '.[dask]'"
+        ) from None
+    address = scheduler()
+    if address:
+        try:
+            client = Client(address, timeout="30s")
+        except (OSError, TimeoutError) as err:
+            raise DataError(
+                f"{SCHEDULER}={address}: no Dask scheduler answered ({err}); start one (dask scheduler) "
+                "or unset it to run a local cluster"
+            ) from None
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=dask_workers(),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=WORKER_ENV,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
