@@ -42,9 +42,7 @@ def main() -> None:
         log.info(
             "read %d rows of the newest batch%s and %d labelled rows",
             newest.rows,
-            ""
-            if isinstance(newest, FrameRows)
-            else f" (in {len(newest.partition_rows())} partitions, on Dask)",
+            "" if isinstance(newest, FrameRows) else f" ({len(newest.partition_rows())} partitions, Dask)",
             len(labelled),
         )
         began = time.perf_counter()

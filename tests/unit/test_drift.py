@@ -286,3 +286,59 @@ def test_a_distribution_keeps_the_largest_categories_and_sums_the_rest():
     assert len(shown["categories"]) == SHOWN_CATEGORIES + 1 and shown["categories"][-1] == "other (10)"
     assert "c00" in shown["categories"]  # rare in the reference, the whole batch now
     assert sum(shown["reference"]) == reference.sum() and sum(shown["current"]) == current.sum()
+
+
+class ChunkedRows:
+    """The Rows protocol over a frame cut into pieces, in this process: what a cluster's
+    partitions look like to the statistics."""
+
+    def __init__(self, frame, sizes):
+        starts = np.cumsum([0, *sizes])
+        assert starts[-1] == len(frame)
+        self.pieces = [frame.iloc[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+    @property
+    def rows(self):
+        return sum(len(p) for p in self.pieces)
+
+    def partition_rows(self):
+        return [len(p) for p in self.pieces]
+
+    def map_partitions(self, func, extra=None, **kwargs):
+        extra = [None] * len(self.pieces) if extra is None else extra
+        return [func(p, e, **kwargs) for p, e in zip(self.pieces, extra, strict=True)]
+
+    def take(self, positions, columns=None):
+        from retrain.engine.rows import local_positions
+
+        pieces = [p if columns is None else p[columns] for p in self.pieces]
+        if positions is None:
+            return pd.concat(pieces)
+        chosen = local_positions(positions, self.partition_rows())
+        return pd.concat([p.take(rows) for p, rows in zip(pieces, chosen, strict=True)])
+
+
+@pytest.mark.parametrize("sizes", [[250_007], [100_000, 150_007], [1, 33_333, 0, 116_673, 100_000]])
+def test_batch_statistics_do_not_depend_on_how_the_batch_is_partitioned(samples, toy, sizes):
+    """Counts add up over partitions, the KS values are taken at the same global positions and
+    the domain classifier's rows are the same: every number equals the one-frame answer."""
+    from retrain.engine.rows import FrameRows
+    from retrain.monitor.drift import KS_MAX_ROWS, batch_drift
+
+    reference, _ = samples
+    profile, sample = profile_of(reference, toy)
+    rng = np.random.default_rng(9)
+    n = sum(sizes)
+    batch = pd.DataFrame(
+        {
+            "x1": rng.normal(0.2, 1.1, n),
+            "x2": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 12, n)),
+            "colour": rng.choice(["red", "green", "blue", "pink", None], n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+        }
+    )
+    assert batch["x1"].notna().sum() > 2 * KS_MAX_ROWS  # the KS test reads a spaced subsample
+    whole = batch_drift(profile, sample, FrameRows(batch), toy, {"rows": n}, 3, 500, 4)
+    parts = batch_drift(profile, sample, ChunkedRows(batch, sizes), toy, {"rows": n}, 3, 500, 4)
+    assert parts == whole
+    assert whole.schema_changes["new_categories"] == {"colour": {"pink": pytest.approx(0.1, abs=0.01)}}
+    assert whole.domain["roc_auc"] is not None

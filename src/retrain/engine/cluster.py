@@ -18,6 +18,7 @@ import pandas as pd
 from retrain.engine.rows import local_positions
 from retrain.errors import DataError
 from retrain.execution import SCHEDULER, dask_workers, scheduler
+from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -35,17 +36,20 @@ WORKER_ENV = {
 
 @dataclass(frozen=True)
 class Partition:
-    """Rows `start` to `start + rows` of one row group of a Parquet file."""
+    """Rows `start` to `start + rows` of one row group of a Parquet file, the `index`-th
+    partition of the file."""
 
     path: str
     row_group: int
     start: int
     rows: int
+    index: int
 
 
 def read_partition(part: Partition, columns: list[str] | None = None) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
+    checkpoint(f"partition:{part.index}")
     try:
         table = pq.ParquetFile(part.path).read_row_group(part.row_group, columns=columns)
     except FileNotFoundError:
@@ -85,7 +89,10 @@ def partitions(path: str | Path, most_rows: int | None = None) -> list[Partition
     for group in range(metadata.num_row_groups):
         n = metadata.row_group(group).num_rows
         step = most_rows or max(n, 1)
-        parts += [Partition(where, group, start, min(step, n - start)) for start in range(0, n, step)]
+        parts += [
+            Partition(where, group, start, min(step, n - start), len(parts) + i)
+            for i, start in enumerate(range(0, n, step))
+        ]
     return parts
 
 

@@ -1,0 +1,210 @@
+"""The Dask engine on a real distributed.LocalCluster: two worker processes talking over TCP on
+127.0.0.1 give the in-process engine's answers, bit for bit, and their errors reach the user as
+one line."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.e2e.test_pipeline import LOOP_PARAMS
+from tests.helpers import TOY, create_repo
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import Client, LocalCluster
+
+    from retrain.engine.cluster import WORKER_ENV
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            protocol="tcp",
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=WORKER_ENV,
+        ) as local,
+        Client(local) as client,
+    ):
+        yield local, client
+
+
+def test_the_cluster_is_two_worker_processes_on_loopback_tcp(cluster):
+    local, client = cluster
+    workers = client.scheduler_info()["workers"]
+    assert local.scheduler_address.startswith("tcp://127.0.0.1:")
+    assert len(workers) == 2 and all(address.startswith("tcp://127.0.0.1:") for address in workers)
+    assert len(set(client.run(lambda: __import__("os").getpid()).values())) == 2
+
+
+def toy_batch(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "key": [f"k{i}" for i in range(n)],
+            "ts": pd.Timestamp("2025-03-01") + pd.to_timedelta(rng.integers(0, 30 * 86400, n), unit="s"),
+            "x1": rng.normal(0.2, 1.1, n),
+            "x2": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2, 12, n)),
+            "colour": rng.choice(["red", "green", "blue", "pink", None], n, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+            "_period": "2025-03",
+        }
+    )
+
+
+def test_partitions_on_two_workers_give_the_in_process_statistics(cluster, tmp_path):
+    """Drift counts, KS values over a spaced subsample, schema changes, the domain classifier's
+    rows and a seeded sample are the same from 1 frame as from partitions read by the workers,
+    whatever the partition size."""
+    from retrain.data.schema import Schema
+    from retrain.engine.cluster import PartitionedRows
+    from retrain.engine.rows import FrameRows
+    from retrain.monitor.drift import KS_MAX_ROWS, batch_drift, build_profile
+
+    _, client = cluster
+    toy = Schema.from_params(TOY)
+    reference = toy_batch(3000, 1).assign(label=0)
+    profile, sample = build_profile(reference, toy, 10, 1000, 0, holdout={})
+    batch = toy_batch(2 * KS_MAX_ROWS + 50_001, 2)
+    path = tmp_path / "newest.parquet"
+    pq.write_table(pa.Table.from_pandas(batch, preserve_index=False), path, row_group_size=70_000)
+
+    observed = {"rows": len(batch)}
+    whole = batch_drift(profile, sample, FrameRows(pd.read_parquet(path)), toy, observed, 3, 500, 4)
+    positions = np.sort(np.random.default_rng(5).choice(len(batch), 2000, replace=False))
+    for most in (None, 33_333):
+        rows = PartitionedRows(client, path, most)
+        assert len(rows.parts) == (4 if most is None else 11)  # 70k: 3 pieces each; 40,001: 2
+        assert batch_drift(profile, sample, rows, toy, observed, 3, 500, 4) == whole
+        pd.testing.assert_frame_equal(rows.take(positions), pd.read_parquet(path).take(positions))
+    assert whole.features["x1"]["p_value"] is not None and whole.domain["roc_auc"] is not None
+
+
+def test_a_broken_file_read_by_a_worker_is_one_error_naming_it(cluster, tmp_path):
+    from retrain.engine.cluster import PartitionedRows
+    from retrain.errors import DataError
+
+    _, client = cluster
+    path = tmp_path / "newest.parquet"
+    pq.write_table(pa.Table.from_pandas(toy_batch(100, 3), preserve_index=False), path)
+    rows = PartitionedRows(client, path)
+    path.write_bytes(b"PAR1 not parquet PAR1")
+    with pytest.raises(DataError, match=rf"^{path}: not a readable Parquet file"):
+        rows.map_partitions(len)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """A repository whose champion v1.0.0 was evaluated in-process on a 600-row newest batch,
+    and the bytes of what it recorded."""
+    repo = create_repo(tmp_path_factory.mktemp("dask") / "repo", LOOP_PARAMS)
+    repo.first_run()
+    repo.repro()  # evaluate again, now with a champion
+    assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.0.0"
+    return repo, {rel: (repo.path / rel).read_bytes() for rel in OUTPUTS}
+
+
+OUTPUTS = ["reports/evaluation.json", "reports/decision.json", "reports/promotion.json", "dvc.lock"]
+
+
+def recorded(repo) -> dict:
+    return {rel: (repo.path / rel).read_bytes() for rel in OUTPUTS}
+
+
+def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(evaluated, cluster):
+    """`RETRAIN_ENGINE=dask dvc repro` from evaluate down reruns on the cluster and writes the
+    same bytes; changing the engine changes no recorded output. The stage starts a local
+    cluster of its own when no scheduler is named; a wrong setting is one line."""
+    repo, before = evaluated
+    local, _ = cluster
+    dask = {"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_SCHEDULER": local.scheduler_address}
+    out = repo.run(
+        "dvc", "repro", "-f", "--downstream", "evaluate", env={**dask, "RETRAIN_DASK_PARTITION_ROWS": "70"}
+    )
+    assert "read 600 rows of the newest batch (9 partitions, Dask)" in out.stdout
+    assert recorded(repo) == before
+
+    (repo.path / "reports/evaluation.json").unlink()
+    own = repo.run(
+        "python", "stages/evaluate.py", env={"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_WORKERS": "2"}
+    )
+    assert "partitions, Dask" in own.stdout + own.stderr
+    assert recorded(repo) == before
+    assert "evaluate" not in repo.run("dvc", "status").stdout
+
+    for env, expected in (
+        ({"RETRAIN_ENGINE": "spark"}, "error: RETRAIN_ENGINE is 'spark', expected one of: local, dask\n"),
+        (
+            {"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_SCHEDULER": "tcp://127.0.0.1:9"},
+            "error: RETRAIN_DASK_SCHEDULER=tcp://127.0.0.1:9: no Dask scheduler answered",
+        ),
+    ):
+        failed = repo.run("python", "stages/evaluate.py", env=env, check=False)
+        assert failed.returncode == 1 and failed.stderr.startswith(expected), failed.stderr
+        assert failed.stderr.count("\n") == 1
+    assert recorded(repo) == before
+
+
+def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_gives_the_same_bytes(evaluated):
+    """SIGKILL a worker while it reads a partition: the nanny starts a new one, the scheduler
+    runs the lost tasks again, and evaluate records what it recorded in-process."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from retrain.engine.cluster import WORKER_ENV
+    from tests.helpers import command_env
+
+    repo, before = evaluated
+    env = {**WORKER_ENV, "RETRAIN_PAUSE_AT": "partition:2:1.5"}  # each read of partition 2 waits
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env=env,
+        ) as local,
+        Client(local) as client,
+    ):
+        pids = client.run(os.getpid)
+        stage = subprocess.Popen(
+            ["python", "stages/evaluate.py"],
+            cwd=repo.path,
+            env=command_env(
+                {
+                    "RETRAIN_ENGINE": "dask",
+                    "RETRAIN_DASK_SCHEDULER": local.scheduler_address,
+                    "RETRAIN_DASK_PARTITION_ROWS": "70",
+                }
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        killed = None
+        deadline = time.monotonic() + 60
+        while killed is None and time.monotonic() < deadline and stage.poll() is None:
+            busy = [worker for worker, tasks in client.processing().items() if tasks]
+            if busy:
+                killed = pids[busy[0]]
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.05)
+        out, err = stage.communicate(timeout=120)
+        assert killed is not None, "the stage ended before a worker was busy"
+        assert stage.returncode == 0, err
+        assert killed not in client.run(os.getpid).values()
+    assert recorded(repo) == before
