@@ -85,7 +85,7 @@ def partitions(path: str | Path, most_rows: int | None = None) -> list[Partition
     except Exception as err:
         raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
     where = str(Path(path).resolve())
-    parts = []
+    parts: list[Partition] = []
     for group in range(metadata.num_row_groups):
         n = metadata.row_group(group).num_rows
         step = most_rows or max(n, 1)
