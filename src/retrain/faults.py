@@ -1,7 +1,8 @@
 """Crash points for the kill tests: RETRAIN_KILL_AT=<point> kills this process group there.
 
 A point is `write:<path>` after a file is written, `<command>:<step>` inside promote and
-rollback, or `partition:<i>` where a Dask worker reads the i-th partition of a file. Unset (always, outside tests), a checkpoint costs one dictionary lookup.
+rollback, or `partition:<i>` where a Dask worker reads the i-th partition of a file. Unset
+(always, outside tests), a checkpoint costs one dictionary lookup.
 """
 
 from __future__ import annotations

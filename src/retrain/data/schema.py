@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,10 +133,13 @@ def parse_period(name: str, freq: str, source: str) -> pd.Period:
 
 
 def _first_bad(mask: pd.Series, values: pd.Series) -> str:
+    """The first row `mask` marks, numbered from 1 in the batch (a partition's index starts at
+    the number of rows before it), with its value."""
     pos = int(np.flatnonzero(mask.to_numpy())[0])
     value = str(values.iloc[pos])
     shown = value if len(value) <= 60 else f"{value[:57]}... ({len(value)} chars)"
-    return f"row {pos + 1} (value {shown!r})"
+    first = values.index.start if isinstance(values.index, pd.RangeIndex) else 0
+    return f"row {first + pos + 1} (value {shown!r})"
 
 
 def _as_text(col: pd.Series) -> pd.Series:
@@ -201,7 +204,8 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
         raise DataError(
-            f"{source}: column {name!r}, {_first_bad(pd.Series(infinite), col)}: expected a finite number"
+            f"{source}: column {name!r}, {_first_bad(pd.Series(infinite, index=col.index), col)}: "
+            "expected a finite number"
         )
     if blank.any() and policy.blank_numeric == "error":
         raise DataError(
@@ -225,7 +229,9 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     return values, unparseable
 
 
-def _checked_header(raw: pd.DataFrame, source: str, required: tuple[str, ...]) -> pd.DataFrame:
+def _checked_header(
+    raw: pd.DataFrame, source: str, required: tuple[str, ...], rows_needed: bool = True
+) -> pd.DataFrame:
     """The raw frame with trimmed column names, or one DataError about its header."""
     if raw.columns.duplicated().any():
         dup = raw.columns[raw.columns.duplicated()][0]
@@ -238,7 +244,7 @@ def _checked_header(raw: pd.DataFrame, source: str, required: tuple[str, ...]) -
         raise DataError(
             f"{source}: missing column(s) {', '.join(map(repr, missing))} required by params.yaml schema"
         )
-    if len(raw) == 0:
+    if rows_needed and len(raw) == 0:
         raise DataError(f"{source}: header only, expected at least one data row")
     return raw
 
@@ -293,14 +299,24 @@ def validate_features(raw: pd.DataFrame, source: str, schema: Schema, policy: Cl
     return out.reset_index(drop=True)
 
 
-def validate_batch(
-    raw: pd.DataFrame,
-    source: str,
-    schema: Schema,
-    policy: CleaningPolicy,
-    today: pd.Timestamp | None = None,
-) -> Batch:
-    """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
+@dataclass
+class CleanedRows:
+    """Rows of one batch (all of them, or one partition of them on a cluster) validated and
+    cleaned row by row, not yet deduplicated, with what the batch-wide checks read: each
+    feature's count of present values, the labels present, and the first blank or unknown
+    label, described as in an error."""
+
+    frame: pd.DataFrame
+    labels: int
+    blank_label: str | None
+    unknown_label: str | None
+    filled: dict[str, int]
+    unparseable: dict[str, int]
+    extra_columns: list[str]
+
+
+def batch_period(source: str, schema: Schema, today: pd.Timestamp | None = None) -> pd.Period:
+    """The period a batch file's name spells, refused when it lies in the future."""
     from retrain.data.files import batch_stem
 
     period = parse_period(batch_stem(source), schema.period, source)
@@ -310,30 +326,68 @@ def validate_batch(
             f"{source}: period {period} is in the future (today is "
             f"{today:%Y-%m-%d}); expected a batch of data already observed"
         )
-    raw = _checked_header(raw, source, schema.required)
-    out = pd.DataFrame(index=raw.index)
-    out[schema.id] = _cleaned_ids(raw, source, schema)
-    # The duplicate check needs the ids only: it runs beside the cleaning, used where it was.
-    side = ThreadPoolExecutor(1)
-    try:
-        duplicated = side.submit(out[schema.id].duplicated, keep="last")
-        return _validated_rows(
-            raw, out, duplicated, period=period, source=source, schema=schema, policy=policy
-        )
-    finally:
-        side.shutdown(wait=False, cancel_futures=True)
+    return period
 
 
-def _validated_rows(
+def validate_batch(
     raw: pd.DataFrame,
-    out: pd.DataFrame,
-    duplicated: Future,
-    *,
-    period: pd.Period,
     source: str,
     schema: Schema,
     policy: CleaningPolicy,
+    today: pd.Timestamp | None = None,
 ) -> Batch:
+    """Check one raw batch against the schema and return it cleaned, or raise one DataError."""
+    period = batch_period(source, schema, today)
+    raw = _checked_header(raw, source, schema.required)
+    ids = _cleaned_ids(raw, source, schema)
+    # The duplicate check needs the ids only: it runs beside the cleaning, used where it was.
+    side = ThreadPoolExecutor(1)
+    try:
+        duplicated = side.submit(ids.duplicated, keep="last")
+        rows = clean_rows(raw, source, schema, policy, period=period, ids=ids)
+        labelled = check_rows([rows], source, schema, policy)
+        dupes = duplicated.result().to_numpy()
+    finally:
+        side.shutdown(wait=False, cancel_futures=True)
+    out = rows.frame
+    if dupes.any():
+        first = _first_bad(pd.Series(dupes, index=out.index), out[schema.id])
+        refuse_duplicates(source, schema, policy, first)
+        out = out.loc[~dupes]
+    return Batch(
+        str(period),
+        out.reset_index(drop=True),
+        labelled,
+        source,
+        int(dupes.sum()),
+        extra_columns=rows.extra_columns,
+        unparseable=rows.unparseable,
+    )
+
+
+def refuse_duplicates(source: str, schema: Schema, policy: CleaningPolicy, first: str) -> None:
+    """One error for the first duplicated id (`first`, as _first_bad says it) when the policy
+    refuses duplicates; else nothing (the earlier rows of an id are dropped)."""
+    if policy.duplicates == "error":
+        raise DataError(
+            f"{source}: column {schema.id!r}, {first}: duplicated id (prepare.cleaning.duplicates is 'error')"
+        )
+
+
+def clean_rows(
+    raw: pd.DataFrame,
+    source: str,
+    schema: Schema,
+    policy: CleaningPolicy,
+    *,
+    period: pd.Period,
+    ids: pd.Series | None = None,
+) -> CleanedRows:
+    """Validate and clean every row of `raw` (a batch, or one partition of it whose index
+    holds the rows' numbers in the batch): the checks that need one row at a time."""
+    raw = _checked_header(raw, source, schema.required, rows_needed=False)
+    out = pd.DataFrame(index=raw.index)
+    out[schema.id] = _cleaned_ids(raw, source, schema) if ids is None else ids
     text = raw[schema.time]
     try:
         if pd.api.types.is_datetime64_any_dtype(text):  # typed already (a Parquet batch)
@@ -362,55 +416,57 @@ def _validated_rows(
         )
     out[schema.time] = times.astype("datetime64[ns]")
     unparseable = _clean_features(raw, out, source, schema, policy)
+    filled = {name: int(out[name].notna().sum()) for name in schema.features}
+
+    labels, blank_label, unknown_label = 0, None, None
+    if schema.target in raw.columns:
+        text = _as_text(raw[schema.target])
+        present = text.notna()
+        labels = int(present.sum())
+        if labels < len(text):
+            blank_label = _first_bad(~present, raw[schema.target])
+        unknown = present & ~text.isin([schema.positive, schema.negative])
+        if unknown.any():
+            unknown_label = _first_bad(unknown, raw[schema.target])
+        if labels:
+            out[schema.target] = (text == schema.positive).fillna(False).astype("int8")
+    if not labels:
+        out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
+    out[PERIOD] = str(period)
+    return CleanedRows(
+        frame=out,
+        labels=labels,
+        blank_label=blank_label,
+        unknown_label=unknown_label,
+        filled=filled,
+        unparseable=unparseable,
+        extra_columns=[str(c) for c in raw.columns if c not in (*schema.required, schema.target)],
+    )
+
+
+def check_rows(parts: list[CleanedRows], source: str, schema: Schema, policy: CleaningPolicy) -> bool:
+    """The checks that need the whole batch, from its parts in order: a feature blank in every
+    row, and labels (a labelled batch has a known label in every row). True when labelled."""
     if policy.all_blank == "error":
         for name in schema.features:
-            if out[name].isna().all() and not unparseable.get(name):
+            filled = sum(part.filled[name] for part in parts)
+            if not filled and not any(part.unparseable.get(name) for part in parts):
                 raise DataError(
                     f"{source}: column {name!r} is blank in every row; expected "
                     "values (prepare.cleaning.all_blank is 'error')"
                 )
-
-    labelled = False
-    if schema.target in raw.columns:
-        labels = _as_text(raw[schema.target])
-        if labels.notna().any():
-            if labels.isna().any():
-                raise DataError(
-                    f"{source}: column {schema.target!r}, "
-                    f"{_first_bad(labels.isna(), raw[schema.target])}: blank label in "
-                    "a labelled batch"
-                )
-            known = labels.isin([schema.positive, schema.negative])
-            if not known.all():
-                raise DataError(
-                    f"{source}: column {schema.target!r}, {_first_bad(~known, raw[schema.target])}"
-                    f": expected {schema.positive!r} or {schema.negative!r}"
-                )
-            out[schema.target] = (labels == schema.positive).astype("int8")
-            labelled = True
-    if not labelled:
-        out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
-
-    dupes = duplicated.result()
-    if dupes.any():
-        if policy.duplicates == "error":
-            raise DataError(
-                f"{source}: column {schema.id!r}, "
-                f"{_first_bad(dupes, out[schema.id])}: duplicated id "
-                "(prepare.cleaning.duplicates is 'error')"
-            )
-        out = out.loc[~dupes]
-    out[PERIOD] = str(period)
-    extra = [str(c) for c in raw.columns if c not in (*schema.required, schema.target)]
-    return Batch(
-        str(period),
-        out.reset_index(drop=True),
-        labelled,
-        source,
-        int(dupes.sum()),
-        extra_columns=extra,
-        unparseable=unparseable,
-    )
+    if not any(part.labels for part in parts):
+        return False
+    for what, first in (
+        ("blank label in a labelled batch", next((p.blank_label for p in parts if p.blank_label), None)),
+        (
+            f"expected {schema.positive!r} or {schema.negative!r}",
+            next((p.unknown_label for p in parts if p.unknown_label), None),
+        ),
+    ):
+        if first is not None:
+            raise DataError(f"{source}: column {schema.target!r}, {first}: {what}")
+    return True
 
 
 def check_size(path: str | Path, policy: CleaningPolicy) -> None:
