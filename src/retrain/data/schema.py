@@ -113,7 +113,25 @@ class Batch:
 
     def observed(self) -> dict[str, Any]:
         """What the raw file showed beyond the schema, for evaluate's schema-change check."""
-        return {"rows": len(self.frame), "extra_columns": self.extra_columns, "unparseable": self.unparseable}
+        return {"rows": self.rows, "extra_columns": self.extra_columns, "unparseable": self.unparseable}
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+    def times(self, column: str) -> np.ndarray:
+        """The time column as int64 nanoseconds, in row order."""
+        return self.frame[column].to_numpy(dtype="datetime64[ns]").view("int64")
+
+    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
+        """splits.tie_keys of the ids at `positions`."""
+        from retrain.data.splits import tie_keys
+
+        return tie_keys(self.frame[id_column].iloc[positions], seed)
+
+    def take(self, positions: np.ndarray | None) -> pd.DataFrame:
+        """The rows at sorted `positions`; None: the frame itself."""
+        return self.frame if positions is None else self.frame.take(positions)
 
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -43,11 +43,16 @@ class WindowPolicy:
 
 @dataclass
 class Split:
-    newest: pd.DataFrame
+    newest_batch: Any  # a schema.Batch, or the batch's partitions on a cluster
     newest_labelled: pd.DataFrame
     train: pd.DataFrame
     holdout: pd.DataFrame
     summary: dict[str, Any]
+
+    @property
+    def newest(self) -> pd.DataFrame:
+        """The newest batch's rows, all of them in this process."""
+        return self.newest_batch.take(None)
 
 
 def check_periods(named: Iterable[tuple[str, str]]) -> None:
@@ -132,15 +137,23 @@ def holdout_split(
     begins. Rows that share a timestamp (a monthly snapshot) are split between holdout and
     training by the hash, never all to one side; a batch of two rows or more keeps at least one
     of each. Every held-out row is at least as new as every other row."""
-    n = len(frame)
+    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
+    return holdout_of_times(times, lambda at: tie_keys(frame[id_col].iloc[at], seed), fraction, seed)
+
+
+def holdout_of_times(
+    times: np.ndarray, ties_at: Callable[[np.ndarray], np.ndarray], fraction: float, seed: int
+) -> tuple[np.ndarray, HoldoutCut | None]:
+    """holdout_split from the rows' times (int64 nanoseconds) and a function giving the tie
+    keys of the rows at some positions: only the rows at the cut's timestamp need them."""
+    n = len(times)
     if n == 0:
         return np.zeros(0, dtype=bool), None
     held = min(max(1, round(n * fraction)), max(n - 1, 1))
-    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
     cut_time = np.partition(times, n - held)[n - held]
     mask = times > cut_time
-    at = np.flatnonzero(times == cut_time)  # only these need the hash: ties at the cut
-    ties = tie_keys(frame[id_col].iloc[at], seed)
+    at = np.flatnonzero(times == cut_time)
+    ties = ties_at(at)
     order = np.argsort(ties, kind="stable")
     need = held - int(np.count_nonzero(mask))
     mask[at[order[len(at) - need :]]] = True
@@ -179,19 +192,28 @@ def kept_labelled(held_out: np.ndarray, most: int | None, seed: int) -> np.ndarr
     return np.sort(np.concatenate(chosen))
 
 
-def take_rows(parts: list[tuple[pd.DataFrame, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
-    """The rows at `keep` (None: all) of the parts laid end to end, each part given as a frame
+class Rows(Protocol):
+    """A validated batch's rows, in one frame (schema.Batch) or in partitions on a cluster."""
+
+    @property
+    def rows(self) -> int: ...
+
+    def take(self, positions: np.ndarray | None) -> pd.DataFrame: ...
+
+
+def take_rows(parts: list[tuple[Rows, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
+    """The rows at `keep` (None: all) of the parts laid end to end, each part given as a batch
     and the positions of it that count (None: every row), without copying the rest."""
     pieces, start = [], 0
-    for frame, positions in parts:
+    for batch, positions in parts:
         if keep is None:
-            pieces.append(frame if positions is None else frame.take(positions))
+            pieces.append(batch.take(positions))
             continue
-        rows = np.arange(len(frame)) if positions is None else positions
+        rows = np.arange(batch.rows) if positions is None else positions
         end = start + len(rows)
         rows, start = rows[keep[(keep >= start) & (keep < end)] - start], end
         if len(rows):
-            pieces.append(frame.take(rows))
+            pieces.append(batch.take(rows))
     if len(pieces) == 1:
         return pieces[0].reset_index(drop=True)
     return pd.concat(pieces, ignore_index=True)
@@ -213,23 +235,28 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int
             f"with the column {schema.target!r} filled"
         )
     newest, last = batches[-1], labelled[-1]
-    held_out, cut = holdout_split(last.frame, schema.time, schema.id, policy.holdout_fraction, policy.seed)
+    held_out, cut = holdout_of_times(
+        last.times(schema.time),
+        lambda at: last.tie_keys(at, schema.id, policy.seed),
+        policy.holdout_fraction,
+        policy.seed,
+    )
     kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
-    newest_labelled = last.frame if kept is None else last.frame.take(kept)
-    holdout = last.frame.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
+    newest_labelled = last.take(kept)
+    holdout = last.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
     early = np.flatnonzero(~held_out)
     previous = labelled[:-1]
     if policy.kind == "last_n":
         previous = previous[-(policy.batches - 1) :] if policy.batches > 1 else []
-    parts: list[tuple[pd.DataFrame, np.ndarray | None]] = [(b.frame, None) for b in previous]
-    parts += [(last.frame, early)] if len(early) else []
+    parts: list[tuple[Rows, np.ndarray | None]] = [(b, None) for b in previous]
+    parts += [(last, early)] if len(early) else []
     if not parts:
         raise DataError(
             f"no training rows: the only labelled batch ({last.period}) has "
-            f"{len(last.frame)} row(s), all needed for the holdout; add an earlier "
+            f"{last.rows} row(s), all needed for the holdout; add an earlier "
             "labelled batch or more rows to this one"
         )
-    window_rows = sum(len(frame) if rows is None else len(rows) for frame, rows in parts)
+    window_rows = sum(batch.rows if rows is None else len(rows) for batch, rows in parts)
     train = take_rows(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
     train[schema.target] = train[schema.target].astype("int8")
     holdout = holdout.reset_index(drop=True)
@@ -241,13 +268,13 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int
         "labelled_batches_read": len(labelled),
         "newest_period": newest.period,
         "newest_labelled": newest.labelled,
-        "newest_rows": len(newest.frame),
+        "newest_rows": newest.rows,
         "holdout_period": last.period,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[schema.time].min()),
         "holdout_cut": cut.as_dict() if cut else None,
         "labelled_rows": len(newest_labelled),
-        "labelled_batch_rows": len(last.frame),
+        "labelled_batch_rows": last.rows,
         "train_rows": len(train),
         "train_window_rows": window_rows,
         "train_periods": window,
@@ -255,7 +282,7 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int
         "duplicates_dropped": sum(b.dropped_duplicates for b in batches),
         "newest_observed": newest.observed(),
     }
-    return Split(newest.frame, newest_labelled, train, holdout, summary)
+    return Split(newest, newest_labelled, train, holdout, summary)
 
 
 def row_fingerprints(rows: pd.DataFrame, schema: Schema) -> np.ndarray:
