@@ -1,8 +1,12 @@
-"""Stage prepare: validate and clean every batch; write newest, labelled, train and holdout."""
+"""Stage prepare: validate and clean every batch; write newest, labelled, train and holdout.
+
+With RETRAIN_ENGINE=dask the batches are read, validated and cleaned by partition on a Dask
+cluster; the stage holds the sampled rows and one partition at a time of the newest batch."""
 
 from retrain.data import files
-from retrain.data.schema import CleaningPolicy, Schema, read_batch
+from retrain.data.schema import CleaningPolicy, Schema
 from retrain.data.splits import WindowPolicy, split, window_batches
+from retrain.engine.batches import batch_reader, write_batch
 from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.params import load, section
@@ -20,24 +24,25 @@ def main() -> None:
     cleaning = CleaningPolicy.from_params(prepare["cleaning"])
     policy = WindowPolicy.from_params(prepare)
     paths = files.list_batches(RAW)
-    with timed(log, f"read and validated the batches {RAW} needs for the window"):
-        batches = window_batches(paths, lambda path: read_batch(path, schema, cleaning), policy)
-    for batch in batches:
-        log.debug(
-            "%s: %d rows, %s", batch.source, len(batch.frame), "labelled" if batch.labelled else "no labels"
-        )
-    result = split(batches, schema, policy, files=len(paths))
-    newest = files.parquet_bytes(result.newest)
-    files.atomic_write_bytes(f"{OUT}/newest.parquet", newest)
-    same = result.newest_labelled is result.newest
-    files.atomic_write_bytes(
-        f"{OUT}/labelled.parquet", newest if same else files.parquet_bytes(result.newest_labelled)
-    )
-    del newest
+    with batch_reader(schema, cleaning) as read:
+        with timed(log, f"read and validated the batches {RAW} needs for the window"):
+            batches = window_batches(paths, read, policy)
+        for batch in batches:
+            log.debug(
+                "%s: %d rows, %s", batch.source, batch.rows, "labelled" if batch.labelled else "no labels"
+            )
+        result = split(batches, schema, policy, files=len(paths))
+        write_batch(f"{OUT}/newest.parquet", result.newest_batch)
+    summary = result.summary
+    if summary["newest_labelled"] and summary["labelled_rows"] == summary["newest_rows"]:
+        labelled = files.read_bytes(f"{OUT}/newest.parquet")  # the same rows: the same bytes
+    else:
+        labelled = files.parquet_bytes(result.newest_labelled)
+    files.atomic_write_bytes(f"{OUT}/labelled.parquet", labelled)
+    del labelled
     files.write_parquet(f"{OUT}/train.parquet", result.train)
     files.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
-    files.write_json("reports/prepare.json", result.summary)
-    summary = result.summary
+    files.write_json("reports/prepare.json", summary)
     log.info(
         "%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",
         summary["batches"],

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from io import BytesIO, StringIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,6 +115,13 @@ def loads_json(data: bytes, name: str) -> Any:
         raise DataError(f"{name}: not valid JSON ({err})") from None
 
 
+def read_bytes(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+
+
 def read_text(path: str | Path) -> str:
     path = Path(path)
     try:
@@ -126,15 +134,63 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default, named so that a file written in parts matches
+
+
+def _arrow(df: pd.DataFrame, metadata: dict[str, str] | None) -> Any:
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    return table.replace_schema_metadata(metadata)
+
+
 def parquet_bytes(df: pd.DataFrame, metadata: dict[str, str] | None = None) -> bytes:
     """Deterministic Parquet: same frame and metadata, same bytes."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
     sink = pa.BufferOutputStream()
-    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="zstd")
+    pq.write_table(_arrow(df, metadata), sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     return sink.getvalue().to_pybytes()
+
+
+def write_parquet_frames(
+    path: str | Path, frames: Iterable[pd.DataFrame], metadata: dict[str, str] | None = None
+) -> None:
+    """The frames laid end to end as one Parquet file, taken one at a time: the same row groups,
+    hence the same bytes, as write_parquet of their concatenation; written atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer, pending, held = None, [], 0
+        for frame in frames:
+            table = _arrow(frame, metadata)
+            writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            pending.append(table)
+            held += len(table)
+            while held >= ROW_GROUP_ROWS:
+                rows = pa.concat_tables(pending)
+                group = rows.slice(0, ROW_GROUP_ROWS).combine_chunks()
+                writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+                pending, held = [rows.slice(ROW_GROUP_ROWS)], held - ROW_GROUP_ROWS
+        if writer is None:
+            raise DataError(f"{path}: nothing to write")
+        if held:
+            writer.write_table(pa.concat_tables(pending).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+        writer.close()
+        os.chmod(tmp, _FILE_MODE)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    checkpoint(f"write:{path}")
 
 
 def write_parquet(path: str | Path, df: pd.DataFrame, metadata: dict[str, str] | None = None) -> None:
@@ -207,7 +263,7 @@ def read_raw_batch(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     suffix = batch_suffix(path)
     if suffix == ".parquet":
-        return read_parquet(path)
+        return read_parquet(path).reset_index(drop=True)
     if suffix is None:
         raise DataError(f"{path}: expected a .csv, .csv.gz or .parquet file")
     compression = "gzip" if suffix == ".csv.gz" else None

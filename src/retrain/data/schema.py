@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ def parse_period(name: str, freq: str, source: str) -> pd.Period:
     return period
 
 
-def _first_bad(mask: pd.Series, values: pd.Series) -> str:
+def first_bad(mask: pd.Series, values: pd.Series) -> str:
     """The first row `mask` marks, numbered from 1 in the batch (a partition's index starts at
     the number of rows before it), with its value."""
     pos = int(np.flatnonzero(mask.to_numpy())[0])
@@ -214,7 +215,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
         if bad.any():
             if policy.unparseable_numeric == "error":
                 raise DataError(
-                    f"{source}: column {name!r}, {_first_bad(bad, col)}: expected a number "
+                    f"{source}: column {name!r}, {first_bad(bad, col)}: expected a number "
                     f"({int(bad.sum())} such value(s))"
                 )
             unparseable = int(bad.sum())
@@ -222,12 +223,12 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
         raise DataError(
-            f"{source}: column {name!r}, {_first_bad(pd.Series(infinite, index=col.index), col)}: "
+            f"{source}: column {name!r}, {first_bad(pd.Series(infinite, index=col.index), col)}: "
             "expected a finite number"
         )
     if blank.any() and policy.blank_numeric == "error":
         raise DataError(
-            f"{source}: column {name!r}, {_first_bad(blank, col)}: blank value, "
+            f"{source}: column {name!r}, {first_bad(blank, col)}: blank value, "
             "expected a number (prepare.cleaning.blank_numeric is 'error')"
         )
     low, high = policy.bounds.get(name, (None, None))
@@ -239,7 +240,7 @@ def clean_numeric(col: pd.Series, name: str, policy: CleaningPolicy, source: str
             continue
         if policy.out_of_bounds == "error":
             raise DataError(
-                f"{source}: column {name!r}, {_first_bad(outside, col)}: expected "
+                f"{source}: column {name!r}, {first_bad(outside, col)}: expected "
                 f"{words} {limit:g} (prepare.cleaning.bounds; {int(outside.sum())} "
                 "such value(s))"
             )
@@ -270,7 +271,7 @@ def _checked_header(
 def _cleaned_ids(raw: pd.DataFrame, source: str, schema: Schema) -> pd.Series:
     ids = _as_text(raw[schema.id])
     if ids.isna().any():
-        raise DataError(f"{source}: column {schema.id!r}, {_first_bad(ids.isna(), raw[schema.id])}: blank id")
+        raise DataError(f"{source}: column {schema.id!r}, {first_bad(ids.isna(), raw[schema.id])}: blank id")
     return ids.astype(str)
 
 
@@ -318,19 +319,25 @@ def validate_features(raw: pd.DataFrame, source: str, schema: Schema, policy: Cl
 
 
 @dataclass
-class CleanedRows:
-    """Rows of one batch (all of them, or one partition of them on a cluster) validated and
-    cleaned row by row, not yet deduplicated, with what the batch-wide checks read: each
-    feature's count of present values, the labels present, and the first blank or unknown
-    label, described as in an error."""
+class RowChecks:
+    """What the batch-wide checks read of rows validated one at a time: the labels present,
+    the first blank and the first unknown label (described as in an error), each feature's
+    count of present values and of values not of its type, and the columns beyond the schema."""
 
-    frame: pd.DataFrame
     labels: int
     blank_label: str | None
     unknown_label: str | None
     filled: dict[str, int]
     unparseable: dict[str, int]
     extra_columns: list[str]
+
+
+@dataclass
+class CleanedRows(RowChecks):
+    """Rows of one batch (all of them, or one partition of them on a cluster) validated and
+    cleaned row by row, not yet deduplicated."""
+
+    frame: pd.DataFrame
 
 
 def batch_period(source: str, schema: Schema, today: pd.Timestamp | None = None) -> pd.Period:
@@ -369,7 +376,7 @@ def validate_batch(
         side.shutdown(wait=False, cancel_futures=True)
     out = rows.frame
     if dupes.any():
-        first = _first_bad(pd.Series(dupes, index=out.index), out[schema.id])
+        first = first_bad(pd.Series(dupes, index=out.index), out[schema.id])
         refuse_duplicates(source, schema, policy, first)
         out = out.loc[~dupes]
     return Batch(
@@ -423,13 +430,13 @@ def clean_rows(
     bad_time = times.isna()
     if bad_time.any():
         raise DataError(
-            f"{source}: column {schema.time!r}, {_first_bad(bad_time, raw[schema.time])}: expected a date"
+            f"{source}: column {schema.time!r}, {first_bad(bad_time, raw[schema.time])}: expected a date"
         )
     times = times.dt.tz_localize(None) if times.dt.tz is not None else times
     outside = (times < period.start_time) | (times > period.end_time)
     if outside.any():
         raise DataError(
-            f"{source}: column {schema.time!r}, {_first_bad(outside, raw[schema.time])}: "
+            f"{source}: column {schema.time!r}, {first_bad(outside, raw[schema.time])}: "
             f"expected a date within period {period}"
         )
     out[schema.time] = times.astype("datetime64[ns]")
@@ -442,10 +449,10 @@ def clean_rows(
         present = text.notna()
         labels = int(present.sum())
         if labels < len(text):
-            blank_label = _first_bad(~present, raw[schema.target])
+            blank_label = first_bad(~present, raw[schema.target])
         unknown = present & ~text.isin([schema.positive, schema.negative])
         if unknown.any():
-            unknown_label = _first_bad(unknown, raw[schema.target])
+            unknown_label = first_bad(unknown, raw[schema.target])
         if labels:
             out[schema.target] = (text == schema.positive).fillna(False).astype("int8")
     if not labels:
@@ -462,7 +469,7 @@ def clean_rows(
     )
 
 
-def check_rows(parts: list[CleanedRows], source: str, schema: Schema, policy: CleaningPolicy) -> bool:
+def check_rows(parts: Sequence[RowChecks], source: str, schema: Schema, policy: CleaningPolicy) -> bool:
     """The checks that need the whole batch, from its parts in order: a feature blank in every
     row, and labels (a labelled batch has a known label in every row). True when labelled."""
     if policy.all_blank == "error":

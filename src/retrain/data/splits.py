@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.files import batch_stem
-from retrain.data.schema import Batch, Schema
+from retrain.data.schema import Schema
 from retrain.errors import DataError
 from retrain.params import validated
 
@@ -43,7 +43,7 @@ class WindowPolicy:
 
 @dataclass
 class Split:
-    newest_batch: Any  # a schema.Batch, or the batch's partitions on a cluster
+    newest_batch: ValidatedBatch
     newest_labelled: pd.DataFrame
     train: pd.DataFrame
     holdout: pd.DataFrame
@@ -66,13 +66,15 @@ def check_periods(named: Iterable[tuple[str, str]]) -> None:
         seen[period] = source
 
 
-def window_batches(paths: list[Path], read: Callable[[Path], Batch], policy: WindowPolicy) -> list[Batch]:
+def window_batches(
+    paths: list[Path], read: Callable[[Path], ValidatedBatch], policy: WindowPolicy
+) -> list[ValidatedBatch]:
     """The batches split needs, read newest first: for `last_n`, up to and including the n-th
     newest labelled batch (older files are never opened); for `all`, every batch."""
     check_periods((batch_stem(path), str(path)) for path in paths)
     if policy.kind == "all":
         return [read(path) for path in paths]
-    batches: list[Batch] = []
+    batches: list[ValidatedBatch] = []
     labelled = 0
     for path in reversed(paths):
         batch = read(path)
@@ -192,16 +194,28 @@ def kept_labelled(held_out: np.ndarray, most: int | None, seed: int) -> np.ndarr
     return np.sort(np.concatenate(chosen))
 
 
-class Rows(Protocol):
-    """A validated batch's rows, in one frame (schema.Batch) or in partitions on a cluster."""
+class ValidatedBatch(Protocol):
+    """A validated batch as split reads it: schema.Batch (one frame in this process), or its
+    partitions on a cluster (engine.batches.PartitionedBatch)."""
+
+    period: str
+    labelled: bool
+    source: str
+    dropped_duplicates: int
 
     @property
     def rows(self) -> int: ...
 
+    def times(self, column: str) -> np.ndarray: ...
+
+    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray: ...
+
     def take(self, positions: np.ndarray | None) -> pd.DataFrame: ...
 
+    def observed(self) -> dict[str, Any]: ...
 
-def take_rows(parts: list[tuple[Rows, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
+
+def take_rows(parts: list[tuple[ValidatedBatch, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
     """The rows at `keep` (None: all) of the parts laid end to end, each part given as a batch
     and the positions of it that count (None: every row), without copying the rest."""
     pieces, start = [], 0
@@ -219,7 +233,9 @@ def take_rows(parts: list[tuple[Rows, np.ndarray | None]], keep: np.ndarray | No
     return pd.concat(pieces, ignore_index=True)
 
 
-def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int | None = None) -> Split:
+def split(
+    batches: Sequence[ValidatedBatch], schema: Schema, policy: WindowPolicy, files: int | None = None
+) -> Split:
     """Newest batch, newest labelled batch, training window and holdout.
 
     `files` is how many batch files exist when only the window's batches were read.
@@ -248,7 +264,7 @@ def split(batches: list[Batch], schema: Schema, policy: WindowPolicy, files: int
     previous = labelled[:-1]
     if policy.kind == "last_n":
         previous = previous[-(policy.batches - 1) :] if policy.batches > 1 else []
-    parts: list[tuple[Rows, np.ndarray | None]] = [(b, None) for b in previous]
+    parts: list[tuple[ValidatedBatch, np.ndarray | None]] = [(b, None) for b in previous]
     parts += [(last, early)] if len(early) else []
     if not parts:
         raise DataError(

@@ -1,0 +1,294 @@
+"""Raw batches read, validated and cleaned by partition on a Dask cluster, with the same
+functions as in-process (schema.clean_rows per partition, schema.check_rows over the whole
+batch). The cleaned partitions stay on the workers (which spill to disk past their memory
+limit); the stage gathers only what is small: per-partition facts, a hash and a time per row,
+the sampled rows, and the newest batch one partition at a time as it writes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from retrain.data import files
+from retrain.data.schema import (
+    Batch,
+    CleanedRows,
+    CleaningPolicy,
+    RowChecks,
+    Schema,
+    batch_period,
+    check_rows,
+    check_size,
+    clean_rows,
+    first_bad,
+    read_batch,
+    refuse_duplicates,
+)
+from retrain.data.splits import ValidatedBatch, tie_keys
+from retrain.engine.rows import local_positions
+from retrain.errors import DataError
+from retrain.faults import checkpoint
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+
+@dataclass(frozen=True)
+class RawPartition:
+    """Rows `start` to `start + rows` of one row group of a Parquet batch (`row_group` None: the
+    whole file, as a CSV is read), the `index`-th partition of the file; `first_row` rows of the
+    file come before it."""
+
+    path: str
+    source: str
+    row_group: int | None
+    start: int
+    rows: int | None
+    first_row: int
+    index: int
+
+
+def raw_partitions(path: str | Path, most_rows: int | None = None) -> list[RawPartition]:
+    """A Parquet batch's row groups, each cut in pieces of at most `most_rows` rows when given;
+    a CSV batch is one partition (a quoted field may hold a line break, so a CSV is not cut)."""
+    import pyarrow.parquet as pq
+
+    where, source = str(Path(path).resolve()), str(path)
+    if files.batch_suffix(path) != ".parquet":
+        return [RawPartition(where, source, None, 0, None, 0, 0)]
+    try:
+        metadata = pq.ParquetFile(path).metadata
+    except Exception as err:  # pyarrow raises several unrelated types for a broken file
+        raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    parts: list[RawPartition] = []
+    first = 0
+    for group in range(metadata.num_row_groups):
+        n = metadata.row_group(group).num_rows
+        step = most_rows or max(n, 1)
+        for start in range(0, n, step):
+            rows = min(step, n - start)
+            parts.append(RawPartition(where, source, group, start, rows, first, len(parts)))
+            first += rows
+    return parts or [RawPartition(where, source, None, 0, None, 0, 0)]
+
+
+def read_raw_partition(part: RawPartition) -> pd.DataFrame:
+    """The partition's raw rows, indexed by their position in the file; errors name the file
+    as the stage names it."""
+    import pyarrow.parquet as pq
+
+    checkpoint(f"partition:{part.index}")
+    try:
+        if part.row_group is None:
+            raw = files.read_raw_batch(part.path)
+        else:
+            table = pq.ParquetFile(part.path).read_row_group(part.row_group).slice(part.start, part.rows)
+            raw = table.to_pandas()
+    except DataError as err:
+        raise DataError(str(err).replace(part.path, part.source)) from None
+    except FileNotFoundError:
+        raise DataError(
+            f"{part.source}: file not found by a Dask worker; expected storage every worker reads"
+        ) from None
+    except Exception as err:
+        raise DataError(f"{part.source}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    raw.index = pd.RangeIndex(part.first_row, part.first_row + len(raw))
+    return raw
+
+
+def clean_partition(
+    part: RawPartition, schema: Schema, policy: CleaningPolicy, period: pd.Period
+) -> CleanedRows:
+    return clean_rows(read_raw_partition(part), part.source, schema, policy, period=period)
+
+
+@dataclass
+class PartitionFacts(RowChecks):
+    """What the stage gathers of a cleaned partition: its checks, its rows and a hash per id."""
+
+    rows: int = 0
+    id_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="uint64"))
+
+
+def partition_facts(cleaned: CleanedRows, id_column: str) -> PartitionFacts:
+    ids = cleaned.frame[id_column]
+    return PartitionFacts(
+        **{name: getattr(cleaned, name) for name in RowChecks.__dataclass_fields__},
+        rows=len(cleaned.frame),
+        id_hashes=pd.util.hash_pandas_object(ids, index=False).to_numpy(),
+    )
+
+
+def ids_at(cleaned: CleanedRows, positions: np.ndarray, id_column: str) -> list[str]:
+    return cleaned.frame[id_column].iloc[positions].tolist()
+
+
+def without_rows(cleaned: CleanedRows, dropped: np.ndarray) -> pd.DataFrame:
+    frame = cleaned.frame
+    if len(dropped):
+        keep = np.ones(len(frame), dtype=bool)
+        keep[dropped] = False
+        frame = frame.loc[keep]
+    return frame.reset_index(drop=True)
+
+
+def times_of(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+def tie_keys_at(frame: pd.DataFrame, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
+    return tie_keys(frame[id_column].iloc[positions], seed)
+
+
+def rows_at(frame: pd.DataFrame, positions: np.ndarray | None, first: int) -> pd.DataFrame:
+    frame = frame.set_axis(pd.RangeIndex(first, first + len(frame)))
+    return frame if positions is None else frame.take(positions)
+
+
+@dataclass
+class PartitionedBatch:
+    """A validated, cleaned batch whose rows are partitions on a cluster's workers: the same
+    answers as schema.Batch to what split and the stage ask (rows, times, tie keys, rows at
+    positions), gathering only what they return."""
+
+    period: str
+    labelled: bool
+    source: str
+    client: Client
+    parts: list[Future]
+    sizes: list[int]
+    dropped_duplicates: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    unparseable: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.sizes)
+
+    def observed(self) -> dict[str, Any]:
+        return {"rows": self.rows, "extra_columns": self.extra_columns, "unparseable": self.unparseable}
+
+    def _each(self, func: Callable[..., Any], *per_part: list[Any], **kwargs: Any) -> list[Any]:
+        return list(self.client.gather(self.client.map(func, self.parts, *per_part, pure=False, **kwargs)))
+
+    def times(self, column: str) -> np.ndarray:
+        return np.concatenate(self._each(times_of, column=column))
+
+    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
+        return np.concatenate(
+            self._each(tie_keys_at, local_positions(positions, self.sizes), id_column=id_column, seed=seed)
+        )
+
+    def take(self, positions: np.ndarray | None) -> pd.DataFrame:
+        firsts = np.cumsum([0, *self.sizes[:-1]]).tolist()
+        wanted = [None] * len(self.parts) if positions is None else local_positions(positions, self.sizes)
+        futures = [
+            self.client.submit(rows_at, part, rows, first, pure=False)
+            for part, rows, first in zip(self.parts, wanted, firsts, strict=True)
+            if rows is None or len(rows)
+        ]
+        if not futures:
+            return self.client.submit(rows_at, self.parts[0], np.zeros(0, dtype=int), 0).result()
+        pieces = self.client.gather(futures)
+        return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+
+    def frames(self) -> Iterator[pd.DataFrame]:
+        """The partitions' rows, one partition at a time, in order."""
+        for part in self.parts:
+            yield part.result()
+
+
+def read_partitioned_batch(
+    client: Client, path: str | Path, schema: Schema, policy: CleaningPolicy, most_rows: int | None = None
+) -> PartitionedBatch:
+    """read_batch on a cluster: every partition validated and cleaned by a worker, the checks
+    across partitions (blank columns, labels, duplicated ids) made from their facts."""
+    source = str(path)
+    check_size(path, policy)
+    period = batch_period(source, schema)
+    parts = raw_partitions(path, most_rows)
+    cleaned = client.map(clean_partition, parts, schema=schema, policy=policy, period=period, pure=False)
+    facts: list[PartitionFacts] = client.gather(
+        client.map(partition_facts, cleaned, id_column=schema.id, pure=False)
+    )
+    if not sum(f.rows for f in facts):
+        raise DataError(f"{source}: header only, expected at least one data row")
+    labelled = check_rows(facts, source, schema, policy)
+    dropped = duplicated_positions(client, cleaned, facts, source, schema, policy)
+    frames = client.map(without_rows, cleaned, dropped, pure=False)
+    unparseable: dict[str, int] = {}
+    for f in facts:
+        for name, n in f.unparseable.items():
+            unparseable[name] = unparseable.get(name, 0) + n
+    return PartitionedBatch(
+        period=str(period),
+        labelled=labelled,
+        source=source,
+        client=client,
+        parts=frames,
+        sizes=[f.rows - len(d) for f, d in zip(facts, dropped, strict=True)],
+        dropped_duplicates=sum(len(d) for d in dropped),
+        extra_columns=facts[0].extra_columns,
+        unparseable=unparseable,
+    )
+
+
+def duplicated_positions(
+    client: Client,
+    cleaned: list[Future],
+    facts: list[PartitionFacts],
+    source: str,
+    schema: Schema,
+    policy: CleaningPolicy,
+) -> list[np.ndarray]:
+    """Per partition, the positions of rows whose id comes again later in the batch (the last
+    row of an id is kept), or one error when the policy refuses duplicates. Ids are compared by
+    hash first; the ids of rows whose hash repeats are then compared themselves."""
+    sizes = [f.rows for f in facts]
+    hashes = np.concatenate([f.id_hashes for f in facts])
+    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    if not candidates.any():
+        return [np.zeros(0, dtype=int) for _ in facts]
+    positions = np.flatnonzero(candidates)
+    local = local_positions(positions, sizes)
+    ids = [i for part in client.gather(client.map(ids_at, cleaned, local, id_column=schema.id)) for i in part]
+    repeated = pd.Series(ids).duplicated(keep="last").to_numpy()
+    dupes = positions[repeated]
+    if len(dupes):
+        first = int(dupes[0])
+        where = pd.RangeIndex(first, first + 1)
+        value = ids[int(np.flatnonzero(repeated)[0])]
+        refuse_duplicates(
+            source, schema, policy, first_bad(pd.Series([True], index=where), pd.Series([value], index=where))
+        )
+    return local_positions(dupes, sizes)
+
+
+@contextmanager
+def batch_reader(
+    schema: Schema, policy: CleaningPolicy
+) -> Iterator[Callable[[Path], Batch | PartitionedBatch]]:
+    """How prepare reads a batch file on the engine RETRAIN_ENGINE chooses."""
+    from retrain.execution import engine, partition_rows
+
+    if engine() == "dask":
+        from retrain.engine.cluster import dask_client
+
+        with dask_client() as client:
+            yield lambda path: read_partitioned_batch(client, path, schema, policy, partition_rows())
+        return
+    yield lambda path: read_batch(path, schema, policy)
+
+
+def write_batch(path: str | Path, batch: ValidatedBatch) -> None:
+    """The whole batch as one Parquet file, the same bytes from either engine."""
+    if isinstance(batch, PartitionedBatch):
+        files.write_parquet_frames(path, batch.frames())
+    else:
+        files.write_parquet(path, batch.take(None))
