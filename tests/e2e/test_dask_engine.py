@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.test_pipeline import LOOP_PARAMS
-from tests.helpers import TOY, create_repo
+from tests.helpers import TOY, create_repo, ran_stages
 
 pytestmark = pytest.mark.e2e
 
@@ -101,18 +101,122 @@ def test_a_broken_file_read_by_a_worker_is_one_error_naming_it(cluster, tmp_path
         rows.map_partitions(len)
 
 
+def raw_parquet(path, frame, row_group_size):
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size)
+    return path
+
+
+def toy_history(tmp_path):
+    """Three raw Parquet batches in small row groups; the newest repeats ids across partitions
+    (a re-sent row replaces the earlier one) and shares one snapshot date among many rows."""
+    from tests.helpers import toy_raw
+
+    paths = []
+    for i, period in enumerate(["2025-01", "2025-02", "2025-03"]):
+        raw = toy_raw(period, n=1500, seed=i)
+        if period == "2025-03":
+            raw.loc[::3, "ts"] = "2025-03-28"
+            raw = pd.concat([raw, raw.iloc[[5, 700, 1200]].assign(x2="7")], ignore_index=True)
+        paths.append(raw_parquet(tmp_path / f"{period}.parquet", raw, 400))
+    return paths
+
+
+def test_prepare_on_two_workers_gives_the_in_process_batches_samples_and_bytes(cluster, tmp_path):
+    """read_batch and split on partitions read by the workers: the same rows, the same
+    duplicates dropped, the same holdout cut among rows sharing a timestamp, the same sampled
+    training and labelled rows, and the newest batch written to the same bytes."""
+    from retrain.data import files
+    from retrain.data.schema import CleaningPolicy, Schema, read_batch
+    from retrain.data.splits import WindowPolicy, split
+    from retrain.engine.batches import read_partitioned_batch, write_batch
+
+    _, client = cluster
+    toy, cleaning = Schema.from_params(TOY), CleaningPolicy()
+    policy = WindowPolicy(
+        kind="all", holdout_fraction=0.4, max_train_rows=1000, max_labelled_rows=900, seed=3
+    )
+    paths = toy_history(tmp_path)
+    local = [read_batch(path, toy, cleaning) for path in paths]
+    for most in (None, 150):
+        dask = [read_partitioned_batch(client, path, toy, cleaning, most) for path in paths]
+        assert [len(b.parts) for b in dask] == ([4, 4, 4] if most is None else [11, 11, 12])
+        assert dask[-1].dropped_duplicates == local[-1].dropped_duplicates == 3
+        for ours, theirs in zip(dask, local, strict=True):
+            pd.testing.assert_frame_equal(ours.take(None).reset_index(drop=True), theirs.frame)
+            assert ours.observed() == theirs.observed()
+        a, b = split(dask, toy, policy), split(local, toy, policy)
+        assert a.summary == b.summary and a.summary["train_rows"] == 1000
+        for name in ("newest_labelled", "train", "holdout"):
+            pd.testing.assert_frame_equal(
+                getattr(a, name).reset_index(drop=True), getattr(b, name).reset_index(drop=True)
+            )
+        write_batch(tmp_path / "dask.parquet", a.newest_batch)
+        files.write_parquet(tmp_path / "local.parquet", b.newest)
+        assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "change, policy",
+    [
+        ("x1", {}),  # a number that does not parse
+        ("duplicate", {"duplicates": "error"}),
+        ("label", {}),  # one partition without labels in a labelled batch
+        ("blank", {}),  # a feature blank in every row, across every partition
+    ],
+)
+def test_a_bad_row_in_any_partition_is_the_in_process_error(cluster, tmp_path, change, policy):
+    from retrain.data.schema import CleaningPolicy, Schema, read_batch
+    from retrain.engine.batches import read_partitioned_batch
+    from retrain.errors import DataError
+    from tests.helpers import toy_raw
+
+    _, client = cluster
+    toy, cleaning = Schema.from_params(TOY), CleaningPolicy(**policy)
+    raw = toy_raw("2025-03", n=1000, seed=4)
+    if change == "x1":
+        raw.loc[777, "x1"] = "12,5x"
+    elif change == "duplicate":
+        raw.loc[901, "key"] = raw.loc[123, "key"]
+    elif change == "label":
+        raw.loc[800:, "label"] = ""
+    else:
+        raw["x2"] = ""
+    path = raw_parquet(tmp_path / "2025-03.parquet", raw, 200)
+    with pytest.raises(DataError) as expected:
+        read_batch(path, toy, cleaning)
+    with pytest.raises(DataError) as got:
+        read_partitioned_batch(client, path, toy, cleaning, 90)
+    assert str(got.value) == str(expected.value)
+    assert str(path) in str(got.value) and ("row" in str(got.value) or change == "blank")
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
-    """A repository whose champion v1.0.0 was evaluated in-process on a 600-row newest batch,
-    and the bytes of what it recorded."""
+    """A repository of raw Parquet batches in row groups of 250 rows, whose champion v1.0.0 was
+    evaluated in-process on a 600-row newest batch, and the bytes of what it recorded."""
     repo = create_repo(tmp_path_factory.mktemp("dask") / "repo", LOOP_PARAMS)
-    repo.first_run()
+    repo.retrain("simulate", "--months", "3")
+    for path in sorted((repo.path / "data/raw").glob("*.csv")):
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw_parquet(path.with_suffix(".parquet"), raw, 250)
+        path.unlink()
+    repo.commit_all("three months of data, as Parquet")
+    repo.repro()
+    repo.retrain("promote")
     repo.repro()  # evaluate again, now with a champion
     assert repo.json("reports/evaluation.json")["champion"]["version"] == "v1.0.0"
     return repo, {rel: (repo.path / rel).read_bytes() for rel in OUTPUTS}
 
 
-OUTPUTS = ["reports/evaluation.json", "reports/decision.json", "reports/promotion.json", "dvc.lock"]
+OUTPUTS = [
+    "data/prepared/newest.parquet",
+    "data/prepared/train.parquet",
+    "reports/prepare.json",
+    "reports/evaluation.json",
+    "reports/decision.json",
+    "reports/promotion.json",
+    "dvc.lock",
+]
 
 
 def recorded(repo) -> dict:
@@ -120,16 +224,16 @@ def recorded(repo) -> dict:
 
 
 def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(evaluated, cluster):
-    """`RETRAIN_ENGINE=dask dvc repro` from evaluate down reruns on the cluster and writes the
-    same bytes; changing the engine changes no recorded output. The stage starts a local
-    cluster of its own when no scheduler is named; a wrong setting is one line."""
+    """`RETRAIN_ENGINE=dask dvc repro -f` reruns every stage, prepare and evaluate on the
+    cluster, and writes the same bytes; changing the engine changes no recorded output. The
+    stage starts a local cluster of its own when no scheduler is named; a wrong setting is one
+    line."""
     repo, before = evaluated
     local, _ = cluster
     dask = {"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_SCHEDULER": local.scheduler_address}
-    out = repo.run(
-        "dvc", "repro", "-f", "--downstream", "evaluate", env={**dask, "RETRAIN_DASK_PARTITION_ROWS": "70"}
-    )
-    assert "read 600 rows of the newest batch (9 partitions, Dask)" in out.stdout
+    out = repo.run("dvc", "repro", "-f", env={**dask, "RETRAIN_DASK_PARTITION_ROWS": "70"}).stdout
+    assert "read 600 rows of the newest batch (9 partitions, Dask)" in out
+    assert {"prepare", "evaluate", "decide", "train", "compare"} <= ran_stages(out)
     assert recorded(repo) == before
 
     (repo.path / "reports/evaluation.json").unlink()

@@ -162,3 +162,36 @@ def test_a_csv_row_with_fewer_fields_than_the_header_is_refused(tmp_path, text, 
         "where the header has 3",
     ):
         read_raw_batch(tmp_path / "b.csv")
+
+
+@pytest.mark.parametrize("sizes", [[2500], [999, 1, 1000, 1500], [3000, 0, 7]])
+def test_a_file_written_in_parts_has_the_bytes_of_the_whole_frame(tmp_path, monkeypatch, sizes):
+    """write_parquet_frames cuts row groups where write_parquet does, whatever the parts."""
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setattr(files, "ROW_GROUP_ROWS", 1000)
+    n = sum(sizes)
+    rng = np.random.default_rng(1)
+    whole = pd.DataFrame(
+        {
+            "id": pd.array([f"c{i}" for i in range(n)], dtype="str"),
+            "x": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "colour": pd.array(rng.choice(["red", "blue", None], n), dtype="str"),
+            "label": pd.array([pd.NA] * n, dtype="Int8"),
+            "ts": pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 9**6, n), unit="s"),
+        }
+    )
+    starts = np.cumsum([0, *sizes])
+    parts = (whole.iloc[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True))
+    files.write_parquet_frames(tmp_path / "parts.parquet", parts, {"k": "v"})
+    files.write_parquet(tmp_path / "whole.parquet", whole, {"k": "v"})
+    assert (tmp_path / "parts.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert pq_row_groups(tmp_path / "whole.parquet") == [1000] * (n // 1000) + [n % 1000] * (n % 1000 > 0)
+
+
+def pq_row_groups(path):
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
