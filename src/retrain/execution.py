@@ -89,3 +89,31 @@ def scheduler() -> str | None:
     """RETRAIN_DASK_SCHEDULER: the address of a running scheduler (tcp://host:8786); else the
     stage starts a local cluster."""
     return os.environ.get(SCHEDULER, "").strip() or None
+
+
+SCRATCH = "RETRAIN_DASK_SCRATCH"
+MEMORY_LIMIT = "RETRAIN_DASK_MEMORY_LIMIT"
+
+
+def scratch_dir() -> str | None:
+    """RETRAIN_DASK_SCRATCH: where Dask workers write the partitions prepare cleans (a directory
+    every worker reads, such as a shared mount); else the system's temporary directory."""
+    value = os.environ.get(SCRATCH, "").strip()
+    if value and not os.path.isdir(value):
+        raise DataError(f"{SCRATCH} is {value!r}, which is not a directory; expected one every worker reads")
+    return value or None
+
+
+def dask_memory_limit() -> str:
+    """RETRAIN_DASK_MEMORY_LIMIT: memory per worker of the local cluster (such as 2GiB); past
+    it a worker spills, then restarts. Else Dask's default: the machine's memory shared out."""
+    value = os.environ.get(MEMORY_LIMIT, "").strip()
+    if not value:
+        return "auto"
+    from dask.utils import parse_bytes
+
+    try:
+        parse_bytes(value)
+    except ValueError:
+        raise DataError(f"{MEMORY_LIMIT} is {value!r}, expected an amount of memory such as 2GiB") from None
+    return value

@@ -138,7 +138,12 @@ def test_prepare_on_two_workers_gives_the_in_process_batches_samples_and_bytes(c
     paths = toy_history(tmp_path)
     local = [read_batch(path, toy, cleaning) for path in paths]
     for most in (None, 150):
-        dask = [read_partitioned_batch(client, path, toy, cleaning, most) for path in paths]
+        scratch = tmp_path / f"scratch-{most}"
+        scratch.mkdir()
+        dask = [
+            read_partitioned_batch(client, path, toy, cleaning, scratch=scratch, most_rows=most)
+            for path in paths
+        ]
         assert [len(b.parts) for b in dask] == ([4, 4, 4] if most is None else [11, 11, 12])
         assert dask[-1].dropped_duplicates == local[-1].dropped_duplicates == 3
         for ours, theirs in zip(dask, local, strict=True):
@@ -185,7 +190,7 @@ def test_a_bad_row_in_any_partition_is_the_in_process_error(cluster, tmp_path, c
     with pytest.raises(DataError) as expected:
         read_batch(path, toy, cleaning)
     with pytest.raises(DataError) as got:
-        read_partitioned_batch(client, path, toy, cleaning, 90)
+        read_partitioned_batch(client, path, toy, cleaning, scratch=tmp_path, most_rows=90)
     assert str(got.value) == str(expected.value)
     assert str(path) in str(got.value) and ("row" in str(got.value) or change == "blank")
 
@@ -223,18 +228,26 @@ def recorded(repo) -> dict:
     return {rel: (repo.path / rel).read_bytes() for rel in OUTPUTS}
 
 
-def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(evaluated, cluster):
+def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(evaluated, cluster, tmp_path):
     """`RETRAIN_ENGINE=dask dvc repro -f` reruns every stage, prepare and evaluate on the
     cluster, and writes the same bytes; changing the engine changes no recorded output. The
     stage starts a local cluster of its own when no scheduler is named; a wrong setting is one
     line."""
     repo, before = evaluated
     local, _ = cluster
-    dask = {"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_SCHEDULER": local.scheduler_address}
-    out = repo.run("dvc", "repro", "-f", env={**dask, "RETRAIN_DASK_PARTITION_ROWS": "70"}).stdout
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    dask = {
+        "RETRAIN_ENGINE": "dask",
+        "RETRAIN_DASK_SCHEDULER": local.scheduler_address,
+        "RETRAIN_DASK_PARTITION_ROWS": "70",
+        "RETRAIN_DASK_SCRATCH": str(scratch),
+    }
+    out = repo.run("dvc", "repro", "-f", env=dask).stdout
     assert "read 600 rows of the newest batch (9 partitions, Dask)" in out
     assert {"prepare", "evaluate", "decide", "train", "compare"} <= ran_stages(out)
     assert recorded(repo) == before
+    assert not list(scratch.iterdir())  # prepare's cleaned partitions, removed after it
 
     (repo.path / "reports/evaluation.json").unlink()
     own = repo.run(

@@ -1,8 +1,9 @@
 """Raw batches read, validated and cleaned by partition on a Dask cluster, with the same
 functions as in-process (schema.clean_rows per partition, schema.check_rows over the whole
-batch). The cleaned partitions stay on the workers (which spill to disk past their memory
-limit); the stage gathers only what is small: per-partition facts, a hash and a time per row,
-the sampled rows, and the newest batch one partition at a time as it writes it."""
+batch). Each worker writes the partitions it cleans to a scratch directory as Parquet and
+reads back only the columns a later step needs, so no process holds more than a partition; the
+stage gathers only what is small: per-partition facts, a hash and a time per row, the sampled
+rows, and the newest batch one partition at a time as it writes it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ import pandas as pd
 from retrain.data import files
 from retrain.data.schema import (
     Batch,
-    CleanedRows,
     CleaningPolicy,
     RowChecks,
     Schema,
@@ -36,7 +36,7 @@ from retrain.errors import DataError
 from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client
 
 
 @dataclass(frozen=True)
@@ -102,51 +102,70 @@ def read_raw_partition(part: RawPartition) -> pd.DataFrame:
     return raw
 
 
-def clean_partition(
-    part: RawPartition, schema: Schema, policy: CleaningPolicy, period: pd.Period
-) -> CleanedRows:
-    return clean_rows(read_raw_partition(part), part.source, schema, policy, period=period)
+@dataclass(frozen=True)
+class ScratchPart:
+    """A cleaned partition in the scratch directory, and the positions of its rows dropped as
+    duplicates of later rows."""
+
+    path: str
+    dropped: np.ndarray
 
 
 @dataclass
 class PartitionFacts(RowChecks):
-    """What the stage gathers of a cleaned partition: its checks, its rows and a hash per id."""
+    """What the stage gathers of a cleaned partition: its checks, its rows, a hash per id, and
+    where the worker wrote it."""
 
     rows: int = 0
     id_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="uint64"))
+    path: str = ""
 
 
-def partition_facts(cleaned: CleanedRows, id_column: str) -> PartitionFacts:
-    ids = cleaned.frame[id_column]
+def clean_partition(
+    part: RawPartition, *, schema: Schema, policy: CleaningPolicy, period: pd.Period, scratch: str
+) -> PartitionFacts:
+    """Validate and clean a raw partition (schema.clean_rows), write it to the scratch
+    directory, and return its facts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cleaned = clean_rows(read_raw_partition(part), part.source, schema, policy, period=period)
+    path = str(Path(scratch) / f"{Path(part.source).name}.{part.index:06d}.parquet")
+    table = pa.Table.from_pandas(cleaned.frame, preserve_index=False)
+    pq.write_table(table, path, compression="lz4")
+    ids = cleaned.frame[schema.id]
     return PartitionFacts(
         **{name: getattr(cleaned, name) for name in RowChecks.__dataclass_fields__},
         rows=len(cleaned.frame),
         id_hashes=pd.util.hash_pandas_object(ids, index=False).to_numpy(),
+        path=path,
     )
 
 
-def ids_at(cleaned: CleanedRows, positions: np.ndarray, id_column: str) -> list[str]:
-    return cleaned.frame[id_column].iloc[positions].tolist()
-
-
-def without_rows(cleaned: CleanedRows, dropped: np.ndarray) -> pd.DataFrame:
-    frame = cleaned.frame
-    if len(dropped):
+def read_scratch(part: ScratchPart, columns: list[str] | None = None) -> pd.DataFrame:
+    """A cleaned partition without its dropped rows, in order."""
+    frame = pd.read_parquet(part.path, columns=columns)
+    if len(part.dropped):
         keep = np.ones(len(frame), dtype=bool)
-        keep[dropped] = False
-        frame = frame.loc[keep]
-    return frame.reset_index(drop=True)
+        keep[part.dropped] = False
+        frame = frame.loc[keep].reset_index(drop=True)
+    return frame
 
 
-def times_of(frame: pd.DataFrame, column: str) -> np.ndarray:
-    return frame[column].to_numpy(dtype="datetime64[ns]").view("int64")
+def ids_at(part: ScratchPart, positions: np.ndarray, id_column: str) -> list[str]:
+    return read_scratch(part, [id_column])[id_column].iloc[positions].tolist()
 
 
-def tie_keys_at(frame: pd.DataFrame, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
-    return tie_keys(frame[id_column].iloc[positions], seed)
+def times_of(part: ScratchPart, column: str) -> np.ndarray:
+    return read_scratch(part, [column])[column].to_numpy(dtype="datetime64[ns]").view("int64")
 
 
-def rows_at(frame: pd.DataFrame, positions: np.ndarray | None, first: int) -> pd.DataFrame:
+def tie_keys_at(part: ScratchPart, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
+    return tie_keys(read_scratch(part, [id_column])[id_column].iloc[positions], seed)
+
+
+def rows_at(part: ScratchPart, positions: np.ndarray | None, first: int) -> pd.DataFrame:
+    frame = read_scratch(part)
     frame = frame.set_axis(pd.RangeIndex(first, first + len(frame)))
     return frame if positions is None else frame.take(positions)
 
@@ -161,7 +180,7 @@ class PartitionedBatch:
     labelled: bool
     source: str
     client: Client
-    parts: list[Future]
+    parts: list[ScratchPart]
     sizes: list[int]
     dropped_duplicates: int = 0
     extra_columns: list[str] = field(default_factory=list)
@@ -201,27 +220,40 @@ class PartitionedBatch:
     def frames(self) -> Iterator[pd.DataFrame]:
         """The partitions' rows, one partition at a time, in order."""
         for part in self.parts:
-            yield part.result()
+            yield self.client.submit(read_scratch, part, pure=False).result()
 
 
 def read_partitioned_batch(
-    client: Client, path: str | Path, schema: Schema, policy: CleaningPolicy, most_rows: int | None = None
+    client: Client,
+    path: str | Path,
+    schema: Schema,
+    policy: CleaningPolicy,
+    *,
+    scratch: str | Path,
+    most_rows: int | None = None,
 ) -> PartitionedBatch:
-    """read_batch on a cluster: every partition validated and cleaned by a worker, the checks
-    across partitions (blank columns, labels, duplicated ids) made from their facts."""
+    """read_batch on a cluster: every partition validated and cleaned by a worker and written
+    to `scratch`, the checks across partitions (blank columns, labels, duplicated ids) made
+    from their facts."""
     source = str(path)
     check_size(path, policy)
     period = batch_period(source, schema)
     parts = raw_partitions(path, most_rows)
-    cleaned = client.map(clean_partition, parts, schema=schema, policy=policy, period=period, pure=False)
     facts: list[PartitionFacts] = client.gather(
-        client.map(partition_facts, cleaned, id_column=schema.id, pure=False)
+        client.map(
+            clean_partition,
+            parts,
+            schema=schema,
+            policy=policy,
+            period=period,
+            scratch=str(Path(scratch).resolve()),
+            pure=False,
+        )
     )
     if not sum(f.rows for f in facts):
         raise DataError(f"{source}: header only, expected at least one data row")
     labelled = check_rows(facts, source, schema, policy)
-    dropped = duplicated_positions(client, cleaned, facts, source, schema, policy)
-    frames = client.map(without_rows, cleaned, dropped, pure=False)
+    dropped = duplicated_positions(client, facts, source, schema, policy)
     unparseable: dict[str, int] = {}
     for f in facts:
         for name, n in f.unparseable.items():
@@ -231,7 +263,7 @@ def read_partitioned_batch(
         labelled=labelled,
         source=source,
         client=client,
-        parts=frames,
+        parts=[ScratchPart(f.path, d) for f, d in zip(facts, dropped, strict=True)],
         sizes=[f.rows - len(d) for f, d in zip(facts, dropped, strict=True)],
         dropped_duplicates=sum(len(d) for d in dropped),
         extra_columns=facts[0].extra_columns,
@@ -241,7 +273,6 @@ def read_partitioned_batch(
 
 def duplicated_positions(
     client: Client,
-    cleaned: list[Future],
     facts: list[PartitionFacts],
     source: str,
     schema: Schema,
@@ -257,7 +288,8 @@ def duplicated_positions(
         return [np.zeros(0, dtype=int) for _ in facts]
     positions = np.flatnonzero(candidates)
     local = local_positions(positions, sizes)
-    ids = [i for part in client.gather(client.map(ids_at, cleaned, local, id_column=schema.id)) for i in part]
+    parts = [ScratchPart(f.path, np.zeros(0, dtype=int)) for f in facts]
+    ids = [i for part in client.gather(client.map(ids_at, parts, local, id_column=schema.id)) for i in part]
     repeated = pd.Series(ids).duplicated(keep="last").to_numpy()
     dupes = positions[repeated]
     if len(dupes):
@@ -274,16 +306,27 @@ def duplicated_positions(
 def batch_reader(
     schema: Schema, policy: CleaningPolicy
 ) -> Iterator[Callable[[Path], Batch | PartitionedBatch]]:
-    """How prepare reads a batch file on the engine RETRAIN_ENGINE chooses."""
-    from retrain.execution import engine, partition_rows
+    """How prepare reads a batch file on the engine RETRAIN_ENGINE chooses. On Dask, the
+    cleaned partitions go to a scratch directory (RETRAIN_DASK_SCRATCH, else the system's
+    temporary directory) removed when the block ends."""
+    import shutil
+    import tempfile
 
-    if engine() == "dask":
-        from retrain.engine.cluster import dask_client
+    from retrain.execution import engine, partition_rows, scratch_dir
 
-        with dask_client() as client:
-            yield lambda path: read_partitioned_batch(client, path, schema, policy, partition_rows())
+    if engine() != "dask":
+        yield lambda path: read_batch(path, schema, policy)
         return
-    yield lambda path: read_batch(path, schema, policy)
+    from retrain.engine.cluster import dask_client
+
+    scratch = tempfile.mkdtemp(prefix="retrain-prepare-", dir=scratch_dir())
+    try:
+        with dask_client() as client:
+            yield lambda path: read_partitioned_batch(
+                client, path, schema, policy, scratch=scratch, most_rows=partition_rows()
+            )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_batch(path: str | Path, batch: ValidatedBatch) -> None:

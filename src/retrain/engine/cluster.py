@@ -17,7 +17,7 @@ import pandas as pd
 
 from retrain.engine.rows import local_positions
 from retrain.errors import DataError
-from retrain.execution import SCHEDULER, dask_workers, scheduler
+from retrain.execution import SCHEDULER, dask_memory_limit, dask_workers, scheduler
 from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ def dask_client() -> Iterator[Client]:
     with (
         LocalCluster(
             n_workers=dask_workers(),
+            memory_limit=dask_memory_limit(),
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
