@@ -5,6 +5,9 @@
     python benchmarks/benchmark.py --size full       # 1M-row batch, 100k-row histories of 12 and 48
     python benchmarks/benchmark.py --size cycle -S train.hist_gradient_boosting.max_iter=75
                                                      # the 1M-row cycle alone, with a params change
+    python benchmarks/benchmark.py --size scale      # the Dask engine: 1M-row cycle against
+                                                     # in-process; 3M and 30M rows through
+                                                     # prepare and evaluate (about 20 minutes)
 
 Batches are drawn from the demo source (data/source, schema from params.yaml) with replacement,
 numeric features jittered by a few percent; the later batch that scores both models comes from
@@ -41,6 +44,15 @@ SIZES = {
     "standard": {"big": 200_000, "history_rows": 20_000, "histories": (12, 48), "repeats": 3},
     "full": {"big": 1_000_000, "history_rows": 100_000, "histories": (12, 48), "repeats": 5},
     "cycle": {"big": 1_000_000, "history_rows": 100_000, "histories": (), "repeats": 5},
+    "scale": {"big": 1_000_000, "scale": (3_000_000, 30_000_000)},
+}
+# The Dask engine in --size scale: a local cluster of two single-threaded workers, each holding
+# a partition of at most 500k rows, started by each stage and stopped after it.
+DASK_ENV = {
+    "RETRAIN_ENGINE": "dask",
+    "RETRAIN_DASK_WORKERS": "2",
+    "RETRAIN_DASK_PARTITION_ROWS": "500000",
+    "RETRAIN_DASK_MEMORY_LIMIT": "3GiB",
 }
 BENCH_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1},
@@ -142,9 +154,12 @@ class Generator:
         self.known, self.unseen = order[:cut], order[cut:]
         self.seed = seed
 
-    def batch(self, period: str, rows: int, later: bool = False) -> pd.DataFrame:
+    def batch(self, period: str, rows: int, later: bool = False, part: int = 0) -> pd.DataFrame:
+        """`rows` rows of `period`; `part` > 0 draws another piece of the same batch (other
+        rows, ids after those of the earlier pieces)."""
         s = self.schema
-        rng = np.random.default_rng([self.seed, pd.Period(period, "M").ordinal, int(later)])
+        seed = [self.seed, pd.Period(period, "M").ordinal, int(later)] + ([part] if part else [])
+        rng = np.random.default_rng(seed)
         pick = rng.choice(self.unseen if later else self.known, rows, replace=True)
         frame = self.source.iloc[pick].reset_index(drop=True)
         for col in s["numeric"]:
@@ -155,7 +170,7 @@ class Generator:
                 frame[col] = jitter.round(0 if integral else 2)
         start = pd.Period(period, "M").start_time
         days = rng.integers(0, pd.Period(period, "M").days_in_month, rows)
-        frame.insert(0, s["id"], [f"{period}-{i:07d}" for i in range(rows)])
+        frame.insert(0, s["id"], [f"{period}-{i:07d}" for i in range(part * rows, (part + 1) * rows)])
         frame.insert(1, s["time"], (start + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d"))
         return frame.sort_values(s["time"], kind="stable").reset_index(drop=True)
 
@@ -410,8 +425,131 @@ def stable_cycles(
     ]
 
 
-def table(rows: list[tuple[str, str, str, str, str, str]]) -> str:
-    header = ("measure", "pipeline", "naive", "ratio", "target", "met")
+# --- the Dask engine at scale ----------------------------------------------------------------
+
+
+def measured_tree(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
+    """measured(), with peak_mb the largest sum of resident memory over the command and every
+    process below it at any moment (the stage, and a Dask scheduler and workers it started),
+    sampled every 0.1 s."""
+    import threading
+
+    import psutil
+
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        me = psutil.Process()
+        while not done.is_set():
+            total = 0
+            for proc in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            peak[0] = max(peak[0], total / 2**20)
+            done.wait(0.1)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        run = measured(cmd, cwd, env)
+    finally:
+        done.set()
+        thread.join()
+    return Run(run.wall, peak[0], run.out, run.err)
+
+
+def write_big_batch(path: Path, gen: Generator, period: str, rows: int, piece: int = 1_000_000) -> None:
+    """A batch of `rows` rows written as Parquet row groups of `piece` rows, one piece in memory
+    at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    for part in range(-(-rows // piece)):
+        n = min(piece, rows - part * piece)
+        table = pa.Table.from_pandas(gen.batch(period, n, part=part), preserve_index=False)
+        writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer.write_table(table.cast(writer.schema), row_group_size=piece)
+    assert writer is not None
+    writer.close()
+
+
+def dask_at_scale(work: Path, gen: Generator, params: dict, big: int, scale: tuple[int, ...]) -> dict:
+    """The 1M-row cycle (prepare..compare, a retrain forced) in-process and on Dask; then
+    batches of each size in `scale` through prepare and evaluate on Dask."""
+    repo = new_repo(work / "cycle", params)
+    with_champion(repo, gen, periods(2), max(big // 10, 2000))
+    period = periods(3)[2]
+    write_big_batch(repo / f"data/raw/{period}.parquet", gen, period, big)
+    forced = {**params, "decide": {**params["decide"], "force": True}}
+    (repo / "params.yaml").write_text(yaml.safe_dump(forced, sort_keys=False))
+    local = measured_tree(["dvc", "repro", "compare"], repo)
+    recorded = [(repo / f"reports/{name}.json").read_bytes() for name in ("decision", "promotion")]
+    dask = measured_tree(["dvc", "repro", "--force", "compare"], repo, DASK_ENV)
+    same = recorded == [(repo / f"reports/{name}.json").read_bytes() for name in ("decision", "promotion")]
+    runs = []
+    for rows in scale:
+        repo = new_repo(work / f"scale-{rows}", params)
+        with_champion(repo, gen, periods(2), 20_000)
+        write_big_batch(repo / f"data/raw/{period}.parquet", gen, period, rows)
+        run = measured_tree(["dvc", "repro", "evaluate"], repo, DASK_ENV)
+        runs.append({"rows": rows, "run": run, "peaks": stage_peaks(run.out)})
+        shutil.rmtree(repo, ignore_errors=True)
+    return {"local": local, "dask": dask, "same": same, "runs": runs}
+
+
+def scale_table(result: dict, big: int) -> str:
+    local, dask = result["local"], result["dask"]
+    rows = [
+        (
+            f"retraining cycle, {big:,}-row batch: Dask engine against in-process, wall s",
+            f"{dask.wall:.1f}",
+            f"{local.wall:.1f}",
+            f"{dask.wall / local.wall:.2f}",
+            "<= 1.5",
+            _met(dask.wall / local.wall <= 1.5),
+        ),
+        (
+            "  peak memory of the process tree, MB (stage, scheduler, workers)",
+            f"{dask.peak_mb:.0f}",
+            f"{local.peak_mb:.0f}",
+            f"{dask.peak_mb / local.peak_mb:.2f}",
+            "-",
+            "",
+        ),
+        ("  decision.json and promotion.json: the same bytes", "", "", "", "yes", _met(result["same"])),
+    ]
+    first = result["runs"][0]
+    for r in result["runs"]:
+        run, per_row = r["run"], r["run"].wall / r["rows"]
+        stages = ", ".join(f"{name} {seconds:.0f} s" for name, (seconds, _, _) in sorted(r["peaks"].items()))
+        rows.append(
+            (
+                f"prepare + evaluate on Dask, {r['rows']:,} rows ({stages}): wall s, rows/s",
+                f"{run.wall:.1f}",
+                f"{r['rows'] / run.wall:,.0f}/s",
+                f"{per_row / (first['run'].wall / first['rows']):.2f}",
+                "<= 1.2" if r is not first else "-",
+                _met(per_row <= 1.2 * first["run"].wall / first["rows"]) if r is not first else "",
+            )
+        )
+        rows.append(
+            (
+                "  peak memory of the process tree, MB",
+                f"{run.peak_mb:.0f}",
+                "",
+                "",
+                "<= 4096" if r["rows"] >= 30_000_000 else "-",
+                _met(run.peak_mb <= 4096) if r["rows"] >= 30_000_000 else "",
+            )
+        )
+    return table(rows, ("measure", "Dask", "in-process, or rows/s", "ratio", "target", "met"))
+
+
+def table(
+    rows: list[tuple[str, str, str, str, str, str]],
+    header: tuple[str, ...] = ("measure", "pipeline", "naive", "ratio", "target", "met"),
+) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
     line = lambda r: "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
@@ -437,6 +575,15 @@ def main() -> None:
     gen = Generator(params)
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     print(f"benchmark --size {args.size} in {work}", file=sys.stderr)
+    if args.size == "scale":
+        try:
+            result = dask_at_scale(work, gen, params, size["big"], size["scale"])
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        print(scale_table(result, size["big"]))
+        print(f"\nmachine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        return
     try:
         big = retrain_cycle(work, gen, params, size["big"])
         read_s, drift_s = drift_timing(big["repo"], big["period"], size["repeats"])
