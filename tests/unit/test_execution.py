@@ -27,3 +27,32 @@ def test_limited_threads_caps_loaded_libraries_and_those_loaded_later(monkeypatc
         assert n == 1
         assert all(lib["num_threads"] == 1 for lib in threadpool_info())
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_dask_settings_are_checked_before_any_work(monkeypatch, tmp_path):
+    from retrain import execution
+
+    for name in (
+        "RETRAIN_ENGINE",
+        "RETRAIN_DASK_PARTITION_ROWS",
+        "RETRAIN_DASK_SCRATCH",
+        "RETRAIN_DASK_MEMORY_LIMIT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert execution.engine() == "local" and execution.partition_rows() is None
+    assert execution.scratch_dir() is None and execution.dask_memory_limit() == "auto"
+    monkeypatch.setenv("RETRAIN_ENGINE", " Dask ")
+    monkeypatch.setenv("RETRAIN_DASK_PARTITION_ROWS", "500000")
+    monkeypatch.setenv("RETRAIN_DASK_SCRATCH", str(tmp_path))
+    monkeypatch.setenv("RETRAIN_DASK_MEMORY_LIMIT", "3GiB")
+    assert execution.engine() == "dask" and execution.partition_rows() == 500_000
+    assert execution.scratch_dir() == str(tmp_path) and execution.dask_memory_limit() == "3GiB"
+    for name, wrong, check in (
+        ("RETRAIN_ENGINE", "spark", execution.engine),
+        ("RETRAIN_DASK_PARTITION_ROWS", "0", execution.partition_rows),
+        ("RETRAIN_DASK_SCRATCH", str(tmp_path / "missing"), execution.scratch_dir),
+        ("RETRAIN_DASK_MEMORY_LIMIT", "lots", execution.dask_memory_limit),
+    ):
+        monkeypatch.setenv(name, wrong)
+        with pytest.raises(DataError, match=f"^{name} is "):
+            check()
