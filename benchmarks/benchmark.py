@@ -46,14 +46,11 @@ SIZES = {
     "cycle": {"big": 1_000_000, "history_rows": 100_000, "histories": (), "repeats": 5},
     "scale": {"big": 1_000_000, "scale": (3_000_000, 30_000_000)},
 }
-# The Dask engine in --size scale: a local cluster of two single-threaded workers, each holding
-# a partition of at most 500k rows, started by each stage and stopped after it.
-DASK_ENV = {
-    "RETRAIN_ENGINE": "dask",
-    "RETRAIN_DASK_WORKERS": "2",
-    "RETRAIN_DASK_PARTITION_ROWS": "500000",
-    "RETRAIN_DASK_MEMORY_LIMIT": "3GiB",
-}
+# The Dask engine in --size scale: a local cluster of two single-threaded workers, started by
+# each stage and stopped after it; a partition is a Parquet row group (250k rows in the raw
+# batches, 256Ki in the prepared files).
+DASK_ENV = {"RETRAIN_ENGINE": "dask", "RETRAIN_DASK_WORKERS": "2", "RETRAIN_DASK_MEMORY_LIMIT": "3GiB"}
+RAW_ROW_GROUP = 250_000
 BENCH_PARAMS = {
     "prepare": {"window": "last_n", "window_batches": 1},
     "simulate": {"start": "2015-01"},
@@ -459,8 +456,8 @@ def measured_tree(cmd: list[str], cwd: Path, env: dict | None = None) -> Run:
 
 
 def write_big_batch(path: Path, gen: Generator, period: str, rows: int, piece: int = 1_000_000) -> None:
-    """A batch of `rows` rows written as Parquet row groups of `piece` rows, one piece in memory
-    at a time."""
+    """A batch of `rows` rows written as Parquet row groups of RAW_ROW_GROUP rows, one piece
+    of `piece` rows in memory at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -469,7 +466,7 @@ def write_big_batch(path: Path, gen: Generator, period: str, rows: int, piece: i
         n = min(piece, rows - part * piece)
         table = pa.Table.from_pandas(gen.batch(period, n, part=part), preserve_index=False)
         writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table.cast(writer.schema), row_group_size=piece)
+        writer.write_table(table.cast(writer.schema), row_group_size=RAW_ROW_GROUP)
     assert writer is not None
     writer.close()
 

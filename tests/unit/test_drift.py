@@ -304,7 +304,7 @@ class ChunkedRows:
     def partition_rows(self):
         return [len(p) for p in self.pieces]
 
-    def map_partitions(self, func, extra=None, **kwargs):
+    def map_partitions(self, func, extra=None, read_columns=None, **kwargs):
         extra = [None] * len(self.pieces) if extra is None else extra
         return [func(p, e, **kwargs) for p, e in zip(self.pieces, extra, strict=True)]
 

@@ -134,7 +134,9 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-ROW_GROUP_ROWS = 1024 * 1024  # pyarrow's default, named so that a file written in parts matches
+# Rows per Parquet row group of every file written here: a file written in parts (by the Dask
+# engine) cuts them where a file written whole does, and a reader's partitions are row groups.
+ROW_GROUP_ROWS = 256 * 1024
 
 
 def _arrow(df: pd.DataFrame, metadata: dict[str, str] | None) -> Any:

@@ -134,6 +134,9 @@ class Batch:
         """The rows at sorted `positions`; None: the frame itself."""
         return self.frame if positions is None else self.frame.take(positions)
 
+    def take_many(self, positions: list[np.ndarray | None]) -> list[pd.DataFrame]:
+        return [self.take(p) for p in positions]
+
 
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
     """The period a name spells exactly ('2025-07' for monthly data); else one DataError."""

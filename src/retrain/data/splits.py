@@ -212,22 +212,34 @@ class ValidatedBatch(Protocol):
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame: ...
 
+    def take_many(self, positions: list[np.ndarray | None]) -> list[pd.DataFrame]:
+        """[take(p) for p in positions], reading each part of the batch once."""
+        ...
+
     def observed(self) -> dict[str, Any]: ...
 
 
-def take_rows(parts: list[tuple[ValidatedBatch, np.ndarray | None]], keep: np.ndarray | None) -> pd.DataFrame:
-    """The rows at `keep` (None: all) of the parts laid end to end, each part given as a batch
-    and the positions of it that count (None: every row), without copying the rest."""
-    pieces, start = [], 0
+def window_positions(
+    parts: list[tuple[ValidatedBatch, np.ndarray | None]], keep: np.ndarray | None
+) -> list[np.ndarray | None]:
+    """Per part, the positions of its batch that the rows at `keep` (None: all) of the parts
+    laid end to end come from; each part given as a batch and the positions of it that count
+    (None: every row)."""
+    chosen: list[np.ndarray | None] = []
+    start = 0
     for batch, positions in parts:
         if keep is None:
-            pieces.append(batch.take(positions))
+            chosen.append(positions)
             continue
         rows = np.arange(batch.rows) if positions is None else positions
         end = start + len(rows)
-        rows, start = rows[keep[(keep >= start) & (keep < end)] - start], end
-        if len(rows):
-            pieces.append(batch.take(rows))
+        chosen.append(rows[keep[(keep >= start) & (keep < end)] - start])
+        start = end
+    return chosen
+
+
+def joined(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    pieces = [piece for piece in pieces if len(piece)] or pieces[:1]
     if len(pieces) == 1:
         return pieces[0].reset_index(drop=True)
     return pd.concat(pieces, ignore_index=True)
@@ -258,8 +270,6 @@ def split(
         policy.seed,
     )
     kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
-    newest_labelled = last.take(kept)
-    holdout = last.take(np.flatnonzero(held_out) if kept is None else kept[held_out[kept]])
     early = np.flatnonzero(~held_out)
     previous = labelled[:-1]
     if policy.kind == "last_n":
@@ -273,7 +283,13 @@ def split(
             "labelled batch or more rows to this one"
         )
     window_rows = sum(batch.rows if rows is None else len(rows) for batch, rows in parts)
-    train = take_rows(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
+    chosen = window_positions(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
+    held = np.flatnonzero(held_out) if kept is None else kept[held_out[kept]]
+    # The newest labelled batch is read once for its three uses: kept, held out, trained on.
+    newest_labelled, holdout, *trained_last = last.take_many([kept, held, *chosen[len(previous) :]])
+    train = joined(
+        [b.take(rows) for b, rows in zip(previous, chosen[: len(previous)], strict=True)] + trained_last
+    )
     train[schema.target] = train[schema.target].astype("int8")
     holdout = holdout.reset_index(drop=True)
     holdout[schema.target] = holdout[schema.target].astype("int8")

@@ -164,10 +164,12 @@ def tie_keys_at(part: ScratchPart, positions: np.ndarray, id_column: str, seed: 
     return tie_keys(read_scratch(part, [id_column])[id_column].iloc[positions], seed)
 
 
-def rows_at(part: ScratchPart, positions: np.ndarray | None, first: int) -> pd.DataFrame:
+def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -> list[pd.DataFrame]:
+    """For each set of positions (None: every row), those rows of the partition, indexed by
+    their position in the batch; the partition is read once for all of them."""
     frame = read_scratch(part)
     frame = frame.set_axis(pd.RangeIndex(first, first + len(frame)))
-    return frame if positions is None else frame.take(positions)
+    return [frame if rows is None else frame.take(rows) for rows in positions]
 
 
 @dataclass
@@ -200,22 +202,38 @@ class PartitionedBatch:
         return np.concatenate(self._each(times_of, column=column))
 
     def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
-        return np.concatenate(
-            self._each(tie_keys_at, local_positions(positions, self.sizes), id_column=id_column, seed=seed)
-        )
+        wanted = local_positions(positions, self.sizes)
+        futures = [
+            self.client.submit(tie_keys_at, part, rows, id_column, seed, pure=False)
+            for part, rows in zip(self.parts, wanted, strict=True)
+            if len(rows)
+        ]
+        return np.concatenate([np.zeros(0, dtype="int64"), *self.client.gather(futures)])
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
+        return self.take_many([positions])[0]
+
+    def take_many(self, positions: list[np.ndarray | None]) -> list[pd.DataFrame]:
+        """The rows at each set of sorted positions (None: every row), each partition read
+        once; a partition none of the sets needs is not read."""
         firsts = np.cumsum([0, *self.sizes[:-1]]).tolist()
-        wanted = [None] * len(self.parts) if positions is None else local_positions(positions, self.sizes)
-        futures = [
-            self.client.submit(rows_at, part, rows, first, pure=False)
-            for part, rows, first in zip(self.parts, wanted, firsts, strict=True)
-            if rows is None or len(rows)
+        per_set = [
+            [None] * len(self.parts) if rows is None else local_positions(rows, self.sizes)
+            for rows in positions
         ]
-        if not futures:
-            return self.client.submit(rows_at, self.parts[0], np.zeros(0, dtype=int), 0).result()
-        pieces = self.client.gather(futures)
-        return pieces[0] if len(pieces) == 1 else pd.concat(pieces)
+        per_part = [list(wanted) for wanted in zip(*per_set, strict=True)]
+        needed = [i for i, wanted in enumerate(per_part) if any(w is None or len(w) for w in wanted)]
+        pieces = self.client.gather(
+            [self.client.submit(rows_at, self.parts[i], per_part[i], firsts[i], pure=False) for i in needed]
+        )
+        if not needed:  # no rows asked for: an empty frame with the batch's columns
+            empty = self.client.submit(rows_at, self.parts[0], [np.zeros(0, dtype=int)], 0, pure=False)
+            return [empty.result()[0]] * len(positions)
+        out = []
+        for k in range(len(positions)):
+            frames = [piece[k] for piece in pieces]
+            out.append(frames[0] if len(frames) == 1 else pd.concat(frames))
+        return out
 
     def frames(self) -> Iterator[pd.DataFrame]:
         """The partitions' rows, one partition at a time, in order."""

@@ -61,8 +61,15 @@ def read_partition(part: Partition, columns: list[str] | None = None) -> pd.Data
     return table.slice(part.start, part.rows).to_pandas()
 
 
-def _apply(part: Partition, extra: Any, *, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    return func(read_partition(part), extra, **kwargs)
+def _apply(
+    part: Partition,
+    extra: Any,
+    *,
+    func: Callable[..., Any],
+    kwargs: dict[str, Any],
+    columns: list[str] | None,
+) -> Any:
+    return func(read_partition(part, columns), extra, **kwargs)
 
 
 def _take(
@@ -100,9 +107,12 @@ class PartitionedRows:
     """A Parquet file's rows on a Dask cluster, one task per partition."""
 
     def __init__(self, client: Client, path: str | Path, most_rows: int | None = None):
+        import pyarrow.parquet as pq
+
         self.client = client
         self.path = str(path)
         self.parts = partitions(path, most_rows)
+        self.columns = set(pq.read_schema(path).names)
 
     @property
     def rows(self) -> int:
@@ -112,10 +122,15 @@ class PartitionedRows:
         return [part.rows for part in self.parts]
 
     def map_partitions(
-        self, func: Callable[..., Any], extra: Sequence[Any] | None = None, **kwargs: Any
+        self,
+        func: Callable[..., Any],
+        extra: Sequence[Any] | None = None,
+        read_columns: list[str] | None = None,
+        **kwargs: Any,
     ) -> list[Any]:
         extras = [None] * len(self.parts) if extra is None else list(extra)
-        task = functools.partial(_apply, func=func, kwargs=kwargs)
+        columns = None if read_columns is None else [c for c in read_columns if c in self.columns]
+        task = functools.partial(_apply, func=func, kwargs=kwargs, columns=columns)
         return list(self.client.gather(self.client.map(task, self.parts, extras, pure=False)))
 
     def take(self, positions: np.ndarray | None, columns: list[str] | None = None) -> pd.DataFrame:

@@ -22,10 +22,15 @@ class Rows(Protocol):
     def rows(self) -> int: ...
 
     def map_partitions(
-        self, func: Callable[..., Any], extra: Sequence[Any] | None = None, **kwargs: Any
+        self,
+        func: Callable[..., Any],
+        extra: Sequence[Any] | None = None,
+        read_columns: list[str] | None = None,
+        **kwargs: Any,
     ) -> list[Any]:
         """[func(partition, extra[i], **kwargs) for each partition i, in order]; extra is one
-        value per partition (None when not given)."""
+        value per partition (None when not given). A partition read from storage holds at
+        least `read_columns` (those the batch has), else every column."""
         ...
 
     def partition_rows(self) -> list[int]:
@@ -48,7 +53,11 @@ class FrameRows:
         return len(self.frame)
 
     def map_partitions(
-        self, func: Callable[..., Any], extra: Sequence[Any] | None = None, **kwargs: Any
+        self,
+        func: Callable[..., Any],
+        extra: Sequence[Any] | None = None,
+        read_columns: list[str] | None = None,
+        **kwargs: Any,
     ) -> list[Any]:
         return [func(self.frame, None if extra is None else extra[0], **kwargs)]
 

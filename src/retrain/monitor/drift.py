@@ -249,7 +249,9 @@ def count_features(
 
 def batch_counts(rows: Rows, profile: dict[str, Any], schema: Schema) -> FeatureCounts:
     """count_features over every partition of `rows`, added up in partition order."""
-    parts = rows.map_partitions(count_features, profile=profile, schema=schema)
+    parts = rows.map_partitions(
+        count_features, read_columns=list(schema.features), profile=profile, schema=schema
+    )
     total = parts[0]
     for part in parts[1:]:
         total = total + part
@@ -276,7 +278,7 @@ def batch_ks_values(rows: Rows, counts: FeatureCounts, columns: list[str]) -> di
     for part in counts.present_by_partition:
         offsets.append(dict(before))
         before = {col: before[col] + part.get(col, 0) for col in columns}
-    parts = rows.map_partitions(ks_values, offsets, steps=steps)
+    parts = rows.map_partitions(ks_values, offsets, read_columns=columns, steps=steps)
     return {col: np.concatenate([part[col] for part in parts]) for col in columns}
 
 
