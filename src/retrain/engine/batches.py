@@ -301,10 +301,14 @@ def duplicated_positions(
     hash first; the ids of rows whose hash repeats are then compared themselves."""
     sizes = [f.rows for f in facts]
     hashes = np.concatenate([f.id_hashes for f in facts])
-    candidates = pd.Series(hashes).duplicated(keep=False).to_numpy()
-    if not candidates.any():
+    for f in facts:
+        f.id_hashes = hashes[:0]  # 8 bytes a row, held once
+    ordered = np.sort(hashes)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(repeated):
         return [np.zeros(0, dtype=int) for _ in facts]
-    positions = np.flatnonzero(candidates)
+    positions = np.flatnonzero(np.isin(hashes, repeated))
     local = local_positions(positions, sizes)
     parts = [ScratchPart(f.path, np.zeros(0, dtype=int)) for f in facts]
     ids = [i for part in client.gather(client.map(ids_at, parts, local, id_column=schema.id)) for i in part]
