@@ -325,3 +325,36 @@ def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_gives_the_same_byte
         assert stage.returncode == 0, err
         assert killed not in client.run(os.getpid).values()
     assert recorded(repo) == before
+
+
+def test_a_bad_value_cleaned_on_a_worker_stops_prepare_with_the_in_process_line(evaluated, cluster):
+    """A batch with an unparseable number in its fourth partition: prepare on the cluster stops
+    with the one line the in-process engine prints (file, column, row), and nothing recorded
+    changes."""
+    repo, before = evaluated
+    local, _ = cluster
+    newest = sorted((repo.path / "data/raw").glob("*.parquet"))[-1]
+    raw = pd.read_parquet(newest)
+    raw.loc[400, "monthly_charges"] = "12,5x"
+    raw_parquet(newest, raw, 250)
+    try:
+        lines = []
+        for env in (
+            {},
+            {
+                "RETRAIN_ENGINE": "dask",
+                "RETRAIN_DASK_SCHEDULER": local.scheduler_address,
+                "RETRAIN_DASK_PARTITION_ROWS": "70",
+            },
+        ):
+            failed = repo.run("python", "stages/prepare.py", env=env, check=False)
+            assert failed.returncode == 1
+            lines.append(failed.stderr)
+        assert lines[0] == lines[1]
+        assert lines[1] == (
+            f"error: data/raw/{newest.name}: column 'monthly_charges', row 401 (value '12,5x'): "
+            "expected a number (1 such value(s))\n"
+        )
+        assert recorded(repo) == before
+    finally:
+        repo.git("checkout", "--", f"data/raw/{newest.name}")
