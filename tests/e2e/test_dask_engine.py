@@ -2,8 +2,6 @@
 127.0.0.1 give the in-process engine's answers, bit for bit, and their errors reach the user as
 one line."""
 
-import logging
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,23 +16,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def cluster():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from retrain.engine.cluster import WORKER_ENV
+    from retrain.engine.cluster import local_cluster
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            protocol="tcp",
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=WORKER_ENV,
-        ) as local,
-        Client(local) as client,
-    ):
+    with local_cluster(2) as local, Client(local) as client:
         yield local, client
 
 
@@ -43,7 +29,19 @@ def test_the_cluster_is_two_worker_processes_on_loopback_tcp(cluster):
     workers = client.scheduler_info()["workers"]
     assert local.scheduler_address.startswith("tcp://127.0.0.1:")
     assert len(workers) == 2 and all(address.startswith("tcp://127.0.0.1:") for address in workers)
-    assert len(set(client.run(lambda: __import__("os").getpid()).values())) == 2
+    pids = set(client.run(lambda: __import__("os").getpid()).values())
+    assert len(pids) == 2
+    import os
+
+    import psutil
+
+    listening = [
+        conn.laddr
+        for conn in psutil.net_connections("tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.pid in pids | {os.getpid()}
+    ]
+    assert listening and all(address.ip == "127.0.0.1" for address in listening)
+    assert 8787 not in {address.port for address in listening}  # no fixed port: clusters side by side
 
 
 def toy_batch(n: int, seed: int) -> pd.DataFrame:
@@ -278,25 +276,14 @@ def test_a_worker_killed_mid_stage_is_replaced_and_the_stage_gives_the_same_byte
     import subprocess
     import time
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from retrain.engine.cluster import WORKER_ENV
+    from retrain.engine.cluster import local_cluster
     from tests.helpers import command_env
 
     repo, before = evaluated
-    env = {**WORKER_ENV, "RETRAIN_PAUSE_AT": "partition:2:1.5"}  # each read of partition 2 waits
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=env,
-        ) as local,
-        Client(local) as client,
-    ):
+    pause = {"RETRAIN_PAUSE_AT": "partition:2:1.5"}  # each read of partition 2 waits
+    with local_cluster(2, env=pause) as local, Client(local) as client:
         pids = client.run(os.getpid)
         stage = subprocess.Popen(
             ["python", "stages/evaluate.py"],

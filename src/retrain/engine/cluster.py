@@ -21,7 +21,7 @@ from retrain.execution import SCHEDULER, dask_memory_limit, dask_workers, schedu
 from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
 # What each worker process of a local cluster runs with: one thread per library, as the workers
 # are already one per CPU.
@@ -155,7 +155,7 @@ def dask_client() -> Iterator[Client]:
     """A client of the scheduler RETRAIN_DASK_SCHEDULER names, or of a local cluster of
     RETRAIN_DASK_WORKERS processes on 127.0.0.1 started for the stage and stopped after it."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise DataError(
             "RETRAIN_ENGINE=dask needs dask and distributed: pip install -c constraints.txt -e '.[dask]'"
@@ -172,17 +172,28 @@ def dask_client() -> Iterator[Client]:
         with client:
             yield client
         return
-    with (
-        LocalCluster(
-            n_workers=dask_workers(),
-            memory_limit=dask_memory_limit(),
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=WORKER_ENV,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(dask_workers(), dask_memory_limit()) as cluster, Client(cluster) as client:
         yield client
+
+
+def local_cluster(
+    workers: int, memory_limit: str = "auto", env: dict[str, str] | None = None
+) -> LocalCluster:
+    """`workers` single-threaded worker processes and their scheduler on 127.0.0.1, over TCP,
+    without a dashboard; each worker's environment is WORKER_ENV and `env`."""
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=workers,
+        memory_limit=memory_limit,
+        threads_per_worker=1,
+        processes=True,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+        # the scheduler's HTTP routes (health, metrics) on a free port of 127.0.0.1, not 8787:
+        # stages and tests may run clusters side by side
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+        env={**WORKER_ENV, **(env or {})},
+    )
