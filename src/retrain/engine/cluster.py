@@ -163,7 +163,7 @@ def dask_client() -> Iterator[Client]:
     address = scheduler()
     if address:
         try:
-            client = Client(address, timeout="30s")
+            client = Client(address)  # waits distributed.comm.timeouts.connect (30 s)
         except (OSError, TimeoutError) as err:
             raise DataError(
                 f"{SCHEDULER}={address}: no Dask scheduler answered ({err}); start one (dask scheduler) "
