@@ -208,6 +208,50 @@ def test_loading_a_model_file_never_runs_code_from_it(tmp_path):
     assert not marker.exists()
 
 
+ROUND_TRIP = """
+import sys
+import sklearn.utils
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+from retrain.errors import DataError
+from retrain.model.modeling import dump, fit, load, predict_proba
+from retrain.params import ESTIMATORS
+from tests.helpers import TOY, toy_raw
+
+schema = Schema.from_params(TOY)
+rows = validate_batch(toy_raw("2025-01"), "data/raw/2025-01.csv", schema, CleaningPolicy()).frame
+for estimator in ESTIMATORS:
+    model = fit(rows, schema, estimator, {}, seed=1)
+    back = load(dump(model))
+    assert (predict_proba(back, rows, schema) == predict_proba(model, rows, schema)).all(), estimator
+assert "skops.io" in sys.modules and sklearn.utils.all_estimators.__name__ == "all_estimators"
+features = fit(rows, schema, "logistic_regression", {}, seed=1)["features"]
+other = make_pipeline(GaussianNB())
+other.fit(features.transform(rows[list(schema.features)]), rows["label"].astype(int))
+try:
+    load(sys.modules["skops.io"].dumps(other))
+except DataError as err:
+    print(err)
+"""
+
+
+def test_a_fresh_process_loads_every_estimator_and_refuses_other_sklearn_types():
+    """skops is imported without trusting every scikit-learn estimator (modeling._skops_io):
+    the models make_model builds still load, any other estimator is refused."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-c", ROUND_TRIP], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("the model file holds types outside the trusted list: ")
+    assert "sklearn.naive_bayes.GaussianNB" in proc.stdout
+
+
 def test_permutation_importance_ranks_the_features_the_label_depends_on(toy_schema, toy_batch):
     from retrain.model.importance import permutation_importance
     from retrain.model.modeling import fit
