@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from retrain.data.schema import CleaningPolicy, Schema, validate_batch
-from tests.helpers import ROOT, TOY, Repo, create_repo, toy_raw
+from tests.helpers import ROOT, TOY, FirstRuns, Repo, create_repo, toy_raw
 
 
 @pytest.fixture(scope="session")
@@ -44,5 +44,22 @@ def toy_batch(toy_schema):
 def make_repo(tmp_path):
     def make(params: dict | None = None, name: str = "repo") -> Repo:
         return create_repo(tmp_path / name, params)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def first_runs(tmp_path_factory, worker_id) -> FirstRuns:
+    """Built first runs shared by this session's workers (their common temporary folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return FirstRuns((base if worker_id == "master" else base.parent) / "first-runs")
+
+
+@pytest.fixture
+def first_run_repo(first_runs, tmp_path):
+    """A repository of this test's own after `first_run`: `first_run_repo(params, months, promote)`."""
+
+    def make(params: dict | None = None, months: int = 3, promote: bool = True) -> Repo:
+        return first_runs.copy(tmp_path / "repo", params, months, promote)
 
     return make

@@ -183,6 +183,39 @@ def create_repo(path: Path, params: dict | None = None) -> Repo:
     return repo
 
 
+class FirstRuns:
+    """Repositories after `Repo.first_run`, built once per test session and copied for each test
+    that starts from one: the same params and months give the same repository, so the tests
+    share one build of each (across pytest-xdist workers, under a file lock)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def copy(self, dest: Path, params: dict | None = None, months: int = 3, promote: bool = True) -> Repo:
+        """A copy at `dest` of the repository `create_repo(params)` + `first_run(months, promote)`."""
+        import fcntl
+        import hashlib
+        import json
+
+        key = hashlib.sha256(json.dumps([params, months], sort_keys=True).encode()).hexdigest()[:16]
+        ran, promoted = self.root / key / "ran", self.root / key / "promoted"
+        with open(self.root / f"{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (self.root / key / "ran.done").exists():
+                shutil.rmtree(self.root / key, ignore_errors=True)
+                create_repo(ran, params).first_run(months, promote=False)
+                (self.root / key / "ran.done").touch()
+            if promote and not (self.root / key / "promoted.done").exists():
+                shutil.rmtree(promoted, ignore_errors=True)
+                shutil.copytree(ran, promoted, symlinks=True)
+                Repo(promoted).retrain("promote")
+                (self.root / key / "promoted.done").touch()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(promoted if promote else ran, dest, symlinks=True)
+        return Repo(dest)
+
+
 def decisions_month_by_month(params: dict, batches: list, decide_params: dict | None = None) -> dict:
     """Per batch from the second: the decision about it of a champion trained, through the
     stages' own functions, on every batch before it (the batch right after a promotion)."""

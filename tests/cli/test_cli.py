@@ -10,7 +10,7 @@ import pytest
 
 from retrain.errors import RegistryError
 from retrain.registry import commands, tags
-from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo, run
+from tests.helpers import ALWAYS_PROMOTE, FirstRuns, Repo, run
 
 pytestmark = pytest.mark.e2e
 
@@ -23,24 +23,23 @@ STEPS = [
 ]
 
 
-def new_repo(base, params=None) -> Repo:
+def new_repo(first_runs: FirstRuns, base, params=None) -> Repo:
     """A repository after a cold-start `dvc repro` over three months, verdict: promote."""
-    repo = create_repo(base / "repo", params)
-    repo.first_run(promote=False)
+    repo = first_runs.copy(base / "repo", params, promote=False)
     assert repo.json("reports/promotion.json")["promote"]
     return repo
 
 
 @pytest.fixture(scope="module")
-def ready(tmp_path_factory):
+def ready(first_runs, tmp_path_factory):
     """A repository after a cold-start `dvc repro` whose verdict is to promote."""
-    return new_repo(tmp_path_factory.mktemp("ready")).path
+    return new_repo(first_runs, tmp_path_factory.mktemp("ready")).path
 
 
 @pytest.fixture(scope="module")
-def second(tmp_path_factory):
+def second(first_runs, tmp_path_factory):
     """v1.0.0 in production and a second challenger whose verdict is to promote."""
-    repo = new_repo(tmp_path_factory.mktemp("second"), ALWAYS_PROMOTE)
+    repo = new_repo(first_runs, tmp_path_factory.mktemp("second"), ALWAYS_PROMOTE)
     repo.retrain("promote")
     repo.retrain("simulate")
     repo.commit_all("2025-04")

@@ -142,9 +142,8 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(ma
     assert [e["action"] for e in history["events"]].count("promote") == 2
 
 
-def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(make_repo):
-    repo = make_repo(LOOP_PARAMS)
-    repo.first_run()
+def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(first_run_repo):
+    repo = first_run_repo(LOOP_PARAMS)
     repo.repro()
     repo.commit_all("evaluated")
     assert not repo.json("reports/decision.json")["retrain"]
@@ -312,11 +311,10 @@ def test_evaluate_reads_only_the_newest_batch_and_the_champion_profile(make_repo
     assert (repo.path / "reports/evaluation.json").read_bytes() == before
 
 
-def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(make_repo):
+def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(first_run_repo):
     """prepare.max_rows keeps a seeded sample of a large window and of the newest labelled
     batch; the holdout stays inside the rows evaluate scored, so nothing is scored twice."""
-    repo = make_repo(LOOP_PARAMS)
-    repo.first_run()
+    repo = first_run_repo(LOOP_PARAMS)
     repo.next_month()
     repo.set_params({"prepare": {"max_rows": {"train": 200, "labelled": 300}}, "decide": {"force": True}})
     out = repo.repro("compare")
@@ -335,13 +333,12 @@ def test_row_caps_sample_training_and_scoring_and_compare_still_reuses_scores(ma
     assert (repo.path / "data/prepared/train.parquet").read_bytes() == train
 
 
-def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdout_rows(make_repo):
+def test_compare_scores_a_model_itself_when_its_stored_probabilities_miss_holdout_rows(first_run_repo):
     """Compare reuses the probabilities evaluate and train stored; without them it loads and
     scores both models, and the verdict is the same to the last digit."""
     from retrain.data.files import parquet_metadata, write_parquet
 
-    repo = make_repo(LOOP_PARAMS)
-    repo.first_run()
+    repo = first_run_repo(LOOP_PARAMS)
     repo.next_month()
     repo.set_params({"decide": {"force": True}})
     out = repo.repro("compare")

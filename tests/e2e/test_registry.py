@@ -41,14 +41,11 @@ def month(repo: Repo, message: str) -> None:
     repo.repro()
 
 
-def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo, tmp_path):
-    repo = make_repo(ALWAYS_PROMOTE)
-    remote = tmp_path / "remote"
-    repo.run("dvc", "remote", "add", "-d", "local", str(remote))
-    repo.retrain("simulate", "--months", "3")
-    repo.commit_all("three months")
-    repo.repro()
-    assert "v1.0.0" in repo.retrain("promote").stdout
+def test_promote_three_rollback_promote_again_and_every_reader_agrees(first_run_repo, tmp_path):
+    repo = first_run_repo(ALWAYS_PROMOTE)
+    assert repo.json("models/champion.json")["version"] == "v1.0.0"
+    repo.run("dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    repo.commit_all("a DVC remote")
     for period in ["2025-04", "2025-05"]:
         month(repo, period)
         repo.retrain("promote")
@@ -126,9 +123,8 @@ def test_promote_three_rollback_promote_again_and_every_reader_agrees(make_repo,
     assert json.loads((clone.path / "deploy/version.json").read_text())["version"] == "v1.1.0"
 
 
-def test_rollback_refuses_unknown_versions_and_needs_a_reason(make_repo):
-    repo = make_repo(ALWAYS_PROMOTE)
-    repo.first_run()
+def test_rollback_refuses_unknown_versions_and_needs_a_reason(first_run_repo):
+    repo = first_run_repo(ALWAYS_PROMOTE)
     before = (repo.git("rev-parse", "HEAD"), repo.tags())
     out = repo.retrain("rollback", "--to", "v9.0.0", "--reason", "x", check=False)
     assert out.returncode == 3 and "no version v9.0.0 of churn-model (known: v1.0.0)" in out.stderr
@@ -139,9 +135,8 @@ def test_rollback_refuses_unknown_versions_and_needs_a_reason(make_repo):
     assert (repo.git("rev-parse", "HEAD"), repo.tags()) == before
 
 
-def test_promote_ignores_files_a_user_left_untracked_but_not_edits_to_committed_files(make_repo):
-    repo = make_repo(ALWAYS_PROMOTE)
-    repo.first_run(promote=False)
+def test_promote_ignores_files_a_user_left_untracked_but_not_edits_to_committed_files(first_run_repo):
+    repo = first_run_repo(ALWAYS_PROMOTE, promote=False)
     (repo.path / "scored.csv").write_text("customer_id,probability\n1,0.5\n")
     (repo.path / "dvc_plots").mkdir()
     (repo.path / "dvc_plots/index.html").write_text("<html></html>")

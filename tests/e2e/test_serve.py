@@ -69,9 +69,8 @@ class Server:
 
 
 @pytest.fixture
-def served(make_repo):
-    repo = make_repo({"serve": {"max_rows": 50, "max_body_mb": 0.05}})
-    repo.first_run()
+def served(first_run_repo):
+    repo = first_run_repo({"serve": {"max_rows": 50, "max_body_mb": 0.05}})
     server = Server(repo.path)
     try:
         server.wait_ready()
@@ -177,12 +176,11 @@ def load(url: str, stop: threading.Event, seen: list, seconds: float = 120, most
     del body
 
 
-def test_a_followed_origin_swaps_versions_under_load_without_a_failed_request(make_repo, tmp_path):
+def test_a_followed_origin_swaps_versions_under_load_without_a_failed_request(first_run_repo, tmp_path):
     origin, remote = tmp_path / "origin.git", tmp_path / "dvc-remote"
     Repo(tmp_path).run("git", "init", "-q", "--bare", "-b", "main", str(origin))
-    project = make_repo(ALWAYS_PROMOTE)
+    project = first_run_repo(ALWAYS_PROMOTE)
     project.run("dvc", "remote", "add", "-d", "storage", str(remote))
-    project.first_run()
     project.commit_all("first model")
     project.run("dvc", "push", "-q")
     project.git("remote", "add", "origin", str(origin))

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import ALWAYS_PROMOTE, Repo, create_repo
+from tests.helpers import ALWAYS_PROMOTE, Repo
 
 pytestmark = pytest.mark.e2e
 
@@ -21,10 +21,9 @@ READERS = [
 
 
 @pytest.fixture(scope="module")
-def pending(tmp_path_factory):
+def pending(first_runs, tmp_path_factory):
     """v1.0.0 then v1.1.0 promoted, and a third challenger whose verdict is to promote."""
-    repo = create_repo(tmp_path_factory.mktemp("trust") / "repo", ALWAYS_PROMOTE)
-    repo.first_run()
+    repo = first_runs.copy(tmp_path_factory.mktemp("trust") / "repo", ALWAYS_PROMOTE)
     for _ in range(2):
         repo.next_month()
         repo.repro()
