@@ -158,7 +158,10 @@ def test_rollback_killed_at_any_step_then_rerun_rolls_back_once(reference, tmp_p
 
 def test_two_promotes_at_once_one_wins_the_other_changes_nothing(verdict, tmp_path):
     repo = copy(verdict, tmp_path)
-    env = command_env({"RETRAIN_PAUSE_AT": "promote:after_version_tag:4"})
+    resume = tmp_path / "resume"
+    env = command_env(
+        {"RETRAIN_PAUSE_AT": "promote:after_version_tag:60", "RETRAIN_RESUME_FILE": str(resume)}
+    )
     first = subprocess.Popen(
         ["retrain", "promote"],
         cwd=repo.path,
@@ -177,6 +180,8 @@ def test_two_promotes_at_once_one_wins_the_other_changes_nothing(verdict, tmp_pa
     assert second.returncode == 3, second.stderr
     assert second.stderr.count("\n") == 1 and "another promote or rollback" in second.stderr
     assert {"tags": repo.tags(), "head": repo.git("rev-parse", "HEAD")} == before
+    assert first.poll() is None, "the first promote went on before the second was tried"
+    resume.touch()
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     after = readers(repo)
@@ -289,7 +294,8 @@ def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, commands
     }
     written = repo.path / pause.removeprefix("write:")
     before_mtime = written.stat().st_mtime_ns if written.exists() else 0
-    env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:{6 * len(commands) + 4}"})
+    resume = tmp_path / "resume"
+    env = command_env({"RETRAIN_PAUSE_AT": f"{pause}:120", "RETRAIN_RESUME_FILE": str(resume)})
     running = subprocess.Popen(
         ["dvc", "repro"], cwd=repo.path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -308,6 +314,7 @@ def test_production_never_moves_while_dvc_repro_runs(verdict, tmp_path, commands
             "head": repo.git("rev-parse", "HEAD"),
             "pointer": (repo.path / "models/champion.json").read_bytes(),
         } == before, command
+    resume.touch()
     _, err = running.communicate(timeout=300)
     assert running.returncode == 0, err
     assert repo.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 
 from retrain.data.files import md5_bytes
 from retrain.data.schema import PERIOD, Schema
@@ -159,6 +158,8 @@ def describe_challenger(
     """The fitted model's bytes, its holdout scores and metadata, and the reference profile of
     the newest whole periods (see reference_rows_of). The train stage reads the holdout only
     now, after the fit, so the two never hold memory at once."""
+    from sklearn import __version__ as sklearn_version
+
     log = get("train")
     model = fitted.model
     data = dump(model)
@@ -191,7 +192,7 @@ def describe_challenger(
             "metrics": holdout_metrics,
         },
         "model_md5": md5_bytes(data),
-        "sklearn_version": sklearn.__version__,
+        "sklearn_version": sklearn_version,
     }
     if fitted.tuning is not None:
         metadata["tuning"] = fitted.tuning
