@@ -1,5 +1,8 @@
 """Shared test helpers: a toy dataset and temporary git + DVC repositories."""
 
+import fcntl
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -147,8 +150,6 @@ class Repo:
         )
 
     def json(self, rel: str) -> dict:
-        import json
-
         return json.loads((self.path / rel).read_text())
 
     def tags(self) -> list[str]:
@@ -194,10 +195,6 @@ class FirstRuns:
 
     def copy(self, dest: Path, params: dict | None = None, months: int = 3, promote: bool = True) -> Repo:
         """A copy at `dest` of the repository `create_repo(params)` + `first_run(months, promote)`."""
-        import fcntl
-        import hashlib
-        import json
-
         key = hashlib.sha256(json.dumps([params, months], sort_keys=True).encode()).hexdigest()[:16]
         ran, promoted = self.root / key / "ran", self.root / key / "promoted"
         with open(self.root / f"{key}.lock", "w") as lock:
