@@ -60,3 +60,41 @@ def test_a_scheduled_run_takes_the_new_period_retrains_and_publishes_then_does_n
     assert second.stdout.strip().splitlines()[-1] == "retrain ingest job: nothing new in the warehouse"
     assert origin_state(origin) == state
     assert ci.git("status", "--porcelain") == ""
+
+
+def test_behind_branch_protection_the_batch_and_its_model_arrive_as_one_pull_request(setup, tmp_path):
+    """RETRAIN_PUSH=pull-request: main stays as it was; the batch commit and the run's answers go to
+    the branch retrain/<period> with the model's tags pending; no period is taken while that pull
+    request is open, and once it is merged the warehouse has nothing new."""
+    origin, remote, ci, db = setup
+    env = {"RETRAIN_DB_URL": f"sqlite:///{db}", "RETRAIN_PUSH": "pull-request"}
+    main_before = Repo(origin).git("rev-parse", "main")
+    outputs = tmp_path / "github-output"
+    out = ci.run("bash", ".ci/ingest", env={**env, "GITHUB_OUTPUT": str(outputs)})
+    assert "pushed retrain/2025-04 with the pending tags churn-model#prod#1 churn-model@v1.0.0" in out.stdout
+    assert outputs.read_text() == "review_branch=retrain/2025-04\n"
+    assert Repo(origin).git("rev-parse", "main") == main_before
+    refs = origin_state(origin)
+    assert "refs/tags/" not in refs and "refs/retrain/pending/2025-04/churn-model@v1.0.0" in refs
+    review = Repo(origin).git("log", "--format=%s", "main..retrain/2025-04").splitlines()
+    assert review[-1] == "Batch 2025-04 from the warehouse"
+    assert any(subject.startswith("Register churn-model v1.0.0") for subject in review)
+
+    def fresh(name: str) -> Repo:
+        clone = Repo(tmp_path / name)
+        ci.run("git", "clone", "-q", str(origin), str(clone.path))
+        return clone
+
+    waiting = fresh("waiting")
+    out = waiting.run("bash", ".ci/ingest", env=env)
+    assert "the pull request from retrain/2025-04 awaits review" in out.stdout
+    assert origin_state(origin) == refs and not (waiting.path / "data/raw/2025-04.parquet").exists()
+
+    reviewer = fresh("reviewer")
+    reviewer.git("fetch", "-q", "origin", "retrain/2025-04")
+    reviewer.git("merge", "-q", "--no-ff", "-m", "Merge the batch of 2025-04", "FETCH_HEAD")
+    reviewer.git("push", "-q", "origin", "main")
+    merged = fresh("merged")
+    out = merged.run("bash", ".ci/ingest", env=env)
+    assert out.stdout.strip().splitlines()[-1] == "retrain ingest job: nothing new in the warehouse"
+    assert merged.git("status", "--porcelain") == ""

@@ -64,7 +64,7 @@ def test_retrain_workflow_runs_the_job_script_on_data_pushes_with_least_permissi
     assert "DVC_READONLY" in str(pr_run["env"]), "read-only remote credentials"
 
 
-def test_ingest_workflow_runs_on_a_schedule_in_the_retrain_jobs_concurrency_group():
+def test_ingest_workflow_runs_daily_beside_the_retrain_job_and_may_open_a_pull_request():
     flow = yaml.safe_load((ROOT / ".github/workflows/ingest.yml").read_text())
     retrain = yaml.safe_load((ROOT / ".github/workflows/retrain.yml").read_text())
     triggers = flow[True]
@@ -72,8 +72,12 @@ def test_ingest_workflow_runs_on_a_schedule_in_the_retrain_jobs_concurrency_grou
     assert flow["concurrency"] == retrain["concurrency"]
     assert flow["permissions"] == {}
     job = flow["jobs"]["ingest"]
-    assert job["permissions"] == {"contents": "write"}
-    run = next(s for s in job["steps"] if s.get("run") == "bash .ci/ingest")
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert flow["env"]["RETRAIN_PUSH"] == retrain["env"]["RETRAIN_PUSH"]
+    steps = job["steps"]
+    run = next(s for s in steps if s.get("run") == "bash .ci/ingest")
+    review = next(s for s in steps if "gh pr create" in s.get("run", ""))
+    assert steps.index(review) > steps.index(run) and run["id"] in review["if"]
     assert run["env"]["RETRAIN_DB_URL"] == "${{ secrets.RETRAIN_DB_URL }}"
     assert run["env"]["RETRAIN_DB_PASSWORD"] == "${{ secrets.RETRAIN_DB_PASSWORD }}"
     assert "postgres" in next(s["run"] for s in job["steps"] if s.get("name") == "Install")
