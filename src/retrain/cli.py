@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 from retrain.data import files
-from retrain.data.schema import CleaningPolicy, Schema, parse_period, read_rows_to_score
-from retrain.data.simulate import SimConfig, next_period, simulate_batch
+from retrain.data.contract import CleaningPolicy, Schema
 from retrain.errors import DataError, one_line
 from retrain.execution import limited_threads
 from retrain.log import ENV, get, setup, timed
-from retrain.model.modeling import predictions
 from retrain.params import load, section
 from retrain.registry.champion import load_champion, read_pointer, trusted_pointer, verify
 from retrain.registry.commands import AlreadyHeld, AlreadyPromoted, fetch, hold, promote, rollback, unpin
@@ -58,6 +56,8 @@ def cmd_rollback(args: argparse.Namespace) -> None:
     params = load(args.params)
     name = str(section(params, "registry")["model_name"])
     if args.until:
+        from retrain.data.schema import parse_period
+
         parse_period(args.until, Schema.from_params(section(params, "schema")).period, "--until")
     as_of = None
     if Path("reports/decision.json").exists():
@@ -84,6 +84,8 @@ def cmd_history(args: argparse.Namespace) -> None:
     events = pointer_history(".")
     production = trusted_pointer(".")[0].get("version")
     if args.at:
+        from retrain.data.schema import parse_period
+
         parse_period(args.at, freq, "--at")
         serving = in_production_at(events, args.at, freq)
         if args.json:
@@ -125,6 +127,9 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
+    from retrain.data.schema import parse_period
+    from retrain.data.simulate import SimConfig, next_period, simulate_batch
+
     params = load(args.params)
     schema = Schema.from_params(section(params, "schema"))
     sim = section(params, "simulate")
@@ -155,6 +160,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from retrain.data.schema import read_rows_to_score
+    from retrain.model.modeling import predictions
+
     params = load(args.params)
     schema = Schema.from_params(section(params, "schema"))
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])

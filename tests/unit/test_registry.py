@@ -5,6 +5,7 @@ import pytest
 from retrain.data.files import md5_bytes
 from retrain.data.splits import WindowPolicy, split
 from retrain.errors import RegistryError
+from retrain.model import modeling as modeling_module
 from retrain.model.modeling import dump, fit
 from retrain.registry import champion as champion_module
 from retrain.registry import tags as tags_module
@@ -175,7 +176,7 @@ def test_a_file_that_differs_from_its_tag_is_refused_before_it_is_read(
     monkeypatch, tmp_path, stored, planted
 ):
     unpickled = []
-    monkeypatch.setattr(champion_module, "load", lambda data: unpickled.append(data))
+    monkeypatch.setattr(modeling_module, "load", lambda data: unpickled.append(data))
     expected = tag_record(stored)
     stored[planted] = stored[planted] + b"x"
     with pytest.raises(RegistryError, match=f"{planted} at c1: md5 .* tag m@v1.0.0; refusing"):

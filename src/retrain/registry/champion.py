@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import pandas as pd
-
 from retrain.data.files import (
     md5_bytes,
     md5_file,
@@ -20,7 +18,6 @@ from retrain.data.files import (
 )
 from retrain.errors import RegistryError
 from retrain.log import get
-from retrain.model.modeling import load
 from retrain.records import ModelMetadata, Pointer, TagRecord
 from retrain.registry.tags import (
     STAGE,
@@ -328,6 +325,10 @@ def check_library_version(metadata: dict[str, Any], what: str) -> None:
 def load_trusted(root: str | Path, pointer: Pointer, record: TagRecord) -> Champion:
     """The champion named by a pointer whose agreement with `record` was already checked
     (trusted_pointer); every file is still checked against the record's md5s."""
+    import pandas as pd
+
+    from retrain.model.modeling import load
+
     files = verified_files(root, record)
     metadata = json.loads(files[METADATA_FILE])
     check_library_version(metadata, f"{record['tag']}")
@@ -374,6 +375,8 @@ def challenger_md5(directory: str | Path) -> str | None:
 
 def load_challenger(directory: str | Path) -> tuple[Any, str | None]:
     """The challenger train wrote, md5-checked against its metadata; (None, None) if none."""
+    from retrain.model.modeling import load
+
     found = _challenger_model(Path(directory))
     if found is None:
         return None, None

@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from typing import Any, cast
 
-import pandas as pd
-
 from retrain.data.files import (
     atomic_write_bytes,
     dumps_json,
@@ -154,6 +152,8 @@ def production_lock(
     of a version production was rolled back from."""
     pin = pointer.get("pinned")
     if pin:
+        import pandas as pd
+
         until = pin.get("until")
         over = (
             until is not None

@@ -7,8 +7,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from retrain.errors import Refused
 from retrain.registry.champion import POINTER
 from retrain.registry.git import git
@@ -56,6 +54,8 @@ def pointer_history(root: str | Path) -> list[dict[str, Any]]:
 
 def in_production_at(events: list[dict[str, Any]], period: str, freq: str) -> dict[str, Any] | None:
     """The version serving when batch `period` arrived: the last change recorded before it."""
+    import pandas as pd
+
     target = pd.Period(period, freq=freq)
     serving = None
     for event in events:
