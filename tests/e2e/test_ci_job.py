@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, Repo
+from tests.helpers import ROOT, Repo, create_repo
 
 pytestmark = pytest.mark.e2e
 
@@ -34,33 +36,70 @@ def remote_files(remote) -> set[str]:
     return {str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def setup(make_repo, tmp_path):
+SECRET = "sekrit-never-print-4711"
+
+
+def build(base: Path, remote_url: Path) -> None:
     """A project pushed to a bare origin with a committed local DVC remote; a CI clone of it."""
-    origin, remote = tmp_path / "origin.git", tmp_path / "dvc-remote"
-    Repo(tmp_path).run("git", "init", "-q", "--bare", "-b", "main", str(origin))
-    project = make_repo(PARAMS)
+    origin = base / "origin.git"
+    Repo(base).run("git", "init", "-q", "--bare", "-b", "main", str(origin))
+    project = create_repo(base / "project", PARAMS)
     (project.path / ".ci").mkdir()
     (project.path / ".ci/retrain").write_bytes((ROOT / ".ci/retrain").read_bytes())
-    project.run("dvc", "remote", "add", "-d", "storage", str(remote))
+    project.run("dvc", "remote", "add", "-d", "storage", str(remote_url))
     project.retrain("simulate", "--months", "3")
     project.commit_all("three months")
     project.git("remote", "add", "origin", str(origin))
     project.git("push", "-q", "origin", "main")
-    ci = Repo(tmp_path / "ci")
-    project.run("git", "clone", "-q", str(origin), str(ci.path))
-    return origin, remote, ci
+    project.run("git", "clone", "-q", str(origin), str(base / "ci"))
 
 
 def job(repo: Repo, check: bool = True, **env):
     return repo.run("bash", ".ci/retrain", check=check, env={k: str(v) for k, v in env.items()})
 
 
-def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_path):
-    origin, remote, ci = setup
-    secret = "sekrit-never-print-4711"
-    first = job(ci, AWS_SECRET_ACCESS_KEY=secret, AWS_ACCESS_KEY_ID="AKIA-" + secret)
-    assert secret not in first.stdout + first.stderr
+def copy_of(base: Path, target: Path, remote_url: Path) -> tuple[Path, Path, Repo]:
+    """Origin, DVC remote and CI clone copied from `base` into `target`: the clone's origin set to
+    the copy, and the committed remote url (a link) pointed at the copy's remote."""
+    shutil.copytree(base, target, symlinks=True, dirs_exist_ok=True)
+    ci = Repo(target / "ci")
+    ci.git("remote", "set-url", "origin", str(target / "origin.git"))
+    (target / "dvc-remote").mkdir(exist_ok=True)
+    remote_url.unlink(missing_ok=True)
+    remote_url.symlink_to(target / "dvc-remote")
+    return target / "origin.git", target / "dvc-remote", ci
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory) -> tuple[Path, Path, Path, str]:
+    """Built once for this file: the setup before any job, and after the first job (run with
+    remote credentials in its environment; its output is kept). The DVC remote's url, committed
+    in every copy, is a link that each test points at its own copy of the remote (the tests of a
+    file run one at a time on one worker)."""
+    remote_url = tmp_path_factory.getbasetemp() / "ci-job-dvc-remote"
+    before = tmp_path_factory.mktemp("before-the-job")
+    build(before, remote_url)
+    after = tmp_path_factory.mktemp("after-the-job")
+    ci = copy_of(before, after, remote_url)[2]
+    out = job(ci, AWS_SECRET_ACCESS_KEY=SECRET, AWS_ACCESS_KEY_ID="AKIA-" + SECRET)
+    return before, after, remote_url, out.stdout + out.stderr
+
+
+@pytest.fixture
+def setup(bases, tmp_path):
+    """This test's own copy of the setup before any job: origin, empty DVC remote, CI clone."""
+    return copy_of(bases[0], tmp_path, bases[2])
+
+
+@pytest.fixture
+def published(bases, tmp_path):
+    """This test's own copy of the setup after the first job, which promoted v1.0.0."""
+    return copy_of(bases[1], tmp_path, bases[2])
+
+
+def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(bases, published, tmp_path):
+    origin, remote, ci = published
+    assert "promoted churn-model v1.0.0" in bases[3] and SECRET not in bases[3]
     assert "set -x" not in (ci.path / ".ci/retrain").read_text()
     tags = Repo(origin).git("tag", "--list").split()
     assert {"churn-model@v1.0.0", "churn-model#prod#1"} <= set(tags)
@@ -93,9 +132,8 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(setup, tmp_p
     assert hashlib.md5(fetched).hexdigest() == fresh.json("models/champion.json")["md5"]
 
 
-def test_schema_breaking_batch_fails_the_job_and_publishes_nothing(setup):
-    origin, remote, ci = setup
-    job(ci)
+def test_schema_breaking_batch_fails_the_job_and_publishes_nothing(published):
+    origin, remote, ci = published
     for _ in range(2):
         ci.retrain("simulate")  # 2025-04, 2025-05 fine
     ci.retrain("simulate")  # 2025-06: senior_citizen as text
@@ -115,13 +153,12 @@ def test_pull_request_mode_reports_without_promoting_or_pushing(setup):
     job(ci, RETRAIN_PROMOTE=0)
     assert json.loads((ci.path / "reports/promotion.json").read_text())["promote"]
     assert ci.json("models/champion.json")["version"] is None
-    assert ci.tags() == [] and origin_state(origin) == state and not remote.exists()
+    assert ci.tags() == [] and origin_state(origin) == state and remote_files(remote) == set()
     assert (ci.path / "reports/job.md").exists()
 
 
-def test_a_challenger_that_loses_is_held_and_the_hold_is_published(setup):
-    origin, remote, ci = setup
-    job(ci)  # v1.0.0 in production
+def test_a_challenger_that_loses_is_held_and_the_hold_is_published(published):
+    origin, remote, ci = published  # v1.0.0 in production
     ci.set_params({"decide": {"performance": {"threshold": 0.99}}, "compare": {"min_improvement": 0.5}})
     ci.retrain("simulate")  # 2025-04: retrain, challenger loses
     ci.commit_all("Batch 2025-04, stricter thresholds")
@@ -256,3 +293,16 @@ def test_behind_branch_protection_a_pull_request_carries_the_model_and_its_tags_
     assert "merged without a merge commit (squash or rebase)" in out.stderr and "v9.1.0" in out.stderr
     refs = origin_state(origin)
     assert "refs/retrain/pending/" not in refs and "v9." not in refs
+
+
+def test_a_relative_remote_url_is_refused_before_any_work(setup):
+    """DVC resolves a relative url from / when it pushes tagged commits (`dvc push --all-tags`
+    wrote ../dvc-remote to /dvc-remote): the job refuses it before it does anything."""
+    origin, remote, ci = setup
+    ci.run("dvc", "remote", "modify", "--local", "storage", "url", "../dvc-remote")
+    state = origin_state(origin)
+    out = job(ci, check=False)
+    assert out.returncode == 1
+    assert "the DVC remote 'storage' has the relative url '../../dvc-remote'" in out.stderr
+    assert "dvc repro" not in out.stdout + out.stderr and not (ci.path / "reports/decision.json").exists()
+    assert origin_state(origin) == state and remote_files(remote) == set()
