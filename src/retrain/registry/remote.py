@@ -22,6 +22,18 @@ def default_remote(root: str | Path) -> tuple[str, str] | None:
     return name, str(conf["remote"][name]["url"])
 
 
+def written_url(root: str | Path, name: str) -> str | None:
+    """The remote's url as the repository's config files hold it (local config first), or None;
+    DVC's own readers resolve a relative path and so hide it."""
+    from configobj import ConfigObj
+
+    for level in ("config.local", "config"):
+        url = ConfigObj(str(Path(root) / ".dvc" / level)).get(f'remote "{name}"', {}).get("url")
+        if url:
+            return str(url)
+    return None
+
+
 def beside(root: str | Path) -> Path:
     """The default place of a local remote: a folder next to the clone, outside its work tree."""
     root = Path(root).resolve()
