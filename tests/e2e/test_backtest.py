@@ -22,8 +22,8 @@ def backtest_of(experiment: dict) -> dict:
 
 def test_queued_experiments_over_three_age_limits_give_three_backtests(make_repo):
     repo = make_repo({"simulate": {"rows_per_batch": 300}})
-    repo.retrain("simulate", "--months", "10")
-    repo.commit_all("ten months")
+    repo.retrain("simulate", "--months", "6")
+    repo.commit_all("six months")
     out = repo.run("dvc", "exp", "run", "--queue", "-S", "decide.age.max_batches=0,2,12").stdout
     assert out.count("Queued experiment") == 3
     repo.run("dvc", "exp", "run", "--run-all")
