@@ -36,6 +36,20 @@ def remote_files(remote) -> set[str]:
     return {str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()}
 
 
+def clone(origin: Path, target: Path) -> Repo:
+    """A fresh clone of `origin` at `target`."""
+    Repo(target.parent).run("git", "clone", "-q", str(origin), str(target))
+    return Repo(target)
+
+
+def merge_with_a_merge_commit(origin: Path, reviewer: Path, branch: str, message: str) -> None:
+    """A reviewer's clone merges `branch` into main with a merge commit and pushes it."""
+    repo = clone(origin, reviewer)
+    repo.git("fetch", "-q", "origin", branch)
+    repo.git("merge", "-q", "--no-ff", "-m", message, "FETCH_HEAD")
+    repo.git("push", "-q", "origin", "main")
+
+
 SECRET = "sekrit-never-print-4711"
 
 
@@ -123,8 +137,7 @@ def test_job_promotes_publishes_and_a_fresh_clone_fetches_the_model(bases, publi
     log = Repo(origin).git("log", "--format=%s", "-3")
     assert "Evaluate batch 2025-04" in log or "churn-model" in log
 
-    fresh = Repo(tmp_path / "fresh")
-    ci.run("git", "clone", "-q", str(origin), str(fresh.path))
+    fresh = clone(origin, tmp_path / "fresh")
     out = fresh.retrain("fetch", "--stage", "prod", "-o", "deploy")
     version = fresh.json("models/champion.json")["version"]
     assert version in out.stdout
@@ -180,8 +193,7 @@ def test_a_push_to_origin_during_the_job_is_met_by_an_atomic_rerun(setup, tmp_pa
     job drops its commits and tags, runs again on the new head and publishes once; a fresh
     clone's readers all name the published version, and every tag names a commit of main."""
     origin, remote, ci = setup
-    other = Repo(tmp_path / "other")
-    ci.run("git", "clone", "-q", str(origin), str(other.path))
+    other = clone(origin, tmp_path / "other")
     marker = tmp_path / "raced"
     hook = ci.path / ".git/hooks/pre-push"
     hook.write_text(f"""#!/bin/sh
@@ -202,8 +214,7 @@ fi
         commit = Repo(origin).git("rev-list", "-n1", tag)
         ancestor = Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main", check=False)
         assert ancestor.returncode == 0, tag
-    fresh = Repo(tmp_path / "fresh")
-    ci.run("git", "clone", "-q", str(origin), str(fresh.path))
+    fresh = clone(origin, tmp_path / "fresh")
     assert "ok: every reader names churn-model v1.0.0" in fresh.retrain("verify").stdout
     shown = json.loads(fresh.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
     assert shown == "v1.0.0" == fresh.json("models/champion.json")["version"]
@@ -234,23 +245,15 @@ def test_behind_branch_protection_a_pull_request_carries_the_model_and_its_tags_
     assert "refs/heads/retrain/2025-03" in refs and "refs/retrain/pending/2025-03/churn-model@v1.0.0" in refs
     assert "refs/tags/" not in refs and Repo(origin).git("rev-parse", "main") == main_before
 
-    def fresh(name: str) -> Repo:
-        clone = Repo(tmp_path / name)
-        ci.run("git", "clone", "-q", str(origin), str(clone.path))
-        return clone
-
-    waiting = fresh("waiting")
+    waiting = clone(origin, tmp_path / "waiting")
     assert "no model of churn-model is in production" in waiting.retrain("verify").stdout
     out = job(waiting, RETRAIN_PUSH="pull-request")
     assert "A pull request with churn-model@v1.0.0" in out.stdout and "awaits review" in out.stdout
     assert origin_state(origin) == refs
 
-    reviewer = fresh("reviewer")
-    reviewer.git("fetch", "-q", "origin", "retrain/2025-03")
-    reviewer.git("merge", "-q", "--no-ff", "-m", "Merge the model of 2025-03", "FETCH_HEAD")
-    reviewer.git("push", "-q", "origin", "main")
+    merge_with_a_merge_commit(origin, tmp_path / "reviewer", "retrain/2025-03", "Merge the model of 2025-03")
 
-    after_merge = fresh("after-merge")
+    after_merge = clone(origin, tmp_path / "after-merge")
     out = job(after_merge, RETRAIN_PUSH="pull-request")
     assert "published churn-model" in out.stdout and "churn-model@v1.0.0" in out.stdout
     refs = origin_state(origin)
@@ -261,7 +264,7 @@ def test_behind_branch_protection_a_pull_request_carries_the_model_and_its_tags_
             Repo(origin).run("git", "merge-base", "--is-ancestor", commit, "main", check=False).returncode
             == 0
         )
-    reader = fresh("reader")
+    reader = clone(origin, tmp_path / "reader")
     assert "ok: every reader names churn-model v1.0.0" in reader.retrain("verify").stdout
     shown = json.loads(reader.run("gto", "show", "--json").stdout)["churn-model"]["stage"]["prod"]
     assert shown == "v1.0.0" == reader.json("models/champion.json")["version"]
@@ -287,7 +290,7 @@ def test_behind_branch_protection_a_pull_request_carries_the_model_and_its_tags_
     reader.git("merge", "-q", "--squash", "2099-02")
     reader.git("commit", "-q", "-m", "Squash the model of 2099-02")
     reader.git("push", "-q", "origin", "main")
-    out = job(fresh("after-squash"), check=False, RETRAIN_PUSH="pull-request")
+    out = job(clone(origin, tmp_path / "after-squash"), check=False, RETRAIN_PUSH="pull-request")
     assert out.returncode == 1
     assert "dropping the pending tag churn-model@v9.0.0: the branch retrain/2099-01 is gone" in out.stderr
     assert "merged without a merge commit (squash or rebase)" in out.stderr and "v9.1.0" in out.stderr

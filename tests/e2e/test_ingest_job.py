@@ -6,7 +6,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from tests.e2e.test_ci_job import origin_state, remote_files
+from tests.e2e.test_ci_job import clone, merge_with_a_merge_commit, origin_state, remote_files
 from tests.helpers import ROOT, Repo
 
 pytestmark = pytest.mark.e2e
@@ -80,21 +80,13 @@ def test_behind_branch_protection_the_batch_and_its_model_arrive_as_one_pull_req
     assert review[-1] == "Batch 2025-04 from the warehouse"
     assert any(subject.startswith("Register churn-model v1.0.0") for subject in review)
 
-    def fresh(name: str) -> Repo:
-        clone = Repo(tmp_path / name)
-        ci.run("git", "clone", "-q", str(origin), str(clone.path))
-        return clone
-
-    waiting = fresh("waiting")
+    waiting = clone(origin, tmp_path / "waiting")
     out = waiting.run("bash", ".ci/ingest", env=env)
     assert "the pull request from retrain/2025-04 awaits review" in out.stdout
     assert origin_state(origin) == refs and not (waiting.path / "data/raw/2025-04.parquet").exists()
 
-    reviewer = fresh("reviewer")
-    reviewer.git("fetch", "-q", "origin", "retrain/2025-04")
-    reviewer.git("merge", "-q", "--no-ff", "-m", "Merge the batch of 2025-04", "FETCH_HEAD")
-    reviewer.git("push", "-q", "origin", "main")
-    merged = fresh("merged")
+    merge_with_a_merge_commit(origin, tmp_path / "reviewer", "retrain/2025-04", "Merge the batch of 2025-04")
+    merged = clone(origin, tmp_path / "merged")
     out = merged.run("bash", ".ci/ingest", env=env)
     assert out.stdout.strip().splitlines()[-1] == "retrain ingest job: nothing new in the warehouse"
     assert merged.git("status", "--porcelain") == ""
