@@ -1,6 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 
+from retrain.data import splits
 from retrain.data.splits import HoldoutCut, WindowPolicy, split
 from retrain.errors import DataError
 
@@ -167,3 +169,62 @@ def test_a_one_row_batch_gives_advice_that_works(toy_batch, toy_schema):
     batch = toy_batch("2025-01", seed=3, n=1)
     with pytest.raises(DataError, match="add an earlier labelled batch or more rows"):
         split([batch], toy_schema, WindowPolicy("all", 6, 0.4))
+
+
+class Partitioned:
+    """A batch cut into partitions of a few rows, seen as split sees a batch on a cluster."""
+
+    def __init__(self, frame: pd.DataFrame, rows: int):
+        self.parts = [frame.iloc[i : i + rows].reset_index(drop=True) for i in range(0, len(frame), rows)]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.part_rows())
+
+    def part_rows(self) -> list[int]:
+        return [len(part) for part in self.parts]
+
+    def map_parts(self, func, columns, each=None, **kwargs):
+        firsts = np.cumsum([0, *self.part_rows()[:-1]])
+        return [
+            func(part[columns], first=int(first), **{k: v[i] for k, v in (each or {}).items()}, **kwargs)
+            for i, (part, first) in enumerate(zip(self.parts, firsts, strict=True))
+        ]
+
+
+@pytest.mark.parametrize("values", ["spread", "few distinct", "one value", "negative and huge"])
+def test_the_kth_value_counted_over_partitions_is_the_one_a_full_sort_gives(values, monkeypatch):
+    rng = np.random.default_rng(4)
+    times = {
+        "spread": rng.integers(0, 10**15, 997),
+        "few distinct": rng.choice([5, 7, 7_000_000_000], 997),
+        "one value": np.full(997, 1_700_000_000 * 10**9),
+        "negative and huge": np.concatenate(
+            [[np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max], rng.integers(-(10**18), 10**18, 995)]
+        ),
+    }[values]
+    frame = pd.DataFrame({"ts": times.astype("datetime64[ns]")})
+    monkeypatch.setattr(splits, "SELECT_BINS", 4)  # many narrowing rounds on a small batch
+    monkeypatch.setattr(splits, "SELECT_GATHER", 3)
+    ordered = np.sort(times)
+    for k in [0, 1, 498, 995, 996]:
+        rank = splits.kth_smallest(Partitioned(frame, 100), splits.TimesOf("ts"), k)
+        assert rank.value == ordered[k]
+        assert (rank.smaller, rank.equal) == ((ordered < ordered[k]).sum(), (ordered == ordered[k]).sum())
+
+
+@pytest.mark.parametrize("snapshot", [False, True])
+def test_a_batch_in_partitions_gives_the_holdout_sample_and_cut_of_one_frame(snapshot, toy_batch, toy_schema):
+    batch = toy_batch("2025-02", seed=5, n=700)
+    if snapshot:
+        batch.frame["ts"] = pd.Period(batch.period, "M").start_time
+    policy = WindowPolicy("all", 6, 0.3, max_train_rows=300, max_labelled_rows=250, seed=3)
+    whole = split([batch], toy_schema, policy)
+    parts = Partitioned(batch.frame, 64)
+    parts.period, parts.labelled, parts.source, parts.dropped_duplicates = batch.period, True, batch.source, 0
+    parts.take_many = lambda positions: [batch.take(p) for p in positions]
+    parts.observed = batch.observed
+    cut = split([parts], toy_schema, policy)
+    for name in ("train", "holdout", "newest_labelled"):
+        pd.testing.assert_frame_equal(getattr(cut, name), getattr(whole, name))
+    assert cut.summary == whole.summary

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -43,15 +43,19 @@ class Batch:
     def rows(self) -> int:
         return len(self.frame)
 
-    def times(self, column: str) -> np.ndarray:
-        """The time column as int64 nanoseconds, in row order."""
-        return self.frame[column].to_numpy(dtype="datetime64[ns]").view("int64")
+    def part_rows(self) -> list[int]:
+        return [len(self.frame)]
 
-    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
-        """splits.tie_keys of the ids at `positions`."""
-        from retrain.data.splits import tie_keys
-
-        return tie_keys(self.frame[id_column].iloc[positions], seed)
+    def map_parts(
+        self,
+        func: Callable[..., Any],
+        columns: list[str],
+        each: dict[str, list[Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """splits.ValidatedBatch.map_parts: the frame is the only partition."""
+        mine = {name: values[0] for name, values in (each or {}).items()}
+        return [func(self.frame[columns], first=0, **mine, **kwargs)]
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         """The rows at sorted `positions`; None: the frame itself."""

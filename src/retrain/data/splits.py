@@ -114,7 +114,7 @@ class HoldoutCut:
 
     @classmethod
     def first_of(cls, holdout: pd.DataFrame, time_col: str, id_col: str, seed: int) -> HoldoutCut | None:
-        """The cut at the first row of a holdout, in the order holdout_split uses."""
+        """The cut at the first row of a holdout, in the order holdout_of uses."""
         if not len(holdout):
             return None
         times = holdout[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
@@ -132,34 +132,206 @@ class HoldoutCut:
         return later
 
 
-def holdout_split(
-    frame: pd.DataFrame, time_col: str, id_col: str, fraction: float, seed: int
-) -> tuple[np.ndarray, HoldoutCut | None]:
-    """The newest `fraction` of rows in the order (time, seeded hash of the id), and where it
-    begins. Rows that share a timestamp (a monthly snapshot) are split between holdout and
-    training by the hash, never all to one side; a batch of two rows or more keeps at least one
-    of each. Every held-out row is at least as new as every other row."""
-    times = frame[time_col].to_numpy(dtype="datetime64[ns]").view("int64")
-    return holdout_of_times(times, lambda at: tie_keys(frame[id_col].iloc[at], seed), fraction, seed)
+SELECT_BINS = 1024
+SELECT_GATHER = 1 << 16
+_I64 = np.iinfo(np.int64)
 
 
-def holdout_of_times(
-    times: np.ndarray, ties_at: Callable[[np.ndarray], np.ndarray], fraction: float, seed: int
-) -> tuple[np.ndarray, HoldoutCut | None]:
-    """holdout_split from the rows' times (int64 nanoseconds) and a function giving the tie
-    keys of the rows at some positions: only the rows at the cut's timestamp need them."""
-    n = len(times)
+@dataclass(frozen=True)
+class TimesOf:
+    """A partition's times as int64 nanoseconds, in row order."""
+
+    time_column: str
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.time_column]
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        return frame[self.time_column].to_numpy(dtype="datetime64[ns]").view("int64")
+
+
+@dataclass(frozen=True)
+class TiesAt:
+    """The tie keys of a partition's rows at one time, in row order."""
+
+    time_column: str
+    id_column: str
+    seed: int
+    time: int
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.time_column, self.id_column]
+
+    def __call__(self, frame: pd.DataFrame) -> np.ndarray:
+        at = np.flatnonzero(TimesOf(self.time_column)(frame) == self.time)
+        return tie_keys(frame[self.id_column].iloc[at], self.seed)
+
+
+@dataclass(frozen=True)
+class Rank:
+    """The k-th smallest of some values, how many are smaller and how many equal it."""
+
+    value: int
+    smaller: int
+    equal: int
+
+
+def _bin_counts(
+    frame: pd.DataFrame, *, first: int, values: TimesOf | TiesAt, lo: int, hi: int, bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bin of equal width over [lo, hi]: how many of the partition's values fall in it, and
+    their least and greatest."""
+    found = np.sort(values(frame))
+    found = found[np.searchsorted(found, lo, "left") : np.searchsorted(found, hi, "right")]
+    width = (hi - lo) // bins + 1
+    which = (found.view(np.uint64) - np.uint64(lo % 2**64)) // np.uint64(width)
+    edges = np.arange(bins + 1, dtype=np.uint64)
+    starts, ends = np.searchsorted(which, edges[:-1], "left"), np.searchsorted(which, edges[1:], "left")
+    counts = ends - starts
+    full = counts > 0
+    least = np.full(bins, _I64.max, dtype=np.int64)
+    most = np.full(bins, _I64.min, dtype=np.int64)
+    least[full], most[full] = found[starts[full]], found[ends[full] - 1]
+    return counts, least, most
+
+
+def _between(frame: pd.DataFrame, *, first: int, values: TimesOf | TiesAt, lo: int, hi: int) -> np.ndarray:
+    found = values(frame)
+    return found[(found >= lo) & (found <= hi)]
+
+
+def kth_smallest(batch: ValidatedBatch, values: TimesOf | TiesAt, k: int) -> Rank:
+    """The k-th smallest (from 0) of the int64 values `values` gives for each partition, found
+    by counting them in ever narrower ranges: no process holds a value per row of the batch."""
+    lo, hi, smaller = int(_I64.min), int(_I64.max), 0
+    while True:
+        parts = batch.map_parts(_bin_counts, values.columns, values=values, lo=lo, hi=hi, bins=SELECT_BINS)
+        counts = np.sum([part[0] for part in parts], axis=0)
+        below = np.cumsum(counts)
+        b = int(np.searchsorted(below, k - smaller, side="right"))
+        smaller += int(below[b - 1]) if b else 0
+        lo = int(min(part[1][b] for part in parts))
+        hi = int(max(part[2][b] for part in parts))
+        if lo == hi:
+            return Rank(lo, smaller, int(counts[b]))
+        if counts[b] <= SELECT_GATHER:
+            parts = batch.map_parts(_between, values.columns, values=values, lo=lo, hi=hi)
+            found = np.sort(np.concatenate(parts))
+            value = found[k - smaller]
+            left, right = np.searchsorted(found, value, "left"), np.searchsorted(found, value, "right")
+            return Rank(int(value), smaller + int(left), int(right - left))
+
+
+def _held_mask(
+    frame: pd.DataFrame, *, first: int, cut: HoldoutCut, time_column: str, id_column: str, exact: np.ndarray
+) -> np.ndarray:
+    """Which of a partition's rows come after the cut, or at it and among `exact` (the batch
+    positions held of the rows whose time and tie key are the cut's)."""
+    times = TimesOf(time_column)(frame)
+    at = np.datetime64(cut.time, "ns").astype(np.int64)
+    held = times > at
+    same = np.flatnonzero(times == at)
+    if len(same):
+        ties = tie_keys(frame[id_column].iloc[same], cut.seed)
+        held[same[ties > cut.tie]] = True
+        tied = same[ties == cut.tie]
+        held[tied[np.isin(tied + first, exact)]] = True
+    return held
+
+
+def _held_count(frame: pd.DataFrame, **where: Any) -> int:
+    return int(np.count_nonzero(_held_mask(frame, **where)))
+
+
+def _held_positions(frame: pd.DataFrame, *, held: bool, indices: np.ndarray, **where: Any) -> np.ndarray:
+    mask = _held_mask(frame, **where)
+    return np.flatnonzero(mask if held else ~mask)[indices] + where["first"]
+
+
+def _tied_positions(frame: pd.DataFrame, *, first: int, ties: TiesAt, tie: int) -> np.ndarray:
+    at = np.flatnonzero(TimesOf(ties.time_column)(frame) == ties.time)
+    return at[ties(frame) == tie] + first
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The rows of a batch held out, known by their cut and counted per partition: rows are
+    found where they live, one partition at a time."""
+
+    batch: ValidatedBatch
+    cut: HoldoutCut | None
+    time_column: str
+    id_column: str
+    exact: np.ndarray
+    held_by_part: list[int]
+    rows_by_part: list[int]
+
+    @property
+    def held(self) -> int:
+        return sum(self.held_by_part)
+
+    @property
+    def rest(self) -> int:
+        return sum(self.rows_by_part) - self.held
+
+    def positions(self, *, held: bool, indices: np.ndarray | None = None) -> np.ndarray:
+        """Sorted batch positions of the held (or the other) rows at sorted `indices` among
+        them (None: all of them)."""
+        if self.cut is None:  # an empty batch
+            return np.zeros(0, dtype=int)
+        pairs = zip(self.rows_by_part, self.held_by_part, strict=True)
+        counts = self.held_by_part if held else [n - h for n, h in pairs]
+        wanted = np.arange(sum(counts)) if indices is None else np.asarray(indices)
+        parts = self.batch.map_parts(
+            _held_positions,
+            [self.time_column, self.id_column],
+            each={"indices": local_indices(wanted, counts)},
+            held=held,
+            **self._where(),
+        )
+        return np.concatenate([np.zeros(0, dtype=int), *parts])
+
+    def _where(self) -> dict[str, Any]:
+        return {
+            "cut": self.cut,
+            "time_column": self.time_column,
+            "id_column": self.id_column,
+            "exact": self.exact,
+        }
+
+
+def local_indices(indices: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    """Sorted indices among rows counted per partition, split by partition and made relative to
+    each partition's first counted row."""
+    starts = np.cumsum([0, *counts])
+    return [indices[(indices >= a) & (indices < b)] - a for a, b in zip(starts[:-1], starts[1:], strict=True)]
+
+
+def holdout_of(
+    batch: ValidatedBatch, time_column: str, id_column: str, fraction: float, seed: int
+) -> Holdout:
+    """The newest `fraction` of a batch's rows in the order (time, seeded hash of the id). Rows
+    that share a timestamp (a monthly snapshot) are split between holdout and training by the
+    hash, never all to one side; a batch of two rows or more keeps at least one of each. Every
+    held-out row is at least as new as every other row."""
+    n = batch.rows
+    sizes = batch.part_rows()
     if n == 0:
-        return np.zeros(0, dtype=bool), None
+        return Holdout(batch, None, time_column, id_column, np.zeros(0, dtype=int), [0] * len(sizes), sizes)
     held = min(max(1, round(n * fraction)), max(n - 1, 1))
-    cut_time = np.partition(times, n - held)[n - held]
-    mask = times > cut_time
-    at = np.flatnonzero(times == cut_time)
-    ties = ties_at(at)
-    order = np.argsort(ties, kind="stable")
-    need = held - int(np.count_nonzero(mask))
-    mask[at[order[len(at) - need :]]] = True
-    return mask, HoldoutCut(pd.Timestamp(cut_time), int(ties[order[len(at) - need]]), seed)
+    time = kth_smallest(batch, TimesOf(time_column), n - held)
+    held_at_cut = held - (n - time.smaller - time.equal)
+    ties = TiesAt(time_column, id_column, seed, time.value)
+    tie = kth_smallest(batch, ties, time.equal - held_at_cut)
+    # rows sharing the cut's time and tie key keep their order: the last of them are held
+    tied = np.concatenate(batch.map_parts(_tied_positions, ties.columns, ties=ties, tie=tie.value))
+    exact = tied[time.equal - held_at_cut - tie.smaller :]
+    cut = HoldoutCut(pd.Timestamp(time.value), tie.value, seed)
+    where: dict[str, Any] = {"cut": cut, "time_column": time_column, "id_column": id_column, "exact": exact}
+    counts = batch.map_parts(_held_count, [time_column, id_column], **where)
+    return Holdout(batch, cut, time_column, id_column, exact, counts, sizes)
 
 
 def sample_positions(n: int, most: int | None, seed: int | np.random.Generator) -> np.ndarray | None:
@@ -176,22 +348,19 @@ def sampled(frame: pd.DataFrame, most: int | None, seed: int | np.random.Generat
     return frame if keep is None else frame.take(keep)
 
 
-def kept_labelled(held_out: np.ndarray, most: int | None, seed: int) -> np.ndarray | None:
-    """Positions kept of the newest labelled batch: at most `most`, drawn separately from the
-    held-out rows and the rest in their proportions, so that both are uniform samples and the
-    holdout is never emptied; None keeps every row."""
-    n = len(held_out)
+def kept_labelled(holdout: Holdout, most: int | None, seed: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Positions kept of the newest labelled batch (None: every row), and those of them held
+    out: at most `most`, drawn separately from the held-out rows and the rest in their
+    proportions, so that both are uniform samples and the holdout is never emptied."""
+    n = holdout.held + holdout.rest
     if most is None or n <= most:
-        return None
-    held = np.flatnonzero(held_out)
-    rest = np.flatnonzero(~held_out)
-    keep_held = min(len(held), max(1, round(most * len(held) / n)))
+        return None, holdout.positions(held=True)
+    keep_held = min(holdout.held, max(1, round(most * holdout.held / n)))
     rng = np.random.default_rng(seed)
-    chosen = [
-        rng.choice(held, size=keep_held, replace=False),
-        rng.choice(rest, size=min(len(rest), most - keep_held), replace=False),
-    ]
-    return np.sort(np.concatenate(chosen))
+    held = np.sort(rng.choice(holdout.held, size=keep_held, replace=False))
+    rest = np.sort(rng.choice(holdout.rest, size=min(holdout.rest, most - keep_held), replace=False))
+    held_kept = holdout.positions(held=True, indices=held)
+    return np.sort(np.concatenate([held_kept, holdout.positions(held=False, indices=rest)])), held_kept
 
 
 class ValidatedBatch(Protocol):
@@ -206,9 +375,20 @@ class ValidatedBatch(Protocol):
     @property
     def rows(self) -> int: ...
 
-    def times(self, column: str) -> np.ndarray: ...
+    def part_rows(self) -> list[int]:
+        """How many rows each partition holds, in order."""
+        ...
 
-    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray: ...
+    def map_parts(
+        self,
+        func: Callable[..., Any],
+        columns: list[str],
+        each: dict[str, list[Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        """[func(partition's `columns`, first=its first row's position, **each's values for
+        it, **kwargs) for each partition], in order."""
+        ...
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame: ...
 
@@ -220,21 +400,17 @@ class ValidatedBatch(Protocol):
 
 
 def window_positions(
-    parts: list[tuple[ValidatedBatch, np.ndarray | None]], keep: np.ndarray | None
+    parts: list[tuple[ValidatedBatch, int, Holdout | None]], keep: np.ndarray | None
 ) -> list[np.ndarray | None]:
     """Per part, the positions of its batch that the rows at `keep` (None: all) of the parts
-    laid end to end come from; each part given as a batch and the positions of it that count
-    (None: every row)."""
+    laid end to end come from; each part given as a batch, how many of its rows count, and
+    its holdout when only the rows before it count (None: every row)."""
     chosen: list[np.ndarray | None] = []
     start = 0
-    for batch, positions in parts:
-        if keep is None:
-            chosen.append(positions)
-            continue
-        rows = np.arange(batch.rows) if positions is None else positions
-        end = start + len(rows)
-        chosen.append(rows[keep[(keep >= start) & (keep < end)] - start])
-        start = end
+    for _, rows, holdout in parts:
+        wanted = None if keep is None else keep[(keep >= start) & (keep < start + rows)] - start
+        start += rows
+        chosen.append(wanted if holdout is None else holdout.positions(held=False, indices=wanted))
     return chosen
 
 
@@ -263,28 +439,22 @@ def split(
             f"with the column {schema.target!r} filled"
         )
     newest, last = batches[-1], labelled[-1]
-    held_out, cut = holdout_of_times(
-        last.times(schema.time),
-        lambda at: last.tie_keys(at, schema.id, policy.seed),
-        policy.holdout_fraction,
-        policy.seed,
-    )
-    kept = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
-    early = np.flatnonzero(~held_out)
+    held_out = holdout_of(last, schema.time, schema.id, policy.holdout_fraction, policy.seed)
+    kept, held = kept_labelled(held_out, policy.max_labelled_rows, policy.seed)
+    early = held_out.rest
     previous = labelled[:-1]
     if policy.kind == "last_n":
         previous = previous[-(policy.batches - 1) :] if policy.batches > 1 else []
-    parts: list[tuple[ValidatedBatch, np.ndarray | None]] = [(b, None) for b in previous]
-    parts += [(last, early)] if len(early) else []
+    parts: list[tuple[ValidatedBatch, int, Holdout | None]] = [(b, b.rows, None) for b in previous]
+    parts += [(last, early, held_out)] if early else []
     if not parts:
         raise DataError(
             f"no training rows: the only labelled batch ({last.period}) has "
             f"{last.rows} row(s), all needed for the holdout; add an earlier "
             "labelled batch or more rows to this one"
         )
-    window_rows = sum(batch.rows if rows is None else len(rows) for batch, rows in parts)
+    window_rows = sum(rows for _, rows, _ in parts)
     chosen = window_positions(parts, sample_positions(window_rows, policy.max_train_rows, policy.seed))
-    held = np.flatnonzero(held_out) if kept is None else kept[held_out[kept]]
     # The newest labelled batch is read once for its three uses: kept, held out, trained on.
     newest_labelled, holdout, *trained_last = last.take_many([kept, held, *chosen[len(previous) :]])
     train = joined(
@@ -293,7 +463,7 @@ def split(
     train[schema.target] = train[schema.target].astype("int8")
     holdout = holdout.reset_index(drop=True)
     holdout[schema.target] = holdout[schema.target].astype("int8")
-    window = [b.period for b in previous] + ([last.period] if len(early) else [])
+    window = [b.period for b in previous] + ([last.period] if early else [])
     summary = {
         "batches": files if files is not None else len(batches),
         "batches_read": len(batches),
@@ -304,7 +474,7 @@ def split(
         "holdout_period": last.period,
         "holdout_rows": len(holdout),
         "holdout_from": str(holdout[schema.time].min()),
-        "holdout_cut": cut.as_dict() if cut else None,
+        "holdout_cut": held_out.cut.as_dict() if held_out.cut else None,
         "labelled_rows": len(newest_labelled),
         "labelled_batch_rows": last.rows,
         "train_rows": len(train),

@@ -1,9 +1,10 @@
 """Raw batches read, validated and cleaned by partition on a Dask cluster, with the same
 functions as in-process (schema.clean_rows per partition, schema.check_rows over the whole
-batch). Each worker writes the partitions it cleans to a scratch directory as Parquet and
-reads back only the columns a later step needs, so no process holds more than a partition; the
-stage gathers only what is small: per-partition facts, a hash and a time per row, the sampled
-rows, and the newest batch one partition at a time as it writes it."""
+batch). Each worker writes the partitions it cleans to a scratch directory as Parquet, with
+their ids' hashes by bucket, and reads back only the columns a later step needs, so no process
+holds more than a partition or a bucket; the stage gathers only what is small: per-partition
+facts and counts, the positions of repeated hashes, the sampled rows, and the newest batch one
+partition at a time as it writes it."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from retrain.data.schema import (
     read_batch,
     refuse_duplicates,
 )
-from retrain.data.splits import ValidatedBatch, tie_keys
+from retrain.data.splits import ValidatedBatch
 from retrain.engine.rows import local_positions
 from retrain.errors import DataError
 from retrain.faults import checkpoint
@@ -113,33 +114,65 @@ class ScratchPart:
 
 @dataclass
 class PartitionFacts(RowChecks):
-    """What the stage gathers of a cleaned partition: its checks, its rows, a hash per id, and
-    where the worker wrote it."""
+    """What the stage gathers of a cleaned partition: its checks, its rows, and where the
+    worker wrote them and their ids' hashes (by bucket: `id_buckets[b]` to `id_buckets[b + 1]`)."""
 
     rows: int = 0
-    id_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="uint64"))
     path: str = ""
+    ids_path: str = ""
+    id_buckets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=int))
 
 
 def clean_partition(
-    part: RawPartition, *, schema: Schema, policy: CleaningPolicy, period: pd.Period, scratch: str
+    part: RawPartition,
+    *,
+    schema: Schema,
+    policy: CleaningPolicy,
+    period: pd.Period,
+    scratch: str,
+    buckets: int,
 ) -> PartitionFacts:
     """Validate and clean a raw partition (schema.clean_rows), write it to the scratch
-    directory, and return its facts."""
+    directory with a hash per id, ordered by bucket (the hash modulo `buckets`), and return
+    its facts."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     cleaned = clean_rows(read_raw_partition(part), part.source, schema, policy, period=period)
-    path = str(Path(scratch) / f"{Path(part.source).name}.{part.index:06d}.parquet")
+    stem = Path(scratch) / f"{Path(part.source).name}.{part.index:06d}"
     table = pa.Table.from_pandas(cleaned.frame, preserve_index=False)
-    pq.write_table(table, path, compression="lz4")
-    ids = cleaned.frame[schema.id]
+    pq.write_table(table, f"{stem}.parquet", compression="lz4")
+    hashes = pd.util.hash_pandas_object(cleaned.frame[schema.id], index=False).to_numpy()
+    bucket = hashes % np.uint64(buckets)
+    order = np.argsort(bucket, kind="stable")
+    keyed = np.empty(len(hashes), dtype=[("hash", "u8"), ("row", "i8")])
+    keyed["hash"], keyed["row"] = hashes[order], order
+    np.save(f"{stem}.ids.npy", keyed)
     return PartitionFacts(
         **{name: getattr(cleaned, name) for name in RowChecks.__dataclass_fields__},
         rows=len(cleaned.frame),
-        id_hashes=pd.util.hash_pandas_object(ids, index=False).to_numpy(),
-        path=path,
+        path=f"{stem}.parquet",
+        ids_path=f"{stem}.ids.npy",
+        id_buckets=np.searchsorted(bucket[order], np.arange(buckets + 1, dtype=np.uint64)),
     )
+
+
+def repeated_hashes(bucket: int, *, facts: list[PartitionFacts], firsts: list[int]) -> np.ndarray:
+    """Batch positions of the rows in one bucket whose id hash another row of the batch shares:
+    every partition's hashes of that bucket, and only those, are read."""
+    hashes, rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
+    for f, first in zip(facts, firsts, strict=True):
+        keyed = np.load(f.ids_path, mmap_mode="r")[f.id_buckets[bucket] : f.id_buckets[bucket + 1]]
+        hashes.append(np.asarray(keyed["hash"]))
+        rows.append(np.asarray(keyed["row"]) + first)
+    together, where = np.concatenate(hashes), np.concatenate(rows)
+    order = np.argsort(together, kind="stable")
+    ordered = together[order]
+    same = ordered[1:] == ordered[:-1]
+    repeated = np.zeros(len(ordered), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return np.sort(where[order][repeated])
 
 
 def read_scratch(part: ScratchPart, columns: list[str] | None = None) -> pd.DataFrame:
@@ -156,12 +189,16 @@ def ids_at(part: ScratchPart, positions: np.ndarray, id_column: str) -> list[str
     return read_scratch(part, [id_column])[id_column].iloc[positions].tolist()
 
 
-def times_of(part: ScratchPart, column: str) -> np.ndarray:
-    return read_scratch(part, [column])[column].to_numpy(dtype="datetime64[ns]").view("int64")
-
-
-def tie_keys_at(part: ScratchPart, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
-    return tie_keys(read_scratch(part, [id_column])[id_column].iloc[positions], seed)
+def apply_to_scratch(
+    part: ScratchPart,
+    first: int,
+    mine: dict[str, Any],
+    *,
+    fn: Callable[..., Any],
+    columns: list[str],
+    **kwargs: Any,
+) -> Any:
+    return fn(read_scratch(part, columns), first=first, **mine, **kwargs)
 
 
 def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -> list[pd.DataFrame]:
@@ -195,20 +232,25 @@ class PartitionedBatch:
     def observed(self) -> dict[str, Any]:
         return {"rows": self.rows, "extra_columns": self.extra_columns, "unparseable": self.unparseable}
 
-    def _each(self, func: Callable[..., Any], *per_part: list[Any], **kwargs: Any) -> list[Any]:
-        return list(self.client.gather(self.client.map(func, self.parts, *per_part, pure=False, **kwargs)))
+    def part_rows(self) -> list[int]:
+        return list(self.sizes)
 
-    def times(self, column: str) -> np.ndarray:
-        return np.concatenate(self._each(times_of, column=column))
-
-    def tie_keys(self, positions: np.ndarray, id_column: str, seed: int) -> np.ndarray:
-        wanted = local_positions(positions, self.sizes)
-        futures = [
-            self.client.submit(tie_keys_at, part, rows, id_column, seed, pure=False)
-            for part, rows in zip(self.parts, wanted, strict=True)
-            if len(rows)
-        ]
-        return np.concatenate([np.zeros(0, dtype="int64"), *self.client.gather(futures)])
+    def map_parts(
+        self,
+        func: Callable[..., Any],
+        columns: list[str],
+        each: dict[str, list[Any]] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        firsts = np.cumsum([0, *self.sizes[:-1]]).tolist()
+        mine = [{name: values[i] for name, values in (each or {}).items()} for i in range(len(self.parts))]
+        return list(
+            self.client.gather(
+                self.client.map(
+                    apply_to_scratch, self.parts, firsts, mine, fn=func, columns=columns, pure=False, **kwargs
+                )
+            )
+        )
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         return self.take_many([positions])[0]
@@ -265,6 +307,7 @@ def read_partitioned_batch(
             policy=policy,
             period=period,
             scratch=str(Path(scratch).resolve()),
+            buckets=len(parts),
             pure=False,
         )
     )
@@ -298,17 +341,15 @@ def duplicated_positions(
 ) -> list[np.ndarray]:
     """Per partition, the positions of rows whose id comes again later in the batch (the last
     row of an id is kept), or one error when the policy refuses duplicates. Ids are compared by
-    hash first; the ids of rows whose hash repeats are then compared themselves."""
+    hash first, one bucket of hashes per task; the ids of rows whose hash repeats are then
+    compared themselves."""
     sizes = [f.rows for f in facts]
-    hashes = np.concatenate([f.id_hashes for f in facts])
-    for f in facts:
-        f.id_hashes = hashes[:0]  # 8 bytes a row, held once
-    ordered = np.sort(hashes)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(repeated):
+    firsts = np.cumsum([0, *sizes[:-1]]).tolist()
+    buckets = range(len(facts[0].id_buckets) - 1)
+    found = client.gather(client.map(repeated_hashes, buckets, facts=facts, firsts=firsts, pure=False))
+    positions = np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *found]))
+    if not len(positions):
         return [np.zeros(0, dtype=int) for _ in facts]
-    positions = np.flatnonzero(np.isin(hashes, repeated))
     local = local_positions(positions, sizes)
     parts = [ScratchPart(f.path, np.zeros(0, dtype=int)) for f in facts]
     ids = [i for part in client.gather(client.map(ids_at, parts, local, id_column=schema.id)) for i in part]

@@ -267,7 +267,7 @@ def ks_values(
     out = {}
     for col, step in steps.items():
         present = present_values(frame[col])[0]
-        out[col] = present[(-offsets[col]) % step :: step]
+        out[col] = present[(-offsets[col]) % step :: step].copy()  # a view would keep every value
     return out
 
 
