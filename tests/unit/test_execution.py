@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from retrain.errors import DataError
-from retrain.execution import available_cpus, limited_threads, threads
+from retrain.execution import FIT_ROWS_PER_THREAD, available_cpus, fit_threads, limited_threads, threads
 
 
 def test_threads_come_from_the_environment_or_the_available_cpus(monkeypatch):
@@ -27,6 +27,34 @@ def test_limited_threads_caps_loaded_libraries_and_those_loaded_later(monkeypatc
         assert n == 1
         assert all(lib["num_threads"] == 1 for lib in threadpool_info())
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_a_fit_gets_one_thread_per_quarter_million_rows_at_most_retrain_threads(monkeypatch):
+    monkeypatch.setenv("RETRAIN_THREADS", "4")
+    assert fit_threads(1_000) == fit_threads(FIT_ROWS_PER_THREAD - 1) == 1
+    assert fit_threads(2 * FIT_ROWS_PER_THREAD) == 2
+    assert fit_threads(100 * FIT_ROWS_PER_THREAD) == 4
+    monkeypatch.setenv("RETRAIN_THREADS", "1")
+    assert fit_threads(100 * FIT_ROWS_PER_THREAD) == 1
+
+
+def test_a_small_fit_runs_on_one_openmp_thread_where_more_are_allowed(monkeypatch, toy_batch, toy_schema):
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401  (OpenMP loaded)
+
+    from retrain.model import modeling, preprocessing
+
+    seen = []
+
+    class Probe:
+        def fit(self, features, labels):
+            seen.append({lib["user_api"]: lib["num_threads"] for lib in threadpool_info()})
+
+    monkeypatch.setenv("RETRAIN_THREADS", "2")
+    monkeypatch.setattr(preprocessing, "make_model", lambda *args: Probe())
+    with limited_threads():
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "openmp"} == {2}
+        modeling.fit(toy_batch("2025-01").frame, toy_schema, "hist_gradient_boosting", {}, 0)
+    assert seen == [{**seen[0], "openmp": 1}]
 
 
 def test_dask_settings_are_checked_before_any_work(monkeypatch, tmp_path):

@@ -25,10 +25,14 @@ def feature_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 def fit(
     train: pd.DataFrame, schema: Schema, estimator: str, hyperparameters: dict[str, Any], seed: int
 ) -> Pipeline:
+    from threadpoolctl import threadpool_limits
+
+    from retrain.execution import fit_threads
     from retrain.model.preprocessing import make_model
 
     model = make_model(schema, estimator, hyperparameters, seed)
-    model.fit(feature_frame(train, schema), train[schema.target].astype(int).to_numpy())
+    with threadpool_limits(limits=fit_threads(len(train))):
+        model.fit(feature_frame(train, schema), train[schema.target].astype(int).to_numpy())
     return model
 
 
