@@ -51,14 +51,14 @@ def limited_threads() -> Iterator[int]:
         yield n
 
 
-FIT_ROWS_PER_THREAD = 250_000
+FIT_ROWS_PER_THREAD = 150_000
 
 
 def fit_threads(rows: int) -> int:
     """Threads for fitting a model on `rows` rows: one per FIT_ROWS_PER_THREAD, at most
     threads(). Waking passive OpenMP threads costs more than a second thread saves below about
     250,000 rows (on two idle cores, a gradient-boosting fit of 20,000 rows takes 0.28 s on one
-    thread and 1.41 s on two); the fitted model is the same."""
+    thread and 1.41 s on two, of 300,000 rows 3.1 s and 2.9 s); the fitted model is the same."""
     return max(1, min(threads(), rows // FIT_ROWS_PER_THREAD))
 
 

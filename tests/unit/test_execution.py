@@ -29,7 +29,7 @@ def test_limited_threads_caps_loaded_libraries_and_those_loaded_later(monkeypatc
         assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
-def test_a_fit_gets_one_thread_per_quarter_million_rows_at_most_retrain_threads(monkeypatch):
+def test_a_fit_gets_one_thread_per_150k_rows_at_most_retrain_threads(monkeypatch):
     monkeypatch.setenv("RETRAIN_THREADS", "4")
     assert fit_threads(1_000) == fit_threads(FIT_ROWS_PER_THREAD - 1) == 1
     assert fit_threads(2 * FIT_ROWS_PER_THREAD) == 2
