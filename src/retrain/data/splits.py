@@ -224,30 +224,42 @@ def kth_smallest(batch: ValidatedBatch, values: TimesOf | TiesAt, k: int) -> Ran
             return Rank(int(value), smaller + int(left), int(right - left))
 
 
-def _held_mask(
-    frame: pd.DataFrame, *, first: int, cut: HoldoutCut, time_column: str, id_column: str, exact: np.ndarray
+@dataclass(frozen=True)
+class CutRule:
+    """Which rows of a partition a holdout cut holds: those after it, and of those at its time
+    and tie key (rarely more than one) the batch positions in `exact`."""
+
+    cut: HoldoutCut
+    time_column: str
+    id_column: str
+    exact: np.ndarray
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.time_column, self.id_column]
+
+    def held(self, frame: pd.DataFrame, first: int) -> np.ndarray:
+        times = TimesOf(self.time_column)(frame)
+        at = np.datetime64(self.cut.time, "ns").astype(np.int64)
+        held = times > at
+        same = np.flatnonzero(times == at)
+        if len(same):
+            ties = tie_keys(frame[self.id_column].iloc[same], self.cut.seed)
+            held[same[ties > self.cut.tie]] = True
+            tied = same[ties == self.cut.tie]
+            held[tied[np.isin(tied + first, self.exact)]] = True
+        return held
+
+
+def _held_count(frame: pd.DataFrame, *, first: int, rule: CutRule) -> int:
+    return int(np.count_nonzero(rule.held(frame, first)))
+
+
+def _held_positions(
+    frame: pd.DataFrame, *, first: int, rule: CutRule, held: bool, indices: np.ndarray
 ) -> np.ndarray:
-    """Which of a partition's rows come after the cut, or at it and among `exact` (the batch
-    positions held of the rows whose time and tie key are the cut's)."""
-    times = TimesOf(time_column)(frame)
-    at = np.datetime64(cut.time, "ns").astype(np.int64)
-    held = times > at
-    same = np.flatnonzero(times == at)
-    if len(same):
-        ties = tie_keys(frame[id_column].iloc[same], cut.seed)
-        held[same[ties > cut.tie]] = True
-        tied = same[ties == cut.tie]
-        held[tied[np.isin(tied + first, exact)]] = True
-    return held
-
-
-def _held_count(frame: pd.DataFrame, **where: Any) -> int:
-    return int(np.count_nonzero(_held_mask(frame, **where)))
-
-
-def _held_positions(frame: pd.DataFrame, *, held: bool, indices: np.ndarray, **where: Any) -> np.ndarray:
-    mask = _held_mask(frame, **where)
-    return np.flatnonzero(mask if held else ~mask)[indices] + where["first"]
+    mask = rule.held(frame, first)
+    return np.flatnonzero(mask if held else ~mask)[indices] + first
 
 
 def _tied_positions(frame: pd.DataFrame, *, first: int, ties: TiesAt, tie: int) -> np.ndarray:
@@ -261,12 +273,13 @@ class Holdout:
     found where they live, one partition at a time."""
 
     batch: ValidatedBatch
-    cut: HoldoutCut | None
-    time_column: str
-    id_column: str
-    exact: np.ndarray
+    rule: CutRule | None  # None: an empty batch
     held_by_part: list[int]
     rows_by_part: list[int]
+
+    @property
+    def cut(self) -> HoldoutCut | None:
+        return None if self.rule is None else self.rule.cut
 
     @property
     def held(self) -> int:
@@ -279,27 +292,19 @@ class Holdout:
     def positions(self, *, held: bool, indices: np.ndarray | None = None) -> np.ndarray:
         """Sorted batch positions of the held (or the other) rows at sorted `indices` among
         them (None: all of them)."""
-        if self.cut is None:  # an empty batch
+        if self.rule is None:
             return np.zeros(0, dtype=int)
         pairs = zip(self.rows_by_part, self.held_by_part, strict=True)
         counts = self.held_by_part if held else [n - h for n, h in pairs]
         wanted = np.arange(sum(counts)) if indices is None else np.asarray(indices)
         parts = self.batch.map_parts(
             _held_positions,
-            [self.time_column, self.id_column],
+            self.rule.columns,
             each={"indices": local_indices(wanted, counts)},
+            rule=self.rule,
             held=held,
-            **self._where(),
         )
         return np.concatenate([np.zeros(0, dtype=int), *parts])
-
-    def _where(self) -> dict[str, Any]:
-        return {
-            "cut": self.cut,
-            "time_column": self.time_column,
-            "id_column": self.id_column,
-            "exact": self.exact,
-        }
 
 
 def local_indices(indices: np.ndarray, counts: list[int]) -> list[np.ndarray]:
@@ -319,7 +324,7 @@ def holdout_of(
     n = batch.rows
     sizes = batch.part_rows()
     if n == 0:
-        return Holdout(batch, None, time_column, id_column, np.zeros(0, dtype=int), [0] * len(sizes), sizes)
+        return Holdout(batch, None, [0] * len(sizes), sizes)
     held = min(max(1, round(n * fraction)), max(n - 1, 1))
     time = kth_smallest(batch, TimesOf(time_column), n - held)
     held_at_cut = held - (n - time.smaller - time.equal)
@@ -328,10 +333,8 @@ def holdout_of(
     # rows sharing the cut's time and tie key keep their order: the last of them are held
     tied = np.concatenate(batch.map_parts(_tied_positions, ties.columns, ties=ties, tie=tie.value))
     exact = tied[time.equal - held_at_cut - tie.smaller :]
-    cut = HoldoutCut(pd.Timestamp(time.value), tie.value, seed)
-    where: dict[str, Any] = {"cut": cut, "time_column": time_column, "id_column": id_column, "exact": exact}
-    counts = batch.map_parts(_held_count, [time_column, id_column], **where)
-    return Holdout(batch, cut, time_column, id_column, exact, counts, sizes)
+    rule = CutRule(HoldoutCut(pd.Timestamp(time.value), tie.value, seed), time_column, id_column, exact)
+    return Holdout(batch, rule, batch.map_parts(_held_count, rule.columns, rule=rule), sizes)
 
 
 def sample_positions(n: int, most: int | None, seed: int | np.random.Generator) -> np.ndarray | None:

@@ -157,12 +157,17 @@ def clean_partition(
     )
 
 
-def repeated_hashes(bucket: int, *, facts: list[PartitionFacts], firsts: list[int]) -> np.ndarray:
+PARTITIONS_PER_BUCKET = 8
+
+
+def repeated_hashes(
+    starts: np.ndarray, ends: np.ndarray, *, paths: list[str], firsts: list[int]
+) -> np.ndarray:
     """Batch positions of the rows in one bucket whose id hash another row of the batch shares:
-    every partition's hashes of that bucket, and only those, are read."""
+    of each partition's hash file (`paths`), only the bucket's span (`starts` to `ends`) is read."""
     hashes, rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
-    for f, first in zip(facts, firsts, strict=True):
-        keyed = np.load(f.ids_path, mmap_mode="r")[f.id_buckets[bucket] : f.id_buckets[bucket + 1]]
+    for path, start, end, first in zip(paths, starts, ends, firsts, strict=True):
+        keyed = np.load(path, mmap_mode="r")[start:end]
         hashes.append(np.asarray(keyed["hash"]))
         rows.append(np.asarray(keyed["row"]) + first)
     together, where = np.concatenate(hashes), np.concatenate(rows)
@@ -307,7 +312,7 @@ def read_partitioned_batch(
             policy=policy,
             period=period,
             scratch=str(Path(scratch).resolve()),
-            buckets=len(parts),
+            buckets=-(-len(parts) // PARTITIONS_PER_BUCKET),
             pure=False,
         )
     )
@@ -345,8 +350,11 @@ def duplicated_positions(
     compared themselves."""
     sizes = [f.rows for f in facts]
     firsts = np.cumsum([0, *sizes[:-1]]).tolist()
-    buckets = range(len(facts[0].id_buckets) - 1)
-    found = client.gather(client.map(repeated_hashes, buckets, facts=facts, firsts=firsts, pure=False))
+    spans = np.stack([f.id_buckets for f in facts], axis=1)  # bucket edges by partition
+    paths = [f.ids_path for f in facts]
+    found = client.gather(
+        client.map(repeated_hashes, list(spans[:-1]), list(spans[1:]), paths=paths, firsts=firsts, pure=False)
+    )
     positions = np.sort(np.concatenate([np.zeros(0, dtype=np.int64), *found]))
     if not len(positions):
         return [np.zeros(0, dtype=int) for _ in facts]
