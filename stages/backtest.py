@@ -21,7 +21,8 @@ from retrain.backtest import (
     tradeoff_table,
 )
 from retrain.data import files
-from retrain.data.schema import CleaningPolicy, read_batch
+from retrain.data.schema import CleaningPolicy
+from retrain.engine.batches import batch_reader
 from retrain.errors import one_line
 from retrain.log import get, logged
 from retrain.model.preprocessing import check_hyperparameters
@@ -40,14 +41,11 @@ def main() -> None:
     check_hyperparameters(settings.schema, section(params, "train"), settings.training.seed)
     policies = policies_from(section(params, "backtest"), tuning=settings.training.tune.when != "never")
     cleaning = CleaningPolicy.from_params(section(params, "prepare")["cleaning"])
-    batches = BatchSource.files(
-        files.list_batches("data/raw"),
-        lambda path: read_batch(path, settings.schema, cleaning),
-        salt=repr(cleaning),
-    )
     metric = str(section(params, "metrics")["primary"])
     checkpoint = read_checkpoint(STATE, settings_digest(settings, policies, metric))
-    result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=checkpoint)
+    with batch_reader(settings.schema, cleaning) as read:
+        batches = BatchSource.files(files.list_batches("data/raw"), read, salt=repr(cleaning))
+        result = replay(batches, settings, policies, metric, progress=log.info, checkpoint=checkpoint)
     files.write_json(
         "reports/backtest.json",
         {**result["summary"], "schedules": {k: v for k, v in result["schedules"].items() if k != "line"}},

@@ -31,7 +31,7 @@ from retrain.data.files import (
     read_npy,
 )
 from retrain.data.schema import Batch, Schema
-from retrain.data.splits import Split, WindowPolicy, check_periods, split
+from retrain.data.splits import Split, ValidatedBatch, WindowPolicy, check_periods, split
 from retrain.model.metrics import score
 from retrain.model.modeling import load, predict_proba
 from retrain.model.training import Challenger, TrainingSettings, train_challenger
@@ -163,13 +163,21 @@ class Policy:
     tune: bool = False  # searches hyperparameters as train.tune says (the params policy)
 
 
-def served(champion: Champion | None, batch: Batch, settings: Settings) -> dict[str, Any] | None:
-    """The metrics users saw from the model in production on this batch."""
+def _labels_and_scores(
+    frame: pd.DataFrame, *, first: int, model: Pipeline, schema: Schema
+) -> tuple[np.ndarray, np.ndarray]:
+    return frame[schema.target].to_numpy().astype(int), predict_proba(model, frame, schema)
+
+
+def served(champion: Champion | None, batch: ValidatedBatch, settings: Settings) -> dict[str, Any] | None:
+    """The metrics users saw from the model in production on this batch, scored where its
+    partitions live (every row: only the labels and scores come back)."""
     if champion is None or not batch.labelled:
         return None
-    schema = settings.schema
-    y = batch.frame[schema.target].to_numpy().astype(int)
-    return score(y, predict_proba(champion.model, batch.frame, schema), settings.training.threshold)
+    parts = batch.map_parts(_labels_and_scores, None, model=champion.model, schema=settings.schema)
+    y = np.concatenate([part[0] for part in parts])
+    proba = np.concatenate([part[1] for part in parts])
+    return score(y, proba, settings.training.threshold)
 
 
 def step(
@@ -193,7 +201,7 @@ def step(
         record = evaluate(
             champion,
             data.newest_labelled,
-            data.newest,
+            data.newest_batch.as_rows(),
             settings.schema,
             settings.training.threshold,
             observed=history[-1].observed(),
@@ -316,9 +324,9 @@ class BatchSource:
     resumed after step s reads the batches from s on and the window before them, not the
     whole history."""
 
-    def __init__(self, periods: list[str], digests: list[str], read: Callable[[int], Batch]) -> None:
+    def __init__(self, periods: list[str], digests: list[str], read: Callable[[int], ValidatedBatch]) -> None:
         self.periods, self.digests, self._read = periods, digests, read
-        self._kept: dict[int, Batch] = {}
+        self._kept: dict[int, ValidatedBatch] = {}
 
     @classmethod
     def of(cls, batches: list[Batch]) -> BatchSource:
@@ -327,7 +335,7 @@ class BatchSource:
         return cls([b.period for b in ordered], [batch_digest(b) for b in ordered], ordered.__getitem__)
 
     @classmethod
-    def files(cls, paths: list[Path], read: Callable[[Path], Batch], salt: str = "") -> BatchSource:
+    def files(cls, paths: list[Path], read: Callable[[Path], ValidatedBatch], salt: str = "") -> BatchSource:
         """Batch files (one per period, named by it); a file's digest is the md5 of its bytes
         and of `salt` (the cleaning policy, which changes what the same bytes become)."""
         check_periods((batch_stem(path), str(path)) for path in paths)
@@ -338,12 +346,12 @@ class BatchSource:
     def __len__(self) -> int:
         return len(self.periods)
 
-    def batch(self, i: int) -> Batch:
+    def batch(self, i: int) -> ValidatedBatch:
         if i not in self._kept:
             self._kept[i] = self._read(i)
         return self._kept[i]
 
-    def history(self, t: int, window: WindowPolicy) -> list[Batch]:
+    def history(self, t: int, window: WindowPolicy) -> list[ValidatedBatch]:
         """The batches up to t that split needs: for `last_n`, back to the n-th newest labelled
         batch (and no further); for `all`, every one. Batches older than that are let go."""
         if window.kind == "all":

@@ -2,6 +2,8 @@
 127.0.0.1 give the in-process engine's answers, bit for bit, and their errors reach the user as
 one line."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -218,6 +220,9 @@ OUTPUTS = [
     "reports/evaluation.json",
     "reports/decision.json",
     "reports/promotion.json",
+    "reports/backtest.json",
+    "reports/backtest.csv",
+    "reports/backtest_drift.csv",
     "dvc.lock",
 ]
 
@@ -227,10 +232,10 @@ def recorded(repo) -> dict:
 
 
 def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(evaluated, cluster, tmp_path):
-    """`RETRAIN_ENGINE=dask dvc repro -f` of prepare and evaluate, the stages the engine runs,
-    writes the same bytes, so no later stage is out of date: changing the engine changes no
-    recorded output. The stage starts a local cluster of its own when no scheduler is named; a
-    wrong setting is one line."""
+    """`RETRAIN_ENGINE=dask dvc repro -f` of prepare, evaluate and the backtest (replayed from
+    its first batch), the stages whose batches the engine reads, writes the same bytes, so no
+    later stage is out of date: changing the engine changes no recorded output. The stage starts
+    a local cluster of its own when no scheduler is named; a wrong setting is one line."""
     repo, before = evaluated
     local, _ = cluster
     scratch = tmp_path / "scratch"
@@ -241,10 +246,13 @@ def test_dask_engine_repro_gives_the_in_process_decision_and_promotion_bytes(eva
         "RETRAIN_DASK_PARTITION_ROWS": "70",
         "RETRAIN_DASK_SCRATCH": str(scratch),
     }
-    # The two stages the engine runs, forced; the same outputs leave every later stage as it is.
-    out = repo.run("dvc", "repro", "-f", "--single-item", "prepare", "evaluate", env=dask).stdout
+    # The stages the engine runs, forced; the same outputs leave every other stage as it is.
+    shutil.rmtree(repo.path / "data/backtest")  # its checkpoint: replay every batch on the cluster
+    stages = ("prepare", "evaluate", "backtest")
+    out = repo.run("dvc", "repro", "-f", "--single-item", *stages, env=dask).stdout
     assert "read 600 rows of the newest batch (9 partitions, Dask)" in out
-    assert ran_stages(out) == {"prepare", "evaluate"}
+    assert "replayed 3 of 3 batches" in out
+    assert ran_stages(out) == set(stages)
     assert recorded(repo) == before
     assert "changed" not in repo.run("dvc", "status").stdout
     assert not list(scratch.iterdir())  # prepare's cleaned partitions, removed after it

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ from retrain.data.contract import PERIOD as PERIOD
 from retrain.data.contract import CleaningPolicy as CleaningPolicy
 from retrain.data.contract import Schema as Schema
 from retrain.errors import DataError
+
+if TYPE_CHECKING:
+    from retrain.engine.rows import FrameRows
 
 MISSING = "__missing__"  # the category a missing categorical value counts as
 PARALLEL_ROWS = 50_000
@@ -49,13 +52,18 @@ class Batch:
     def map_parts(
         self,
         func: Callable[..., Any],
-        columns: list[str],
+        columns: list[str] | None,
         each: dict[str, list[Any]] | None = None,
         **kwargs: Any,
     ) -> list[Any]:
         """splits.ValidatedBatch.map_parts: the frame is the only partition."""
         mine = {name: values[0] for name, values in (each or {}).items()}
-        return [func(self.frame[columns], first=0, **mine, **kwargs)]
+        return [func(self.frame if columns is None else self.frame[columns], first=0, **mine, **kwargs)]
+
+    def as_rows(self) -> FrameRows:
+        from retrain.engine.rows import FrameRows
+
+        return FrameRows(self.frame)
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         """The rows at sorted `positions`; None: the frame itself."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,9 @@ from retrain.data.files import batch_stem
 from retrain.data.schema import Schema
 from retrain.errors import DataError
 from retrain.params import validated
+
+if TYPE_CHECKING:
+    from retrain.engine.rows import Rows
 
 
 @dataclass(frozen=True)
@@ -385,12 +388,16 @@ class ValidatedBatch(Protocol):
     def map_parts(
         self,
         func: Callable[..., Any],
-        columns: list[str],
+        columns: list[str] | None,
         each: dict[str, list[Any]] | None = None,
         **kwargs: Any,
     ) -> list[Any]:
-        """[func(partition's `columns`, first=its first row's position, **each's values for
-        it, **kwargs) for each partition], in order."""
+        """[func(partition's `columns` (None: all), first=its first row's position, **each's
+        values for it, **kwargs) for each partition], in order."""
+        ...
+
+    def as_rows(self) -> Rows:
+        """The batch as the statistics read a batch (engine.rows.Rows), where it lives."""
         ...
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame: ...

@@ -8,7 +8,7 @@ partition at a time as it writes it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,10 +200,16 @@ def apply_to_scratch(
     mine: dict[str, Any],
     *,
     fn: Callable[..., Any],
-    columns: list[str],
+    columns: list[str] | None,
     **kwargs: Any,
 ) -> Any:
     return fn(read_scratch(part, columns), first=first, **mine, **kwargs)
+
+
+def _with_extra(
+    frame: pd.DataFrame, *, first: int, extra: Any, rows_fn: Callable[..., Any], **kwargs: Any
+) -> Any:
+    return rows_fn(frame, extra, **kwargs)
 
 
 def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -> list[pd.DataFrame]:
@@ -243,7 +249,7 @@ class PartitionedBatch:
     def map_parts(
         self,
         func: Callable[..., Any],
-        columns: list[str],
+        columns: list[str] | None,
         each: dict[str, list[Any]] | None = None,
         **kwargs: Any,
     ) -> list[Any]:
@@ -256,6 +262,9 @@ class PartitionedBatch:
                 )
             )
         )
+
+    def as_rows(self) -> BatchRows:
+        return BatchRows(self)
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         return self.take_many([positions])[0]
@@ -286,6 +295,34 @@ class PartitionedBatch:
         """The partitions' rows, one partition at a time, in order."""
         for part in self.parts:
             yield self.client.submit(read_scratch, part, pure=False).result()
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """A partitioned batch seen as engine.rows.Rows: what evaluate's statistics read."""
+
+    batch: PartitionedBatch
+
+    @property
+    def rows(self) -> int:
+        return self.batch.rows
+
+    def partition_rows(self) -> list[int]:
+        return self.batch.part_rows()
+
+    def map_partitions(
+        self,
+        func: Callable[..., Any],
+        extra: Sequence[Any] | None = None,
+        read_columns: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[Any]:
+        extras = [None] * len(self.batch.parts) if extra is None else list(extra)
+        return self.batch.map_parts(_with_extra, read_columns, each={"extra": extras}, rows_fn=func, **kwargs)
+
+    def take(self, positions: np.ndarray | None, columns: list[str] | None = None) -> pd.DataFrame:
+        rows = self.batch.take(None if positions is None else np.asarray(positions))
+        return rows if columns is None else rows[columns]
 
 
 def read_partitioned_batch(
