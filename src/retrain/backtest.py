@@ -174,7 +174,9 @@ def served(champion: Champion | None, batch: ValidatedBatch, settings: Settings)
     partitions live (every row: only the labels and scores come back)."""
     if champion is None or not batch.labelled:
         return None
-    parts = batch.map_parts(_labels_and_scores, None, model=champion.model, schema=settings.schema)
+    schema = settings.schema
+    columns = [*schema.features, schema.target]
+    parts = batch.map_parts(_labels_and_scores, columns, model=champion.model, schema=schema)
     y = np.concatenate([part[0] for part in parts])
     proba = np.concatenate([part[1] for part in parts])
     return score(y, proba, settings.training.threshold)
