@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -32,8 +33,8 @@ from retrain.data.files import (
 )
 from retrain.data.schema import Batch, Schema
 from retrain.data.splits import Split, ValidatedBatch, WindowPolicy, check_periods, split
-from retrain.model.metrics import score
 from retrain.model.modeling import load, predict_proba
+from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
 from retrain.model.training import Challenger, TrainingSettings, train_challenger
 from retrain.model.tuning import TuneSettings, wanted
 from retrain.monitor.comparison import ComparePolicy, compare
@@ -163,23 +164,32 @@ class Policy:
     tune: bool = False  # searches hyperparameters as train.tune says (the params policy)
 
 
-def _labels_and_scores(
-    frame: pd.DataFrame, *, first: int, model: Pipeline, schema: Schema
-) -> tuple[np.ndarray, np.ndarray]:
-    return frame[schema.target].to_numpy().astype(int), predict_proba(model, frame, schema)
+def _scored_part(
+    frame: pd.DataFrame, *, first: int, spill: str | None, model: Pipeline, schema: Schema, threshold: float
+) -> ScoredPart:
+    labels = frame[schema.target].to_numpy().astype(np.int8)
+    return scored(labels, predict_proba(model, frame, schema), threshold, spill)
 
 
 def served(champion: Champion | None, batch: ValidatedBatch, settings: Settings) -> dict[str, Any] | None:
     """The metrics users saw from the model in production on this batch, scored where its
-    partitions live (every row: only the labels and scores come back)."""
+    partitions live on every row; only counts come back (model.partitioned_score)."""
     if champion is None or not batch.labelled:
         return None
     schema = settings.schema
-    columns = [*schema.features, schema.target]
-    parts = batch.map_parts(_labels_and_scores, columns, model=champion.model, schema=schema)
-    y = np.concatenate([part[0] for part in parts])
-    proba = np.concatenate([part[1] for part in parts])
-    return score(y, proba, settings.training.threshold)
+    spills = batch.spill_paths(f"served-{uuid.uuid4().hex[:12]}")
+    parts = batch.map_parts(
+        _scored_part,
+        [*schema.features, schema.target],
+        each={"spill": spills},
+        model=champion.model,
+        schema=schema,
+        threshold=settings.training.threshold,
+    )
+    try:
+        return merged_metrics(parts, batch.run_tasks)
+    finally:
+        batch.run_tasks(remove_spilled, [{"path": path} for path in spills if path is not None])
 
 
 def step(

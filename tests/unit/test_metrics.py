@@ -140,3 +140,61 @@ def test_compare_does_not_decide_on_a_holdout_smaller_than_the_minimum():
     assert "the holdout has 2 rows, fewer than compare.min_holdout_rows (100)" in small["reason"]
     assert held_baseline({**small, "challenger": {"rows": 2}, "champion": champion}) is None
     assert verdict({**champion, "rows": 100}, {"roc_auc": 0.99, "rows": 100}, policy)["promote"]
+
+
+def partitioned(y, p, sizes, spill_dir=None, most=1 << 20, threshold=0.5):
+    from retrain.model.partitioned_score import merged_metrics, scored
+
+    edges = np.cumsum([0, *sizes])
+    parts = [
+        scored(
+            y[a:b].astype(np.int8),
+            p[a:b],
+            threshold,
+            None if spill_dir is None else str(spill_dir / f"part{i}.npy"),
+        )
+        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
+    return merged_metrics(parts, lambda func, calls: [func(**kwargs) for kwargs in calls], most=most)
+
+
+@pytest.mark.parametrize("case", ["balanced", "rare", "common", "ties"])
+@pytest.mark.parametrize("most", [5, 64, 1 << 20])
+def test_scores_merged_from_partitions_are_the_whole_batchs_to_the_bit(case, most, tmp_path):
+    y, p = labelled_scores(case)
+    whole = score(y, p, 0.4)
+    for sizes in ([3000], [1000, 1000, 1000], [1, 2999], [7, 0, 1500, 1493]):
+        assert partitioned(y, p, sizes, most=most, threshold=0.4) == whole, sizes
+    assert partitioned(y, p, [500] * 6, tmp_path, most=most, threshold=0.4) == whole
+
+
+def test_one_probability_bin_holding_every_row_is_read_in_bounded_rounds(monkeypatch):
+    import retrain.model.partitioned_score as partitioned_score
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(4000) < 0.4).astype(int)
+    p = 0.5 + rng.integers(0, 40, 4000) * 1e-9  # every row in one bin, 40 distinct values
+    p[:1000] = 0.5 + 20e-9  # a run of one value longer than a round
+    held = []
+    counted = partitioned_score.twice_u
+    monkeypatch.setattr(partitioned_score, "twice_u", lambda y, p: held.append(len(p)) or counted(y, p))
+    assert partitioned(y, p, [1000, 1500, 1500], most=32) == score(y, p)
+    assert held and max(held) <= 32
+    assert partitioned(y, np.full(4000, 0.3), [2000, 2000], most=32)["roc_auc"] == 0.5
+
+
+def test_value_ranges_hold_at_most_the_bound_unless_one_bin_holds_more():
+    from retrain.model.partitioned_score import BINS, value_ranges
+
+    positives, negatives = np.zeros(BINS, dtype=int), np.zeros(BINS, dtype=int)
+    positives[[10, 11, 12, 2000]] = [30, 30, 30, 500]
+    negatives[[11, 4095]] = [15, 60]
+    ranges = value_ranges(positives, negatives, 100)
+    assert ranges[0][0] == -np.inf and ranges[-1][1] == np.inf
+    assert all(high == low for (_, high), (low, _) in zip(ranges[:-1], ranges[1:], strict=True))
+    p = np.r_[
+        np.full(30, 10.5), np.full(45, 11.5), np.full(30, 12.5), np.full(500, 2000.5), np.full(60, 4095.5)
+    ]
+    held = [int(np.count_nonzero((p / BINS >= low) & (p / BINS < high))) for low, high in ranges]
+    assert sum(held) == len(p) and max(held) == 500
+    assert all(rows <= 100 for rows in held if rows != 500)

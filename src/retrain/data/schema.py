@@ -60,6 +60,14 @@ class Batch:
         mine = {name: values[0] for name, values in (each or {}).items()}
         return [func(self.frame if columns is None else self.frame[columns], first=0, **mine, **kwargs)]
 
+    def spill_paths(self, name: str) -> list[str | None]:
+        """splits.ValidatedBatch.spill_paths: in-process, nothing is spilled."""
+        return [None]
+
+    def run_tasks(self, func: Callable[..., Any], calls: list[dict[str, Any]]) -> list[Any]:
+        """splits.ValidatedBatch.run_tasks: here, one call after the other."""
+        return [func(**kwargs) for kwargs in calls]
+
     def as_rows(self) -> FrameRows:
         from retrain.engine.rows import FrameRows
 

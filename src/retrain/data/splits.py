@@ -396,6 +396,15 @@ class ValidatedBatch(Protocol):
         values for it, **kwargs) for each partition], in order."""
         ...
 
+    def spill_paths(self, name: str) -> list[str | None]:
+        """Per partition, a file beside it (in the Dask scratch directory, which every worker
+        reads) where a task may keep what it made of the partition as `name`; None in-process."""
+        ...
+
+    def run_tasks(self, func: Callable[..., Any], calls: list[dict[str, Any]]) -> list[Any]:
+        """[func(**kwargs) for kwargs in calls], run where the partitions live, in order."""
+        ...
+
     def as_rows(self) -> Rows:
         """The batch as the statistics read a batch (engine.rows.Rows), where it lives."""
         ...

@@ -263,6 +263,12 @@ class PartitionedBatch:
             )
         )
 
+    def spill_paths(self, name: str) -> list[str | None]:
+        return [f"{part.path}.{name}.npy" for part in self.parts]
+
+    def run_tasks(self, func: Callable[..., Any], calls: list[dict[str, Any]]) -> list[Any]:
+        return list(self.client.gather([self.client.submit(func, **kwargs, pure=False) for kwargs in calls]))
+
     def as_rows(self) -> BatchRows:
         return BatchRows(self)
 
