@@ -70,7 +70,9 @@ class Server:
 
 @pytest.fixture
 def served(first_run_repo):
-    repo = first_run_repo({"serve": {"max_rows": 50, "max_body_mb": 0.05}})
+    repo = first_run_repo()  # the pipeline reads no serve key: the default first run, then the limits
+    repo.set_params({"serve": {"max_rows": 50, "max_body_mb": 0.05}})
+    repo.commit_all("serve limits")
     server = Server(repo.path)
     try:
         server.wait_ready()
