@@ -54,10 +54,15 @@ def twice_u(y_true: np.ndarray, proba: np.ndarray) -> int:
     return int(np.dot(positives, 2 * below + negatives))
 
 
+def auc_of(twice_u: int, positives: int, negatives: int) -> float:
+    """ROC AUC from twice the Mann-Whitney U, exactly rounded."""
+    return float(Fraction(twice_u, 2 * positives * negatives))
+
+
 def roc_auc(y_true: np.ndarray, proba: np.ndarray) -> float:
     """Area under the ROC curve (scikit-learn's roc_auc_score), exactly rounded. Needs both classes."""
     positives = int(np.count_nonzero(y_true == 1))
-    return float(Fraction(twice_u(y_true, proba), 2 * positives * (len(y_true) - positives)))
+    return auc_of(twice_u(y_true, proba), positives, len(y_true) - positives)
 
 
 def exact_sum(values: np.ndarray) -> Fraction:
@@ -124,7 +129,7 @@ def metrics_of(counts: Tally, twice_u: int | None) -> dict[str, Any]:
     recall = tp / (tp + fn) if tp + fn else 0.0
     auc = None
     if twice_u is not None and counts.both_classes:
-        auc = round(float(Fraction(twice_u, 2 * counts.positives * (n - counts.positives))), 6)
+        auc = round(auc_of(twice_u, counts.positives, n - counts.positives), 6)
     return {
         "rows": int(n),
         "positive_rate": round(counts.positives / n, 6) if n else None,

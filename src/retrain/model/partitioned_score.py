@@ -74,6 +74,21 @@ def value_ranges(positives: np.ndarray, negatives: np.ndarray, most: int) -> lis
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+@dataclass
+class RankedSoFar:
+    """Twice the Mann-Whitney U of the scores added so far, and their positives and negatives;
+    each group added must lie wholly above every score before it."""
+
+    twice_u: int = 0
+    positives: int = 0
+    negatives: int = 0
+
+    def add_above(self, twice_u_within: int, positives: int, negatives: int) -> None:
+        self.twice_u += twice_u_within + 2 * positives * self.negatives
+        self.positives += positives
+        self.negatives += negatives
+
+
 def _open(ranked: np.ndarray | str) -> np.ndarray:
     return np.load(ranked, mmap_mode="r") if isinstance(ranked, str) else ranked
 
@@ -89,7 +104,7 @@ def range_twice_u(
         [int(np.searchsorted(p["p"], low, "left")), int(np.searchsorted(p["p"], high, "left"))] for p in parts
     ]
     chunk = max(1, most // max(1, len(parts)))
-    u2 = below = positives = 0
+    so_far = RankedSoFar()
     while any(start < end for start, end in spans):
         nexts = [float(p["p"][s + chunk]) for p, (s, e) in zip(parts, spans, strict=True) if s + chunk < e]
         cut = min(nexts, default=np.inf)
@@ -100,9 +115,7 @@ def range_twice_u(
             span[0] = end
         rows = np.concatenate(taken) if taken else np.zeros(0, dtype=SORTED)
         pos = int(np.count_nonzero(rows["y"] == 1))
-        u2 += twice_u(rows["y"], rows["p"]) + 2 * pos * below
-        below += len(rows) - pos
-        positives += pos
+        so_far.add_above(twice_u(rows["y"], rows["p"]), pos, len(rows) - pos)
         if cut == np.inf:
             continue
         tie_pos = tie_rows = 0
@@ -113,10 +126,8 @@ def range_twice_u(
                 tie_pos += int(np.count_nonzero(labels == 1))
                 tie_rows += len(labels)
             span[0] = end
-        u2 += tie_pos * (2 * below + tie_rows - tie_pos)
-        below += tie_rows - tie_pos
-        positives += tie_pos
-    return u2, positives, below
+        so_far.add_above(tie_pos * (tie_rows - tie_pos), tie_pos, tie_rows - tie_pos)  # every pair tied
+    return so_far.twice_u, so_far.positives, so_far.negatives
 
 
 Tasks = Callable[[Callable[..., Any], list[dict[str, Any]]], list[Any]]
@@ -135,13 +146,11 @@ def merged_metrics(parts: list[ScoredPart], tasks: Tasks, most: int = RANGE_ROWS
     pieces = tasks(
         range_twice_u, [{"ranked": ranked, "low": lo, "high": hi, "most": most} for lo, hi in ranges]
     )
-    u2 = below = positives = 0
-    for within, pos, neg in pieces:
-        u2 += within + 2 * pos * below
-        below += neg
-        positives += pos
-    assert positives == counts.positives and below == counts.rows - counts.positives
-    return metrics_of(counts, u2)
+    so_far = RankedSoFar()
+    for piece in pieces:
+        so_far.add_above(*piece)
+    assert (so_far.positives, so_far.negatives) == (counts.positives, counts.rows - counts.positives)
+    return metrics_of(counts, so_far.twice_u)
 
 
 def remove_spilled(path: str) -> None:
