@@ -40,6 +40,9 @@ BOOL_SPELLINGS = {
 }
 
 Metric = Literal["accuracy", "precision", "recall", "f1", "roc_auc", "brier"]
+# A guard may also watch recall at the champion's alert budget: the challenger flags as many
+# holdout rows as the champion flags at metrics.threshold (monitor.comparison.compare).
+Guarded = Literal[Metric, "recall_at_budget"]
 Count = Annotated[StrictInt, Field(ge=0)]
 Positive = Annotated[StrictInt, Field(ge=1)]
 
@@ -304,7 +307,12 @@ class ProfileParams(Section):
 class CompareParams(Section):
     min_improvement: Number = 0.005
     min_holdout_rows: Positive = 100  # fewer holdout rows than this: compare does not decide
-    guards: dict[Metric, Annotated[Number, Field(ge=0)]] = {"brier": 0.01, "accuracy": 0.05, "f1": 0.1}
+    guards: dict[Guarded, Annotated[Number, Field(ge=0)]] = {
+        "brier": 0.01,
+        "accuracy": 0.05,
+        "f1": 0.1,
+        "recall_at_budget": 0.1,
+    }
     minimums: dict[Metric, Number] = {"roc_auc": 0.7}
 
 

@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from retrain.data.schema import Schema
 from retrain.errors import DataError
 from retrain.model.metrics import better_by, score
 from retrain.monitor.comparison import ComparePolicy, verdict
@@ -198,3 +200,74 @@ def test_value_ranges_hold_at_most_the_bound_unless_one_bin_holds_more():
     held = [int(np.count_nonzero((p / BINS >= low) & (p / BINS < high))) for low, high in ranges]
     assert sum(held) == len(p) and max(held) == 500
     assert all(rows <= 100 for rows in held if rows != 500)
+
+
+@pytest.mark.parametrize("case", ["balanced", "rare", "ties"])
+def test_recall_at_alerts_counts_the_positives_among_the_highest_scored_rows(case):
+    from retrain.model.metrics import recall_at_alerts
+
+    y, p = labelled_scores(case)
+    for alerts in (0, 1, 17, 400, len(p)):
+        # a brute force over every order of the tied rows would be too slow: one stable
+        # order per direction bounds the expected value, and without ties both are equal
+        order_up, order_down = np.lexsort((y, -p)), np.lexsort((-y, -p))
+        worst = y[order_up][:alerts].sum() / y.sum()
+        best = y[order_down][:alerts].sum() / y.sum()
+        value = recall_at_alerts(y, p, alerts)
+        assert worst - 5e-7 <= value <= best + 5e-7  # rounded to 6 digits
+        if len(np.unique(p)) == len(p):
+            assert value == round(best, 6)
+    assert recall_at_alerts(y, p, 0) == 0.0 and recall_at_alerts(y, p, len(p)) == 1.0
+
+
+def test_recall_at_alerts_shares_the_alerts_left_among_tied_rows():
+    from retrain.model.metrics import recall_at_alerts
+
+    y = np.array([1, 0, 1, 0, 1, 0])
+    p = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1])  # one above the cut, four tied at it, 2 of them positive
+    assert recall_at_alerts(y, p, 3) == round((1 + 2 * 2 / 4) / 3, 6)
+    assert recall_at_alerts(np.zeros(6, dtype=int), p, 3) is None
+
+
+def test_the_recall_at_budget_guard_holds_a_challenger_that_catches_fewer_churners_in_the_same_alerts():
+    from retrain.monitor.comparison import compare
+    from tests.helpers import TOY
+
+    # 100 churners in 400 rows; the champion flags 50 (p >= 0.5): 45 churners, and ranks the
+    # rest at random. The challenger's 50 highest hold 20 churners, but it ranks every other
+    # churner above every other customer: a far higher ROC AUC, fewer churners in as many calls
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(100, dtype=int), np.zeros(300, dtype=int)]
+    champion = rng.random(400) * 0.49
+    champion[np.r_[0:45, 100:105]] = 0.5 + rng.random(50) * 0.5
+    challenger = rng.random(400) * 0.3
+    challenger[20:100] = 0.3 + rng.random(80) * 0.3
+    challenger[np.r_[0:20, 100:130]] = 0.6 + rng.random(50) * 0.4
+    schema = Schema.from_params(TOY)
+    holdout = pd.DataFrame(
+        {
+            schema.target: y,
+            schema.id: [f"c{i}" for i in range(400)],
+            schema.time: pd.Timestamp("2024-01-01"),
+            "_period": "2024-01",
+        }
+    )
+    policy = ComparePolicy(min_improvement=0.0, guards={"recall_at_budget": 0.05}, minimums={})
+    promotion, _ = compare({"champion": champion, "challenger": challenger}, holdout, schema, 0.5, policy)
+    champ, chall = promotion["champion"], promotion["challenger"]
+    assert chall["roc_auc"] > champ["roc_auc"]
+    assert champ["recall_at_budget"] == champ["recall"]
+    assert chall["recall_at_budget"] < champ["recall_at_budget"] - 0.05
+    assert not promotion["promote"] and "recall_at_budget" in promotion["reason"]
+    unguarded = ComparePolicy(min_improvement=0.0, guards={}, minimums={})
+    assert compare({"champion": champion, "challenger": challenger}, holdout, schema, 0.5, unguarded)[0][
+        "promote"
+    ]
+
+
+def test_the_recall_at_budget_guard_is_a_params_key_and_an_unknown_guard_is_refused():
+    assert ComparePolicy.from_params("roc_auc", {"guards": {"recall_at_budget": 0.1}}).guards == {
+        "recall_at_budget": 0.1
+    }
+    with pytest.raises(DataError, match="recall_at_budge"):
+        ComparePolicy.from_params("roc_auc", {"guards": {"recall_at_budge": 0.1}})

@@ -156,6 +156,27 @@ def score(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict
     return metrics_of(counts, twice_u(y_true, proba) if counts.both_classes else None)
 
 
+def recall_at_alerts(y_true: np.ndarray, proba: np.ndarray, alerts: int) -> float | None:
+    """Recall when the `alerts` highest-scored rows are flagged; rows tied at the cut share the
+    alerts left (the expected recall of breaking the tie at random). None without a positive."""
+    y_true = np.asarray(y_true).astype(int)
+    proba = np.asarray(proba, dtype=float)
+    positives = int(np.count_nonzero(y_true == 1))
+    if not positives:
+        return None
+    alerts = min(max(int(alerts), 0), len(proba))
+    if not alerts:
+        return 0.0
+    cut = np.partition(proba, len(proba) - alerts)[len(proba) - alerts]
+    above, tied = proba > cut, proba == cut
+    caught = Fraction(int(np.count_nonzero(y_true[above] == 1)))
+    caught += Fraction(
+        int(np.count_nonzero(y_true[tied] == 1)) * (alerts - int(np.count_nonzero(above))),
+        int(np.count_nonzero(tied)),
+    )
+    return round(float(caught / positives), 6)
+
+
 def better_by(metric: str, new: float, old: float) -> float:
     """How much `new` beats `old` on `metric` (positive is better, whatever the direction)."""
     return (old - new) if metric in LOWER_IS_BETTER else (new - old)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.data.schema import PERIOD, Schema
-from retrain.model.metrics import LOWER_IS_BETTER, better_by, score
+from retrain.model.metrics import LOWER_IS_BETTER, better_by, recall_at_alerts, score
 from retrain.monitor.evaluation import curve_points, plot_sample, scored_frame
 from retrain.params import CompareParams, validated
 from retrain.records import Promotion
@@ -222,7 +222,9 @@ def compare(
     policy: ComparePolicy,
 ) -> tuple[Promotion, dict[str, Any]]:
     """Both models' probabilities on the same holdout rows: the promotion record and, per role,
-    the plot data (ROC and precision-recall points, per-row scores), or None for a missing model."""
+    the plot data (ROC and precision-recall points, per-row scores), or None for a missing model.
+    With both models, each score also holds `recall_at_budget`: its recall when it flags as many
+    rows as the champion flags at `threshold` (for the champion, its recall)."""
     y = holdout[schema.target].to_numpy().astype(int)
     scores: dict[str, Any] = {}
     plots: dict[str, Any] = {}
@@ -236,6 +238,11 @@ def compare(
             **curve_points(y, proba),
             "scores": plot_sample(scored_frame(holdout, proba, schema, threshold)),
         }
+    champion, challenger = probabilities.get("champion"), probabilities.get("challenger")
+    if champion is not None and challenger is not None:
+        budget = int(np.count_nonzero(champion >= threshold))
+        for role, proba in (("champion", champion), ("challenger", challenger)):
+            scores[role]["recall_at_budget"] = recall_at_alerts(y, proba, budget)
     record = verdict(scores["champion"], scores["challenger"], policy)
     promotion: Promotion = {
         "promote": record["promote"],
