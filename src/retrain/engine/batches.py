@@ -123,6 +123,13 @@ class PartitionFacts(RowChecks):
     id_buckets: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=int))
 
 
+PARTITIONS_PER_BUCKET = 8
+# A partition's id hashes on disk: raw records, ordered by bucket, so that a task reads one
+# bucket's span of each file with a plain read. (Memory-mapping them put every file's pages
+# around the span into the worker's resident memory: the peak grew with the partitions.)
+KEYED = np.dtype([("hash", "<u8"), ("row", "<i8")])
+
+
 def clean_partition(
     part: RawPartition,
     *,
@@ -145,19 +152,16 @@ def clean_partition(
     hashes = pd.util.hash_pandas_object(cleaned.frame[schema.id], index=False).to_numpy()
     bucket = hashes % np.uint64(buckets)
     order = np.argsort(bucket, kind="stable")
-    keyed = np.empty(len(hashes), dtype=[("hash", "u8"), ("row", "i8")])
+    keyed = np.empty(len(hashes), dtype=KEYED)
     keyed["hash"], keyed["row"] = hashes[order], order
-    np.save(f"{stem}.ids.npy", keyed)
+    keyed.tofile(f"{stem}.ids")
     return PartitionFacts(
         **{name: getattr(cleaned, name) for name in RowChecks.__dataclass_fields__},
         rows=len(cleaned.frame),
         path=f"{stem}.parquet",
-        ids_path=f"{stem}.ids.npy",
+        ids_path=f"{stem}.ids",
         id_buckets=np.searchsorted(bucket[order], np.arange(buckets + 1, dtype=np.uint64)),
     )
-
-
-PARTITIONS_PER_BUCKET = 8
 
 
 def repeated_hashes(
@@ -167,9 +171,9 @@ def repeated_hashes(
     of each partition's hash file (`paths`), only the bucket's span (`starts` to `ends`) is read."""
     hashes, rows = [np.zeros(0, dtype=np.uint64)], [np.zeros(0, dtype=np.int64)]
     for path, start, end, first in zip(paths, starts, ends, firsts, strict=True):
-        keyed = np.load(path, mmap_mode="r")[start:end]
-        hashes.append(np.asarray(keyed["hash"]))
-        rows.append(np.asarray(keyed["row"]) + first)
+        keyed = np.fromfile(path, dtype=KEYED, count=int(end - start), offset=int(start) * KEYED.itemsize)
+        hashes.append(keyed["hash"])
+        rows.append(keyed["row"] + first)
     together, where = np.concatenate(hashes), np.concatenate(rows)
     order = np.argsort(together, kind="stable")
     ordered = together[order]
