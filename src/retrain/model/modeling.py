@@ -179,14 +179,15 @@ def load(data: bytes) -> Pipeline:
             "retrain, or load it yourself if you trust it: pickles can run code"
         )
     trusted = TRUSTED_TYPES + sklearn_types()
-    untrusted = [t for t in skops_io.get_untrusted_types(data=data) if t not in trusted]
-    if untrusted:
+    _legacy_module_names()
+    try:
+        return skops_io.loads(data, trusted=trusted)  # audits every type before it builds anything
+    except skops_io.exceptions.UntrustedTypesFoundException:
+        untrusted = [t for t in skops_io.get_untrusted_types(data=data) if t not in trusted]
         raise DataError(
             f"the model file holds types outside the trusted list: "
             f"{', '.join(untrusted)}; refusing to load it"
-        )
-    _legacy_module_names()
-    return skops_io.loads(data, trusted=trusted)
+        ) from None
 
 
 def _legacy_module_names() -> None:
