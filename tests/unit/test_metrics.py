@@ -5,7 +5,7 @@ from sklearn.metrics import roc_auc_score
 
 from retrain.data.schema import Schema
 from retrain.errors import DataError
-from retrain.model.metrics import better_by, score
+from retrain.model.metrics import better_by, recall_at_alerts, score
 from retrain.monitor.comparison import ComparePolicy, verdict
 
 POLICY = ComparePolicy("roc_auc", 0.01, {"brier": 0.02}, {"roc_auc": 0.6})
@@ -204,8 +204,6 @@ def test_value_ranges_hold_at_most_the_bound_unless_one_bin_holds_more():
 
 @pytest.mark.parametrize("case", ["balanced", "rare", "ties"])
 def test_recall_at_alerts_counts_the_positives_among_the_highest_scored_rows(case):
-    from retrain.model.metrics import recall_at_alerts
-
     y, p = labelled_scores(case)
     for alerts in (0, 1, 17, 400, len(p)):
         # a brute force over every order of the tied rows would be too slow: one stable
@@ -221,8 +219,6 @@ def test_recall_at_alerts_counts_the_positives_among_the_highest_scored_rows(cas
 
 
 def test_recall_at_alerts_shares_the_alerts_left_among_tied_rows():
-    from retrain.model.metrics import recall_at_alerts
-
     y = np.array([1, 0, 1, 0, 1, 0])
     p = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1])  # one above the cut, four tied at it, 2 of them positive
     assert recall_at_alerts(y, p, 3) == round((1 + 2 * 2 / 4) / 3, 6)
