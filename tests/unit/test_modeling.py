@@ -252,6 +252,45 @@ def test_a_fresh_process_loads_every_estimator_and_refuses_other_sklearn_types()
     assert "sklearn.naive_bayes.GaussianNB" in proc.stdout
 
 
+UFUNC_NAMES = """
+import json, sys
+import pandas, sklearn.base
+before = list(sys.modules)
+if sys.argv[1] == "shortcut":
+    from retrain.model.modeling import _skops_io
+    _skops_io()
+else:
+    import skops.io
+from skops.io import _trusted_types as known
+print(json.dumps({
+    "order_kept": list(sys.modules)[: len(before)] == before,
+    "names": [known.SCIPY_UFUNC_TYPE_NAMES, known.NUMPY_UFUNC_TYPE_NAMES, known.SKLEARN_INTERNAL_TYPE_NAMES],
+}))
+"""
+
+
+def test_the_quick_skops_import_names_every_ufunc_as_skops_does_and_keeps_the_module_order():
+    """modeling._scipy_first puts scipy's modules first while skops names scipy's ufuncs: the same
+    names as skops' own import, and sys.modules back in its order afterwards."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    def names(how: str) -> dict:
+        proc = subprocess.run(
+            [sys.executable, "-c", UFUNC_NAMES, how], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    shortcut, plain = names("shortcut"), names("plain")
+    assert shortcut["order_kept"] and plain["order_kept"]
+    assert len(shortcut["names"][0]) > 100  # scipy's ufuncs were named, not skipped
+    assert shortcut["names"] == plain["names"]
+
+
 def test_permutation_importance_ranks_the_features_the_label_depends_on(toy_schema, toy_batch):
     from retrain.model.importance import permutation_importance
     from retrain.model.modeling import fit

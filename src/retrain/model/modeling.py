@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -119,9 +121,10 @@ def sklearn_types() -> list[str]:
 
 
 def _skops_io() -> Any:
-    """skops.io, imported without the walk over every scikit-learn module that its import makes
-    to trust all 200 estimators by default (0.6 s in every process that reads or writes a
-    model); the estimators our models hold are trusted by name instead (sklearn_types)."""
+    """skops.io, imported without the two walks its import makes in every process that reads or
+    writes a model: over every scikit-learn module, to trust all 200 estimators by default
+    (0.6 s; the estimators our models hold are trusted by name instead: sklearn_types), and over
+    every loaded module for each of scipy's 231 ufuncs, to name it (0.17 s; see _scipy_first)."""
     import sys
 
     if "skops.io" not in sys.modules:
@@ -130,10 +133,40 @@ def _skops_io() -> Any:
         walk = sklearn.utils.all_estimators
         sklearn.utils.all_estimators = lambda *args, **kwargs: []
         try:
-            import skops.io  # noqa: F401
+            with _scipy_first():
+                import skops.io  # noqa: F401
         finally:
             sklearn.utils.all_estimators = walk
     return sys.modules["skops.io"]
+
+
+@contextmanager
+def _scipy_first() -> Iterator[None]:
+    """sys.modules with scipy's modules first, then as it was. skops names each scipy ufunc by the
+    first loaded module that holds it (pickle's whichmodule), and in a process with pandas and
+    scikit-learn loaded that search passes 1,500 modules per ufunc; with scipy's first it finds
+    the same module in a few steps. Only while no other thread runs, since moving a module
+    takes it out of sys.modules for an instant."""
+    import sys
+    import threading
+
+    import scipy.special  # noqa: F401
+
+    if threading.active_count() > 1:
+        yield
+        return
+    order = list(sys.modules)
+    for name in order:
+        if name != "scipy" and not name.startswith("scipy."):
+            sys.modules[name] = sys.modules.pop(name)
+    try:
+        yield
+    finally:
+        if threading.active_count() == 1:
+            known = set(order)
+            for name in [*order, *(name for name in list(sys.modules) if name not in known)]:
+                if name in sys.modules:
+                    sys.modules[name] = sys.modules.pop(name)
 
 
 def dump(model: Pipeline) -> bytes:
