@@ -142,11 +142,11 @@ def _skops_io() -> Any:
 
 @contextmanager
 def _scipy_first() -> Iterator[None]:
-    """sys.modules with scipy's modules first, then as it was. skops names each scipy ufunc by the
-    first loaded module that holds it (pickle's whichmodule), and in a process with pandas and
-    scikit-learn loaded that search passes 1,500 modules per ufunc; with scipy's first it finds
-    the same module in a few steps. Only while no other thread runs, since moving a module
-    takes it out of sys.modules for an instant."""
+    """sys.modules with scipy's modules first, then as it was. skops names each scipy ufunc by
+    the first loaded module that holds it (skops.io._utils.whichmodule), and in a process with
+    pandas and scikit-learn loaded that search passes 1,500 modules per ufunc; with scipy's
+    first it finds the same module in a few steps. Only while no other thread runs, since
+    moving a module takes it out of sys.modules for an instant."""
     import sys
     import threading
 
