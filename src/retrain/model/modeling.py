@@ -152,21 +152,22 @@ def _scipy_first() -> Iterator[None]:
 
     import scipy.special  # noqa: F401
 
+    def to_end(names: list[str]) -> None:
+        for name in names:
+            if name in sys.modules:
+                sys.modules[name] = sys.modules.pop(name)
+
     if threading.active_count() > 1:
         yield
         return
     order = list(sys.modules)
-    for name in order:
-        if name != "scipy" and not name.startswith("scipy."):
-            sys.modules[name] = sys.modules.pop(name)
+    to_end([name for name in order if name != "scipy" and not name.startswith("scipy.")])
     try:
         yield
     finally:
         if threading.active_count() == 1:
             known = set(order)
-            for name in [*order, *(name for name in list(sys.modules) if name not in known)]:
-                if name in sys.modules:
-                    sys.modules[name] = sys.modules.pop(name)
+            to_end(order + [name for name in sys.modules if name not in known])
 
 
 def dump(model: Pipeline) -> bytes:
