@@ -232,7 +232,7 @@ class DecideParams(Section):
     data_drift: DataDriftParams = DataDriftParams()
     multivariate_drift: MultivariateDriftParams = MultivariateDriftParams()
     concept_drift: ShiftParams = ShiftParams()
-    label_shift: ShiftParams = ShiftParams()
+    label_shift: ShiftParams = ShiftParams(alpha=0.001)
     estimated_performance: EstimatedPerformanceParams = EstimatedPerformanceParams()
     schema_change: SchemaChangeParams = SchemaChangeParams()
 
@@ -305,7 +305,7 @@ class ProfileParams(Section):
 
 
 class CompareParams(Section):
-    min_improvement: Number = 0.005
+    min_improvement: Number = -0.01
     min_holdout_rows: Positive = 100  # fewer holdout rows than this: compare does not decide
     guards: dict[Guarded, Annotated[Number, Field(ge=0)]] = {
         "brier": 0.01,

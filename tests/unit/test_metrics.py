@@ -144,6 +144,19 @@ def test_compare_does_not_decide_on_a_holdout_smaller_than_the_minimum():
     assert verdict({**champion, "rows": 100}, {"roc_auc": 0.99, "rows": 100}, policy)["promote"]
 
 
+def test_a_challenger_within_a_negative_margin_is_promoted_and_not_said_to_beat_the_champion():
+    policy = ComparePolicy(min_improvement=-0.01, guards={}, minimums={})
+    champion = {"roc_auc": 0.80, "rows": 200}
+    near = verdict(champion, {"roc_auc": 0.795, "rows": 200}, policy)
+    assert near["promote"] and near["improvement"] == -0.005
+    assert near["reason"].startswith("challenger, trained on newer data, is within compare.min_improvement")
+    assert "beats" not in near["reason"]
+    worse = verdict(champion, {"roc_auc": 0.785, "rows": 200}, policy)
+    assert not worse["promote"] and worse["reason"].startswith("champion stays: roc_auc 0.8 -> 0.785")
+    better = verdict(champion, {"roc_auc": 0.81, "rows": 200}, policy)
+    assert better["promote"] and better["reason"].startswith("challenger beats champion")
+
+
 def partitioned(y, p, sizes, spill_dir=None, most=1 << 20, threshold=0.5):
     from retrain.model.partitioned_score import merged_metrics, scored
 

@@ -174,11 +174,16 @@ def verdict(
             "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + checked,
         }
     improvement = next(c for c in checks if c["check"] == "improvement")
+    verdict = (
+        "challenger beats champion"
+        if gain > 0
+        else "challenger, trained on newer data, is within compare.min_improvement of the champion"
+    )
     return {
         "promote": True,
         "checks": checks,
         "improvement": gain,
-        "reason": f"challenger beats champion: {improvement['detail']}{checked}, none broken",
+        "reason": f"{verdict}: {improvement['detail']}{checked}, none broken",
     }
 
 
