@@ -174,7 +174,7 @@ def verdict(
             "reason": "champion stays: " + "; ".join(c["detail"] for c in failed) + checked,
         }
     improvement = next(c for c in checks if c["check"] == "improvement")
-    verdict = (
+    why = (
         "challenger beats champion"
         if gain > 0
         else "challenger, trained on newer data, is within compare.min_improvement of the champion"
@@ -183,7 +183,7 @@ def verdict(
         "promote": True,
         "checks": checks,
         "improvement": gain,
-        "reason": f"{verdict}: {improvement['detail']}{checked}, none broken",
+        "reason": f"{why}: {improvement['detail']}{checked}, none broken",
     }
 
 
