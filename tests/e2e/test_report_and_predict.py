@@ -40,6 +40,14 @@ needs_browser = pytest.mark.skipif(
 )
 
 
+def rgb_pixels(png: Path):
+    """A screenshot's pixels as integers 0..255, height x width x 3."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
 @pytest.fixture(scope="module")
 def seen(tmp_path_factory):
     """v1.0.0 in production, then a month whose challenger is compared with it."""
@@ -64,9 +72,7 @@ def test_report_opens_offline_with_every_chart_drawn(seen):
     assert {c for c in charts if c.startswith("dist-")} == {
         f"dist-{f}" for f in seen.json("reports/evaluation.json")["drift"]["features"]
     }
-    import matplotlib.image
-
-    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
+    pixels = rgb_pixels(shot)
     for colour in ("#1f77b4", "#d62728"):  # champion and challenger lines
         rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
         assert ((abs(pixels - rgb)).sum(axis=-1) < 12).sum() > 200, colour
@@ -78,9 +84,7 @@ def test_the_decision_is_in_the_first_screen_and_the_page_within_its_budget(seen
     assert page.stat().st_size < 1_500_000  # bytes: every chart inline
     shot = ARTEFACTS / "report-first-screen.png"
     browser.load(page, screenshot=shot, size="1280,720")
-    import matplotlib.image
-
-    pixels = (matplotlib.image.imread(shot)[..., :3] * 255).round().astype(int)
+    pixels = rgb_pixels(shot)
 
     def count(colour: str) -> int:
         rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
@@ -91,7 +95,7 @@ def test_the_decision_is_in_the_first_screen_and_the_page_within_its_budget(seen
     assert count("#b3261e") > 2000  # the red retrain badge and border, above the fold
     narrow = ARTEFACTS / "report-narrow.png"
     browser.load(page, screenshot=narrow, size="700,720")
-    pixels = (matplotlib.image.imread(narrow)[..., :3] * 255).round().astype(int)
+    pixels = rgb_pixels(narrow)
     assert count("#b3261e") > 1000  # still there on a narrow window
 
 

@@ -538,3 +538,47 @@ def test_the_production_history_is_what_each_period_served_read_from_git(tmp_pat
     ]
     assert history[0].retrain and history[0].drifted == ("x",) and history[0].psi == {"x": 0.08}
     assert served_history(tmp_path.parent) == []  # not a git repository
+
+
+def test_every_chart_draws_inside_its_canvas_and_no_shape_has_a_negative_size(toy_schema):
+    import re
+
+    from retrain.reporting.html import html_report
+
+    page = html_report(run_record(toy_schema))
+    for chart in charts_of(page):
+        picture = svg_of(page, chart)
+        width, height = (float(v) for v in re.search(r'viewBox="0 0 ([\d.]+) ([\d.]+)"', picture).groups())
+        for rect in re.findall(r"<rect [^>]*>", picture):
+            size = {k: float(v) for k, v in re.findall(r'\b(x|y|width|height)="(-?[\d.]+)"', rect)}
+            assert size["width"] >= 0 and size["height"] >= 0, (chart, rect)
+            assert size.get("x", 0) >= 0 and size.get("x", 0) + size["width"] <= width + 0.1, (chart, rect)
+            assert size.get("y", 0) >= 0 and size.get("y", 0) + size["height"] <= height + 0.1, (chart, rect)
+        for x, y in re.findall(r'<text x="(-?[\d.]+)" y="(-?[\d.]+)"', picture):
+            assert 0 <= float(x) <= width and 0 <= float(y) <= height, (chart, x, y)
+
+
+def test_axis_ticks_are_round_cover_the_values_and_never_use_an_exponent():
+    from retrain.reporting.svg import nice_ticks, tick_label
+
+    for low, high in [(0.0, 1.0), (0.61, 0.83), (-0.013, 0.2), (0.0, 0.00042), (3.0, 3.0), (0.0, 12_345.0)]:
+        ticks = nice_ticks(low, high)
+        assert ticks[0] <= low and ticks[-1] >= high and 2 <= len(ticks) <= 6, (low, high, ticks)
+        steps = {round(b - a, 12) for a, b in zip(ticks, ticks[1:], strict=False)}
+        assert len(steps) == 1, ticks
+        labels = [tick_label(t, ticks) for t in ticks]
+        assert len(set(labels)) == len(labels) and not any("e" in label for label in labels), labels
+    assert [tick_label(t, [0.7, 0.75, 0.8]) for t in (0.7, 0.75, 0.8)] == ["0.70", "0.75", "0.80"]
+
+
+def test_a_line_is_broken_where_a_value_is_missing_and_colours_follow_their_scale():
+    import math
+
+    from retrain.reporting.svg import BLUES, Canvas, Plot, colour_at
+
+    plot = Plot(Canvas(200, 100), left=0, top=0, width=200, height=100, x_range=(0, 4), y_range=(0, 1))
+    plot.line([0, 1, 2, 3, 4], [0.1, 0.2, math.nan, 0.4, 0.5], "#000")
+    lines = [p for p in plot.canvas.parts if p.startswith("<polyline")]
+    assert len(lines) == 2 and all(line.count(",") == 2 for line in lines)
+    assert colour_at(BLUES, 0.0) == BLUES[0] and colour_at(BLUES, 1.0) == BLUES[-1]
+    assert colour_at(BLUES, 0.5) == BLUES[4] and colour_at(BLUES, 7.0) == BLUES[-1]

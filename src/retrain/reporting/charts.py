@@ -1,18 +1,14 @@
-"""The report's charts: matplotlib figures rendered to standalone SVG bytes, same data same bytes."""
+"""The report's charts, written as SVG text (retrain.reporting.svg): same data, same bytes."""
 
 from __future__ import annotations
 
-import io
+import math
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from retrain.reporting import svg  # noqa: E402
+from retrain.reporting import svg
 
 ROLE_COLOURS = {"champion": "#1f77b4", "challenger": "#d62728"}
 POLICY_COLOURS = {
@@ -21,28 +17,6 @@ POLICY_COLOURS = {
     "every_batch": "#2ca02c",
     "best_schedule": "#9467bd",
 }
-STYLE = {
-    "svg.hashsalt": "retrain",
-    "svg.fonttype": "none",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-
-
-def _svg(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 REFERENCE_COLOUR, CURRENT_COLOUR = "#9fb7cf", "#d62728"
 AXIS_NAMES = {
     "fpr": "false positive rate",
@@ -50,10 +24,7 @@ AXIS_NAMES = {
     "recall": "recall",
     "precision": "precision",
 }
-
-
-def _style() -> Any:
-    return plt.rc_context(STYLE)  # type: ignore[arg-type]  # matplotlib stubs: rc_context keys
+UNIT_TICKS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 def short_number(value: float) -> str:
@@ -64,80 +35,97 @@ def short_number(value: float) -> str:
     return f"{value:.2g}"
 
 
+def _unit_square(title: str, x_label: str, y_label: str) -> svg.Plot:
+    """A 0..1 by 0..1 plot (ROC, precision-recall, calibration) with its axes drawn."""
+    canvas = svg.Canvas(420, 380, title)
+    plot = svg.Plot(canvas, left=58, top=34, width=340, height=290, x_range=(0, 1), y_range=(0, 1.02))
+    return plot.y_ticks(UNIT_TICKS, y_label).x_ticks(UNIT_TICKS, x_label).frame()
+
+
 def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, diagonal: bool) -> bytes:
     """One line per model (champion, challenger) of `y` against `x`."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(4.2, 3.8))
-        drawn = 0
-        for role, frame in points.items():
-            if frame is None or frame.empty:
-                continue
-            ax.plot(frame[x], frame[y], color=ROLE_COLOURS.get(role), label=role, lw=1.6)
-            drawn += 1
-        if drawn:
-            if diagonal:
-                ax.plot([0, 1], [0, 1], color="#bbb", lw=0.8, ls="--")
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel(AXIS_NAMES.get(x, x))
-            ax.set_ylabel(AXIS_NAMES.get(y, y))
-            ax.legend(loc="lower right" if diagonal else "lower left", frameon=False)
-        else:
-            _empty(ax, "no model was scored on the holdout")
-        ax.set_title(title)
-        return _svg(fig)
+    drawn = {role: frame for role, frame in points.items() if frame is not None and not frame.empty}
+    if not drawn:
+        return svg.placeholder(title, "no model was scored on the holdout")
+    plot = _unit_square(title, AXIS_NAMES.get(x, x), AXIS_NAMES.get(y, y))
+    if diagonal:
+        plot.line([0, 1], [0, 1], "#bbb", width=0.8, dashed=True)
+    for role, frame in drawn.items():
+        plot.line(
+            frame[x].astype(float).tolist(), frame[y].astype(float).tolist(), ROLE_COLOURS.get(role, "#333")
+        )
+    entries = [(role, ROLE_COLOURS.get(role, "#333"), "line") for role in drawn]
+    plot.canvas.legend(
+        plot.left + plot.width - 110, plot.bottom - 15 * len(entries) - 4, entries
+    ) if diagonal else (plot.canvas.legend(plot.left + 12, plot.bottom - 15 * len(entries) - 4, entries))
+    return plot.canvas.svg()
 
 
 def confusion(matrices: dict[str, pd.DataFrame], title: str) -> bytes:
     """Confusion matrices side by side, counts in the cells (rows actual, columns predicted)."""
-    with _style():
-        n = max(len(matrices), 1)
-        fig, axes = plt.subplots(1, n, figsize=(3.3 * n, 3.3), squeeze=False)
-        axes = axes[0]
-        if not matrices:
-            _empty(axes[0], "no scored rows")
-        for ax, (name, matrix) in zip(axes, matrices.items(), strict=False):
-            values = matrix.to_numpy()
-            ax.imshow(values, cmap="Blues", vmin=0, vmax=max(int(values.max()), 1))
-            labels = [str(c)[:12] for c in matrix.columns]
-            ax.set_xticks(range(len(labels)), labels)
-            ax.set_yticks(range(len(labels)), [str(i)[:12] for i in matrix.index], rotation=90, va="center")
-            ax.set_xlabel("predicted")
-            ax.set_ylabel("actual")
-            ax.set_title(name, fontsize=9)
-            for (i, j), count in np.ndenumerate(values):
-                ax.text(
-                    j,
-                    i,
-                    f"{int(count):,}",
-                    ha="center",
-                    va="center",
-                    color="white" if count > values.max() / 2 else "black",
-                )
-        fig.suptitle(title)
-        fig.tight_layout()
-        return _svg(fig)
+    if not matrices:
+        return svg.placeholder(title, "no scored rows")
+    cell, gap = 90.0, 70.0
+    canvas = svg.Canvas(gap + len(matrices) * (2 * cell + gap), 2 * cell + 110, title)
+    for k, (name, matrix) in enumerate(matrices.items()):
+        values = matrix.to_numpy()
+        top, most = 56.0, max(int(values.max()), 1)
+        n = len(matrix.columns)
+        size = 2 * cell / max(n, 1)
+        left = gap + k * (2 * cell + gap)
+        plot = svg.Plot(
+            canvas, left=left, top=top, width=size * n, height=size * n, x_range=(0, n), y_range=(n, 0)
+        )
+        canvas.text(left + size * n / 2, top - 8, name, size=11)
+        for (i, j), count in np.ndenumerate(values):
+            x, y = left + j * size, top + i * size
+            canvas.add(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{size:.1f}" height="{size:.1f}" '
+                f'fill="{svg.colour_at(svg.BLUES, count / most)}"/>'
+            )
+            colour = "white" if count > values.max() / 2 else "black"
+            canvas.text(x + size / 2, y + size / 2 + 4, f"{int(count):,}", extra=f'fill="{colour}"')
+        plot.x_labels([str(c)[:12] for c in matrix.columns], [j + 0.5 for j in range(n)], slant=False)
+        for i, label in enumerate(str(r)[:12] for r in matrix.index):
+            y = top + (i + 0.5) * size
+            canvas.text(left - 8, y, label, extra=f'transform="rotate(-90 {left - 8:.1f} {y:.1f})"')
+        canvas.text(left + size * n / 2, plot.bottom + 32, "predicted")
+        middle = top + size * n / 2
+        canvas.text(
+            left - 26, middle, "actual", extra=f'transform="rotate(-90 {left - 26:.1f} {middle:.1f})"'
+        )
+    return canvas.svg()
+
+
+def _feature_margin(names: list[str]) -> float:
+    return 16 + max((svg.text_width(name) for name in names), default=40)
 
 
 def drift_bars(drift: pd.DataFrame) -> bytes:
     """PSI per feature as bars, drifted features in red, each feature's threshold a short
     vertical line across its own bar."""
-    with _style():
-        height = max(2.0, 0.24 * len(drift) + 1.2)
-        fig, ax = plt.subplots(figsize=(6.2, height))
-        if drift.empty:
-            _empty(ax, "no drift statistics: no champion to compare with")
-        else:
-            frame = drift.iloc[::-1]
-            y = np.arange(len(frame))
-            colours = [CURRENT_COLOUR if d else "#1f77b4" for d in frame["drifted"]]
-            ax.barh(y, frame["psi"], color=colours, height=0.7)
-            ax.vlines(frame["psi_threshold"], y - 0.45, y + 0.45, color="black", lw=1.2)
-            ax.set_yticks(y, frame["feature"])
-            ax.set_xlabel("population stability index (PSI); black line: the feature's threshold")
-            ax.set_ylim(-0.6, len(frame) - 0.4)
-        ax.set_title("Drift per feature: newest batch against the champion's reference (red: drifted)")
-        return _svg(fig)
+    title = "Drift per feature: newest batch against the champion's reference (red: drifted)"
+    if drift.empty:
+        return svg.placeholder(title, "no drift statistics: no champion to compare with", width=560)
+    features = drift["feature"].astype(str).tolist()
+    left = _feature_margin(features)
+    row = 22.0
+    top = 34.0
+    height = row * len(features)
+    ticks = svg.nice_ticks(0.0, max(float(drift["psi"].max()), float(drift["psi_threshold"].max())) * 1.05)
+    canvas = svg.Canvas(max(560.0, left + 420), top + height + 50, title)
+    plot = svg.Plot(
+        canvas, left=left, top=top, width=canvas.width - left - 20, height=height,
+        x_range=(ticks[0], ticks[-1]), y_range=(len(features) - 0.5, -0.5),
+    )  # fmt: skip
+    plot.x_ticks(ticks, "population stability index (PSI); black line: the feature's threshold")
+    for i, (psi, threshold, drifted) in enumerate(
+        drift[["psi", "psi_threshold", "drifted"]].itertuples(index=False)
+    ):
+        plot.hbar(i, float(psi), 0.7, CURRENT_COLOUR if drifted else "#1f77b4")
+        plot.vline(float(threshold), i - 0.45, i + 0.45, "black", width=1.2)
+    plot.y_labels(features, list(range(len(features)))).frame()
+    return canvas.svg()
 
 
 def distribution(feature: dict[str, Any], name: str, reference: str) -> bytes:
@@ -177,180 +165,219 @@ def drift_over_time(frame: pd.DataFrame, title: str, threshold: float) -> bytes:
     """PSI per feature (rows) and period (columns), the largest drifts on top; a dot marks a
     drift that counted, and triangles above mark the periods where a model was retrained
     (hollow) or promoted (filled). `frame`: period, feature, psi, drifted, retrained, promoted."""
-    with _style():
-        if frame.empty:
-            fig, ax = plt.subplots(figsize=(6, 1.6))
-            _empty(ax, "no period evaluated against a champion yet")
-            ax.set_title(title)
-            return _svg(fig)
-        grid = frame.pivot_table(index="feature", columns="period", values="psi", aggfunc="max")
-        order = grid.max(axis=1).sort_values(ascending=False, kind="stable").index
-        grid = grid.loc[order]
-        drifted = frame.pivot_table(index="feature", columns="period", values="drifted", aggfunc="max")
-        drifted = drifted.reindex(index=grid.index, columns=grid.columns).fillna(0)
-        periods = [str(p) for p in grid.columns]
-        fig, ax = plt.subplots(figsize=(max(5.0, 0.42 * len(periods) + 2.6), 0.26 * len(grid) + 1.6))
-        image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="YlOrRd", vmin=0, vmax=2 * threshold)
-        rows, cols = np.nonzero(drifted.to_numpy() > 0)
-        ax.scatter(cols, rows, s=10, color="black", label="drift counted")
-        ax.set_yticks(range(len(grid)), list(grid.index))
-        ax.set_xticks(range(len(periods)), periods, rotation=45, ha="right")
-        events = frame.groupby("period")[["retrained", "promoted"]].max().reindex(grid.columns).fillna(0)
-        for column, (retrained, promoted) in enumerate(events.to_numpy()):
-            if retrained or promoted:
-                ax.scatter(
-                    column,
-                    -0.9,
-                    marker="v",
-                    s=36,
-                    clip_on=False,
-                    facecolor="black" if promoted else "white",
-                    edgecolor="black",
-                )
-        ax.set_ylim(len(grid) - 0.5, -1.4)
-        ax.spines["left"].set_visible(False)
-        colourbar = fig.colorbar(image, ax=ax, fraction=0.03, pad=0.02, extend="max")
-        colourbar.set_label(f"PSI (threshold {threshold:g})")
-        ax.set_title(title + "\n▽ retrained, ▼ promoted, ● drift counted", fontsize=9)
-        return _svg(fig)
+    if frame.empty:
+        return svg.placeholder(title, "no period evaluated against a champion yet")
+    grid = frame.pivot_table(index="feature", columns="period", values="psi", aggfunc="max")
+    order = grid.max(axis=1).sort_values(ascending=False, kind="stable").index
+    grid = grid.loc[order]
+    counted = frame.pivot_table(index="feature", columns="period", values="drifted", aggfunc="max")
+    drifted = counted.reindex(index=grid.index, columns=grid.columns).fillna(0).to_numpy() > 0
+    events = frame.groupby("period")[["retrained", "promoted"]].max().reindex(grid.columns).fillna(0)
+    periods, features = [str(p) for p in grid.columns], [str(f) for f in grid.index]
+    cell_w, cell_h = 30.0, 20.0
+    left, top = _feature_margin(features), 62.0
+    width, height = cell_w * len(periods), cell_h * len(features)
+    canvas = svg.Canvas(
+        max(420.0, left + width + 110),
+        top + height + 70,
+        f"{title}\n▽ retrained, ▼ promoted, ● drift counted",
+    )
+    plot = svg.Plot(
+        canvas, left=left, top=top, width=width, height=height,
+        x_range=(-0.5, len(periods) - 0.5), y_range=(len(features) - 0.5, -0.5),
+    )  # fmt: skip
+    values = grid.to_numpy(dtype=float)
+    for (i, j), psi in np.ndenumerate(values):
+        colour = "#f4f4f4" if math.isnan(psi) else svg.colour_at(svg.YELLOW_ORANGE_RED, psi / (2 * threshold))
+        canvas.add(
+            f'<rect x="{left + j * cell_w:.1f}" y="{top + i * cell_h:.1f}" width="{cell_w:.1f}" '
+            f'height="{cell_h:.1f}" fill="{colour}"/>'
+        )
+        if drifted[i, j]:
+            canvas.add(
+                svg.marker(plot.x(j), plot.y(i), "dot", "black", 2.4).replace("/>", ' stroke="white"/>')
+            )
+    for j, (retrained, promoted) in enumerate(events.to_numpy()):
+        if retrained or promoted:
+            canvas.add(svg.marker(plot.x(j), top - 9, "filled" if promoted else "hollow", "black", 5))
+    plot.y_labels(features, list(range(len(features))))
+    plot.x_labels(periods, list(range(len(periods))), slant=True)
+    _colour_bar(canvas, left + width + 18, top, max(height, 80.0), threshold)
+    return canvas.svg()
+
+
+def _colour_bar(canvas: svg.Canvas, x: float, top: float, height: float, threshold: float) -> None:
+    """The PSI colour scale from 0 to twice the threshold (and beyond, the darkest colour)."""
+    steps = 24
+    for k in range(steps):
+        share = 1 - (k + 0.5) / steps
+        y, colour = top + k * height / steps, svg.colour_at(svg.YELLOW_ORANGE_RED, share)
+        canvas.add(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="12" height="{height / steps + 0.5:.1f}" fill="{colour}"/>'
+        )
+    ticks = [0.0, threshold, 2 * threshold]
+    for tick in ticks:
+        y = top + height * (1 - tick / (2 * threshold))
+        label = svg.tick_label(tick, ticks) + ("+" if tick == ticks[-1] else "")
+        canvas.text(x + 16, y + 4, label, size=10, anchor="start")
+    middle = top + height / 2
+    canvas.text(
+        x + 62,
+        middle,
+        f"PSI (threshold {threshold:g})",
+        size=10,
+        extra=f'transform="rotate(-90 {x + 62:.1f} {middle:.1f})"',
+    )
+
+
+def _periods_plot(
+    canvas: svg.Canvas, periods: list[str], values: list[float], left: float, right: float
+) -> svg.Plot:
+    """A plot of values per period, the periods under the x axis, its y axis ticked."""
+    ticks = svg.nice_ticks(min(values), max(values), most=5) if values else [0.0, 1.0]
+    plot = svg.Plot(
+        canvas, left=left, top=44, width=canvas.width - left - right, height=canvas.height - 44 - 62,
+        x_range=(-0.6, len(periods) - 0.4), y_range=(ticks[0], ticks[-1]),
+    )  # fmt: skip
+    plot.x_labels(periods, list(range(len(periods))), slant=True)
+    return plot
+
+
+def _finite(values: pd.Series) -> list[float]:
+    return [float(v) for v in values if math.isfinite(float(v))]
 
 
 def production_history(points: pd.DataFrame, metric: str) -> bytes:
     """The champion's realised metric per labelled period and its estimated metric per period
     (from its own probabilities, where labels have not arrived), a vertical line where a new
     version took over. `points`: period, version, realised, estimated."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(6.4, 3.0))
-        if points.empty:
-            _empty(ax, "no period served by a champion yet: the history starts with the next batch")
-        else:
-            x = np.arange(len(points))
-            realised = pd.to_numeric(points["realised"], errors="coerce")
-            estimated = pd.to_numeric(points["estimated"], errors="coerce")
-            ax.plot(x, realised, marker="o", ms=4, color="#1f77b4", label=f"realised {metric}")
-            if estimated.notna().any():
-                ax.plot(x, estimated, marker="s", ms=3, ls="--", color="#ff7f0e", label=f"estimated {metric}")
-            versions = points["version"].astype(str).tolist()
-            for i in range(len(versions)):
-                if i == 0 or versions[i] != versions[i - 1]:
-                    ax.axvline(i - 0.5, color="#999", lw=0.8, ls=":")
-                    ax.annotate(
-                        versions[i], (i - 0.45, 1), xycoords=("data", "axes fraction"), va="top", fontsize=8
-                    )
-            ax.set_xticks(x, points["period"].astype(str), rotation=45, ha="right")
-            ax.set_xlim(-0.6, len(points) - 0.4)
-            ax.set_ylabel(metric)
-            ax.legend(loc="lower left", frameon=False, fontsize=8)
-        ax.set_title(f"In production: {metric} the champion served, period by period")
-        return _svg(fig)
+    title = f"In production: {metric} the champion served, period by period"
+    if points.empty:
+        return svg.placeholder(
+            title, "no period served by a champion yet: the history starts with the next batch", width=640
+        )
+    realised = pd.to_numeric(points["realised"], errors="coerce").astype(float)
+    estimated = pd.to_numeric(points["estimated"], errors="coerce").astype(float)
+    canvas = svg.Canvas(max(640.0, 70 + 34 * len(points)), 320, title)
+    plot = _periods_plot(
+        canvas, points["period"].astype(str).tolist(), _finite(realised) + _finite(estimated), 62, 20
+    )
+    ticks = svg.nice_ticks(*plot.y_range, most=5)
+    plot.y_ticks(ticks, metric)
+    x = list(range(len(points)))
+    versions = points["version"].astype(str).tolist()
+    for i, version in enumerate(versions):
+        if i == 0 or version != versions[i - 1]:
+            plot.vline(i - 0.5, ticks[0], ticks[-1], "#999", width=0.8, dotted=True)
+            canvas.text(plot.x(i - 0.45), plot.top + 10, version, size=9, anchor="start")
+    plot.line(x, realised.tolist(), "#1f77b4", marker_kind="dot", marker_size=3)
+    entries = [(f"realised {metric}", "#1f77b4", "line")]
+    if estimated.notna().any():
+        plot.line(x, estimated.tolist(), "#ff7f0e", dashed=True, marker_kind="square", marker_size=2.5)
+        entries.append((f"estimated {metric}", "#ff7f0e", "dashed"))
+    canvas.legend(plot.left + 10, plot.bottom - 15 * len(entries) - 2, entries)
+    plot.frame()
+    return canvas.svg()
 
 
 def calibration(scores: dict[str, pd.DataFrame | None], positive: str, bins: int = 10) -> bytes:
     """Reliability: the share of positives against the mean predicted probability, per tenth of
     the probability range, for each model on the holdout."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(4.2, 3.8))
-        drawn = 0
-        for role, frame in scores.items():
-            if frame is None or frame.empty:
-                continue
-            proba = pd.to_numeric(frame["probability"], errors="coerce").to_numpy()
-            actual = (frame["actual"].astype(str) == positive).to_numpy().astype(float)
-            which = np.minimum((proba * bins).astype(int), bins - 1)
-            used = np.unique(which)
-            mean_p = [proba[which == b].mean() for b in used]
-            rate = [actual[which == b].mean() for b in used]
-            ax.plot(mean_p, rate, marker="o", ms=3, color=ROLE_COLOURS.get(role), label=role)
-            drawn += 1
-        if drawn:
-            ax.plot([0, 1], [0, 1], color="#bbb", lw=0.8, ls="--", label="perfectly calibrated")
-            ax.set_xlim(0, 1)
-            ax.set_ylim(0, 1.02)
-            ax.set_xlabel("mean predicted probability")
-            ax.set_ylabel(f"share that was {positive}")
-            ax.legend(loc="upper left", frameon=False, fontsize=8)
-        else:
-            _empty(ax, "no model was scored on the holdout")
-        ax.set_title("Calibration on the holdout")
-        return _svg(fig)
+    title = "Calibration on the holdout"
+    drawn = {role: frame for role, frame in scores.items() if frame is not None and not frame.empty}
+    if not drawn:
+        return svg.placeholder(title, "no model was scored on the holdout")
+    plot = _unit_square(title, "mean predicted probability", f"share that was {positive}")
+    plot.line([0, 1], [0, 1], "#bbb", width=0.8, dashed=True)
+    for role, frame in drawn.items():
+        proba = pd.to_numeric(frame["probability"], errors="coerce").to_numpy()
+        actual = (frame["actual"].astype(str) == positive).to_numpy().astype(float)
+        which = np.minimum((proba * bins).astype(int), bins - 1)
+        used = np.unique(which)
+        plot.line(
+            [float(proba[which == b].mean()) for b in used],
+            [float(actual[which == b].mean()) for b in used],
+            ROLE_COLOURS.get(role, "#333"),
+            marker_kind="dot",
+        )
+    entries = [(role, ROLE_COLOURS.get(role, "#333"), "line") for role in drawn]
+    plot.canvas.legend(plot.left + 12, plot.top + 10, [*entries, ("perfectly calibrated", "#bbb", "dashed")])
+    return plot.canvas.svg()
 
 
 def importance(values: dict[str, dict[str, float]], metric: str, most: int = 12) -> bytes:
     """Permutation importance per feature for each model that has it, the `most` largest."""
-    with _style():
-        shown = {role: v for role, v in values.items() if v}
-        features: list[str] = []
-        for v in shown.values():
-            features += [f for f in sorted(v, key=lambda f: -v[f])[:most] if f not in features]
-        features = (
-            sorted(features, key=lambda f: max(v.get(f, 0.0) for v in shown.values()))[-most:]
-            if shown
-            else []
+    title = "Feature importance (permutation, on each model's holdout)"
+    shown = {role: v for role, v in values.items() if v}
+    features: list[str] = []
+    for v in shown.values():
+        features += [f for f in sorted(v, key=lambda f: -v[f])[:most] if f not in features]
+    features = sorted(features, key=lambda f: -max(v.get(f, 0.0) for v in shown.values()))[:most]
+    if not features:
+        return svg.placeholder(
+            title, "no importance recorded: models trained before it was stored have none", width=520
         )
-        fig, ax = plt.subplots(figsize=(5.2, max(2.0, 0.26 * len(features) + 1.0)))
-        if not features:
-            _empty(ax, "no importance recorded: models trained before it was stored have none")
-        else:
-            y = np.arange(len(features))
-            width = 0.8 / len(shown)
-            for k, (role, v) in enumerate(shown.items()):
-                ax.barh(
-                    y + k * width - 0.4 + width / 2,
-                    [v.get(f, 0.0) for f in features],
-                    height=width,
-                    color=ROLE_COLOURS.get(role),
-                    label=role,
-                )
-            ax.set_yticks(y, features)
-            ax.axvline(0, color="#999", lw=0.6)
-            ax.set_xlabel(f"fall in holdout {metric} when the feature is shuffled")
-            ax.legend(loc="lower right", frameon=False, fontsize=8)
-        ax.set_title("Feature importance (permutation, on each model's holdout)")
-        return _svg(fig)
+    numbers = [v.get(f, 0.0) for v in shown.values() for f in features]
+    ticks = svg.nice_ticks(min(0.0, *numbers), max(0.0, *numbers), most=5)
+    left, top, row = _feature_margin(features), 34.0, 24.0
+    canvas = svg.Canvas(max(520.0, left + 360), top + row * len(features) + 56, title)
+    plot = svg.Plot(
+        canvas, left=left, top=top, width=canvas.width - left - 20, height=row * len(features),
+        x_range=(ticks[0], ticks[-1]), y_range=(len(features) - 0.5, -0.5),
+    )  # fmt: skip
+    plot.x_ticks(ticks, f"fall in holdout {metric} when the feature is shuffled")
+    thickness = 0.8 / len(shown)
+    for k, (role, v) in enumerate(shown.items()):
+        for i, feature in enumerate(features):
+            plot.hbar(
+                i - 0.4 + thickness * (k + 0.5),
+                v.get(feature, 0.0),
+                thickness,
+                ROLE_COLOURS.get(role, "#333"),
+            )
+    plot.vline(0.0, len(features) - 0.5, -0.5, "#999", width=0.6)
+    plot.y_labels(features, list(range(len(features))))
+    entries = [(role, ROLE_COLOURS.get(role, "#333"), "box") for role in shown]
+    canvas.legend(plot.left + plot.width - 100, plot.bottom - 15 * len(entries) - 2, entries)
+    return canvas.svg()
 
 
 def served_history(table: pd.DataFrame, metric: str) -> bytes:
     """The served metric per batch for every policy; the policy's retrains (hollow) and
     promotions (filled) marked above the lines."""
-    with _style():
-        fig, ax = plt.subplots(figsize=(7.4, 3.4))
-        if table.empty:
-            _empty(ax, "no backtest yet")
-        else:
-            x = np.arange(len(table))
-            for name, colour in POLICY_COLOURS.items():
-                if name in table:
-                    values = pd.to_numeric(table[name], errors="coerce")
-                    ax.plot(
-                        x,
-                        values,
-                        color=colour,
-                        label=name.replace("_", " "),
-                        lw=2 if name == "policy" else 1.1,
-                        marker="o" if name == "policy" else None,
-                        ms=3,
-                    )
-            if "policy_retrained" in table:
-                retrained = table["policy_retrained"].astype(int).to_numpy() == 1
-                promoted = table["policy_promoted"].astype(int).to_numpy() == 1
-                for mask, face, label in (
-                    (retrained & ~promoted, "white", "policy retrained, kept the champion"),
-                    (promoted, "black", "policy promoted"),
-                ):
-                    if mask.any():
-                        ax.scatter(
-                            x[mask],
-                            np.full(mask.sum(), 1.02),
-                            transform=ax.get_xaxis_transform(),
-                            marker="v",
-                            s=40,
-                            facecolor=face,
-                            edgecolor="black",
-                            clip_on=False,
-                            label=label,
-                        )
-            ax.set_xticks(x, table["period"].astype(str), rotation=45, ha="right")
-            ax.set_ylabel(f"served {metric}")
-            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
-        ax.set_title(f"Backtest: served {metric} per batch, the policy against baselines", pad=14)
-        return _svg(fig)
+    title = f"Backtest: served {metric} per batch, the policy against baselines"
+    if table.empty:
+        return svg.placeholder(title, "no backtest yet", width=740)
+    lines = {
+        name: pd.to_numeric(table[name], errors="coerce").astype(float)
+        for name in POLICY_COLOURS
+        if name in table
+    }
+    canvas = svg.Canvas(max(740.0, 300 + 30 * len(table)), 360, title)
+    plot = _periods_plot(
+        canvas, table["period"].astype(str).tolist(), [v for s in lines.values() for v in _finite(s)], 62, 230
+    )
+    plot.top += 14
+    plot.height -= 14
+    plot.y_ticks(svg.nice_ticks(*plot.y_range, most=5), f"served {metric}")
+    x = list(range(len(table)))
+    entries = []
+    for name, values in lines.items():
+        colour = POLICY_COLOURS[name]
+        policy = name == "policy"
+        plot.line(x, values.tolist(), colour, width=2 if policy else 1.1, marker_kind="dot" if policy else "")
+        entries.append((name.replace("_", " "), colour, "line"))
+    if "policy_retrained" in table:
+        retrained = table["policy_retrained"].astype(int).to_numpy() == 1
+        promoted = table["policy_promoted"].astype(int).to_numpy() == 1
+        for mask, kind, label in (
+            (retrained & ~promoted, "hollow", "policy retrained, kept the champion"),
+            (promoted, "filled", "policy promoted"),
+        ):
+            if mask.any():
+                for i in np.flatnonzero(mask):
+                    canvas.add(svg.marker(plot.x(float(i)), plot.top - 7, kind, "black", 5))
+                entries.append((label, "black", kind))
+    canvas.legend(plot.left + plot.width + 14, plot.top + 4, entries)
+    plot.frame()
+    return canvas.svg()

@@ -1,13 +1,21 @@
-"""Small charts written as SVG text directly: the report draws one per feature, and matplotlib
-takes about 0.15 s a figure where this takes a millisecond. Same data, same bytes."""
+"""Charts written as SVG text directly: a plot area with linear scales, axes, lines, markers,
+bars, heat-map cells and legends. Same data, same bytes; a report draws a dozen of them in a few
+milliseconds, where matplotlib took about 1.5 s (importing it and laying out its text)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html import escape
 
 FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 CHAR_WIDTH = 6.2  # px per character at 11 px, to leave room for labels
+AXIS, GRID, MUTED = "#333", "#e6e6e6", "#555"
+BLUES = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+YELLOW_ORANGE_RED = [
+    "#ffffcc", "#ffeda0", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#bd0026", "#800026",
+]  # fmt: skip
 
 
 def _text(x: float, y: float, text: str, size: int = 11, anchor: str = "middle", extra: str = "") -> str:
@@ -15,6 +23,232 @@ def _text(x: float, y: float, text: str, size: int = 11, anchor: str = "middle",
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" {extra}>'
         f"{escape(text)}</text>"
     )
+
+
+def text_width(text: str, size: int = 11) -> float:
+    return len(text) * CHAR_WIDTH * size / 11
+
+
+def colour_at(scale: Sequence[str], share: float) -> str:
+    """The colour a share in 0..1 takes on a scale of evenly spaced colours."""
+    position = min(max(share, 0.0), 1.0) * (len(scale) - 1)
+    i = min(int(position), len(scale) - 2)
+    weight = position - i
+    low, high = (tuple(int(c[k : k + 2], 16) for k in (1, 3, 5)) for c in (scale[i], scale[i + 1]))
+    return "#" + "".join(f"{round(a + (b - a) * weight):02x}" for a, b in zip(low, high, strict=True))
+
+
+def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """Round steps (1, 2, 2.5 or 5 times a power of ten) that cover low..high, at most `most`."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        low, high = (low, low + 1.0) if math.isfinite(low) else (0.0, 1.0)
+    magnitude = 10 ** math.floor(math.log10((high - low) / (most - 1)))
+    for multiple in (1, 2, 2.5, 5, 10, 20):
+        step = multiple * magnitude
+        first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+        if last - first + 1 <= most:
+            break
+    return [round(k * step, 12) for k in range(first, last + 1)]
+
+
+def tick_label(value: float, ticks: Sequence[float]) -> str:
+    """A tick as a person reads it: as many decimals as the step needs, never an exponent."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
+    decimals = 0
+    while decimals < 8 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
+    return f"{value:,.{decimals}f}".replace("-", "−")
+
+
+def placeholder(title: str, message: str, width: float = 420, height: float = 150) -> bytes:
+    """A chart with nothing to draw: its title and why."""
+    return Canvas(width, height, title).note(width / 2, height / 2 + 10, message).svg()
+
+
+@dataclass
+class Canvas:
+    """An SVG picture built part by part; `title` may hold several lines."""
+
+    width: float
+    height: float
+    title: str = ""
+    parts: list[str] = field(default_factory=list)
+
+    def add(self, *parts: str) -> Canvas:
+        self.parts.extend(parts)
+        return self
+
+    def text(self, x: float, y: float, text: str, **kwargs: object) -> Canvas:
+        return self.add(_text(x, y, text, **kwargs))  # type: ignore[arg-type]
+
+    def note(self, x: float, y: float, text: str) -> Canvas:
+        return self.text(x, y, text, extra=f'fill="{MUTED}"')
+
+    def legend(self, x: float, y: float, entries: Sequence[tuple[str, str, str]]) -> Canvas:
+        """Entries (label, colour, kind: line, dashed, box, dot, hollow or filled triangle),
+        one per row from (x, y)."""
+        for k, (label, colour, kind) in enumerate(entries):
+            row = y + 15 * k
+            if kind in ("line", "dashed"):
+                dash = ' stroke-dasharray="4 3"' if kind == "dashed" else ""
+                self.add(
+                    f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{row:.1f}" y2="{row:.1f}" '
+                    f'stroke="{colour}" stroke-width="2"{dash}/>'
+                )
+            elif kind == "box":
+                self.add(f'<rect x="{x + 4:.1f}" y="{row - 5:.1f}" width="10" height="10" fill="{colour}"/>')
+            else:
+                self.add(marker(x + 9, row, kind, colour, 4.5))
+            self.text(x + 23, row + 4, label, size=10, anchor="start")
+        return self
+
+    def svg(self) -> bytes:
+        width, height = f"{self.width:.0f}", f"{self.height:.0f}"
+        head = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" {FONT}>',
+            f'<rect width="{width}" height="{height}" fill="white"/>',
+        ]
+        for k, line in enumerate(self.title.splitlines()):
+            head.append(_text(self.width / 2, 16 + 15 * k, line, size=12 if k == 0 else 10))
+        return "\n".join([*head, *self.parts, "</svg>"]).encode()
+
+
+def segment(x1: float, y1: float, x2: float, y2: float, colour: str, extra: str = "") -> str:
+    return f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y1:.1f}" y2="{y2:.1f}" stroke="{colour}"{extra}/>'
+
+
+def marker(x: float, y: float, kind: str, colour: str, size: float = 3.0) -> str:
+    """A dot, a square, or a downward triangle (hollow or filled) centred on (x, y)."""
+    if kind == "square":
+        corner, side = f'x="{x - size:.1f}" y="{y - size:.1f}"', f"{2 * size:.1f}"
+        return f'<rect {corner} width="{side}" height="{side}" fill="{colour}"/>'
+    if kind in ("hollow", "filled"):
+        fill = colour if kind == "filled" else "white"
+        points = f"{x - size:.1f},{y - size:.1f} {x + size:.1f},{y - size:.1f} {x:.1f},{y + size:.1f}"
+        return f'<polygon points="{points}" fill="{fill}" stroke="{colour}"/>'
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{colour}"/>'
+
+
+@dataclass
+class Plot:
+    """A plot area inside a canvas with linear x and y scales; y grows upwards."""
+
+    canvas: Canvas
+    left: float
+    top: float
+    width: float
+    height: float
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+
+    def x(self, value: float) -> float:
+        low, high = self.x_range
+        return self.left + (value - low) / (high - low) * self.width
+
+    def y(self, value: float) -> float:
+        low, high = self.y_range
+        return self.top + self.height - (value - low) / (high - low) * self.height
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
+
+    def frame(self) -> Plot:
+        """The left and bottom axis lines."""
+        right = self.left + self.width
+        self.canvas.add(
+            segment(self.left, self.top, self.left, self.bottom, AXIS),
+            segment(self.left, self.bottom, right, self.bottom, AXIS),
+        )
+        return self
+
+    def y_ticks(self, ticks: Sequence[float], label: str = "", grid: bool = True) -> Plot:
+        for tick in ticks:
+            y = self.y(tick)
+            if grid:
+                self.canvas.add(segment(self.left, y, self.left + self.width, y, GRID))
+            self.canvas.text(self.left - 5, y + 4, tick_label(tick, ticks), anchor="end")
+        if label:
+            middle = self.top + self.height / 2
+            self.canvas.text(14, middle, label, extra=f'transform="rotate(-90 14 {middle:.1f})"')
+        return self
+
+    def x_ticks(self, ticks: Sequence[float], label: str = "") -> Plot:
+        for tick in ticks:
+            x = self.x(tick)
+            self.canvas.add(segment(x, self.bottom, x, self.bottom + 4, AXIS))
+            self.canvas.text(x, self.bottom + 16, tick_label(tick, ticks))
+        if label:
+            self.canvas.text(self.left + self.width / 2, self.bottom + 34, label)
+        return self
+
+    def x_labels(self, labels: Sequence[str], positions: Sequence[float], slant: bool) -> Plot:
+        """Category labels under the x axis, slanted when they would not fit side by side."""
+        for label, position in zip(labels, positions, strict=True):
+            x = self.x(position)
+            if slant:
+                y = self.bottom + 12
+                self.canvas.text(
+                    x + 3, y, label, anchor="end", extra=f'transform="rotate(-45 {x + 3:.1f} {y:.1f})"'
+                )
+            else:
+                self.canvas.text(x, self.bottom + 15, label)
+        return self
+
+    def y_labels(self, labels: Sequence[str], positions: Sequence[float]) -> Plot:
+        for label, position in zip(labels, positions, strict=True):
+            self.canvas.text(self.left - 6, self.y(position) + 4, label, anchor="end")
+        return self
+
+    def line(
+        self,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        colour: str,
+        width: float = 1.6,
+        dashed: bool = False,
+        marker_kind: str = "",
+        marker_size: float = 2.5,
+    ) -> Plot:
+        """A polyline broken where a value is missing (NaN), with an optional marker per point."""
+        dash = ' stroke-dasharray="5 3"' if dashed else ""
+        run: list[str] = []
+        points = [(x, y) for x, y in zip(xs, ys, strict=True)]
+        for x, y in [*points, (math.nan, math.nan)]:
+            if math.isfinite(x) and math.isfinite(y):
+                run.append(f"{self.x(x):.1f},{self.y(y):.1f}")
+                continue
+            if len(run) > 1:
+                self.canvas.add(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
+                    f'stroke-width="{width}"{dash}/>'
+                )
+            run = []
+        if marker_kind:
+            for x, y in points:
+                if math.isfinite(x) and math.isfinite(y):
+                    self.canvas.add(marker(self.x(x), self.y(y), marker_kind, colour, marker_size))
+        return self
+
+    def hbar(self, position: float, value: float, thickness: float, colour: str) -> Plot:
+        """A horizontal bar from 0 to `value` centred on y = `position` (`thickness` in y units)."""
+        x0, x1 = sorted((self.x(0.0), self.x(value)))
+        y0, y1 = sorted((self.y(position + thickness / 2), self.y(position - thickness / 2)))
+        self.canvas.add(
+            f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" fill="{colour}"/>'
+        )
+        return self
+
+    def vline(
+        self, x: float, y_low: float, y_high: float, colour: str, width: float = 1.0, dotted: bool = False
+    ) -> Plot:
+        dash = ' stroke-dasharray="2 2"' if dotted else ""
+        self.canvas.add(
+            f'<line x1="{self.x(x):.1f}" x2="{self.x(x):.1f}" y1="{self.y(y_low):.1f}" '
+            f'y2="{self.y(y_high):.1f}" stroke="{colour}" stroke-width="{width}"{dash}/>'
+        )
+        return self
 
 
 def percent_ticks(top: float) -> list[float]:
