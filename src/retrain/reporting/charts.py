@@ -55,9 +55,8 @@ def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, d
             frame[x].astype(float).tolist(), frame[y].astype(float).tolist(), ROLE_COLOURS.get(role, "#333")
         )
     entries = [(role, ROLE_COLOURS.get(role, "#333"), "line") for role in drawn]
-    plot.canvas.legend(
-        plot.left + plot.width - 110, plot.bottom - 15 * len(entries) - 4, entries
-    ) if diagonal else (plot.canvas.legend(plot.left + 12, plot.bottom - 15 * len(entries) - 4, entries))
+    x_legend = plot.left + plot.width - 110 if diagonal else plot.left + 12
+    plot.canvas.legend(x_legend, plot.bottom - 15 * len(entries) - 4, entries)
     return plot.canvas.svg()
 
 
@@ -194,9 +193,7 @@ def drift_over_time(frame: pd.DataFrame, title: str, threshold: float) -> bytes:
             f'height="{cell_h:.1f}" fill="{colour}"/>'
         )
         if drifted[i, j]:
-            canvas.add(
-                svg.marker(plot.x(j), plot.y(i), "dot", "black", 2.4).replace("/>", ' stroke="white"/>')
-            )
+            canvas.add(svg.marker(plot.x(j), plot.y(i), "dot", "black", 2.4, outline="white"))
     for j, (retrained, promoted) in enumerate(events.to_numpy()):
         if retrained or promoted:
             canvas.add(svg.marker(plot.x(j), top - 9, "filled" if promoted else "hollow", "black", 5))
@@ -231,16 +228,16 @@ def _colour_bar(canvas: svg.Canvas, x: float, top: float, height: float, thresho
 
 
 def _periods_plot(
-    canvas: svg.Canvas, periods: list[str], values: list[float], left: float, right: float
+    canvas: svg.Canvas, periods: list[str], values: list[float], *, right: float, top: float, y_label: str
 ) -> svg.Plot:
-    """A plot of values per period, the periods under the x axis, its y axis ticked."""
+    """A plot of values per period, the periods under the x axis, its y axis ticked and named."""
     ticks = svg.nice_ticks(min(values), max(values), most=5) if values else [0.0, 1.0]
+    left = 62.0
     plot = svg.Plot(
-        canvas, left=left, top=44, width=canvas.width - left - right, height=canvas.height - 44 - 62,
+        canvas, left=left, top=top, width=canvas.width - left - right, height=canvas.height - top - 62,
         x_range=(-0.6, len(periods) - 0.4), y_range=(ticks[0], ticks[-1]),
     )  # fmt: skip
-    plot.x_labels(periods, list(range(len(periods))), slant=True)
-    return plot
+    return plot.x_labels(periods, list(range(len(periods))), slant=True).y_ticks(ticks, y_label)
 
 
 def _finite(values: pd.Series) -> list[float]:
@@ -259,16 +256,14 @@ def production_history(points: pd.DataFrame, metric: str) -> bytes:
     realised = pd.to_numeric(points["realised"], errors="coerce").astype(float)
     estimated = pd.to_numeric(points["estimated"], errors="coerce").astype(float)
     canvas = svg.Canvas(max(640.0, 70 + 34 * len(points)), 320, title)
-    plot = _periods_plot(
-        canvas, points["period"].astype(str).tolist(), _finite(realised) + _finite(estimated), 62, 20
-    )
-    ticks = svg.nice_ticks(*plot.y_range, most=5)
-    plot.y_ticks(ticks, metric)
+    periods = points["period"].astype(str).tolist()
+    values = _finite(realised) + _finite(estimated)
+    plot = _periods_plot(canvas, periods, values, right=20, top=44, y_label=metric)
     x = list(range(len(points)))
     versions = points["version"].astype(str).tolist()
     for i, version in enumerate(versions):
         if i == 0 or version != versions[i - 1]:
-            plot.vline(i - 0.5, ticks[0], ticks[-1], "#999", width=0.8, dotted=True)
+            plot.vline(i - 0.5, *plot.y_range, "#999", width=0.8, dotted=True)
             canvas.text(plot.x(i - 0.45), plot.top + 10, version, size=9, anchor="start")
     plot.line(x, realised.tolist(), "#1f77b4", marker_kind="dot", marker_size=3)
     entries = [(f"realised {metric}", "#1f77b4", "line")]
@@ -354,12 +349,9 @@ def served_history(table: pd.DataFrame, metric: str) -> bytes:
         if name in table
     }
     canvas = svg.Canvas(max(740.0, 300 + 30 * len(table)), 360, title)
-    plot = _periods_plot(
-        canvas, table["period"].astype(str).tolist(), [v for s in lines.values() for v in _finite(s)], 62, 230
-    )
-    plot.top += 14
-    plot.height -= 14
-    plot.y_ticks(svg.nice_ticks(*plot.y_range, most=5), f"served {metric}")
+    periods = table["period"].astype(str).tolist()
+    served = [v for s in lines.values() for v in _finite(s)]
+    plot = _periods_plot(canvas, periods, served, right=230, top=58, y_label=f"served {metric}")
     x = list(range(len(table)))
     entries = []
     for name, values in lines.items():

@@ -78,8 +78,10 @@ class Canvas:
         self.parts.extend(parts)
         return self
 
-    def text(self, x: float, y: float, text: str, **kwargs: object) -> Canvas:
-        return self.add(_text(x, y, text, **kwargs))  # type: ignore[arg-type]
+    def text(
+        self, x: float, y: float, text: str, size: int = 11, anchor: str = "middle", extra: str = ""
+    ) -> Canvas:
+        return self.add(_text(x, y, text, size=size, anchor=anchor, extra=extra))
 
     def note(self, x: float, y: float, text: str) -> Canvas:
         return self.text(x, y, text, extra=f'fill="{MUTED}"')
@@ -91,10 +93,7 @@ class Canvas:
             row = y + 15 * k
             if kind in ("line", "dashed"):
                 dash = ' stroke-dasharray="4 3"' if kind == "dashed" else ""
-                self.add(
-                    f'<line x1="{x:.1f}" x2="{x + 18:.1f}" y1="{row:.1f}" y2="{row:.1f}" '
-                    f'stroke="{colour}" stroke-width="2"{dash}/>'
-                )
+                self.add(segment(x, row, x + 18, row, colour, f' stroke-width="2"{dash}'))
             elif kind == "box":
                 self.add(f'<rect x="{x + 4:.1f}" y="{row - 5:.1f}" width="10" height="10" fill="{colour}"/>')
             else:
@@ -118,8 +117,9 @@ def segment(x1: float, y1: float, x2: float, y2: float, colour: str, extra: str 
     return f'<line x1="{x1:.1f}" x2="{x2:.1f}" y1="{y1:.1f}" y2="{y2:.1f}" stroke="{colour}"{extra}/>'
 
 
-def marker(x: float, y: float, kind: str, colour: str, size: float = 3.0) -> str:
-    """A dot, a square, or a downward triangle (hollow or filled) centred on (x, y)."""
+def marker(x: float, y: float, kind: str, colour: str, size: float = 3.0, outline: str = "") -> str:
+    """A dot, a square, or a downward triangle (hollow or filled) centred on (x, y); a dot may
+    have an outline, to stand out on a dark cell."""
     if kind == "square":
         corner, side = f'x="{x - size:.1f}" y="{y - size:.1f}"', f"{2 * size:.1f}"
         return f'<rect {corner} width="{side}" height="{side}" fill="{colour}"/>'
@@ -127,7 +127,8 @@ def marker(x: float, y: float, kind: str, colour: str, size: float = 3.0) -> str
         fill = colour if kind == "filled" else "white"
         points = f"{x - size:.1f},{y - size:.1f} {x + size:.1f},{y - size:.1f} {x:.1f},{y + size:.1f}"
         return f'<polygon points="{points}" fill="{fill}" stroke="{colour}"/>'
-    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{colour}"/>'
+    stroke = f' stroke="{outline}"' if outline else ""
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{colour}"{stroke}/>'
 
 
 @dataclass
@@ -244,9 +245,9 @@ class Plot:
         self, x: float, y_low: float, y_high: float, colour: str, width: float = 1.0, dotted: bool = False
     ) -> Plot:
         dash = ' stroke-dasharray="2 2"' if dotted else ""
+        at = self.x(x)
         self.canvas.add(
-            f'<line x1="{self.x(x):.1f}" x2="{self.x(x):.1f}" y1="{self.y(y_low):.1f}" '
-            f'y2="{self.y(y_high):.1f}" stroke="{colour}" stroke-width="{width}"{dash}/>'
+            segment(at, self.y(y_low), at, self.y(y_high), colour, f' stroke-width="{width}"{dash}')
         )
         return self
 
