@@ -569,6 +569,8 @@ def test_axis_ticks_are_round_cover_the_values_and_never_use_an_exponent():
         labels = [tick_label(t, ticks) for t in ticks]
         assert len(set(labels)) == len(labels) and not any("e" in label for label in labels), labels
     assert [tick_label(t, [0.7, 0.75, 0.8]) for t in (0.7, 0.75, 0.8)] == ["0.70", "0.75", "0.80"]
+    single = nice_ticks(0.8, 0.8)  # one served value: an axis around it, not from it
+    assert single[0] < 0.8 < single[-1] and single[-1] - single[0] < 0.5, single
 
 
 def test_a_line_is_broken_where_a_value_is_missing_and_colours_follow_their_scale():

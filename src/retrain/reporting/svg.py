@@ -40,8 +40,11 @@ def colour_at(scale: Sequence[str], share: float) -> str:
 
 def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
     """Round steps (1, 2, 2.5 or 5 times a power of ten) that cover low..high, at most `most`."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        low, high = (low, low + 1.0) if math.isfinite(low) else (0.0, 1.0)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = 0.0, 1.0
+    elif high <= low:  # one value: a range around it
+        pad = abs(low) * 0.1 or 1.0
+        low, high = low - pad, high + pad
     magnitude = 10 ** math.floor(math.log10((high - low) / (most - 1)))
     for multiple in (1, 2, 2.5, 5, 10, 20):
         step = multiple * magnitude
