@@ -27,6 +27,10 @@ AXIS_NAMES = {
 UNIT_TICKS = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
+def _colour(role: str) -> str:
+    return ROLE_COLOURS.get(role, "#333")
+
+
 def short_number(value: float) -> str:
     """A bin edge as a person reads it: 3 significant digits, no exponent below a million."""
     if value == 0 or 1e-3 <= abs(value) < 1e6:
@@ -51,10 +55,8 @@ def curves(points: dict[str, pd.DataFrame | None], x: str, y: str, title: str, d
     if diagonal:
         plot.line([0, 1], [0, 1], "#bbb", width=0.8, dashed=True)
     for role, frame in drawn.items():
-        plot.line(
-            frame[x].astype(float).tolist(), frame[y].astype(float).tolist(), ROLE_COLOURS.get(role, "#333")
-        )
-    entries = [(role, ROLE_COLOURS.get(role, "#333"), "line") for role in drawn]
+        plot.line(frame[x].astype(float).tolist(), frame[y].astype(float).tolist(), _colour(role))
+    entries = [(role, _colour(role), "line") for role in drawn]
     x_legend = plot.left + plot.width - 110 if diagonal else plot.left + 12
     plot.canvas.legend(x_legend, plot.bottom - 15 * len(entries) - 4, entries)
     return plot.canvas.svg()
@@ -87,12 +89,10 @@ def confusion(matrices: dict[str, pd.DataFrame], title: str) -> bytes:
         plot.x_labels([str(c)[:12] for c in matrix.columns], [j + 0.5 for j in range(n)], slant=False)
         for i, label in enumerate(str(r)[:12] for r in matrix.index):
             y = top + (i + 0.5) * size
-            canvas.text(left - 8, y, label, extra=f'transform="rotate(-90 {left - 8:.1f} {y:.1f})"')
+            canvas.text(left - 8, y, label, angle=-90)
         canvas.text(left + size * n / 2, plot.bottom + 32, "predicted")
         middle = top + size * n / 2
-        canvas.text(
-            left - 26, middle, "actual", extra=f'transform="rotate(-90 {left - 26:.1f} {middle:.1f})"'
-        )
+        canvas.text(left - 26, middle, "actual", angle=-90)
     return canvas.svg()
 
 
@@ -218,13 +218,7 @@ def _colour_bar(canvas: svg.Canvas, x: float, top: float, height: float, thresho
         label = svg.tick_label(tick, ticks) + ("+" if tick == ticks[-1] else "")
         canvas.text(x + 16, y + 4, label, size=10, anchor="start")
     middle = top + height / 2
-    canvas.text(
-        x + 62,
-        middle,
-        f"PSI (threshold {threshold:g})",
-        size=10,
-        extra=f'transform="rotate(-90 {x + 62:.1f} {middle:.1f})"',
-    )
+    canvas.text(x + 62, middle, f"PSI (threshold {threshold:g})", size=10, angle=-90)
 
 
 def _periods_plot(
@@ -292,10 +286,10 @@ def calibration(scores: dict[str, pd.DataFrame | None], positive: str, bins: int
         plot.line(
             [float(proba[which == b].mean()) for b in used],
             [float(actual[which == b].mean()) for b in used],
-            ROLE_COLOURS.get(role, "#333"),
+            _colour(role),
             marker_kind="dot",
         )
-    entries = [(role, ROLE_COLOURS.get(role, "#333"), "line") for role in drawn]
+    entries = [(role, _colour(role), "line") for role in drawn]
     plot.canvas.legend(plot.left + 12, plot.top + 10, [*entries, ("perfectly calibrated", "#bbb", "dashed")])
     return plot.canvas.svg()
 
@@ -328,11 +322,11 @@ def importance(values: dict[str, dict[str, float]], metric: str, most: int = 12)
                 i - 0.4 + thickness * (k + 0.5),
                 v.get(feature, 0.0),
                 thickness,
-                ROLE_COLOURS.get(role, "#333"),
+                _colour(role),
             )
     plot.vline(0.0, len(features) - 0.5, -0.5, "#999", width=0.6)
     plot.y_labels(features, list(range(len(features))))
-    entries = [(role, ROLE_COLOURS.get(role, "#333"), "box") for role in shown]
+    entries = [(role, _colour(role), "box") for role in shown]
     canvas.legend(plot.left + plot.width - 100, plot.bottom - 15 * len(entries) - 2, entries)
     return canvas.svg()
 

@@ -18,7 +18,12 @@ YELLOW_ORANGE_RED = [
 ]  # fmt: skip
 
 
-def _text(x: float, y: float, text: str, size: int = 11, anchor: str = "middle", extra: str = "") -> str:
+def _text(
+    x: float, y: float, text: str, size: int = 11, anchor: str = "middle", extra: str = "", angle: float = 0
+) -> str:
+    """A label at (x, y), turned by `angle` degrees about that point."""
+    if angle:
+        extra = f'transform="rotate({angle:g} {x:.1f} {y:.1f})"' + (f" {extra}" if extra else "")
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" {extra}>'
         f"{escape(text)}</text>"
@@ -82,9 +87,16 @@ class Canvas:
         return self
 
     def text(
-        self, x: float, y: float, text: str, size: int = 11, anchor: str = "middle", extra: str = ""
+        self,
+        x: float,
+        y: float,
+        text: str,
+        size: int = 11,
+        anchor: str = "middle",
+        extra: str = "",
+        angle: float = 0,
     ) -> Canvas:
-        return self.add(_text(x, y, text, size=size, anchor=anchor, extra=extra))
+        return self.add(_text(x, y, text, size=size, anchor=anchor, extra=extra, angle=angle))
 
     def note(self, x: float, y: float, text: str) -> Canvas:
         return self.text(x, y, text, extra=f'fill="{MUTED}"')
@@ -175,7 +187,7 @@ class Plot:
             self.canvas.text(self.left - 5, y + 4, tick_label(tick, ticks), anchor="end")
         if label:
             middle = self.top + self.height / 2
-            self.canvas.text(14, middle, label, extra=f'transform="rotate(-90 14 {middle:.1f})"')
+            self.canvas.text(14, middle, label, angle=-90)
         return self
 
     def x_ticks(self, ticks: Sequence[float], label: str = "") -> Plot:
@@ -193,9 +205,7 @@ class Plot:
             x = self.x(position)
             if slant:
                 y = self.bottom + 12
-                self.canvas.text(
-                    x + 3, y, label, anchor="end", extra=f'transform="rotate(-45 {x + 3:.1f} {y:.1f})"'
-                )
+                self.canvas.text(x + 3, y, label, anchor="end", angle=-45)
             else:
                 self.canvas.text(x, self.bottom + 15, label)
         return self
@@ -294,14 +304,7 @@ def bar_pairs(
         y = base - tick * scale
         parts.append(f'<line x1="{left}" x2="{width - 8:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>')
         parts.append(_text(left - 5, y + 4, f"{tick:.0%}", anchor="end"))
-    parts.append(
-        _text(
-            14,
-            top + plot_height / 2,
-            y_label,
-            extra=f'transform="rotate(-90 14 {top + plot_height / 2:.1f})"',
-        )
-    )
+    parts.append(_text(14, top + plot_height / 2, y_label, angle=-90))
     bar = slot * 0.8 / k
     for i, label in enumerate(labels):
         centre = left + slot * (i + 0.5)
@@ -313,15 +316,7 @@ def bar_pairs(
                 f'height="{value:.1f}" fill="{colour}"/>'
             )
         if slant:
-            parts.append(
-                _text(
-                    centre + 3,
-                    base + 12,
-                    label,
-                    anchor="end",
-                    extra=f'transform="rotate(-40 {centre + 3:.1f} {base + 12:.1f})"',
-                )
-            )
+            parts.append(_text(centre + 3, base + 12, label, anchor="end", angle=-40))
         else:
             parts.append(_text(centre, base + 14, label))
     parts.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{base}" stroke="#333"/>')
