@@ -69,6 +69,25 @@ WORKERS = "RETRAIN_DASK_WORKERS"
 PARTITION_ROWS = "RETRAIN_DASK_PARTITION_ROWS"
 
 
+def one_malloc_arena_for_dask() -> None:
+    """Under RETRAIN_ENGINE=dask, have glibc serve every thread of this process from one
+    allocation arena (M_ARENA_MAX = 1), as MALLOC_ARENA_MAX=1 would; called when the package is
+    first imported, before Arrow starts its threads.
+
+    The client's and the local scheduler's threads receive every partition the stage writes; with
+    an arena per thread, the freed buffers stayed spread over the arenas and the stage's memory
+    crept up with the partitions. Nothing is done on a C library without mallopt."""
+    if os.environ.get(ENGINE, "").strip().lower() != "dask":
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(-8, 1)  # M_ARENA_MAX
+
+
 def engine() -> str:
     """RETRAIN_ENGINE: `local` (the default: this process) or `dask` (a cluster)."""
     value = os.environ.get(ENGINE, "").strip().lower() or "local"

@@ -1,4 +1,7 @@
+import ctypes
 import os
+import subprocess
+import sys
 
 import numpy  # noqa: F401  (BLAS loaded before the limit, as in every stage)
 import pytest
@@ -84,3 +87,30 @@ def test_dask_settings_are_checked_before_any_work(monkeypatch, tmp_path):
         monkeypatch.setenv(name, wrong)
         with pytest.raises(DataError, match=f"^{name} is "):
             check()
+
+
+ARENAS = """
+import ctypes, threading
+import retrain  # noqa: F401
+import pyarrow  # noqa: F401  (Arrow's threads start here)
+def work():
+    for _ in range(50):
+        ctypes.create_string_buffer(200_000)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+@pytest.mark.parametrize("engine", ["dask", "local"])
+def test_the_dask_engine_serves_every_thread_of_a_stage_from_one_malloc_arena(engine):
+    if not hasattr(ctypes.CDLL(None), "malloc_stats"):
+        pytest.skip("not glibc: no malloc arenas to count")
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    proc = subprocess.run(
+        [sys.executable, "-c", ARENAS], env={**env, "RETRAIN_ENGINE": engine}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    arenas = proc.stderr.count("Arena ")
+    assert arenas == 1 if engine == "dask" else arenas > 1, proc.stderr
