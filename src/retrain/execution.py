@@ -77,7 +77,7 @@ def one_malloc_arena_for_dask() -> None:
     The client's and the local scheduler's threads receive every partition the stage writes; with
     an arena per thread, the freed buffers stayed spread over the arenas and the stage's memory
     crept up with the partitions. Nothing is done on a C library without mallopt."""
-    if os.environ.get(ENGINE, "").strip().lower() != "dask":
+    if _engine_named() != "dask":  # an unknown name is refused later, by engine()
         return
     import ctypes
 
@@ -88,9 +88,13 @@ def one_malloc_arena_for_dask() -> None:
     mallopt(-8, 1)  # M_ARENA_MAX
 
 
+def _engine_named() -> str:
+    return os.environ.get(ENGINE, "").strip().lower() or "local"
+
+
 def engine() -> str:
     """RETRAIN_ENGINE: `local` (the default: this process) or `dask` (a cluster)."""
-    value = os.environ.get(ENGINE, "").strip().lower() or "local"
+    value = _engine_named()
     if value not in ENGINES:
         raise DataError(f"{ENGINE} is {value!r}, expected one of: {', '.join(ENGINES)}")
     return value
