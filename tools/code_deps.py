@@ -9,6 +9,7 @@ stage-contract tests run the same check).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from pathlib import Path
@@ -51,6 +52,7 @@ def package_imports(path: Path) -> set[Path]:
     return found
 
 
+@functools.cache
 def holds_code(init: Path) -> bool:
     """Whether an `__init__.py` holds more than a docstring and constants."""
     return any(
