@@ -38,11 +38,13 @@ ALWAYS_PROMOTE = {
 
 
 def toy_raw(
-    period: str, n: int = 200, seed: int = 0, labelled: bool = True, shift: float = 0.0
+    period: str, n: int = 200, seed: int = 0, labelled: bool = True, shift: float = 0.0, freq: str = "M"
 ) -> pd.DataFrame:
-    """A raw (text) batch of the toy dataset whose label depends on x1 and colour."""
+    """A raw (text) batch of the toy dataset whose label depends on x1 and colour, dated within
+    the first 28 days of its period (or the whole period when shorter: a week)."""
     rng = np.random.default_rng(seed)
-    start = pd.Period(period, freq="M").start_time
+    span = pd.Period(period, freq=freq)
+    start, days = span.start_time, min(28, (span.end_time - span.start_time).days + 1)
     x1 = rng.normal(shift, 1, n)
     colour = rng.choice(["red", "green", "blue"], n)
     logit = 1.5 * x1 + (colour == "red") * 1.0 - 0.5
@@ -50,7 +52,7 @@ def toy_raw(
     frame = pd.DataFrame(
         {
             "key": [f"{period}-{i}" for i in range(n)],
-            "ts": (start + pd.to_timedelta(rng.integers(0, 28, n), unit="D")).strftime("%Y-%m-%d"),
+            "ts": (start + pd.to_timedelta(rng.integers(0, days, n), unit="D")).strftime("%Y-%m-%d"),
             "x1": x1.round(4).astype(str),
             "x2": rng.integers(0, 100, n).astype(str),
             "colour": colour,

@@ -127,7 +127,7 @@ def cmd_fetch(args: argparse.Namespace) -> None:
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from retrain.data.schema import parse_period
+    from retrain.data.schema import parse_period, period_name
     from retrain.data.simulate import SimConfig, next_period, simulate_batch
 
     params = load(args.params)
@@ -144,12 +144,13 @@ def cmd_simulate(args: argparse.Namespace) -> None:
             if args.period
             else next_period(existing, config, schema.period)
         )
-        target = out_dir / f"{period}.csv"
-        if str(period) in existing or target.exists():
-            raise DataError(f"{target}: batch for {period} exists already; nothing was written")
+        name = period_name(period)
+        target = out_dir / f"{name}.csv"
+        if name in existing or target.exists():
+            raise DataError(f"{target}: batch for {name} exists already; nothing was written")
         frame, active = simulate_batch(source, schema, config, period, args.unlabelled)
         files.write_text(target, frame.to_csv(index=False))
-        existing.append(str(period))
+        existing.append(name)
         print(
             f"simulate: wrote {target} ({len(frame)} rows"
             f"{', no labels' if args.unlabelled else ''}; scenarios: "

@@ -89,6 +89,19 @@ class SchemaParams(Section):
     categorical: list[StrictStr] = []
     period: StrictStr = "M"
 
+    @field_validator("period")
+    @classmethod
+    def _frequency(cls, period: str) -> str:
+        import pandas as pd
+
+        try:
+            pd.Period("2025-07-01", freq=period)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"{period!r} is not a pandas period frequency (M, W, Q, Y, D, W-MON, ...)"
+            ) from None
+        return period
+
 
 class RowCaps(Section):
     """Rows kept of a very large batch; null keeps every row."""

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import ROOT, ran_stages
+from tests.helpers import ROOT, TOY, ran_stages, toy_raw
 
 pytestmark = pytest.mark.e2e
 
@@ -243,6 +243,29 @@ def test_raw_data_under_dvc_add_with_a_local_remote(make_repo, tmp_path):
     assert "evaluate" in ran_stages(out)
     assert other.json("reports/evaluation.json")["champion"]["version"] == version
     assert not other.json("reports/decision.json")["retrain"]
+
+
+def test_weekly_batches_of_another_dataset_run_the_loop(make_repo):
+    """Other column names, weekly batches named by each week's first day: cold start, promote,
+    and a stable next week keeps the champion, judged on that week's rows."""
+    repo = make_repo()
+    params = yaml.safe_load((repo.path / "params.yaml").read_text())
+    params["schema"] = {**TOY, "period": "W"}
+    params["prepare"]["cleaning"]["bounds"] = {}
+    (repo.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for k, week in enumerate(["2025-06-16", "2025-06-23", "2025-06-30"]):
+        toy_raw(week, n=300, seed=k, freq="W").to_csv(repo.path / f"data/raw/{week}.csv", index=False)
+    repo.commit_all("three weeks")
+    repo.repro()
+    assert repo.json("reports/decision.json")["retrain"]
+    repo.retrain("promote")
+    toy_raw("2025-07-07", n=300, seed=3, freq="W").to_csv(repo.path / "data/raw/2025-07-07.csv", index=False)
+    repo.commit_all("the next week")
+    repo.repro()
+    evaluation = repo.json("reports/evaluation.json")
+    assert evaluation["labelled_period"] == "2025-07-07" and evaluation["metrics"]["rows"] == 300
+    decision = repo.json("reports/decision.json")
+    assert not decision["retrain"], decision["reason"]
 
 
 def test_schema_breaking_batch_stops_prepare_with_one_line_and_changes_nothing(make_repo):

@@ -49,7 +49,7 @@ def ingest(project: Path, today: str = "2026-11-29", **kwargs) -> tuple[list, li
     said: list[str] = []
     written = run(
         settings=kwargs.pop("settings", settings()),
-        schema=Schema.from_params(TOY),
+        schema=kwargs.pop("schema", Schema.from_params(TOY)),
         policy=CleaningPolicy(),
         raw_dir=project / "raw",
         today=dt.date.fromisoformat(today),
@@ -87,6 +87,17 @@ def test_closing_dates_follow_the_schema_period():
     assert closes(pd.Period("2025-12", "M"), 3) == dt.date(2026, 1, 4)
     assert closes(pd.Period("2025", "Y"), 0) == dt.date(2026, 1, 1)
     assert closes(pd.Period("2025-06-30", "D"), 1) == dt.date(2025, 7, 2)
+
+
+def test_weekly_periods_are_written_under_their_first_day_and_taken_once(project):
+    warehouse(project / "wh.sqlite", ["2025-01"])
+    weekly = settings(start="2025-01-06")
+    schema = Schema.from_params({**TOY, "period": "W"})
+    taken, _ = ingest(project, today="2025-01-25", settings=weekly, schema=schema)
+    assert [w.period for w in taken] == ["2025-01-06", "2025-01-13"]
+    assert sorted(p.name for p in (project / "raw").iterdir()) == ["2025-01-06.parquet", "2025-01-13.parquet"]
+    again, said = ingest(project, today="2025-01-25", settings=weekly, schema=schema)
+    assert again == [] and said[-1].startswith("nothing new")
 
 
 def test_a_batch_that_breaks_the_schema_is_refused_and_nothing_is_written(project):

@@ -90,6 +90,7 @@ def test_booleans_mean_what_they_say_in_yaml_1_1_and_1_2_spellings(spelling, mea
         ("prepare.window_batches", True, r"prepare.window_batches = True: input should be a valid"),
         ("train.estimator", "xgboost", r"train.estimator = 'xgboost': expected 'logistic_regression'"),
         ("schema.numeric", "tenure", r"schema.numeric = 'tenure': input should be a valid list"),
+        ("schema.period", "monthly", r"schema.period: 'monthly' is not a pandas period frequency"),
         ("prepare.cleaning.bounds.tenure", [5, 1], r"bounds of 'tenure' are inverted: low 5.0 > high 1.0"),
         ("prepare.cleaning.bounds.tenure", [0], r"prepare.cleaning.bounds.tenure.1 is required"),
         ("prepare.cleaning.bounds.nope", [0, 1], r"bounds.nope: 'nope' is not a numeric column"),

@@ -1,13 +1,13 @@
 """Scenarios real data has and the demo lacks, month by month through the functions the stages
 call (validate, split, train with its profile, evaluate, decide), as in test_scenarios: a
-yearly seasonal cycle, a harmless covariate shift, a persistent shift no retrain fixes, and
-batches of one snapshot date. Each month's champion is trained on the months before it, so
+yearly seasonal cycle, a harmless covariate shift, a persistent shift no retrain fixes,
+batches of one snapshot date, and weekly batches. Each month's champion is trained on the months before it, so
 every month is the batch right after a promotion."""
 
 import pandas as pd
 import pytest
 
-from retrain.data.schema import CleaningPolicy, Schema, validate_batch
+from retrain.data.schema import CleaningPolicy, Schema, period_name, validate_batch
 from retrain.data.simulate import SimConfig, simulate_batch
 from retrain.params import load as load_params
 from tests.helpers import ROOT, decisions_month_by_month
@@ -38,6 +38,7 @@ SCENARIOS = {
     ],
     "persistent": [{"name": "label_noise", "kind": "noise", "from": "2025-05", "fraction": 0.35}],
     "snapshot": [{"name": "monthly_extract", "kind": "snapshot", "from": "2025-01"}],
+    "weekly": [],
 }
 
 
@@ -53,7 +54,7 @@ def month_by_month(scenarios, months=8, freq="M", start="2025-01"):
         period = pd.Period(config.start, freq) + k
         frame, _ = simulate_batch(source, schema, config, period)
         raw = frame.astype(str).replace({"nan": ""})
-        batches.append(validate_batch(raw, f"data/raw/{period}.csv", schema, cleaning))
+        batches.append(validate_batch(raw, f"data/raw/{period_name(period)}.csv", schema, cleaning))
     decisions = decisions_month_by_month({**params, "schema": schema.as_dict()}, batches)
     return {
         period: ({t["name"] for t in d["triggers"] if t["fired"]}, set(d["fired"]), d)
@@ -65,6 +66,8 @@ def month_by_month(scenarios, months=8, freq="M", start="2025-01"):
 def scenario(request):
     if request.param == "seasonal_years":
         return request.param, month_by_month(SEASONS, 7, "Y", "2015")
+    if request.param == "weekly":
+        return request.param, month_by_month([], 6, "W", "2025-01")
     return request.param, month_by_month(SCENARIOS[request.param])
 
 
@@ -81,6 +84,11 @@ def test_scenario_months(scenario):
         fired, _, decision = months["2025-05"]
         assert "data_drift" in fired and "without a performance loss" in decision["reason"]
         assert all(not counted for _, counted, _ in months.values()), months
+    elif name == "weekly":
+        # weekly batches, each file named by the week's first day: stable weeks fire nothing
+        assert sorted(months)[:2] == ["2025-01-06", "2025-01-13"]
+        for period, (fired, counted, _) in months.items():
+            assert not fired & EXPLANATIONS and not counted, (period, fired)
     elif name == "persistent":
         # labels turn noisy for good: the performance triggers see it in its first month
         fired, counted, _ = months["2025-05"]

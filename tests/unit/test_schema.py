@@ -126,6 +126,27 @@ def test_a_period_flag_is_named_as_a_value_not_a_file_name():
         parse_period("2025-13", "M", "--until")
 
 
+def test_a_weekly_batch_is_named_by_its_first_day_and_holds_only_that_week():
+    weekly = Schema.from_params({**TOY, "period": "W"})
+    raw = toy_raw("2025-07").assign(ts="2025-07-06")
+    raw.loc[0, "ts"] = "2025-06-30"
+    batch = check(raw, weekly, source="data/raw/2025-06-30.csv")
+    assert batch.period == "2025-06-30" and (batch.frame[PERIOD] == "2025-06-30").all()
+    raw.loc[1, "ts"] = "2025-07-07"
+    with pytest.raises(DataError, match="row 2.*expected a date within period 2025-06-30/2025-07-06"):
+        check(raw, weekly, source="data/raw/2025-06-30.csv")
+
+
+def test_a_weekly_file_named_by_another_day_of_its_week_is_told_the_first_day():
+    from retrain.data.schema import parse_period
+
+    with pytest.raises(
+        DataError, match=r"'2025-07-02' is not a period of frequency 'W' \(expected '2025-06-30'"
+    ):
+        parse_period("2025-07-02", "W", "data/raw/2025-07-02.csv")
+    assert str(parse_period("2025-07-01", "W-MON", "f") + 1) == "2025-07-08/2025-07-14"
+
+
 def test_duplicated_ids_keep_the_last_row_or_fail_by_policy(toy_schema):
     raw = toy_raw("2025-03", n=10)
     raw.loc[9, "key"] = raw.loc[0, "key"]

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from retrain.data.files import atomic_write_bytes, batch_stem, list_batches, md5_file
-from retrain.data.schema import CleaningPolicy, Schema, parse_period, validate_batch
+from retrain.data.schema import CleaningPolicy, Schema, parse_period, period_name, validate_batch
 from retrain.errors import DataError
 from retrain.log import get
 
@@ -374,8 +374,9 @@ def take(
     table = pull(reader, query, period, chunk_rows)
     if table.num_rows == 0:
         return None
-    path = raw_dir / f"{period}.parquet"
-    source = f"{query.source} for {period}"
+    name = period_name(period)
+    path = raw_dir / f"{name}.parquet"
+    source = f"{query.source} for {name}"
     with ThreadPoolExecutor(1) as pool:
         encoded = pool.submit(_parquet, table)  # beside the validation; published only after it
         try:
@@ -384,13 +385,13 @@ def take(
             message = str(err).replace(str(path), source, 1)
             raise DataError(f"{message}; nothing written to {raw_dir}") from None
         data = encoded.result()
-    old = [p for p in list_batches(raw_dir) if batch_stem(p) == str(period)] if raw_dir.is_dir() else []
+    old = [p for p in list_batches(raw_dir) if batch_stem(p) == name] if raw_dir.is_dir() else []
     replaced = md5_file(old[0]) if old else None
     _publish(path, data, replace=replace)
     for stale in old:
         if stale != path:
             stale.unlink()
-    return Written(str(period), path, table.num_rows, time.perf_counter() - began, replaced)
+    return Written(name, path, table.num_rows, time.perf_counter() - began, replaced)
 
 
 def reachable(conn: Connection, action: Any) -> Any:
@@ -425,7 +426,7 @@ def run(
         raise DataError("--replace needs --period: name the one period to pull again")
     query = Query.read(settings.query)
     todo = plan(raw_dir=raw_dir, schema=schema, settings=settings, today=today, only=only)
-    periods = [p for p in todo.periods if replace or str(p) not in todo.present][:limit]
+    periods = [p for p in todo.periods if replace or period_name(p) not in todo.present][:limit]
     if only is not None and todo.periods and not periods:
         say(f"{only}: already in {raw_dir}; nothing pulled (--replace pulls it again)")
         return []
@@ -449,7 +450,7 @@ def run(
                 if rows == 0:
                     say(f"{period}: no rows in the warehouse yet; it and later periods wait")
                     return written
-                say(f"{period}: {rows:,} rows; would write {raw_dir / f'{period}.parquet'}")
+                say(f"{period}: {rows:,} rows; would write {raw_dir / f'{period_name(period)}.parquet'}")
                 continue
             done = reachable(
                 conn,

@@ -81,18 +81,28 @@ class Batch:
         return [self.take(p) for p in positions]
 
 
+def period_name(period: pd.Period) -> str:
+    """The name of a period's batch: pandas' spelling ('2025-07', '2025Q3', '2025'), or its first
+    day where that spelling is a span ('2025-06-30' for the week 2025-06-30/2025-07-06)."""
+    text = str(period)
+    return f"{period.start_time:%Y-%m-%d}" if "/" in text else text
+
+
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
     """The period a name spells exactly ('2025-07' for monthly data); else one DataError."""
     try:
         period = pd.Period(name, freq=freq)
     except (ValueError, TypeError):
         period = None
-    if period is None or str(period) != name:
-        example = pd.Period("2025-07-01", freq=freq)
+    if period is None or period_name(period) != name:
         what = "value" if source.startswith("--") else "file name"
+        expected = (
+            f"a name like {period_name(pd.Period('2025-07-01', freq=freq))!r}"
+            if period is None
+            else f"{period_name(period)!r} for the period holding {name!r}"
+        )
         raise DataError(
-            f"{source}: {what} {name!r} is not a period of frequency {freq!r} "
-            f"(expected a name like {str(example)!r})"
+            f"{source}: {what} {name!r} is not a period of frequency {freq!r} (expected {expected})"
         )
     return period
 
@@ -326,7 +336,7 @@ def validate_batch(
         refuse_duplicates(source, schema, policy, first)
         out = out.loc[~dupes]
     return Batch(
-        str(period),
+        period_name(period),
         out.reset_index(drop=True),
         labelled,
         source,
@@ -403,7 +413,7 @@ def clean_rows(
             out[schema.target] = (text == schema.positive).fillna(False).astype("int8")
     if not labels:
         out[schema.target] = pd.array([pd.NA] * len(out), dtype="Int8")
-    out[PERIOD] = str(period)
+    out[PERIOD] = period_name(period)
     return CleanedRows(
         frame=out,
         labels=labels,

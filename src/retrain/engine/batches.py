@@ -28,6 +28,7 @@ from retrain.data.schema import (
     check_size,
     clean_rows,
     first_bad,
+    period_name,
     read_batch,
     refuse_duplicates,
 )
@@ -372,7 +373,7 @@ def read_partitioned_batch(
         for name, n in f.unparseable.items():
             unparseable[name] = unparseable.get(name, 0) + n
     return PartitionedBatch(
-        period=str(period),
+        period=period_name(period),
         labelled=labelled,
         source=source,
         client=client,
