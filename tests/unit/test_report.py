@@ -556,6 +556,55 @@ def test_every_chart_draws_inside_its_canvas_and_no_shape_has_a_negative_size(to
             assert size.get("y", 0) >= 0 and size.get("y", 0) + size["height"] <= height + 0.1, (chart, rect)
         for x, y in re.findall(r'<text x="(-?[\d.]+)" y="(-?[\d.]+)"', picture):
             assert 0 <= float(x) <= width and 0 <= float(y) <= height, (chart, x, y)
+        assert_left_aligned_text_ends_inside(picture, width)
+
+
+def assert_left_aligned_text_ends_inside(picture: str, width: float) -> None:
+    """Legends and notes written from their left end stop inside the canvas."""
+    import re
+    from html import unescape
+
+    from retrain.reporting.svg import text_width
+
+    starts = r'<text x="([\d.]+)" y="[\d.]+" font-size="(\d+)" text-anchor="start" >([^<]*)</text>'
+    for x, size, text in re.findall(starts, picture):
+        assert float(x) + text_width(unescape(text), int(size)) <= width + 1, text
+
+
+def test_charts_over_a_long_weekly_history_keep_their_width_and_write_labels_that_stand_apart():
+    import re
+
+    import pandas as pd
+
+    from retrain.reporting import charts, svg
+
+    weeks = [f"{d:%Y-%m-%d}" for d in pd.date_range("1996-05-06", periods=135, freq="7D")]
+    drift = pd.DataFrame(
+        [
+            {"period": w, "feature": f, "psi": 0.1 * (i % 5), "drifted": i % 7 == 0, "retrained": i % 3 == 0,
+             "promoted": i % 6 == 0}
+            for i, w in enumerate(weeks)
+            for f in ("nsw price", "transfer")
+        ]
+    )  # fmt: skip
+    served = pd.DataFrame({"period": weeks, "policy": 0.8, "never": 0.6, "every_batch": 0.85}).assign(
+        policy_retrained=[int(i % 3 == 0) for i in range(135)],
+        policy_promoted=[int(i % 6 == 0) for i in range(135)],
+    )
+    history = pd.DataFrame({"period": weeks, "version": "v1.0.0", "realised": 0.8, "estimated": None})
+    for picture in (
+        charts.drift_over_time(drift, "drift", 0.2).decode(),
+        charts.served_history(served, "roc_auc").decode(),
+        charts.production_history(history, "roc_auc").decode(),
+    ):
+        width = float(re.search(r'viewBox="0 0 ([\d.]+) ', picture).group(1))
+        assert width <= svg.WIDEST, width
+        labels = re.findall(r'<text x="([\d.]+)" [^>]*rotate\(-45[^>]*>(\d{4}-\d\d-\d\d)</text>', picture)
+        xs = [float(x) for x, _ in labels]
+        assert 10 <= len(labels) < len(weeks) and labels[-1][1] == weeks[-1], len(labels)
+        assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= svg.SLANTED_GAP - 0.1
+        assert 'font-size="11"' in picture and not re.search(r'font-size="[0-8]"', picture)
+        assert_left_aligned_text_ends_inside(picture, width)
 
 
 def test_axis_ticks_are_round_cover_the_values_and_never_use_an_exponent():

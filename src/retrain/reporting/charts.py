@@ -173,8 +173,8 @@ def drift_over_time(frame: pd.DataFrame, title: str, threshold: float) -> bytes:
     drifted = counted.reindex(index=grid.index, columns=grid.columns).fillna(0).to_numpy() > 0
     events = frame.groupby("period")[["retrained", "promoted"]].max().reindex(grid.columns).fillna(0)
     periods, features = [str(p) for p in grid.columns], [str(f) for f in grid.index]
-    cell_w, cell_h = 30.0, 20.0
     left, top = _feature_margin(features), 62.0
+    cell_w, cell_h = min(30.0, max(4.0, (svg.WIDEST - left - 110) / len(periods))), 20.0
     width, height = cell_w * len(periods), cell_h * len(features)
     canvas = svg.Canvas(
         max(420.0, left + width + 110),
@@ -249,7 +249,7 @@ def production_history(points: pd.DataFrame, metric: str) -> bytes:
         )
     realised = pd.to_numeric(points["realised"], errors="coerce").astype(float)
     estimated = pd.to_numeric(points["estimated"], errors="coerce").astype(float)
-    canvas = svg.Canvas(max(640.0, 70 + 34 * len(points)), 320, title)
+    canvas = svg.Canvas(min(svg.WIDEST, max(640.0, 70 + 34 * len(points))), 320, title)
     periods = points["period"].astype(str).tolist()
     values = _finite(realised) + _finite(estimated)
     plot = _periods_plot(canvas, periods, values, right=20, top=44, y_label=metric)
@@ -342,10 +342,13 @@ def served_history(table: pd.DataFrame, metric: str) -> bytes:
         for name in POLICY_COLOURS
         if name in table
     }
-    canvas = svg.Canvas(max(740.0, 300 + 30 * len(table)), 360, title)
+    retrained_label, promoted_label = "policy retrained, kept the champion", "policy promoted"
+    labels = [name.replace("_", " ") for name in lines] + [retrained_label, promoted_label]
+    right = 14 + 23 + max(svg.text_width(label, 10) for label in labels) + 8
+    canvas = svg.Canvas(min(svg.WIDEST, max(740.0, 300 + 30 * len(table))), 360, title)
     periods = table["period"].astype(str).tolist()
     served = [v for s in lines.values() for v in _finite(s)]
-    plot = _periods_plot(canvas, periods, served, right=230, top=58, y_label=f"served {metric}")
+    plot = _periods_plot(canvas, periods, served, right=right, top=58, y_label=f"served {metric}")
     x = list(range(len(table)))
     entries = []
     for name, values in lines.items():
@@ -357,8 +360,8 @@ def served_history(table: pd.DataFrame, metric: str) -> bytes:
         retrained = table["policy_retrained"].astype(int).to_numpy() == 1
         promoted = table["policy_promoted"].astype(int).to_numpy() == 1
         for mask, kind, label in (
-            (retrained & ~promoted, "hollow", "policy retrained, kept the champion"),
-            (promoted, "filled", "policy promoted"),
+            (retrained & ~promoted, "hollow", retrained_label),
+            (promoted, "filled", promoted_label),
         ):
             if mask.any():
                 for i in np.flatnonzero(mask):

@@ -11,6 +11,8 @@ from html import escape
 
 FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 CHAR_WIDTH = 6.2  # px per character at 11 px, to leave room for labels
+WIDEST = 1100.0  # widest canvas of a chart over periods: wider, the page would shrink its text
+SLANTED_GAP = 18.0  # least distance between slanted labels under an axis, so that they do not touch
 AXIS, GRID, MUTED = "#333", "#e6e6e6", "#555"
 BLUES = ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
 YELLOW_ORANGE_RED = [
@@ -200,8 +202,15 @@ class Plot:
         return self
 
     def x_labels(self, labels: Sequence[str], positions: Sequence[float], slant: bool) -> Plot:
-        """Category labels under the x axis, slanted when they would not fit side by side."""
-        for label, position in zip(labels, positions, strict=True):
+        """Category labels under the x axis, slanted when they would not fit side by side. Where
+        there are too many to stand apart, every k-th is written, counted back from the last."""
+        n = len(labels)
+        gap = abs(self.x(positions[-1]) - self.x(positions[0])) / (n - 1) if n > 1 else math.inf
+        least = SLANTED_GAP if slant else max(text_width(label) for label in labels) + 6
+        every = max(1, math.ceil(least / gap))
+        for k, (label, position) in enumerate(zip(labels, positions, strict=True)):
+            if (n - 1 - k) % every:
+                continue
             x = self.x(position)
             if slant:
                 y = self.bottom + 12
