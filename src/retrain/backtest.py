@@ -279,6 +279,10 @@ def step(
     return (trained if promoted else champion), row
 
 
+def _mean(values: list[float]) -> float:
+    return round(float(np.mean(values)), 6)
+
+
 def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     """Retrains and promotions after the first model, the served metric's mean and worst, and
     the rows every retrain trained on (the cost)."""
@@ -295,17 +299,25 @@ def summarise(rows: list[dict[str, Any]], metric: str) -> dict[str, Any]:
         "retrains": retrains,
         "promotions": promotions,
         "retrains_not_promoted": retrains - promotions,
-        f"mean_{metric}": round(float(np.mean(values)), 6) if values else None,
+        f"mean_{metric}": _mean(values) if values else None,
         f"worst_{metric}": round(float(np.min(values)), 6) if values else None,
         "rows_trained": sum(r["rows_trained"] for r in rows),
         "batches_served": len(values),
     }
 
 
-def against_schedules(summary: dict[str, Any], policies: list[Policy], metric: str) -> dict[str, Any]:
+def against_schedules(
+    summary: dict[str, Any],
+    policies: list[Policy],
+    metric: str,
+    *,
+    served: dict[str, list[float | None]] | None = None,
+) -> dict[str, Any]:
     """Whether the params policy dominates the best fixed schedule (every k batches, for each k
     in backtest.every_k): the schedule of highest mean served metric, fewer retrains breaking a
-    tie. Dominating it means a mean served metric no lower, with fewer retrains."""
+    tie. Dominating it means a model in production on every batch the schedule served one, a
+    mean served metric no lower on those batches, and fewer retrains. `served`: each policy's
+    metric per batch, None where it had no model in production (or the batch no labels)."""
     key = f"mean_{metric}"
     schedules = [p.name for p in policies if p.kind == "every_k" and summary[p.name][key] is not None]
     mine = summary["policy"]
@@ -317,11 +329,22 @@ def against_schedules(summary: dict[str, Any], policies: list[Policy], metric: s
         }
     best = max(schedules, key=lambda n: (summary[n][key], -summary[n]["retrains"]))
     theirs = summary[best]
-    dominates = mine[key] >= theirs[key] and mine["retrains"] < theirs["retrains"]
+    ours, their_mean, missed, common = mine[key], theirs[key], 0, ""
+    if served is not None:
+        pairs = [(a, b) for a, b in zip(served["policy"], served[best], strict=True) if b is not None]
+        both = [(a, b) for a, b in pairs if a is not None]
+        missed = len(pairs) - len(both)
+        if missed and both:
+            ours, their_mean = _mean([a for a, _ in both]), _mean([b for _, b in both])
+            common = (
+                f" it had no model in production for {missed} of the {len(pairs)} batches the "
+                f"schedule served; on the {len(both)} both served,"
+            )
+    dominates = not missed and ours >= their_mean and mine["retrains"] < theirs["retrains"]
     verb = "dominates" if dominates else "does not dominate"
     line = (
         f"The params policy {verb} the best fixed schedule ({best.replace('_', ' ')} "
-        f"batches): mean served {metric} {mine[key]:.4f} against {theirs[key]:.4f}, with "
+        f"batches):{common} mean served {metric} {ours:.4f} against {their_mean:.4f}, with "
         f"{mine['retrains']} retrains against {theirs['retrains']}."
     )
     return {"best_schedule": best, "dominates_best_schedule": dominates, "line": line}
@@ -551,7 +574,11 @@ def replay(
         values["gap_to_every_batch"] = (
             None if mine is None or reference is None else round(mine - reference, 6)
         )
-    schedules = against_schedules(summary, policies, metric)
+    per_batch = {
+        name: [r["served"].get(metric) if r["served"] else None for r in rows]
+        for name, rows in results.items()
+    }
+    schedules = against_schedules(summary, policies, metric, served=per_batch)
     kept = {s: c for s, c in history.items() if s >= len(batches) - CHECKPOINT_STEPS}
     models = {str(c.pointer["md5"]): c for named in kept.values() for c in named.values() if c}
     files: dict[str, bytes] = {}

@@ -165,6 +165,20 @@ def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedu
     assert not lower["dominates_best_schedule"]
     same_mean = against_schedules(summary((2, 0.8), (5, 0.79), (2, 0.79)), policies, "roc_auc")
     assert same_mean["best_schedule"] == "every_3"  # the same mean with fewer retrains
+    # a policy with no model in production for a batch the schedule served does not dominate it,
+    # and the means are compared on the batches both served
+    served = {"policy": [None, None, 0.9, 0.7], "every_2": [None, 0.5, 0.8, 0.78], "every_3": [None] * 4}
+    gap = against_schedules(summary((1, 0.80), (5, 0.69), (3, 0.6)), policies, "roc_auc", served=served)
+    assert not gap["dominates_best_schedule"]
+    assert (
+        "no model in production for 1 of the 3 batches the schedule served; on the 2 both served"
+        in gap["line"]
+    )
+    assert "mean served roc_auc 0.8000 against 0.7900" in gap["line"]
+    full = {**served, "policy": [None, 0.6, 0.9, 0.7]}
+    assert against_schedules(summary((1, 0.73), (5, 0.69), (3, 0.6)), policies, "roc_auc", served=full)[
+        "dominates_best_schedule"
+    ]
 
 
 def test_a_replay_resumed_from_its_checkpoint_equals_a_replay_from_the_start(settings, toy_history, tmp_path):
