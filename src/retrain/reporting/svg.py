@@ -203,11 +203,10 @@ class Plot:
 
     def x_labels(self, labels: Sequence[str], positions: Sequence[float], slant: bool) -> Plot:
         """Category labels under the x axis, slanted when they would not fit side by side. Where
-        there are too many to stand apart, every k-th is written, counted back from the last."""
+        slanted ones are too many to stand apart, every k-th is written, counted back from the last."""
         n = len(labels)
         gap = abs(self.x(positions[-1]) - self.x(positions[0])) / (n - 1) if n > 1 else math.inf
-        least = SLANTED_GAP if slant else max(text_width(label) for label in labels) + 6
-        every = max(1, math.ceil(least / gap))
+        every = max(1, math.ceil(SLANTED_GAP / gap)) if slant else 1
         for k, (label, position) in enumerate(zip(labels, positions, strict=True)):
             if (n - 1 - k) % every:
                 continue
