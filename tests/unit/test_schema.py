@@ -145,6 +145,12 @@ def test_a_weekly_file_named_by_another_day_of_its_week_is_told_the_first_day():
     ):
         parse_period("2025-07-02", "W", "data/raw/2025-07-02.csv")
     assert str(parse_period("2025-07-01", "W-MON", "f") + 1) == "2025-07-08/2025-07-14"
+    # the params model checks the grammar only (without pandas); what pandas refuses beyond it
+    # is one params error where the first period is read, not a traceback
+    with pytest.raises(
+        DataError, match=r"^params.yaml: schema.period 'M-SUN' is not a pandas period frequency"
+    ):
+        parse_period("2025-07", "M-SUN", "data/raw/2025-07.csv")
 
 
 def test_duplicated_ids_keep_the_last_row_or_fail_by_policy(toy_schema):

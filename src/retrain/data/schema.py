@@ -17,6 +17,7 @@ from retrain.data.contract import PERIOD as PERIOD
 from retrain.data.contract import CleaningPolicy as CleaningPolicy
 from retrain.data.contract import Schema as Schema
 from retrain.errors import DataError
+from retrain.params import FREQUENCY_EXAMPLES
 
 if TYPE_CHECKING:
     from retrain.engine.rows import FrameRows
@@ -91,13 +92,19 @@ def period_name(period: pd.Period) -> str:
 def parse_period(name: str, freq: str, source: str) -> pd.Period:
     """The period a name spells exactly ('2025-07' for monthly data); else one DataError."""
     try:
+        example = pd.Period("2025-07-01", freq=freq)
+    except ValueError:
+        raise DataError(
+            f"params.yaml: schema.period {freq!r} is not a pandas period frequency ({FREQUENCY_EXAMPLES})"
+        ) from None
+    try:
         period = pd.Period(name, freq=freq)
     except (ValueError, TypeError):
         period = None
     if period is None or period_name(period) != name:
         what = "value" if source.startswith("--") else "file name"
         expected = (
-            f"a name like {period_name(pd.Period('2025-07-01', freq=freq))!r}"
+            f"a name like {period_name(example)!r}"
             if period is None
             else f"{period_name(period)!r} for the period holding {name!r}"
         )
