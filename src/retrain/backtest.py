@@ -521,11 +521,15 @@ def replay(
     metric: str,
     progress: Callable[[str], None] | None = None,
     checkpoint: Checkpoint | None = None,
+    cache: ModelCache | None = None,
 ) -> dict[str, Any]:
     """Per-batch rows and summary metrics for every policy, on identical batches. With a
     checkpoint of the same settings whose batches are a prefix of these, the replay resumes
-    after its last matching step and gives what a replay from the first batch gives."""
-    cache = ModelCache(
+    after its last matching step and gives what a replay from the first batch gives. A `cache`
+    given keeps the models trained, for a caller that scores them afterwards (retrain.oracle)."""
+    if cache is None:
+        cache = ModelCache({})
+    cache.files.update(
         {
             name.removesuffix(".skops"): data
             for name, data in (checkpoint.files if checkpoint else {}).items()
