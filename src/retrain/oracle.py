@@ -62,10 +62,10 @@ def best_retrains(scores: Scores, periods: list[str], budget: int) -> Hindsight:
     """The batches to retrain at, at most `budget` of them after the first model, that maximise
     the mean served metric; a retrain at batch u serves from batch u + 1, as in the backtest."""
     n = len(scores)
-    trained = [s for s in range(n) if any(v is not None for v in scores[s])]
+    trained = {s for s in range(n) if any(v is not None for v in scores[s])}
     if not trained:
         return Hindsight(budget, 0, None, [])
-    first = trained[0]
+    first = min(trained)
     value = np.full((budget + 1, n), -np.inf)
     value[0, first] = 0.0
     parent = np.full((budget + 1, n), -1, dtype=np.int64)
