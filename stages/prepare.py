@@ -1,7 +1,7 @@
 """Stage prepare: validate and clean every batch; write newest, labelled, train and holdout.
 
 With RETRAIN_ENGINE=dask the batches are read, validated and cleaned by partition on a Dask
-cluster; the stage holds the sampled rows and one partition at a time of the newest batch."""
+cluster; the stage holds the sampled rows and one row group at a time of the newest batch."""
 
 from retrain.data import files
 from retrain.data.schema import CleaningPolicy, Schema

@@ -121,16 +121,20 @@ def toy_history(tmp_path):
     return paths
 
 
-def test_prepare_on_two_workers_gives_the_in_process_batches_samples_and_bytes(cluster, tmp_path):
+def test_prepare_on_two_workers_gives_the_in_process_batches_samples_and_bytes(
+    cluster, tmp_path, monkeypatch
+):
     """read_batch and split on partitions read by the workers: the same rows, the same
     duplicates dropped, the same holdout cut among rows sharing a timestamp, the same sampled
-    training and labelled rows, and the newest batch written to the same bytes."""
+    training and labelled rows, and the newest batch written to the same bytes, in row groups
+    that span partitions."""
     from retrain.data import files
     from retrain.data.schema import CleaningPolicy, Schema, read_batch
     from retrain.data.splits import WindowPolicy, split
     from retrain.engine.batches import read_partitioned_batch, write_batch
 
     _, client = cluster
+    monkeypatch.setattr(files, "ROW_GROUP_ROWS", 256)
     toy, cleaning = Schema.from_params(TOY), CleaningPolicy()
     policy = WindowPolicy(
         kind="all", holdout_fraction=0.4, max_train_rows=1000, max_labelled_rows=900, seed=3
@@ -158,6 +162,8 @@ def test_prepare_on_two_workers_gives_the_in_process_batches_samples_and_bytes(c
         write_batch(tmp_path / "dask.parquet", a.newest_batch)
         files.write_parquet(tmp_path / "local.parquet", b.newest)
         assert (tmp_path / "dask.parquet").read_bytes() == (tmp_path / "local.parquet").read_bytes()
+        groups = pq.ParquetFile(tmp_path / "dask.parquet").metadata
+        assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [256] * 5 + [220]
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,7 @@ def test_a_csv_row_with_fewer_fields_than_the_header_is_refused(tmp_path, text, 
 
 @pytest.mark.parametrize("sizes", [[2500], [999, 1, 1000, 1500], [3000, 0, 7]])
 def test_a_file_written_in_parts_has_the_bytes_of_the_whole_frame(tmp_path, monkeypatch, sizes):
-    """write_parquet_frames cuts row groups where write_parquet does, whatever the parts."""
+    """write_parquet_tables cuts row groups where write_parquet does, whatever the parts."""
     import numpy as np
     import pandas as pd
 
@@ -184,7 +184,7 @@ def test_a_file_written_in_parts_has_the_bytes_of_the_whole_frame(tmp_path, monk
     )
     starts = np.cumsum([0, *sizes])
     parts = (whole.iloc[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True))
-    files.write_parquet_frames(tmp_path / "parts.parquet", parts, {"k": "v"})
+    files.write_parquet_tables(tmp_path / "parts.parquet", (files.arrow_table(p, {"k": "v"}) for p in parts))
     files.write_parquet(tmp_path / "whole.parquet", whole, {"k": "v"})
     assert (tmp_path / "parts.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
     assert pq_row_groups(tmp_path / "whole.parquet") == [1000] * (n // 1000) + [n % 1000] * (n % 1000 > 0)

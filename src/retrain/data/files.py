@@ -139,7 +139,9 @@ def write_text(path: str | Path, text: str) -> None:
 ROW_GROUP_ROWS = 256 * 1024
 
 
-def _arrow(df: pd.DataFrame, metadata: dict[str, str] | None) -> Any:
+def arrow_table(df: pd.DataFrame, metadata: dict[str, str] | None = None) -> Any:
+    """The frame as the Arrow table every Parquet writer here writes: no index, the given
+    schema metadata."""
     import pyarrow as pa
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
@@ -152,15 +154,14 @@ def parquet_bytes(df: pd.DataFrame, metadata: dict[str, str] | None = None) -> b
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
-    pq.write_table(_arrow(df, metadata), sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    pq.write_table(arrow_table(df, metadata), sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
     return sink.getvalue().to_pybytes()
 
 
-def write_parquet_frames(
-    path: str | Path, frames: Iterable[pd.DataFrame], metadata: dict[str, str] | None = None
-) -> None:
-    """The frames laid end to end as one Parquet file, taken one at a time: the same row groups,
-    hence the same bytes, as write_parquet of their concatenation; written atomically."""
+def write_parquet_tables(path: str | Path, tables: Iterable[Any]) -> None:
+    """Arrow tables (arrow_table of frames) laid end to end as one Parquet file, taken one at a
+    time: the same row groups, hence the same bytes, as write_parquet of the frames'
+    concatenation; written atomically. Tables of ROW_GROUP_ROWS rows are written as they come."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -170,16 +171,18 @@ def write_parquet_frames(
     os.close(fd)
     try:
         writer, pending, held = None, [], 0
-        for frame in frames:
-            table = _arrow(frame, metadata)
+        for table in tables:
             writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
             pending.append(table)
             held += len(table)
             while held >= ROW_GROUP_ROWS:
-                rows = pa.concat_tables(pending)
-                group = rows.slice(0, ROW_GROUP_ROWS).combine_chunks()
-                writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
-                pending, held = [rows.slice(ROW_GROUP_ROWS)], held - ROW_GROUP_ROWS
+                rows = pending[0] if len(pending) == 1 else pa.concat_tables(pending)
+                writer.write_table(
+                    rows.slice(0, ROW_GROUP_ROWS).combine_chunks(), row_group_size=ROW_GROUP_ROWS
+                )
+                held -= ROW_GROUP_ROWS
+                pending = [rows.slice(ROW_GROUP_ROWS)] if held else []
+            table = rows = None  # hold nothing written while the next table arrives
         if writer is None:
             raise DataError(f"{path}: nothing to write")
         if held:

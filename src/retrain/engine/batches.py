@@ -195,6 +195,26 @@ def read_scratch(part: ScratchPart, columns: list[str] | None = None) -> pd.Data
     return frame
 
 
+def scratch_rows(pieces: list[tuple[ScratchPart, int, int]]) -> Any:
+    """Rows start to stop of each cleaned partition without its dropped rows, laid end to end:
+    the Arrow table files.arrow_table makes of them, read as the worker wrote it (no frame)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    for part, start, stop in pieces:
+        table = pq.read_table(part.path)
+        if len(part.dropped):
+            keep = np.ones(table.num_rows, dtype=bool)
+            keep[part.dropped] = False
+            table = table.filter(keep)
+        tables.append(table.slice(start, stop - start))
+    group = pa.concat_tables(tables).replace_schema_metadata(None).combine_chunks()
+    del tables, table
+    release_cached_memory()
+    return group
+
+
 def ids_at(part: ScratchPart, positions: np.ndarray, id_column: str) -> list[str]:
     return read_scratch(part, [id_column])[id_column].iloc[positions].tolist()
 
@@ -222,7 +242,18 @@ def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -
     their position in the batch; the partition is read once for all of them."""
     frame = read_scratch(part)
     frame = frame.set_axis(pd.RangeIndex(first, first + len(frame)))
-    return [frame if rows is None else frame.take(rows) for rows in positions]
+    taken = [frame if rows is None else frame.take(rows) for rows in positions]
+    del frame
+    release_cached_memory()
+    return taken
+
+
+def release_cached_memory() -> None:
+    """Give the memory the Arrow pool keeps from freed buffers back to the system, so that a
+    worker's resident memory follows what its next task holds, not what its last one freed."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 @dataclass
@@ -302,10 +333,27 @@ class PartitionedBatch:
             out.append(frames[0] if len(frames) == 1 else pd.concat(frames))
         return out
 
-    def frames(self) -> Iterator[pd.DataFrame]:
-        """The partitions' rows, one partition at a time, in order."""
-        for part in self.parts:
-            yield self.client.submit(read_scratch, part, pure=False).result()
+    def row_groups(self, rows: int) -> Iterator[Any]:
+        """The batch's rows as files.arrow_table in groups of `rows` (the last one shorter), in
+        order: a worker builds each group from the partitions it spans, the next one while the
+        stage takes this one, so the stage holds a group at a time and never a frame."""
+        starts = np.cumsum([0, *self.sizes]).tolist()
+
+        def group(first: int) -> Any:
+            last = min(first + rows, self.rows)
+            spans = zip(self.parts, starts[:-1], starts[1:], strict=True)
+            pieces = [
+                (part, max(first - a, 0), min(last, b) - a) for part, a, b in spans if a < last and b > first
+            ]
+            return self.client.submit(scratch_rows, pieces or [(self.parts[0], 0, 0)], pure=False)
+
+        firsts = range(0, max(self.rows, 1), rows)
+        ahead = group(firsts[0])
+        for first in firsts[1:]:
+            current, ahead = ahead, group(first)
+            yield current.result()
+            del current
+        yield ahead.result()
 
 
 @dataclass(frozen=True)
@@ -451,6 +499,6 @@ def batch_reader(
 def write_batch(path: str | Path, batch: ValidatedBatch) -> None:
     """The whole batch as one Parquet file, the same bytes from either engine."""
     if isinstance(batch, PartitionedBatch):
-        files.write_parquet_frames(path, batch.frames())
+        files.write_parquet_tables(path, batch.row_groups(files.ROW_GROUP_ROWS))
     else:
         files.write_parquet(path, batch.take(None))
