@@ -32,16 +32,18 @@ def main() -> None:
                 "%s: %d rows, %s", batch.source, batch.rows, "labelled" if batch.labelled else "no labels"
             )
         result = split(batches, schema, policy, files=len(paths))
-        write_batch(f"{OUT}/newest.parquet", result.newest_batch)
-    summary = result.summary
-    if summary["newest_labelled"] and summary["labelled_rows"] == summary["newest_rows"]:
-        labelled = files.read_bytes(f"{OUT}/newest.parquet")  # the same rows: the same bytes
-    else:
-        labelled = files.parquet_bytes(result.newest_labelled)
-    files.atomic_write_bytes(f"{OUT}/labelled.parquet", labelled)
-    del labelled
-    files.write_parquet(f"{OUT}/train.parquet", result.train)
-    files.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
+        summary, newest = result.summary, result.newest_batch
+        del batches
+        # the samples are written and let go first: the stage holds none while it writes the newest batch
+        files.write_parquet(f"{OUT}/train.parquet", result.train)
+        files.write_parquet(f"{OUT}/holdout.parquet", result.holdout)
+        same_rows = summary["newest_labelled"] and summary["labelled_rows"] == summary["newest_rows"]
+        if not same_rows:
+            files.atomic_write_bytes(f"{OUT}/labelled.parquet", files.parquet_bytes(result.newest_labelled))
+        del result
+        write_batch(f"{OUT}/newest.parquet", newest)
+    if same_rows:  # the same rows: the same bytes
+        files.atomic_write_bytes(f"{OUT}/labelled.parquet", files.read_bytes(f"{OUT}/newest.parquet"))
     files.write_json("reports/prepare.json", summary)
     log.info(
         "%d batches (%d read), newest %s (%d rows%s); train %d rows of %s..%s, holdout %d rows of %s",
