@@ -112,6 +112,12 @@ class ScratchPart:
     path: str
     dropped: np.ndarray
 
+    def kept(self, rows: int) -> np.ndarray:
+        """Which of the partition's `rows` rows are kept."""
+        keep = np.ones(rows, dtype=bool)
+        keep[self.dropped] = False
+        return keep
+
 
 @dataclass
 class PartitionFacts(RowChecks):
@@ -189,9 +195,7 @@ def read_scratch(part: ScratchPart, columns: list[str] | None = None) -> pd.Data
     """A cleaned partition without its dropped rows, in order."""
     frame = pd.read_parquet(part.path, columns=columns)
     if len(part.dropped):
-        keep = np.ones(len(frame), dtype=bool)
-        keep[part.dropped] = False
-        frame = frame.loc[keep].reset_index(drop=True)
+        frame = frame.loc[part.kept(len(frame))].reset_index(drop=True)
     return frame
 
 
@@ -205,9 +209,7 @@ def scratch_rows(pieces: list[tuple[ScratchPart, int, int]]) -> Any:
     for part, start, stop in pieces:
         table = pq.read_table(part.path)
         if len(part.dropped):
-            keep = np.ones(table.num_rows, dtype=bool)
-            keep[part.dropped] = False
-            table = table.filter(keep)
+            table = table.filter(part.kept(table.num_rows))
         tables.append(table.slice(start, stop - start))
     group = pa.concat_tables(tables).replace_schema_metadata(None).combine_chunks()
     del tables, table
