@@ -31,11 +31,13 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Set up logging for stage `name` and log how long its main took. Once it is done, what the
     stage built is left out of garbage collection (`gc.freeze`): the process is about to exit,
     and collecting a million-row stage's objects at exit took up to half a second. BLAS and
-    OpenMP threads are limited to RETRAIN_THREADS (execution.limited_threads) while it runs."""
+    OpenMP threads are limited to RETRAIN_THREADS (execution.limited_threads) while it runs.
+    A stage takes no arguments (`refuse_arguments`)."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            refuse_arguments(name, func.__globals__.get("__doc__"))
             logger = setup(name)
             return_freed_memory()
             start, before = time.perf_counter(), peak_rss_mb()
@@ -53,6 +55,21 @@ def logged(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return wrapper
 
     return wrap
+
+
+def refuse_arguments(name: str, doc: str | None) -> None:
+    """Stop before any work when a stage script is given arguments: its settings are params.yaml
+    and environment variables, so `python stages/NAME.py --help` prints what the stage does
+    (exit 0) and any other argument is an error (exit 2); neither reads or writes a file."""
+    given = sys.argv[1:]
+    if not given:
+        return
+    usage = f"usage: dvc repro {name}  (or python stages/{name}.py, with no arguments)"
+    if given in (["-h"], ["--help"]):
+        print(f"{usage}\n\n{(doc or '').strip()}\n\nSettings: params.yaml; RETRAIN_* environment variables.")
+        raise SystemExit(0)
+    print(f"{usage}\nerror: stage {name} takes no arguments, got {' '.join(given)!r}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def return_freed_memory() -> None:

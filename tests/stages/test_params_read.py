@@ -1,6 +1,7 @@
 """Each stage reads exactly the params keys it declares, so `dvc repro` reruns what changed."""
 
 import runpy
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,7 @@ def test_stage_reads_exactly_its_declared_params(name, cold_start_repo, monkeypa
     seen: set[str] = set()
     data = yaml.safe_load((cold_start_repo.path / "params.yaml").read_text())
     monkeypatch.setattr(retrain.params, "load", lambda path="params.yaml": Recorder(data, seen))
+    monkeypatch.setattr(sys, "argv", [f"stages/{name}.py"])
     runpy.run_path(f"stages/{name}.py", run_name="__main__")
     declared = STAGES[name].get("params", [])
     leaves = {k for k in seen if not any(other.startswith(k + ".") for other in seen)}
