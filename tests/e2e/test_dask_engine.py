@@ -46,6 +46,34 @@ def test_the_cluster_is_two_worker_processes_on_loopback_tcp(cluster):
     assert 8787 not in {address.port for address in listening}  # no fixed port: clusters side by side
 
 
+def test_a_stage_s_local_workers_give_freed_buffers_back_to_the_system(monkeypatch):
+    """The workers of the cluster a stage starts allocate as the stage does (log.return_freed_memory):
+    a large buffer freed on a worker leaves its resident memory, so the whole tree's peak
+    follows what the tasks hold, not what they held."""
+    from retrain.engine.cluster import dask_client
+
+    def rss_mb_after_a_freed_buffer() -> tuple[str, float, float]:
+        import psutil
+        import pyarrow as pa
+
+        me = psutil.Process()
+        before = me.memory_info().rss / 2**20
+        buffer = pa.allocate_buffer(300 * 2**20)
+        memoryview(buffer).cast("B")[::4096] = b"x" * len(range(0, buffer.size, 4096))  # touch each page
+        held = me.memory_info().rss / 2**20 - before
+        del buffer
+        return pa.default_memory_pool().backend_name, held, me.memory_info().rss / 2**20 - before
+
+    monkeypatch.setenv("RETRAIN_DASK_WORKERS", "2")
+    monkeypatch.delenv("RETRAIN_DASK_SCHEDULER", raising=False)
+    with dask_client() as client:
+        found = list(client.run(rss_mb_after_a_freed_buffer).values())
+    assert len(found) == 2
+    for pool, held, left in found:
+        assert pool == "system"
+        assert held > 250 and left < 20, (held, left)
+
+
 def toy_batch(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(

@@ -250,6 +250,20 @@ def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -
     return taken
 
 
+def trim_worker_memory() -> None:
+    """Give a worker's freed memory back to the system: Arrow's cache and the C library's heap
+    (Dask's advice for a worker's unmanaged memory), once the tasks of a phase are done."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    release_cached_memory()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def release_cached_memory() -> None:
     """Give the memory the Arrow pool keeps from freed buffers back to the system, so that a
     worker's resident memory follows what its next task holds, not what its last one freed."""
@@ -340,6 +354,7 @@ class PartitionedBatch:
         order: a worker builds each group from the partitions it spans, the next one while the
         stage takes this one, so the stage holds a group at a time and never a frame."""
         starts = np.cumsum([0, *self.sizes]).tolist()
+        self.client.run(trim_worker_memory)
 
         def group(first: int) -> Any:
             last = min(first + rows, self.rows)

@@ -173,6 +173,9 @@ def dask_client() -> Iterator[Client]:
             yield client
         return
     with local_cluster(dask_workers(), dask_memory_limit()) as cluster, Client(cluster) as client:
+        from retrain.log import return_freed_memory
+
+        client.run(return_freed_memory)
         yield client
 
 
