@@ -4,7 +4,7 @@ the result, so they are not params keys and changing them reruns no stage."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from retrain.errors import DataError
@@ -79,13 +79,19 @@ def one_malloc_arena_for_dask() -> None:
     crept up with the partitions. Nothing is done on a C library without mallopt."""
     if _engine_named() != "dask":  # an unknown name is refused later, by engine()
         return
+    mallopt = c_library("mallopt")
+    if mallopt:
+        mallopt(-8, 1)  # M_ARENA_MAX
+
+
+def c_library(function: str) -> Callable[..., int] | None:
+    """The C library's `function` (glibc's mallopt or malloc_trim), or None where it has none."""
     import ctypes
 
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        return getattr(ctypes.CDLL(None), function)
     except (OSError, AttributeError, TypeError):
-        return
-    mallopt(-8, 1)  # M_ARENA_MAX
+        return None
 
 
 def _engine_named() -> str:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from retrain.errors import DataError
-from retrain.execution import limited_threads
+from retrain.execution import c_library, limited_threads
 
 ENV = "RETRAIN_LOG_LEVEL"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -73,21 +73,19 @@ def refuse_arguments(name: str, doc: str | None) -> None:
 
 
 def return_freed_memory() -> None:
-    """Let a stage give large freed buffers back to the system at once, so that its peak
-    resident memory follows the data it holds: Arrow allocates through the C library instead of
-    its own pool (which keeps what it frees), and glibc maps each buffer of 4 MB or more on its
-    own (by default its threshold grows with use, up to 32 MB, and freed column-sized buffers
-    stay in the heap). Smaller allocations, such as a booster's per-iteration arrays, are left
-    alone. Results are unchanged."""
-    import ctypes
-
+    """Let a stage (or a worker of the local cluster it starts) give large freed buffers back to
+    the system at once, so that its peak resident memory follows the data it holds: Arrow
+    allocates through the C library instead of its own pool (which keeps what it frees), and
+    glibc maps each buffer of 4 MB or more on its own (by default its threshold grows with use,
+    up to 32 MB, and freed column-sized buffers stay in the heap). Smaller allocations, such as a
+    booster's per-iteration arrays, are left alone; a C library without mallopt keeps its
+    defaults. Results are unchanged."""
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, 4 * 2**20)  # -3 is M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc: its allocator keeps its defaults
+    mallopt = c_library("mallopt")
+    if mallopt:
+        mallopt(-3, 4 * 2**20)  # M_MMAP_THRESHOLD
 
 
 def peak_rss_mb() -> int:

@@ -35,6 +35,7 @@ from retrain.data.schema import (
 from retrain.data.splits import ValidatedBatch
 from retrain.engine.rows import local_positions
 from retrain.errors import DataError
+from retrain.execution import c_library
 from retrain.faults import checkpoint
 
 if TYPE_CHECKING:
@@ -253,15 +254,13 @@ def rows_at(part: ScratchPart, positions: list[np.ndarray | None], first: int) -
 def trim_worker_memory() -> None:
     """Give a worker's freed memory back to the system: Arrow's cache and the C library's heap
     (Dask's advice for a worker's unmanaged memory), once the tasks of a phase are done."""
-    import ctypes
     import gc
 
     gc.collect()
     release_cached_memory()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+    trim = c_library("malloc_trim")
+    if trim:
+        trim(0)
 
 
 def release_cached_memory() -> None:
