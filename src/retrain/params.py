@@ -323,7 +323,6 @@ class CompareParams(Section):
     guards: dict[Guarded, Annotated[Number, Field(ge=0)]] = {
         "brier": 0.01,
         "accuracy": 0.05,
-        "f1": 0.1,
         "recall_at_budget": 0.1,
     }
     minimums: dict[Metric, Number] = {"roc_auc": 0.7}

@@ -280,3 +280,38 @@ def test_the_recall_at_budget_guard_is_a_params_key_and_an_unknown_guard_is_refu
     }
     with pytest.raises(DataError, match="recall_at_budge"):
         ComparePolicy.from_params("roc_auc", {"guards": {"recall_at_budge": 0.1}})
+
+
+def test_the_default_guards_promote_a_better_ranking_challenger_that_flags_no_row_at_the_threshold():
+    """A challenger trained on periods of a lower positive rate scores every row below
+    metrics.threshold: its F1 there is 0 although it ranks far better and flags more churners
+    in the champion's alerts. F1 at a fixed threshold moves with the base rate, so it is no
+    default guard (it held the flights' first challengers for months: docs/params.md)."""
+    from retrain.monitor.comparison import compare
+    from tests.helpers import TOY
+
+    rng = np.random.default_rng(5)
+    y = np.r_[np.ones(100, dtype=int), np.zeros(300, dtype=int)]
+    champion = 0.1 + rng.random(400) * 0.35
+    champion[np.r_[0:30, 100:130]] = 0.5 + rng.random(60) * 0.2  # flags 60 rows, 30 of them churners
+    challenger = 0.05 + rng.random(400) * 0.2
+    challenger[0:100] += 0.1
+    schema = Schema.from_params(TOY)
+    holdout = pd.DataFrame(
+        {
+            schema.target: y,
+            schema.id: [f"c{i}" for i in range(400)],
+            schema.time: pd.Timestamp("2024-01-01"),
+            "_period": "2024-01",
+        }
+    )
+    scores = {"champion": champion, "challenger": challenger}
+    promotion, _ = compare(scores, holdout, schema, 0.5, ComparePolicy())
+    champ, chall = promotion["champion"], promotion["challenger"]
+    assert chall["f1"] == 0.0 < champ["f1"] - 0.1
+    assert chall["roc_auc"] > champ["roc_auc"] + 0.1 and chall["recall_at_budget"] > champ["recall_at_budget"]
+    assert promotion["promote"], promotion["reason"]
+    assert "f1" not in promotion["reason"]
+    with_f1 = ComparePolicy(guards={**ComparePolicy().guards, "f1": 0.1})
+    held, _ = compare(scores, holdout, schema, 0.5, with_f1)
+    assert not held["promote"] and "f1 0.3750 -> 0.0000" in held["reason"]
