@@ -125,6 +125,16 @@ def partition_rows() -> int | None:
     return _whole_number(PARTITION_ROWS)
 
 
+MMAP_THRESHOLD = "RETRAIN_MMAP_THRESHOLD_MB"
+
+
+def mmap_threshold_bytes() -> int:
+    """RETRAIN_MMAP_THRESHOLD_MB: a stage and its local workers map each buffer of this many MB
+    or more on its own, so that it leaves the process when freed (log.return_freed_memory); else
+    4. Lower holds less memory between tasks and costs time: each such buffer is new pages."""
+    return (_whole_number(MMAP_THRESHOLD) or 4) * 2**20
+
+
 def scheduler() -> str | None:
     """RETRAIN_DASK_SCHEDULER: the address of a running scheduler (tcp://host:8786); else the
     stage starts a local cluster."""

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from retrain.errors import DataError
-from retrain.execution import c_library, limited_threads
+from retrain.execution import c_library, limited_threads, mmap_threshold_bytes
 
 ENV = "RETRAIN_LOG_LEVEL"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -77,15 +77,16 @@ def return_freed_memory() -> None:
     the system at once, so that its peak resident memory follows the data it holds: Arrow
     allocates through the C library instead of its own pool (which keeps what it frees), and
     glibc maps each buffer of 4 MB or more on its own (by default its threshold grows with use,
-    up to 32 MB, and freed column-sized buffers stay in the heap). Smaller allocations, such as a
-    booster's per-iteration arrays, are left alone; a C library without mallopt keeps its
-    defaults. Results are unchanged."""
+    up to 32 MB, and freed column-sized buffers stay in the heap); RETRAIN_MMAP_THRESHOLD_MB
+    sets another size. Smaller allocations, such as a booster's per-iteration arrays, are left
+    alone; a C library without mallopt keeps its defaults. Results are unchanged."""
     import pyarrow as pa
 
+    threshold = mmap_threshold_bytes()
     pa.set_memory_pool(pa.system_memory_pool())
     mallopt = c_library("mallopt")
     if mallopt:
-        mallopt(-3, 4 * 2**20)  # M_MMAP_THRESHOLD
+        mallopt(-3, threshold)  # M_MMAP_THRESHOLD
 
 
 def peak_rss_mb() -> int:

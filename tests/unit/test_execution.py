@@ -89,6 +89,49 @@ def test_dask_settings_are_checked_before_any_work(monkeypatch, tmp_path):
             check()
 
 
+FRAGMENTED = """
+import numpy as np, psutil
+from retrain.log import return_freed_memory
+return_freed_memory()
+rss = lambda: psutil.Process().memory_info().rss / 2**20
+before = rss()
+big, small = [], []
+for _ in range(150):  # 2 MB buffers, each followed by a small one that stays
+    buffer = np.empty(2_000_000, dtype=np.uint8)
+    buffer[::4096] = 1
+    big.append(buffer)
+    small.append(np.ones(600, dtype=np.uint8))
+held = rss()
+del big
+print(before, held, rss())
+"""
+
+
+def test_the_mmap_threshold_is_an_execution_setting_that_returns_smaller_freed_buffers(monkeypatch):
+    """RETRAIN_MMAP_THRESHOLD_MB (default 4): with 1, freed 2 MB buffers leave the process even
+    where small allocations that stay sit between them; with the default they stay resident."""
+    from retrain import execution
+
+    monkeypatch.delenv("RETRAIN_MMAP_THRESHOLD_MB", raising=False)
+    assert execution.mmap_threshold_bytes() == 4 * 2**20
+    monkeypatch.setenv("RETRAIN_MMAP_THRESHOLD_MB", "1")
+    assert execution.mmap_threshold_bytes() == 2**20
+    monkeypatch.setenv("RETRAIN_MMAP_THRESHOLD_MB", "0.5")
+    with pytest.raises(DataError, match="^RETRAIN_MMAP_THRESHOLD_MB is '0.5', expected a whole number"):
+        execution.mmap_threshold_bytes()
+    if execution.c_library("mallopt") is None:
+        pytest.skip("this C library has no mallopt: the threshold cannot be set")
+    left = {}
+    for mb in ("1", "4"):
+        env = {**os.environ, "RETRAIN_MMAP_THRESHOLD_MB": mb}
+        run = subprocess.run([sys.executable, "-c", FRAGMENTED], env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        before, held, after = map(float, run.stdout.split())
+        assert held > before + 250
+        left[mb] = after - before
+    assert left["1"] < 30 and left["4"] > 250, left
+
+
 ARENAS = """
 import ctypes, threading
 import retrain  # noqa: F401

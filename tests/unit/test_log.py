@@ -1,10 +1,18 @@
 import logging
 import re
+import sys
 
 import pytest
 
 from retrain.errors import DataError
 from retrain.log import dvc_verbosity, level_from, logged
+
+
+@pytest.fixture(autouse=True)
+def run_as_a_stage_script(monkeypatch):
+    """A stage refuses arguments: run each `logged` main as `python stages/x.py` runs it, whatever
+    arguments pytest itself was given."""
+    monkeypatch.setattr(sys, "argv", ["stages/decide.py"])
 
 
 def test_level_names_are_case_blind_and_default_to_info():
