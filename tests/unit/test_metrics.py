@@ -238,9 +238,24 @@ def test_recall_at_alerts_shares_the_alerts_left_among_tied_rows():
     assert recall_at_alerts(np.zeros(6, dtype=int), p, 3) is None
 
 
+def toy_holdout(y: np.ndarray) -> tuple[Schema, pd.DataFrame]:
+    """The toy dataset's schema and a holdout of labels `y`, one period, one timestamp."""
+    from tests.helpers import TOY
+
+    schema = Schema.from_params(TOY)
+    holdout = pd.DataFrame(
+        {
+            schema.target: y,
+            schema.id: [f"c{i}" for i in range(len(y))],
+            schema.time: pd.Timestamp("2024-01-01"),
+            "_period": "2024-01",
+        }
+    )
+    return schema, holdout
+
+
 def test_the_recall_at_budget_guard_holds_a_challenger_that_catches_fewer_churners_in_the_same_alerts():
     from retrain.monitor.comparison import compare
-    from tests.helpers import TOY
 
     # 100 churners in 400 rows; the champion flags 50 (p >= 0.5): 45 churners, and ranks the
     # rest at random. The challenger's 50 highest hold 20 churners, but it ranks every other
@@ -252,15 +267,7 @@ def test_the_recall_at_budget_guard_holds_a_challenger_that_catches_fewer_churne
     challenger = rng.random(400) * 0.3
     challenger[20:100] = 0.3 + rng.random(80) * 0.3
     challenger[np.r_[0:20, 100:130]] = 0.6 + rng.random(50) * 0.4
-    schema = Schema.from_params(TOY)
-    holdout = pd.DataFrame(
-        {
-            schema.target: y,
-            schema.id: [f"c{i}" for i in range(400)],
-            schema.time: pd.Timestamp("2024-01-01"),
-            "_period": "2024-01",
-        }
-    )
+    schema, holdout = toy_holdout(y)
     policy = ComparePolicy(min_improvement=0.0, guards={"recall_at_budget": 0.05}, minimums={})
     promotion, _ = compare({"champion": champion, "challenger": challenger}, holdout, schema, 0.5, policy)
     champ, chall = promotion["champion"], promotion["challenger"]
@@ -288,7 +295,6 @@ def test_the_default_guards_promote_a_better_ranking_challenger_that_flags_no_ro
     in the champion's alerts. F1 at a fixed threshold moves with the base rate, so it is no
     default guard (it held the flights' first challengers for months: docs/params.md)."""
     from retrain.monitor.comparison import compare
-    from tests.helpers import TOY
 
     rng = np.random.default_rng(5)
     y = np.r_[np.ones(100, dtype=int), np.zeros(300, dtype=int)]
@@ -296,15 +302,7 @@ def test_the_default_guards_promote_a_better_ranking_challenger_that_flags_no_ro
     champion[np.r_[0:30, 100:130]] = 0.5 + rng.random(60) * 0.2  # flags 60 rows, 30 of them churners
     challenger = 0.05 + rng.random(400) * 0.2
     challenger[0:100] += 0.1
-    schema = Schema.from_params(TOY)
-    holdout = pd.DataFrame(
-        {
-            schema.target: y,
-            schema.id: [f"c{i}" for i in range(400)],
-            schema.time: pd.Timestamp("2024-01-01"),
-            "_period": "2024-01",
-        }
-    )
+    schema, holdout = toy_holdout(y)
     scores = {"champion": champion, "challenger": challenger}
     promotion, _ = compare(scores, holdout, schema, 0.5, ComparePolicy())
     champ, chall = promotion["champion"], promotion["challenger"]
