@@ -17,7 +17,9 @@ batches for each k of backtest.every_k). Prints one markdown table per history a
 verdict against the best schedule. Below each table, the hindsight oracle (retrain.oracle) for
 each retrain count a policy or schedule used: the most a replay could have served with that
 many retrains, had it known the future; it scores every model `every batch` trained on every
-later batch, which doubles the run: about 9 minutes in all (4.5 before the oracle).
+later batch, which doubles the run: about 9 minutes in all (4.5 before the oracle). From the
+same scores, each fixed schedule from each of its starts (every 3 batches counted from batch 0,
+1 or 2; the backtest's every_k starts at 0), to show how much of a schedule's mean is its start.
 """
 
 from __future__ import annotations
@@ -190,7 +192,7 @@ def flights(params: dict, folder: Path, cache: Path) -> dict:
 def table(raw: Path, params: dict, title: str) -> str:
     from retrain.backtest import BatchSource, ModelCache, Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
-    from retrain.oracle import best_retrains, every_batch_models, served_matrix
+    from retrain.oracle import best_retrains, every_batch_models, schedule_phases, served_matrix
 
     settings = Settings.from_params(params)
     cleaning = CleaningPolicy.from_params(params["prepare"]["cleaning"])
@@ -200,7 +202,8 @@ def table(raw: Path, params: dict, title: str) -> str:
     result = replay(
         batches, settings, policies_from(params["backtest"], tuning=tuning), "roc_auc", cache=cache
     )
-    scores = served_matrix(batches, settings, every_batch_models(result, cache), "roc_auc")
+    models = every_batch_models(result, cache)
+    scores = served_matrix(batches, settings, models, "roc_auc")
     lines = [
         f"{title} ({len(batches)} batches)",
         "",
@@ -224,6 +227,17 @@ def table(raw: Path, params: dict, title: str) -> str:
         lines.append(
             f"| oracle, at most {budget} (hindsight) | {oracle.retrains} | {oracle.retrains} | 0 | "
             f"{oracle.mean:.4f} | - | - | - | - |"
+        )
+    trained = [model is not None for model in models]
+    for k in params["backtest"]["every_k"]:
+        phases = schedule_phases(scores, trained, k)
+        starts = " / ".join(str(p.start) for p in phases)
+        lines.append(
+            f"| every {k}, started at batch {starts} | "
+            + " / ".join(str(p.retrains) for p in phases)
+            + " | - | - | "
+            + " / ".join("-" if p.mean is None else f"{p.mean:.4f}" for p in phases)
+            + " | - | - | - | - |"
         )
     return "\n".join([*lines, "", *backtest_lines(result, "roc_auc"), ""])
 

@@ -8,6 +8,11 @@ own `served`, and `best_retrains` picks, by dynamic programming, the batches to 
 maximise the mean served metric with at most a given number of retrains. What separates a policy
 from the oracle with as many retrains is what better timing could still gain; what separates a
 fixed schedule from it is what timing can gain at all on that history.
+
+`schedule_phases` scores each fixed schedule from the same matrix once per start: every k batches
+counted from batch p, for each p < k. The backtest's `every_k` is the start p = 0; a user who
+adopts a calendar starts it wherever the calendar falls, so the spread over starts is how much of
+a schedule's mean is where it happened to start.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ if TYPE_CHECKING:
     from retrain.registry.champion import Champion
 
 Scores = list[list[float | None]]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One start of a fixed schedule: retrains at every batch t with t % k == start."""
+
+    k: int
+    start: int
+    retrains: int
+    mean: float | None
 
 
 @dataclass(frozen=True)
@@ -92,3 +107,26 @@ def best_retrains(scores: Scores, periods: list[str], budget: int) -> Hindsight:
         mean=round(total / served, 6) if served else None,
         periods=[periods[u] for u in sorted(chosen)],
     )
+
+
+def schedule_phases(scores: Scores, trained: list[bool], k: int) -> list[Phase]:
+    """Every k batches from each start p < k, as the backtest replays `every_k` (p = 0): the first
+    model at the first batch that trains one, then a retrain at each batch t with t % k == p that
+    trains one (`trained`: where `every_batch` did), serving from t + 1; retrains counted after
+    the first batch, as `summarise` does."""
+    n = len(scores)
+    phases = []
+    for start in range(k):
+        model: int | None = None
+        served: list[float] = []
+        retrains = 0
+        for t in range(n):
+            value = None if model is None else scores[model][t]
+            if value is not None:
+                served.append(value)
+            if trained[t] and (model is None or t % k == start):
+                retrains += t >= 1
+                model = t
+        mean = round(float(np.mean(served)), 6) if served else None
+        phases.append(Phase(k=k, start=start, retrains=retrains, mean=mean))
+    return phases

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retrain.backtest import BatchSource, ModelCache, Policy, replay
-from retrain.oracle import best_retrains, every_batch_models, served_matrix
+from retrain.oracle import best_retrains, every_batch_models, schedule_phases, served_matrix
 from tests.unit.test_backtest import settings, toy_history  # noqa: F401  (fixtures)
 
 PERIODS = [f"2025-{m:02d}" for m in range(1, 9)]
@@ -69,3 +69,26 @@ def test_with_a_schedules_retrains_the_oracle_serves_at_least_the_schedule(setti
         summary = result["summary"][name]
         oracle = best_retrains(scores, batches.periods, summary["retrains"])
         assert oracle.mean >= summary["mean_roc_auc"] - 1e-6, name
+    trained = [row["retrain"] for row in every]
+    for k in (2, 3):
+        first = schedule_phases(scores, trained, k)[0]
+        summary = result["summary"][f"every_{k}"]
+        assert (first.retrains, first.mean) == (
+            summary["retrains"],
+            pytest.approx(summary["mean_roc_auc"], abs=1e-6),
+        )
+
+
+def test_a_schedule_is_scored_from_each_start_and_skips_batches_that_train_no_model():
+    # the model trained at batch s serves 0.9 if s is odd, else 0.6; batch 3 trains none (no labels)
+    n = 7
+    scores = [[(0.9 if s % 2 else 0.6) if u > s else None for u in range(n)] for s in range(n)]
+    trained = [True] * n
+    trained[3] = False
+    scores[3] = [None] * n
+    even, odd = schedule_phases(scores, trained, 2)
+    # from batch 0: retrains at 2, 4, 6; serves 0.6 everywhere
+    assert (even.start, even.retrains, even.mean) == (0, 3, pytest.approx(0.6))
+    # from batch 1: retrains at 1 and 5 (3 trained nothing): 0.6 on batch 1, then 0.9 on 2..6
+    assert (odd.start, odd.retrains, odd.mean) == (1, 2, pytest.approx((0.6 + 5 * 0.9) / 6))
+    assert [p.start for p in schedule_phases(scores, trained, 3)] == [0, 1, 2]
