@@ -1,5 +1,6 @@
 """Each stage reads exactly the params keys it declares, so `dvc repro` reruns what changed."""
 
+import contextlib
 import runpy
 import sys
 from collections.abc import Iterator
@@ -58,10 +59,15 @@ def cold_start_repo(tmp_path_factory):
     write_json(path / "models/champion.json", empty_pointer("churn-model"))
     run(["git", "init", "-q"], path)
     run(["retrain", "simulate", "--months", "3"], path)
-    repo = Repo(path)
-    for name in STAGES:
-        run(["python", f"stages/{name}.py"], path)
-    return repo
+    argv = sys.argv
+    try:
+        with contextlib.chdir(path):
+            for name in STAGES:
+                sys.argv = [f"stages/{name}.py"]
+                runpy.run_path(f"stages/{name}.py", run_name="__main__")
+    finally:
+        sys.argv = argv
+    return Repo(path)
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
