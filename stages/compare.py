@@ -83,7 +83,9 @@ def main() -> None:
     }
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema) for role in md5}
     verdict, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
-    verdict["as_of"] = files.read_json("reports/decision.json").get("as_of")
+    decision = files.read_json("reports/decision.json")
+    verdict["as_of"] = decision.get("as_of")
+    verdict["asked_by"] = list(decision.get("fired") or [])
     verdict["champion_version"] = pointer.get("version")
     verdict["challenger_md5"] = md5["challenger"]
     tuning = files.read_json(CHALLENGER / "metadata.json").get("tuning")

@@ -68,6 +68,7 @@ def main() -> None:
                 scored=scored,
                 most=most,
                 seed=seed,
+                window_rows=prepared.get("train_rows"),
             )
     files.write_json("reports/evaluation.json", record)
     files.write_json(

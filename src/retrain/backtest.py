@@ -220,6 +220,7 @@ def step(
             domain=settings.domain,
             most=settings.window.max_labelled_rows,
             seed=settings.window.seed,
+            window_rows=int(data.summary["train_rows"]),
         )
         decision = decide(record, settings.decide)
         baseline = record.get("baseline")
@@ -259,6 +260,7 @@ def step(
                 "champion_version": None if champion is None else champion.pointer["version"],
                 "challenger_md5": challenger.metadata["model_md5"],
                 "challenger_tuning": {"tuned": bool(tuning.get("tuned"))},
+                "asked_by": list(decision.get("fired") or []),
             },
             None if champion is None else champion.pointer.get("baseline"),
         )

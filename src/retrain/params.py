@@ -180,6 +180,7 @@ class AnsweredParams(Section):
             "performance",
             "performance_drop",
             "age",
+            "data_growth",
             "data_drift",
             "multivariate_drift",
             "concept_drift",
@@ -187,11 +188,15 @@ class AnsweredParams(Section):
             "estimated_performance",
             "schema_change",
         ]
-    ] = ["performance", "data_drift", "multivariate_drift", "label_shift"]
+    ] = ["performance", "data_growth", "data_drift", "multivariate_drift", "label_shift"]
 
 
 class AgeParams(Toggle):
     max_batches: Count = 12
+
+
+class DataGrowthParams(Toggle):
+    factor: Annotated[Number, Field(gt=1)] = 3
 
 
 class FeatureDriftParams(Toggle):
@@ -242,6 +247,7 @@ class DecideParams(Section):
     confirm: ConfirmParams = ConfirmParams()
     answered: AnsweredParams = AnsweredParams()
     age: AgeParams = AgeParams()
+    data_growth: DataGrowthParams = DataGrowthParams()
     data_drift: DataDriftParams = DataDriftParams()
     multivariate_drift: MultivariateDriftParams = MultivariateDriftParams()
     concept_drift: ShiftParams = ShiftParams()

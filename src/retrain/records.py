@@ -65,6 +65,7 @@ class Promotion(TypedDict):
     champion_md5: NotRequired[str | None]
     challenger_md5: NotRequired[str | None]
     challenger_tuning: NotRequired[dict[str, Any]]
+    asked_by: NotRequired[list[str]]  # the triggers that counted for the challenger's training
     locked: NotRequired[bool]
 
 
@@ -77,6 +78,7 @@ class Baseline(TypedDict):
     challenger_md5: str | None
     reason: str | None
     holds: int
+    asked_by: NotRequired[list[str]]
     challenger_tuned: NotRequired[bool]
 
 

@@ -59,6 +59,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(fi
     assert decision["retrain"] and decision["fired"] == ["cold_start"]
     assert repo.json("reports/promotion.json")["promote"]
     assert_holdout_is_honest(repo)
+    first_rows = repo.json("models/challenger/metadata.json")["window"]["rows"]
     assert "promoted churn-model v1.0.0" in repo.retrain("promote").stdout
     assert set(repo.tags()) == {"churn-model@v1.0.0", "churn-model#prod#1"}
     pointer = repo.json("models/champion.json")
@@ -80,6 +81,12 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(fi
     evaluation = repo.json("reports/evaluation.json")
     assert evaluation["labelled_period"] == "2025-04"
     assert evaluation["metrics"]["roc_auc"] >= 0.75
+    assert evaluation["data_growth"] == {
+        "champion_rows": first_rows,  # v1.0.0 learned from the first run's whole window
+        "window_rows": repo.json("reports/prepare.json")["train_rows"],
+    }
+    growth = next(t for t in repo.json("reports/decision.json")["triggers"] if t["name"] == "data_growth")
+    assert not growth["fired"] and growth["value"] < 1.5
     assert not repo.json("reports/decision.json")["retrain"]
     assert not repo.json("reports/promotion.json")["promote"]
     assert_holdout_is_honest(repo)

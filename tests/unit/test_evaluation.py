@@ -48,6 +48,17 @@ def test_champion_is_scored_only_on_rows_newer_than_its_training(toy_batch, toy_
     assert set(record["drift"]["features"]) == {"x1", "x2", "colour"}
 
 
+def test_data_growth_compares_the_window_with_the_rows_the_champion_trained_on(toy_batch, toy_schema):
+    first = split([toy_batch("2025-01", seed=1)], toy_schema, WindowPolicy())
+    champion = champion_from(first, toy_schema)
+    later = split([toy_batch(f"2025-0{m}", seed=m) for m in (1, 2, 3)], toy_schema, WindowPolicy())
+    window = int(later.summary["train_rows"])
+    record = evaluate(champion, later.newest_labelled, later.newest, toy_schema, 0.5, window_rows=window)
+    assert record["data_growth"] == {"champion_rows": len(first.train), "window_rows": window}
+    assert window >= 3 * len(first.train)
+    assert "data_growth" not in evaluate(champion, later.newest_labelled, later.newest, toy_schema, 0.5)
+
+
 def test_unlabelled_newest_batch_gets_drift_and_an_estimate(toy_batch, toy_schema):
     batches = [
         toy_batch("2025-01", seed=1),

@@ -110,6 +110,7 @@ def test_every_configured_trigger_is_listed_with_value_and_threshold():
         "performance_roc_auc",
         "performance_drop",
         "age",
+        "data_growth",
         "data_drift",
         "multivariate_drift",
         "concept_drift",
@@ -153,6 +154,28 @@ def test_small_batches_report_not_enough_data_instead_of_firing():
 def test_age_fires_past_the_limit():
     assert not decide(evaluation(age=3), PARAMS)["retrain"]
     assert decide(evaluation(age=4), PARAMS)["fired"] == ["age"]
+
+
+def grown(record, champion_rows, window_rows):
+    record["data_growth"] = {"champion_rows": champion_rows, "window_rows": window_rows}
+    return record
+
+
+def test_data_growth_fires_when_the_window_holds_factor_times_the_champions_rows():
+    quiet = by_name(decide(grown(evaluation(), 300, 800), PARAMS))["data_growth"]  # 2.67: the batch after
+    assert not quiet["fired"] and quiet["value"] == pytest.approx(2.6667) and quiet["threshold"] == 3
+    decision = decide(grown(evaluation(), 300, 900), PARAMS)
+    assert decision["retrain"] and decision["fired"] == ["data_growth"]
+    assert (
+        "900 rows, 3.00 times the 300 the champion v1.0.0 trained on"
+        in by_name(decision)["data_growth"]["detail"]
+    )
+    looser = {**PARAMS, "data_growth": {"enabled": True, "factor": 2}}
+    assert decide(grown(evaluation(), 300, 800), looser)["fired"] == ["data_growth"]
+    unknown = by_name(decide(evaluation(), PARAMS))["data_growth"]
+    assert not unknown["fired"] and unknown["value"] is None and "not known" in unknown["detail"]
+    with pytest.raises(DataError, match="factor"):
+        decide(evaluation(), {**PARAMS, "data_growth": {"enabled": True, "factor": 1}})
 
 
 def test_feature_drifts_only_with_effect_size_and_significance_after_correction():
@@ -401,3 +424,26 @@ def test_a_hold_restarts_the_age_count():
     aged = by_name(decide(record, PARAMS))["age"]
     assert aged["value"] == 2 and not aged["fired"] and "held against a challenger" in aged["detail"]
     assert by_name(decide(evaluation(age=9), PARAMS))["age"]["fired"]
+
+
+def test_data_growth_a_challenger_could_not_exploit_is_answered():
+    record = held(grown(evaluation(), 300, 1200), HELD, age=1)
+    growth = by_name(decide(record, PARAMS))["data_growth"]
+    assert growth["fired"] and not growth["counted"] and "answered in 2025-05" in growth["detail"]
+    assert decide(grown(evaluation(), 300, 1200), PARAMS)["fired"] == ["data_growth"]  # never held
+
+
+def test_a_challenger_only_data_growth_asked_for_answers_no_change_in_the_world():
+    params = {**PARAMS, "confirm": {**PARAMS["confirm"], "triggers": []}}
+    shifted = {"positive": 100}  # 0.50 against 0.25 held
+    for asked_by, label_counts in (
+        (["data_growth"], True),
+        (["data_growth", "label_shift"], False),
+        (None, False),  # a hold recorded before asked_by: answers every listed trigger
+    ):
+        record = held(grown(evaluation(**shifted), 300, 1200), HELD, age=1)
+        if asked_by is not None:
+            record["baseline"]["asked_by"] = asked_by
+        decision = by_name(decide(record, params))
+        assert not decision["data_growth"]["counted"]
+        assert decision["label_shift"]["counted"] is label_counts, asked_by

@@ -100,6 +100,7 @@ def champion_baseline(champion: Champion) -> dict[str, Any]:
             "estimated": None,
             "held": True,
             "holds": int(held.get("holds", 1)),
+            **({"asked_by": held["asked_by"]} if "asked_by" in held else {}),
             **({"challenger_tuned": held["challenger_tuned"]} if "challenger_tuned" in held else {}),
         }
     holdout = (champion.profile or {}).get("holdout") or {}
@@ -123,6 +124,7 @@ def evaluate(
     scored: pd.DataFrame | None = None,
     most: int | None = None,
     seed: int = 0,
+    window_rows: int | None = None,
 ) -> dict[str, Any]:
     """Everything decide needs, computed from the newest batch and the champion's profile only.
 
@@ -131,6 +133,7 @@ def evaluate(
     schema changes use the newest batch; estimated performance its labelled rows, or at most
     `most` of its rows (a seeded sample, as prepare keeps of a labelled batch) when unlabelled.
     The newest batch may live in partitions on a cluster (`Rows`); every statistic is the same.
+    `window_rows`: the rows a challenger trained now would learn from (prepare's train_rows).
     """
     newest = as_rows(newest)
     as_of = str(newest.take(np.arange(1), [PERIOD])[PERIOD].iloc[0])
@@ -163,6 +166,9 @@ def evaluate(
     if record["baseline"]["held"]:
         record["baseline"]["age"] = periods_between(str(record["baseline"]["period"]), as_of, schema.period)
     record["champion_age"] = periods_between(metadata["trained_through_period"], as_of, schema.period)
+    trained_rows = (metadata.get("window") or {}).get("rows")
+    if window_rows is not None and trained_rows:
+        record["data_growth"] = {"champion_rows": int(trained_rows), "window_rows": int(window_rows)}
     domain = domain or DomainCheck()
     drift = batch_drift(
         profile,

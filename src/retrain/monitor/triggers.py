@@ -215,7 +215,9 @@ def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict
     """Mark the listed triggers as not counted within `batches` batches after a challenger
     failed to beat the champion (a hold): the change they measure was answered by that
     challenger. Each further challenger that loses to the same champion doubles the span, and a
-    promotion ends it; a further significant fall (performance_drop, concept_drift) still counts."""
+    promotion ends it; a further significant fall (performance_drop, concept_drift) still counts.
+    A challenger that only data growth asked for answers data growth alone: more rows that did
+    not help say nothing about a change in the world."""
     baseline = evaluation.get("baseline") or {}
     since = baseline.get("age")
     if not baseline.get("held") or since is None:
@@ -224,7 +226,10 @@ def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict
     span = int(params["batches"]) * 2 ** (holds - 1)
     if since > span:
         return
+    grown_only = baseline.get("asked_by") == ["data_growth"]
     for key in params["triggers"]:
+        if grown_only and key != "data_growth":
+            continue
         result = named[key]
         if result["counted"]:
             result["counted"] = False
@@ -234,6 +239,29 @@ def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict
                 f"({holds} in a row; decide.answered.batches {params['batches']}"
                 f" doubled per loss: {span})"
             )
+
+
+def data_growth(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
+    """Fires when a challenger trained now would learn from at least `factor` times the rows the
+    champion learned from: typically a first model trained on a single batch, once the window
+    has filled. With batches of one size the batch right after a promotion brings at most 2.67
+    times (a batch's training part, then that batch whole and the next one's part), so the
+    default factor of 3 never fires there."""
+    factor = params["factor"]
+    growth = evaluation.get("data_growth")
+    if evaluation.get("champion") is None:
+        return _no_champion("data_growth", params, factor)
+    if not growth or not growth.get("champion_rows"):
+        return trigger(
+            "data_growth", params["enabled"], False, None, factor, "the window's training rows are not known"
+        )
+    now, then = int(growth["window_rows"]), int(growth["champion_rows"])
+    value = round(now / then, 4)
+    detail = (
+        f"a challenger would train on {now:,} rows, {value:.2f} times the {then:,} the champion "
+        f"{evaluation['champion']['version']} trained on (factor {factor})"
+    )
+    return trigger("data_growth", params["enabled"], value >= factor, value, factor, detail)
 
 
 def age(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
@@ -468,6 +496,7 @@ TRIGGERS = {
     "performance": performance,
     "performance_drop": performance_drop,
     "age": age,
+    "data_growth": data_growth,
     "data_drift": data_drift,
     "multivariate_drift": multivariate_drift,
     "concept_drift": concept_drift,

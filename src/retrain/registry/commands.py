@@ -322,6 +322,8 @@ def held_baseline(verdict: Promotion, previous: Baseline | None = None) -> Basel
         "reason": verdict.get("reason"),
         "holds": holds,
     }
+    if "asked_by" in verdict:
+        baseline["asked_by"] = list(verdict["asked_by"])
     if "challenger_tuning" in verdict:
         baseline["challenger_tuned"] = bool(verdict["challenger_tuning"]["tuned"])
     return baseline
