@@ -114,9 +114,11 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(fi
     pointer_before = (repo.path / "models/champion.json").read_bytes()
     tags_before = repo.tags()
     repo.repro()
-    assert repo.json("reports/decision.json")["retrain"]
+    asked = repo.json("reports/decision.json")
+    assert asked["retrain"]
     promotion = repo.json("reports/promotion.json")
     assert not promotion["promote"] and promotion["reason"].startswith("champion stays")
+    assert promotion["asked_by"] == asked["fired"] and asked["fired"]
     refused = repo.retrain("promote", check=False)
     assert refused.returncode == 3
     assert refused.stderr.count("\n") == 1 and "says not to promote" in refused.stderr
@@ -129,6 +131,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(fi
     pointer = repo.json("models/champion.json")
     assert pointer["version"] == "v1.1.0" and pointer["baseline"]["as_of"] == "2025-06"
     assert pointer["baseline"]["metrics"] == promotion["champion"]
+    assert pointer["baseline"]["asked_by"] == asked["fired"]  # what the losing challenger answered
     assert repo.tags() == tags_before
     assert "held as of 2025-06 already" in repo.retrain("hold").stdout
     repo.repro()

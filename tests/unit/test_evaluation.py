@@ -250,6 +250,11 @@ def test_a_held_baseline_replaces_the_holdout_score_for_that_version_only(toy_ba
     assert not champion_baseline(champion)["held"]
     assert held_baseline({**verdict, "promote": True}) is None
     assert held_baseline({**verdict, "challenger": None}) is None
+    assert "asked_by" not in record["baseline"]  # a verdict of before asked_by: answers every trigger
+    asked = held_baseline({**verdict, "asked_by": ["data_growth"]})
+    asked_champion = dataclasses.replace(champion, pointer={**champion.pointer, "baseline": asked})
+    passed_on = evaluate(asked_champion, data.newest_labelled, data.newest, toy_schema, 0.5)
+    assert passed_on["baseline"]["asked_by"] == ["data_growth"]
     again = held_baseline({**verdict, "as_of": "2025-04"}, baseline)
     assert baseline["holds"] == 1 and again["holds"] == 2
     twice = dataclasses.replace(champion, pointer={**champion.pointer, "baseline": again})
