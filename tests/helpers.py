@@ -220,7 +220,6 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
     stages' own functions, on every batch before it (the batch right after a promotion)."""
     from retrain.data.schema import Schema
     from retrain.data.splits import WindowPolicy, split
-    from retrain.model.modeling import load
     from retrain.model.training import TrainingSettings, train_challenger
     from retrain.monitor.evaluation import DomainCheck, evaluate
     from retrain.monitor.triggers import decide
@@ -241,7 +240,7 @@ def decisions_month_by_month(params: dict, batches: list, decide_params: dict | 
         )
         champion = Champion(
             {"version": "v1", "tag": "t", "commit": "c"},
-            load(trained.model_bytes),
+            trained.model,  # as the backtest does: predicts as load(trained.model_bytes) would
             trained.metadata,
             trained.profile,
             trained.reference,

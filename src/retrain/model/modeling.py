@@ -176,7 +176,7 @@ def dump(model: Pipeline) -> bytes:
     return _canonical(_skops_io().dumps(model))
 
 
-_OBJECT_ID = re.compile(r'(?<="__id__": )\d+|(?<=")\d+(?=\.npy")')
+_OBJECT_ID = re.compile(r'"__id__": (\d+)|"(\d+)\.npy"')
 
 
 def _canonical(data: bytes) -> bytes:
@@ -188,7 +188,13 @@ def _canonical(data: bytes) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(data))
     schema = source.read("schema.json").decode()
     numbers: dict[str, str] = {}
-    schema = _OBJECT_ID.sub(lambda m: numbers.setdefault(m[0], str(len(numbers))), schema)
+
+    def renumbered(match: re.Match[str]) -> str:
+        if match[1] is not None:
+            return f'"__id__": {numbers.setdefault(match[1], str(len(numbers)))}'
+        return f'"{numbers.setdefault(match[2], str(len(numbers)))}.npy"'
+
+    schema = _OBJECT_ID.sub(renumbered, schema)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         members = [("schema.json", schema.encode())] + sorted(
