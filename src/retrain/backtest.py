@@ -33,6 +33,7 @@ from retrain.data.files import (
 )
 from retrain.data.schema import Batch, Schema
 from retrain.data.splits import Split, ValidatedBatch, WindowPolicy, check_periods, split
+from retrain.model.metrics import NO_SKILL
 from retrain.model.modeling import load, predict_proba
 from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
 from retrain.model.training import Challenger, TrainingSettings, train_challenger
@@ -317,9 +318,12 @@ def against_schedules(
 ) -> dict[str, Any]:
     """Whether the params policy dominates the best fixed schedule (every k batches, for each k
     in backtest.every_k): the schedule of highest mean served metric, fewer retrains breaking a
-    tie. Dominating it means a model in production on every batch the schedule served one, a
-    mean served metric no lower on those batches, and fewer retrains. `served`: each policy's
-    metric per batch, None where it had no model in production (or the batch no labels)."""
+    tie. Dominating it means a mean served metric no lower on the batches the schedule served and
+    fewer retrains. A batch the schedule served and the policy had no model for counts as the
+    metric's no-skill score (`NO_SKILL`: ROC AUC 0.5, what ranking every row alike scores); for
+    a metric without one, the policy must have had a model on every such batch and the means are
+    compared on the batches both served. `served`: each policy's metric per batch, None where
+    it had no model in production (or the batch no labels)."""
     key = f"mean_{metric}"
     schedules = [p.name for p in policies if p.kind == "every_k" and summary[p.name][key] is not None]
     mine = summary["policy"]
@@ -331,18 +335,22 @@ def against_schedules(
         }
     best = max(schedules, key=lambda n: (summary[n][key], -summary[n]["retrains"]))
     theirs = summary[best]
-    ours, their_mean, missed, common = mine[key], theirs[key], 0, ""
+    ours, their_mean, unmatched, common = mine[key], theirs[key], 0, ""
     if served is not None:
         pairs = [(a, b) for a, b in zip(served["policy"], served[best], strict=True) if b is not None]
         both = [(a, b) for a, b in pairs if a is not None]
-        missed = len(pairs) - len(both)
-        if missed and both:
-            ours, their_mean = _mean([a for a, _ in both]), _mean([b for _, b in both])
-            common = (
-                f" it had no model in production for {missed} of the {len(pairs)} batches the "
-                f"schedule served; on the {len(both)} both served,"
-            )
-    dominates = not missed and ours >= their_mean and mine["retrains"] < theirs["retrains"]
+        missed, chance = len(pairs) - len(both), NO_SKILL.get(metric)
+        gap = f" it had no model in production for {missed} of the {len(pairs)} batches the schedule served"
+        if missed and chance is not None:
+            ours = _mean([chance if a is None else a for a, _ in pairs])
+            their_mean = _mean([b for _, b in pairs])
+            common = f"{gap}, counted as {chance} (every row ranked alike); on all {len(pairs)},"
+        elif missed:
+            unmatched = missed
+            if both:
+                ours, their_mean = _mean([a for a, _ in both]), _mean([b for _, b in both])
+                common = f"{gap}; on the {len(both)} both served,"
+    dominates = not unmatched and ours >= their_mean and mine["retrains"] < theirs["retrains"]
     verb = "dominates" if dominates else "does not dominate"
     line = (
         f"The params policy {verb} the best fixed schedule ({best.replace('_', ' ')} "

@@ -147,7 +147,7 @@ def test_policies_include_the_baselines_and_every_schedule():
             policies_from({"every_k": wrong})
 
 
-def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedule():
+def test_dominance_needs_no_lower_mean_and_fewer_retrains_and_a_gap_counts_as_no_skill():
     policies = policies_from({"every_k": [2, 3]})
 
     def summary(policy, every_2, every_3):
@@ -165,18 +165,36 @@ def test_dominance_needs_a_mean_no_lower_and_fewer_retrains_than_the_best_schedu
     assert not lower["dominates_best_schedule"]
     same_mean = against_schedules(summary((2, 0.8), (5, 0.79), (2, 0.79)), policies, "roc_auc")
     assert same_mean["best_schedule"] == "every_3"  # the same mean with fewer retrains
-    # a policy with no model in production for a batch the schedule served does not dominate it,
-    # and the means are compared on the batches both served
+    # a batch the schedule served and the policy had no model for counts as ROC AUC 0.5, what a
+    # model that ranks every row alike scores: against a schedule's model of no skill, no loss
     served = {"policy": [None, None, 0.9, 0.7], "every_2": [None, 0.5, 0.8, 0.78], "every_3": [None] * 4}
     gap = against_schedules(summary((1, 0.80), (5, 0.69), (3, 0.6)), policies, "roc_auc", served=served)
-    assert not gap["dominates_best_schedule"]
+    assert gap["dominates_best_schedule"]
     assert (
-        "no model in production for 1 of the 3 batches the schedule served; on the 2 both served"
-        in gap["line"]
+        "no model in production for 1 of the 3 batches the schedule served, counted as 0.5 "
+        "(every row ranked alike); on all 3, mean served roc_auc 0.7000 against 0.6933" in gap["line"]
     )
-    assert "mean served roc_auc 0.8000 against 0.7900" in gap["line"]
+    # against a schedule's model that ranked well there, the policy's gap costs it the lead
+    skilled = {**served, "every_2": [None, 0.7, 0.8, 0.78]}
+    lost = against_schedules(summary((1, 0.80), (5, 0.76), (3, 0.6)), policies, "roc_auc", served=skilled)
+    assert not lost["dominates_best_schedule"] and "0.7000 against 0.7600" in lost["line"]
+
+    # a metric without a no-skill score: the policy needs a model wherever the schedule had one,
+    # and the means are compared on the batches both served
+    def f1(policy, every_2):
+        return {
+            name: {"retrains": r, "mean_f1": m}
+            for name, (r, m) in {"policy": policy, "every_2": every_2}.items()
+        }
+
+    strict = against_schedules(f1((1, 0.80), (5, 0.69)), policies_from({"every_k": [2]}), "f1", served=served)
+    assert not strict["dominates_best_schedule"]
+    assert (
+        "no model in production for 1 of the 3 batches the schedule served; on the 2 both served, "
+        "mean served f1 0.8000 against 0.7900" in strict["line"]
+    )
     full = {**served, "policy": [None, 0.6, 0.9, 0.7]}
-    assert against_schedules(summary((1, 0.73), (5, 0.69), (3, 0.6)), policies, "roc_auc", served=full)[
+    assert against_schedules(f1((1, 0.73), (5, 0.69)), policies_from({"every_k": [2]}), "f1", served=full)[
         "dominates_best_schedule"
     ]
 

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 
 LOWER_IS_BETTER = frozenset({"brier"})
+# What a model that gives every row the same score gets, where that does not depend on the rows:
+# without a model in production nobody is ranked, which is no better than such a model.
+NO_SKILL = {"roc_auc": 0.5}
 
 
 def threshold_counts(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
