@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -302,6 +304,17 @@ def table(raw: Path, params: dict, title: str) -> str:
     return "\n".join([*lines, "", *backtest_lines(result, "roc_auc"), ""])
 
 
+REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
+    "rainfall": rainfall,
+    "electricity": functools.partial(electricity, period="M"),
+    "electricity-weekly": functools.partial(electricity, period="W"),
+    "flights": flights,
+    "gss": gss,
+    "stops": stops,
+    "nls": nls,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--months", type=int, default=36)
@@ -341,25 +354,10 @@ def main() -> None:
             folder = Path(work) / name
             history(params, scenarios, folder, args.months, args.rows)
             print(table(folder, params, name))
-        if not args.only or "rainfall" in args.only:
-            folder = Path(work) / "rainfall"
-            print(table(folder, rainfall(copy.deepcopy(params), folder, args.cache), "rainfall"))
-        for name, period in (("electricity", "M"), ("electricity-weekly", "W")):
+        for name, write in REAL.items():
             if not args.only or name in args.only:
                 folder = Path(work) / name
-                print(table(folder, electricity(copy.deepcopy(params), folder, args.cache, period), name))
-        if not args.only or "flights" in args.only:
-            folder = Path(work) / "flights"
-            print(table(folder, flights(copy.deepcopy(params), folder, args.cache), "flights"))
-        if not args.only or "gss" in args.only:
-            folder = Path(work) / "gss"
-            print(table(folder, gss(copy.deepcopy(params), folder, args.cache), "gss"))
-        if not args.only or "stops" in args.only:
-            folder = Path(work) / "stops"
-            print(table(folder, stops(copy.deepcopy(params), folder, args.cache), "stops"))
-        if not args.only or "nls" in args.only:
-            folder = Path(work) / "nls"
-            print(table(folder, nls(copy.deepcopy(params), folder, args.cache), "nls"))
+                print(table(folder, write(copy.deepcopy(params), folder, args.cache), name))
 
 
 if __name__ == "__main__":
