@@ -23,6 +23,8 @@ many retrains, had it known the future; it scores every model `every batch` trai
 later batch, which doubles the run: about 9 minutes in all (4.5 before the oracle). From the
 same scores, each fixed schedule from each of its starts (every 3 batches counted from batch 0,
 1 or 2; the backtest's every_k starts at 0), to show how much of a schedule's mean is its start.
+Last, the batches right after a promotion on which the policy retrained, with the triggers that
+asked.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import copy
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import sys
@@ -307,6 +310,14 @@ def table(raw: Path, params: dict, title: str) -> str:
             + " / ".join("-" if p.mean is None else f"{p.mean:.4f}" for p in phases)
             + " | - | - | - | - |"
         )
+    rows = result["batches"]["policy"]
+    after = [row for before, row in itertools.pairwise(rows) if before["promoted"] and row["retrain"]]
+    fired = "; ".join(f"{row['period']}: {', '.join(row['fired']) or 'forced'}" for row in after)
+    lines += [
+        "",
+        f"The policy retrained on the batch right after {len(after)} of its "
+        f"{sum(row['promoted'] for row in rows)} promotions" + (f" ({fired})" if after else ""),
+    ]
     return "\n".join([*lines, "", *backtest_lines(result, "roc_auc"), ""])
 
 

@@ -3,6 +3,7 @@ import pytest
 from retrain.errors import DataError
 from retrain.monitor.triggers import decide
 from retrain.reporting.markdown import summary_markdown
+from retrain.reporting.words import trigger_state
 
 PARAMS = {
     "rule": "any",
@@ -387,6 +388,7 @@ def test_a_shift_a_challenger_failed_to_exploit_is_answered_for_the_span():
     assert label["fired"] and not label["counted"] and not within["retrain"]
     assert "answered in 2025-05, 4 batch(es) ago" in label["detail"]
     assert "answered by a challenger that lost" in within["reason"]
+    assert trigger_state(label) == "fired, not counted: answered by a challenger that lost"
     assert decide(held(evaluation(**shifted), HELD, age=5), params)["fired"] == ["label_shift"]
     twice = decide(held(evaluation(**shifted), HELD, age=5, holds=2), params)
     assert not twice["retrain"] and "2 in a row" in by_name(twice)["label_shift"]["detail"]
@@ -412,6 +414,7 @@ def test_a_threshold_a_challenger_could_not_reach_is_answered_until_a_further_fa
     decision = decide(record, PARAMS)
     perf = by_name(decision)["performance_roc_auc"]
     assert perf["fired"] and not perf["counted"] and "answered in 2025-05" in perf["detail"]
+    assert trigger_state(perf) == "fired, not counted: answered by a challenger that lost"
     assert not decision["retrain"]
     fresh = evaluation(roc_auc=0.69, baseline=0.70)  # not held: the threshold counts
     assert decide(fresh, PARAMS)["fired"] == ["performance_roc_auc"]

@@ -96,6 +96,7 @@ def performance(evaluation: dict[str, Any], params: dict[str, Any], min_rows: in
     before = (baseline.get("metrics") or {}).get(metric)
     if result["fired"] and baseline.get("held") and before is not None and _worse(metric, before, threshold):
         result["counted"] = False
+        result["answered"] = str(baseline.get("period"))
         result["detail"] += (
             f"; not counted: answered in {baseline.get('period')}, when a "
             f"challenger could not beat the champion's {metric} {before:.4f} "
@@ -233,6 +234,7 @@ def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict
         result = named[key]
         if result["counted"]:
             result["counted"] = False
+            result["answered"] = str(baseline["period"])
             result["detail"] += (
                 f"; not counted: answered in {baseline['period']}, {since} "
                 f"batch(es) ago, when a challenger could not beat the champion "
