@@ -9,8 +9,15 @@ from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.model.importance import permutation_importance
 from retrain.model.modeling import stored_scores
-from retrain.model.training import TrainingSettings, describe_challenger, fit_challenger, skipped_metadata
+from retrain.model.training import (
+    TrainingSettings,
+    describe_challenger,
+    fit_challenger,
+    one_label,
+    skipped_metadata,
+)
 from retrain.params import load, section
+from retrain.records import ModelMetadata
 
 OUT = Path("models/challenger")
 SCORES = "data/scored/holdout_challenger.parquet"
@@ -25,8 +32,7 @@ def main() -> None:
     schema = Schema.from_params(section(params, "schema"))
     shutil.rmtree(OUT, ignore_errors=True)
     if not decision["retrain"]:
-        files.write_parquet(SCORES, stored_scores([], [], schema))
-        files.write_json(OUT / "metadata.json", skipped_metadata(decision))
+        no_challenger(schema, skipped_metadata(decision))
         log.info("nothing to train (%s)", decision["reason"])
         return
     # scikit-learn is imported only when there is a model to fit (0.8 s less on other months)
@@ -39,6 +45,11 @@ def main() -> None:
     )
     baseline = files.read_json("reports/evaluation.json").get("baseline")
     train_rows = files.read_parquet("data/prepared/train.parquet")
+    why = one_label(train_rows, schema)
+    if why:
+        no_challenger(schema, skipped_metadata(decision, why))
+        log.warning("%s", why)
+        return
     log.info("read %d training rows; fitting %s", len(train_rows), settings.estimator)
     with timed(log, "fitted the challenger"):
         fitted = fit_challenger(train_rows, schema, settings, decision=decision, baseline=baseline)
@@ -73,6 +84,11 @@ def main() -> None:
         metadata["trained_through_period"],
         metadata["holdout"]["metrics"]["roc_auc"],
     )
+
+
+def no_challenger(schema: Schema, metadata: ModelMetadata) -> None:
+    files.write_parquet(SCORES, stored_scores([], [], schema))
+    files.write_json(OUT / "metadata.json", metadata)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from retrain.data.schema import CleaningPolicy, Schema, validate_batch
-from tests.helpers import ROOT, TOY, FirstRuns, Repo, create_repo, toy_raw
+from tests.helpers import ROOT, TOY, FirstRuns, Repo, create_repo, run, run_stages, toy_raw
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
@@ -69,3 +69,25 @@ def first_run_repo(first_runs, tmp_path):
         return first_runs.copy(tmp_path / "repo", params, months, promote)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cold_start_repo(tmp_path_factory) -> Repo:
+    """A folder (git, no DVC) after every stage of one cold start on three simulated months,
+    run in this process: every stage did all its work. Tests that change it work on a copy."""
+    import shutil
+
+    from retrain.data.files import write_json
+    from retrain.registry.champion import empty_pointer
+
+    path = tmp_path_factory.mktemp("cold-start") / "repo"
+    path.mkdir()
+    for rel in ["dvc.yaml", "params.yaml", "data/source/wa_churn.parquet"]:
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, path / rel)
+    shutil.copytree(ROOT / "stages", path / "stages")
+    write_json(path / "models/champion.json", empty_pointer("churn-model"))
+    run(["git", "init", "-q"], path)
+    run(["retrain", "simulate", "--months", "3"], path)
+    run_stages(path, list(yaml.safe_load((path / "dvc.yaml").read_text())["stages"]))
+    return Repo(path)

@@ -1,9 +1,11 @@
 """Shared test helpers: a toy dataset and temporary git + DVC repositories."""
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -156,6 +158,18 @@ class Repo:
 
     def tags(self) -> list[str]:
         return self.git("tag", "--list").split()
+
+
+def run_stages(path: Path, names: list[str]) -> None:
+    """Run these stage scripts in `path`, in this process, in order, as `dvc repro` runs them."""
+    argv = sys.argv
+    try:
+        with contextlib.chdir(path):
+            for name in names:
+                sys.argv = [f"stages/{name}.py"]
+                runpy.run_path(f"stages/{name}.py", run_name="__main__")
+    finally:
+        sys.argv = argv
 
 
 def ran_stages(output: str) -> set[str]:

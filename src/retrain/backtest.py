@@ -33,10 +33,11 @@ from retrain.data.files import (
 )
 from retrain.data.schema import Batch, Schema
 from retrain.data.splits import Split, ValidatedBatch, WindowPolicy, check_periods, split
+from retrain.errors import TooFewRows
 from retrain.model.metrics import NO_SKILL
 from retrain.model.modeling import load, predict_proba
 from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
-from retrain.model.training import Challenger, TrainingSettings, train_challenger
+from retrain.model.training import Challenger, TrainingSettings, one_label, train_challenger
 from retrain.model.tuning import TuneSettings, wanted
 from retrain.monitor.comparison import ComparePolicy, compare
 from retrain.monitor.evaluation import DomainCheck, evaluate
@@ -206,7 +207,10 @@ def step(
     quiet = {"retrain": False, "promoted": False, "fired": [], "unconfirmed": [], "rows_trained": 0}
     if not any(b.labelled for b in history):
         return champion, quiet
-    data = split(history, settings.schema, settings.window)
+    try:
+        data = split(history, settings.schema, settings.window)
+    except TooFewRows:  # too few labelled rows so far to train on: as before the first label
+        return champion, quiet
     as_of = history[-1].period
     decision = cast(Decision, {"as_of": as_of, "reason": "backtest", "triggers": []})
     baseline = None
@@ -239,7 +243,7 @@ def step(
         retrain = True
     else:
         retrain = champion is None or t % policy.k == 0
-    if not retrain:
+    if not retrain or one_label(data.train, settings.schema):
         return champion, quiet
     trained, challenger = cache.train(data, settings, decision, baseline, tune=policy.tune)
     tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {}) if policy.tune else {}

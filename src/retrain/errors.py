@@ -20,6 +20,10 @@ class DataError(RetrainError):
     """A batch or prepared file breaks the data contract."""
 
 
+class TooFewRows(DataError):
+    """The labelled rows so far cannot give both training rows and a holdout."""
+
+
 class RegistryError(RetrainError):
     """The champion pointer, a tag or a model's bytes are not what they should be."""
 

@@ -1,6 +1,5 @@
 """Each stage reads exactly the params keys it declares, so `dvc repro` reruns what changed."""
 
-import contextlib
 import runpy
 import sys
 from collections.abc import Iterator
@@ -39,35 +38,6 @@ class Recorder(dict):
 
 def covered(key: str, declared: list[str]) -> bool:
     return any(key == d or key.startswith(d + ".") for d in declared)
-
-
-@pytest.fixture(scope="module")
-def cold_start_repo(tmp_path_factory):
-    """A repository after one full cold-start run, when every stage does all its work."""
-    import shutil
-
-    from retrain.data.files import write_json
-    from retrain.registry.champion import empty_pointer
-    from tests.helpers import Repo, run
-
-    path = tmp_path_factory.mktemp("params") / "repo"
-    path.mkdir()
-    for rel in ["dvc.yaml", "params.yaml", "data/source/wa_churn.parquet"]:
-        (path / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, path / rel)
-    shutil.copytree(ROOT / "stages", path / "stages")
-    write_json(path / "models/champion.json", empty_pointer("churn-model"))
-    run(["git", "init", "-q"], path)
-    run(["retrain", "simulate", "--months", "3"], path)
-    argv = sys.argv
-    try:
-        with contextlib.chdir(path):
-            for name in STAGES:
-                sys.argv = [f"stages/{name}.py"]
-                runpy.run_path(f"stages/{name}.py", run_name="__main__")
-    finally:
-        sys.argv = argv
-    return Repo(path)
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))

@@ -20,7 +20,7 @@ from retrain.backtest import (
 )
 from retrain.data.files import list_batches, read_raw_batch
 from retrain.data.schema import CleaningPolicy, validate_batch
-from retrain.data.splits import WindowPolicy
+from retrain.data.splits import WindowPolicy, split
 from retrain.errors import DataError
 from retrain.model.training import TrainingSettings
 from retrain.monitor.comparison import ComparePolicy
@@ -269,6 +269,29 @@ def test_a_first_model_of_one_batch_is_replaced_once_the_window_has_filled(setti
     assert not rows[1]["retrain"]  # right after the cold start the window holds 2.67 times: quiet
     two = replay(history, settings, POLICIES[:1], "roc_auc")["batches"]["policy"]  # a two-batch window
     assert not [r for r in two if "data_growth" in r["fired"]]
+
+
+def test_a_first_batch_too_small_to_train_on_leaves_its_step_without_a_model(settings, toy_batch):
+    """A history that starts with a partial period of one row (the first test of an epidemic,
+    the first minutes of a year in UTC): no policy has a model after it, every one from the next."""
+    history = [toy_batch("2025-01", seed=1, n=1)] + [toy_batch(f"2025-{m:02d}", seed=m) for m in range(2, 5)]
+    with pytest.raises(DataError, match="no training rows"):
+        split(history[:1], settings.schema, settings.window)
+    result = replay(history, settings, POLICIES, "roc_auc")
+    for rows in result["batches"].values():
+        assert not rows[0]["retrain"] and rows[1]["served"] is None
+        assert rows[1]["retrain"] and rows[2]["served"] is not None
+
+
+def test_a_first_batch_of_one_label_leaves_its_step_without_a_model(settings, toy_batch):
+    """Six rows, none positive: logistic regression cannot be fitted on them (it raised before)."""
+    first = toy_batch("2025-01", seed=1, n=6)
+    first.frame["label"] = 0
+    history = [first] + [toy_batch(f"2025-{m:02d}", seed=m) for m in range(2, 5)]
+    result = replay(history, settings, POLICIES, "roc_auc")
+    for rows in result["batches"].values():
+        assert not rows[0]["retrain"] and rows[1]["served"] is None
+        assert rows[1]["retrain"] and rows[2]["served"] is not None
 
 
 def test_a_persistent_shift_no_retrain_fixes_is_answered_after_one_failed_challenger(settings, toy_batch):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from retrain.data.files import batch_stem
 from retrain.data.schema import Schema
-from retrain.errors import DataError
+from retrain.errors import DataError, TooFewRows
 from retrain.params import validated
 
 if TYPE_CHECKING:
@@ -467,7 +467,7 @@ def split(
     parts: list[tuple[ValidatedBatch, int, Holdout | None]] = [(b, b.rows, None) for b in previous]
     parts += [(last, early, held_out)] if early else []
     if not parts:
-        raise DataError(
+        raise TooFewRows(
             f"no training rows: the only labelled batch ({last.period}) has "
             f"{last.rows} row(s), all needed for the holdout; add an earlier "
             "labelled batch or more rows to this one"

@@ -23,12 +23,26 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 
-def skipped_metadata(decision: Decision) -> ModelMetadata:
+def skipped_metadata(decision: Decision, why: str | None = None) -> ModelMetadata:
+    """The metadata of no challenger: decide asked for none, or `why` none could be trained."""
     return {
         "trained": False,
         "as_of": decision.get("as_of"),
-        "reason": f"decide did not ask for a retrain: {decision.get('reason')}",
+        "reason": why or f"decide did not ask for a retrain: {decision.get('reason')}",
     }
+
+
+def one_label(train: pd.DataFrame, schema: Schema) -> str | None:
+    """Why no model can learn from these training rows (they all have one label), or None."""
+    labels = train[schema.target].unique()
+    if len(labels) != 1:
+        return None
+    periods = sorted(train[PERIOD].unique().tolist())
+    label = schema.positive if labels[0] == 1 else schema.negative
+    return (
+        f"no challenger: the {len(train)} training row(s) of {periods[0]}..{periods[-1]} all have "
+        f"the label {label!r}, and a model needs both labels to learn from"
+    )
 
 
 @dataclass
