@@ -88,7 +88,10 @@ def main() -> None:
     verdict["asked_by"] = list(decision.get("fired") or [])
     verdict["champion_version"] = pointer.get("version")
     verdict["challenger_md5"] = md5["challenger"]
-    tuning = files.read_json(CHALLENGER / "metadata.json").get("tuning")
+    challenger = files.read_json(CHALLENGER / "metadata.json")
+    if md5["challenger"] is None and decision.get("retrain"):  # asked for, and train said why not
+        verdict["reason"] = f"{verdict['reason']}: {challenger['reason']}"
+    tuning = challenger.get("tuning")
     if tuning is not None:
         verdict["challenger_tuning"] = summary(tuning)
     verdict = locked_verdict(verdict, pointer, schema.period)

@@ -48,7 +48,7 @@ def main() -> None:
     why = one_label(train_rows, schema)
     if why:
         no_challenger(schema, skipped_metadata(decision, why))
-        log.warning("%s", why)
+        log.warning("no challenger: %s", why)
         return
     log.info("read %d training rows; fitting %s", len(train_rows), settings.estimator)
     with timed(log, "fitted the challenger"):

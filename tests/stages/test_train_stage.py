@@ -22,3 +22,4 @@ def test_training_rows_of_one_label_give_no_challenger_and_compare_keeps_the_cha
     assert not (repo / "models/challenger/model.skops").exists()
     verdict = read_json(repo / "reports/promotion.json")
     assert not verdict["promote"] and verdict["challenger"] is None
+    assert verdict["reason"] == f"no challenger was trained: {metadata['reason']}"

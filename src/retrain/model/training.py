@@ -40,8 +40,8 @@ def one_label(train: pd.DataFrame, schema: Schema) -> str | None:
     periods = sorted(train[PERIOD].unique().tolist())
     label = schema.positive if labels[0] == 1 else schema.negative
     return (
-        f"no challenger: the {len(train)} training row(s) of {periods[0]}..{periods[-1]} all have "
-        f"the label {label!r}, and a model needs both labels to learn from"
+        f"the {len(train)} training row(s) of {periods[0]}..{periods[-1]} all have the label "
+        f"{label!r}, and a model needs both labels to learn from"
     )
 
 
