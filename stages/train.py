@@ -16,11 +16,13 @@ from retrain.model.training import (
     one_label,
     skipped_metadata,
 )
+from retrain.monitor.comparison import too_few_to_judge
 from retrain.params import load, section
 from retrain.records import ModelMetadata
 
 OUT = Path("models/challenger")
 SCORES = "data/scored/holdout_challenger.parquet"
+HOLDOUT = "data/prepared/holdout.parquet"
 log = get("train")
 
 
@@ -44,8 +46,11 @@ def main() -> None:
         {name: section(params, name) for name in ("train", "profile", "metrics", "prepare")}
     )
     baseline = files.read_json("reports/evaluation.json").get("baseline")
+    holdout_rows = files.parquet_row_count(HOLDOUT)
     train_rows = files.read_parquet("data/prepared/train.parquet")
-    why = one_label(train_rows, schema)
+    why = too_few_to_judge(holdout_rows, int(section(params, "compare")["min_holdout_rows"])) or one_label(
+        train_rows, schema
+    )
     if why:
         no_challenger(schema, skipped_metadata(decision, why))
         log.warning("no challenger: %s", why)
@@ -53,7 +58,7 @@ def main() -> None:
     log.info("read %d training rows; fitting %s", len(train_rows), settings.estimator)
     with timed(log, "fitted the challenger"):
         fitted = fit_challenger(train_rows, schema, settings, decision=decision, baseline=baseline)
-    holdout = files.read_parquet("data/prepared/holdout.parquet")
+    holdout = files.read_parquet(HOLDOUT)
     with timed(log, f"scored {len(holdout)} holdout rows and profiled the challenger"):
         challenger = describe_challenger(fitted, train_rows, holdout, schema, settings, decision)
     metadata = challenger.metadata

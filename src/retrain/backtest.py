@@ -39,7 +39,7 @@ from retrain.model.modeling import load, predict_proba
 from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
 from retrain.model.training import Challenger, TrainingSettings, one_label, train_challenger
 from retrain.model.tuning import TuneSettings, wanted
-from retrain.monitor.comparison import ComparePolicy, compare
+from retrain.monitor.comparison import ComparePolicy, compare, too_few_to_judge
 from retrain.monitor.evaluation import DomainCheck, evaluate
 from retrain.monitor.triggers import decide
 from retrain.params import validated
@@ -243,7 +243,12 @@ def step(
         retrain = True
     else:
         retrain = champion is None or t % policy.k == 0
-    if not retrain or one_label(data.train, settings.schema):
+    judged = policy.kind == "triggers"  # the schedules promote without compare
+    if (
+        not retrain
+        or one_label(data.train, settings.schema)
+        or (judged and too_few_to_judge(len(data.holdout), settings.compare.min_holdout_rows))
+    ):
         return champion, quiet
     trained, challenger = cache.train(data, settings, decision, baseline, tune=policy.tune)
     tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {}) if policy.tune else {}

@@ -325,7 +325,7 @@ class ProfileParams(Section):
 
 class CompareParams(Section):
     min_improvement: Number = -0.01
-    min_holdout_rows: Positive = 100  # fewer holdout rows than this: compare does not decide
+    min_holdout_rows: Positive = 100  # fewer holdout rows than this: no challenger, no verdict
     guards: dict[Guarded, Annotated[Number, Field(ge=0)]] = {
         "brier": 0.01,
         "accuracy": 0.05,

@@ -294,6 +294,19 @@ def test_a_first_batch_of_one_label_leaves_its_step_without_a_model(settings, to
         assert rows[1]["retrain"] and rows[2]["served"] is not None
 
 
+def test_the_policy_fits_no_challenger_that_compare_could_not_judge(settings, toy_history):
+    """Holdouts of 80 rows against compare.min_holdout_rows 100: every challenger would be
+    undecided and thrown away, so none is trained; the schedules promote without compare."""
+    strict = dataclasses.replace(
+        settings, compare=dataclasses.replace(settings.compare, min_holdout_rows=100)
+    )
+    rows = replay(toy_history, strict, POLICIES, "roc_auc")["batches"]
+    assert rows["policy"][0]["fired"] == ["cold_start"]
+    assert not any(r["retrain"] for r in rows["policy"]) and all(r["served"] is None for r in rows["policy"])
+    assert [r["retrain"] for r in rows["every_2"]] == [True, False, True, False, True, False]
+    assert replay(toy_history, settings, POLICIES[:1], "roc_auc")["batches"]["policy"][0]["promoted"]
+
+
 def test_a_persistent_shift_no_retrain_fixes_is_answered_after_one_failed_challenger(settings, toy_batch):
     import numpy as np
 

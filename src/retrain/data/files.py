@@ -215,6 +215,18 @@ def parquet_metadata(path: str | Path) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in stored.items()}
 
 
+def parquet_row_count(path: str | Path) -> int:
+    """The rows of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as err:  # pyarrow raises several unrelated types for a broken file
+        raise DataError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+
+
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 

@@ -77,6 +77,14 @@ def _guard_detail(name: str, champion: float, challenger: float, drop: float, ma
     return f"{name} {champion:.4f} -> {challenger:.4f} ({change})"
 
 
+def too_few_to_judge(rows: int, min_holdout_rows: int) -> str | None:
+    """Why compare cannot judge a challenger on a holdout of `rows` rows, or None. Known before
+    any training: the train stage and the backtest fit no challenger that compare cannot judge."""
+    if rows >= min_holdout_rows:
+        return None
+    return f"undecided: the holdout has {rows} rows, fewer than compare.min_holdout_rows ({min_holdout_rows})"
+
+
 def verdict(
     champion: dict[str, Any] | None, challenger: dict[str, Any] | None, policy: ComparePolicy
 ) -> dict[str, Any]:
@@ -90,14 +98,14 @@ def verdict(
             "improvement": None,
         }
     rows = challenger.get("rows")
-    if rows is not None and rows < policy.min_holdout_rows:
+    undecided = None if rows is None else too_few_to_judge(rows, policy.min_holdout_rows)
+    if undecided:
         return {
             "promote": False,
             "undecided": True,
             "checks": checks,
             "improvement": None,
-            "reason": f"undecided: the holdout has {rows} rows, fewer than "
-            f"compare.min_holdout_rows ({policy.min_holdout_rows})",
+            "reason": undecided,
         }
     for name, failure in minimum_failures(challenger, policy.minimums):
         below_too = (
