@@ -216,6 +216,11 @@ def write_rdataset(
     written(raw, times, params, folder)
 
 
+def label_of(flags: pd.Series, schema: dict) -> pd.Series:
+    """The schema's label of each row: its positive label where `flags` is true."""
+    return flags.map({True: schema["positive"], False: schema["negative"]})
+
+
 def flights(params: dict, folder: Path, cache: Path) -> dict:
     """Write the 2013 flights as weekly batches (flown ones: a cancelled flight has no arrival
     delay to learn from); return params with their schema."""
@@ -223,7 +228,7 @@ def flights(params: dict, folder: Path, cache: Path) -> dict:
     frame = frame[frame["arr_delay"].notna()]
     params = with_keys(params, "flights.yaml")
     schema = params["schema"]
-    late = (frame["arr_delay"] > 15).map({True: schema["positive"], False: schema["negative"]})
+    late = label_of(frame["arr_delay"] > 15, schema)
     times = pd.to_datetime(frame["time_hour"]).dt.tz_localize(None)
     write_rdataset(frame, params, folder, times=times, labels=late, time_format="%Y-%m-%d %H:%M")
     return params
@@ -337,7 +342,7 @@ def wages(params: dict, folder: Path, cache: Path) -> dict:
     frame = frame[frame["realrinc"].notna()]
     params = with_keys(params, "wages.yaml")
     schema = params["schema"]
-    high = (frame["realrinc"] > 20_000).map({True: schema["positive"], False: schema["negative"]})
+    high = label_of(frame["realrinc"] > 20_000, schema)
     times = pd.to_datetime(frame["year"].astype(int).astype(str) + "-01-01")
     write_rdataset(frame, params, folder, times=times, labels=high, time_format="%Y-%m-%d")
     return params
@@ -350,7 +355,7 @@ def covid(params: dict, folder: Path, cache: Path) -> dict:
     frame = frame[frame["result"] != "invalid"]
     params = with_keys(params, "covid.yaml")
     schema = params["schema"]
-    positive = (frame["result"] == "positive").map({True: schema["positive"], False: schema["negative"]})
+    positive = label_of(frame["result"] == "positive", schema)
     times = pd.Timestamp("2020-02-26") + pd.to_timedelta(frame["pan_day"], unit="D")
     write_rdataset(frame, params, folder, times=times, labels=positive, time_format="%Y-%m-%d")
     return params
@@ -362,7 +367,7 @@ def murders(params: dict, folder: Path, cache: Path) -> dict:
     frame = rdataset("murders", MURDERS_MEMBER, cache)
     params = with_keys(params, "murders.yaml")
     schema = params["schema"]
-    any_murder = (frame["murders"] > 0).map({True: schema["positive"], False: schema["negative"]})
+    any_murder = label_of(frame["murders"] > 0, schema)
     times = pd.to_datetime(frame["year"].astype(int).astype(str) + "-01-01")
     frame = frame.assign(countyid=frame["countyid"].astype(int))
     write_rdataset(
@@ -379,7 +384,7 @@ def tweets(params: dict, folder: Path, cache: Path) -> dict:
     schema = params["schema"]
     times = pd.to_datetime(frame["created_at"]).dt.tz_localize(None)
     text = frame["text"].fillna("")
-    yes_no = {True: schema["positive"], False: schema["negative"]}
+    yes_no = {True: "yes", False: "no"}
     raw = pd.DataFrame(
         {
             schema["id"]: frame["id_str"].astype(str),
@@ -397,7 +402,7 @@ def tweets(params: dict, folder: Path, cache: Path) -> dict:
             "is_retweet": frame["is_retweet"].map(yes_no),
             "reply": frame["in_reply_to_user_id_str"].notna().map(yes_no),
             "quoted": text.str.startswith('"').map(yes_no),
-            schema["target"]: (frame["source"] == "Twitter for Android").map(yes_no),
+            schema["target"]: label_of(frame["source"] == "Twitter for Android", schema),
         }
     )
     written(raw, times, params, folder)
