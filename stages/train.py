@@ -13,10 +13,9 @@ from retrain.model.training import (
     TrainingSettings,
     describe_challenger,
     fit_challenger,
-    one_label,
     skipped_metadata,
+    why_no_challenger,
 )
-from retrain.monitor.comparison import too_few_to_judge
 from retrain.params import load, section
 from retrain.records import ModelMetadata
 
@@ -46,10 +45,12 @@ def main() -> None:
         {name: section(params, name) for name in ("train", "profile", "metrics", "prepare")}
     )
     baseline = files.read_json("reports/evaluation.json").get("baseline")
-    holdout_rows = files.parquet_row_count(HOLDOUT)
     train_rows = files.read_parquet("data/prepared/train.parquet")
-    why = too_few_to_judge(holdout_rows, int(section(params, "compare")["min_holdout_rows"])) or one_label(
-        train_rows, schema
+    why = why_no_challenger(
+        train_rows,
+        schema,
+        holdout_rows=files.parquet_row_count(HOLDOUT),
+        min_holdout_rows=int(section(params, "compare")["min_holdout_rows"]),
     )
     if why:
         no_challenger(schema, skipped_metadata(decision, why))

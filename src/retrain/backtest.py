@@ -37,9 +37,9 @@ from retrain.errors import TooFewRows
 from retrain.model.metrics import NO_SKILL
 from retrain.model.modeling import load, predict_proba
 from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
-from retrain.model.training import Challenger, TrainingSettings, one_label, train_challenger
+from retrain.model.training import Challenger, TrainingSettings, train_challenger, why_no_challenger
 from retrain.model.tuning import TuneSettings, wanted
-from retrain.monitor.comparison import ComparePolicy, compare, too_few_to_judge
+from retrain.monitor.comparison import ComparePolicy, compare
 from retrain.monitor.evaluation import DomainCheck, evaluate
 from retrain.monitor.triggers import decide
 from retrain.params import validated
@@ -243,12 +243,12 @@ def step(
         retrain = True
     else:
         retrain = champion is None or t % policy.k == 0
-    judged = policy.kind == "triggers"  # the schedules promote without compare
-    if (
-        not retrain
-        or one_label(data.train, settings.schema)
-        or (judged and too_few_to_judge(len(data.holdout), settings.compare.min_holdout_rows))
-    ):
+    if not retrain or why_no_challenger(
+        data.train,
+        settings.schema,
+        holdout_rows=len(data.holdout),
+        min_holdout_rows=settings.compare.min_holdout_rows if policy.kind == "triggers" else None,
+    ):  # the schedules promote without compare
         return champion, quiet
     trained, challenger = cache.train(data, settings, decision, baseline, tune=policy.tune)
     tuning: dict[str, Any] = dict(challenger.metadata.get("tuning") or {}) if policy.tune else {}

@@ -16,6 +16,7 @@ from retrain.log import get, timed
 from retrain.model.metrics import score
 from retrain.model.modeling import dump, fit, predict_proba
 from retrain.model.tuning import TuneSettings, not_searched, search, wanted
+from retrain.monitor.comparison import too_few_to_judge
 from retrain.monitor.drift import build_profile, estimated_performance
 from retrain.records import Decision, ModelMetadata, Tuning
 
@@ -30,6 +31,17 @@ def skipped_metadata(decision: Decision, why: str | None = None) -> ModelMetadat
         "as_of": decision.get("as_of"),
         "reason": why or f"decide did not ask for a retrain: {decision.get('reason')}",
     }
+
+
+def why_no_challenger(
+    train: pd.DataFrame, schema: Schema, *, holdout_rows: int, min_holdout_rows: int | None
+) -> str | None:
+    """Why no challenger is fitted, or None: compare could not judge it on so small a holdout
+    (`min_holdout_rows`; None where nothing judges it, as for the backtest's schedules), or its
+    training rows all have one label. The train stage and the backtest ask the same question."""
+    if min_holdout_rows is not None and (undecided := too_few_to_judge(holdout_rows, min_holdout_rows)):
+        return undecided
+    return one_label(train, schema)
 
 
 def one_label(train: pd.DataFrame, schema: Schema) -> str | None:
