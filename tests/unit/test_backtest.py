@@ -20,7 +20,7 @@ from retrain.backtest import (
 )
 from retrain.data.files import list_batches, read_raw_batch
 from retrain.data.schema import CleaningPolicy, validate_batch
-from retrain.data.splits import WindowPolicy, split
+from retrain.data.splits import WindowPolicy
 from retrain.errors import DataError
 from retrain.model.training import TrainingSettings
 from retrain.monitor.comparison import ComparePolicy
@@ -271,23 +271,24 @@ def test_a_first_model_of_one_batch_is_replaced_once_the_window_has_filled(setti
     assert not [r for r in two if "data_growth" in r["fired"]]
 
 
-def test_a_first_batch_too_small_to_train_on_leaves_its_step_without_a_model(settings, toy_batch):
-    """A history that starts with a partial period of one row (the first test of an epidemic,
-    the first minutes of a year in UTC): no policy has a model after it, every one from the next."""
-    history = [toy_batch("2025-01", seed=1, n=1)] + [toy_batch(f"2025-{m:02d}", seed=m) for m in range(2, 5)]
-    with pytest.raises(DataError, match="no training rows"):
-        split(history[:1], settings.schema, settings.window)
-    result = replay(history, settings, POLICIES, "roc_auc")
-    for rows in result["batches"].values():
-        assert not rows[0]["retrain"] and rows[1]["served"] is None
-        assert rows[1]["retrain"] and rows[2]["served"] is not None
+def one_label(batch):
+    batch.frame["label"] = 0
+    return batch
 
 
-def test_a_first_batch_of_one_label_leaves_its_step_without_a_model(settings, toy_batch):
-    """Six rows, none positive: logistic regression cannot be fitted on them (it raised before)."""
-    first = toy_batch("2025-01", seed=1, n=6)
-    first.frame["label"] = 0
-    history = [first] + [toy_batch(f"2025-{m:02d}", seed=m) for m in range(2, 5)]
+@pytest.mark.parametrize(
+    "first",
+    [
+        # a partial period of one row (the first test of an epidemic, the first minutes of a year in UTC)
+        lambda toy_batch: toy_batch("2025-01", seed=1, n=1),
+        # six rows, none positive: logistic regression cannot be fitted on them (it raised before)
+        lambda toy_batch: one_label(toy_batch("2025-01", seed=1, n=6)),
+    ],
+    ids=["one_row", "one_label"],
+)
+def test_a_first_batch_too_small_to_train_on_leaves_its_step_without_a_model(settings, toy_batch, first):
+    """No policy has a model after that first batch, and every one has from the next."""
+    history = [first(toy_batch)] + [toy_batch(f"2025-{m:02d}", seed=m) for m in range(2, 5)]
     result = replay(history, settings, POLICIES, "roc_auc")
     for rows in result["batches"].values():
         assert not rows[0]["retrain"] and rows[1]["served"] is None

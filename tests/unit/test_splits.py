@@ -4,7 +4,7 @@ import pytest
 
 from retrain.data import splits
 from retrain.data.splits import HoldoutCut, WindowPolicy, split
-from retrain.errors import DataError
+from retrain.errors import DataError, TooFewRows
 
 
 def test_holdout_is_newer_than_and_disjoint_from_training(toy_batch, toy_schema):
@@ -166,8 +166,9 @@ def test_ties_at_the_cut_are_split_so_the_holdout_is_the_asked_fraction(toy_batc
 
 
 def test_a_one_row_batch_gives_advice_that_works(toy_batch, toy_schema):
+    """TooFewRows, a DataError: prepare prints it; the backtest's step has no model yet there."""
     batch = toy_batch("2025-01", seed=3, n=1)
-    with pytest.raises(DataError, match="add an earlier labelled batch or more rows"):
+    with pytest.raises(TooFewRows, match="add an earlier labelled batch or more rows"):
         split([batch], toy_schema, WindowPolicy("all", 6, 0.4))
 
 
