@@ -127,6 +127,19 @@ def test_domain_classifier_catches_a_shift_no_single_feature_shows(toy):
     assert same["roc_auc"] < 0.6
 
 
+def test_the_domain_check_takes_a_column_of_more_values_than_its_bins(toy):
+    rng = np.random.default_rng(4)
+    names = [f"name{i}" for i in range(2000)]
+
+    def frame(n):
+        return pd.DataFrame(
+            {"x1": rng.normal(0, 1, n), "x2": rng.normal(0, 1, n), "colour": rng.choice(names, n)}
+        )
+
+    profile, sample = profile_of(frame(1500), toy)
+    assert domain_auc(sample, frame(800), toy, 5, 1000, 0)["roc_auc"] < 0.6
+
+
 def test_schema_changes_are_classified(samples, toy):
     reference, current = samples
     profile, _ = profile_of(reference, toy)

@@ -121,6 +121,34 @@ def test_tree_encoder_gives_the_matrix_of_imputer_and_ordinal_encoder(as_categor
     assert (ours.transform(later)[:21, 2] == -1).all()
 
 
+def test_tree_encoder_keeps_the_most_frequent_values_and_counts_the_rest_as_one():
+    from retrain.data.schema import MISSING
+    from retrain.model.preprocessing import OTHER, TreeEncoder
+
+    frame = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"] * 3 + ["d"] + [None] * 4})
+    assert TreeEncoder((), ("c",)).fit(frame).categories_ == [[MISSING, "a", "b", "c", "d"]]
+    assert TreeEncoder((), ("c",), max_categories=5).fit(frame).categories_ == [[MISSING, "a", "b", "c", "d"]]
+    capped = TreeEncoder((), ("c",), max_categories=4).fit(frame)
+    assert capped.categories_ == [[MISSING, OTHER, "a", "b"]]  # b and c tie: the first by value
+    later = pd.DataFrame({"c": ["a", "b", "c", "d", "never seen", None]})
+    assert capped.transform(later)[:, 0].tolist() == [2, 3, 1, 1, 1, 0]
+
+
+def test_gradient_boosting_learns_from_a_column_of_more_values_than_its_bins(data, toy_schema):
+    """A column like a pet's name (a thousand values, most seen once or twice) fits: the
+    encoder gives the estimator at most max_bins codes, and scores an unseen name."""
+    rng = np.random.default_rng(3)
+    names = rng.choice([f"name{i}" for i in range(1000)], len(data.train))
+    train = data.train.assign(colour=np.where(rng.random(len(data.train)) < 0.5, names, data.train["colour"]))
+    model = fit(train, toy_schema, "hist_gradient_boosting", {"max_iter": 50, "max_bins": 32}, 0)
+    assert len(model.named_steps["features"].categories_[0]) == 32
+    assert {"red", "green", "blue"} <= set(model.named_steps["features"].categories_[0])
+    holdout = data.holdout.copy()
+    holdout.loc[holdout.index[:5], "colour"] = "a name never seen"
+    proba = predict_proba(load(dump(model)), holdout, toy_schema)
+    assert score(holdout["label"], proba)["roc_auc"] > 0.75
+
+
 @pytest.mark.parametrize("estimator", ["random_forest", "hist_gradient_boosting"])
 def test_tree_models_fit_on_tree_encoder_output(estimator, data, toy_schema):
     from retrain.model.preprocessing import TreeEncoder

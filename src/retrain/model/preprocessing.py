@@ -18,16 +18,30 @@ from retrain.data.schema import MISSING, Schema
 from retrain.errors import DataError
 from retrain.params import ESTIMATORS
 
+OTHER = "__other__"  # the category of values outside a column's max_categories most frequent
+
 
 class TreeEncoder(TransformerMixin, BaseEstimator):
     """Numeric columns with missing values set to the training median, then each categorical
     column as the index of its value among the sorted training values (missing counts as the
     value MISSING, an unseen value as -1): the matrix that SimpleImputer and OrdinalEncoder give,
-    computed through pandas categories rather than arrays of Python strings."""
+    computed through pandas categories rather than arrays of Python strings.
 
-    def __init__(self, numeric: tuple[str, ...] = (), categorical: tuple[str, ...] = ()):
+    With `max_categories`, a column keeps its most frequent training values (ties by value) and
+    counts every other value, unseen ones too, as the one value OTHER, as OrdinalEncoder's
+    max_categories does: at most that many codes, as gradient boosting's bins require."""
+
+    max_categories: int | None = None  # models saved before the setting existed kept every value
+
+    def __init__(
+        self,
+        numeric: tuple[str, ...] = (),
+        categorical: tuple[str, ...] = (),
+        max_categories: int | None = None,
+    ):
         self.numeric = numeric
         self.categorical = categorical
+        self.max_categories = max_categories
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> TreeEncoder:
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -36,10 +50,15 @@ class TreeEncoder(TransformerMixin, BaseEstimator):
         self.categories_ = []
         for name in self.categorical:
             values = _categories(X[name])
-            seen = [str(v) for v in values.cat.categories]
-            if values.isna().any():
-                seen.append(MISSING)
-            self.categories_.append(sorted(set(seen)))
+            seen = {str(v) for v in values.cat.categories}
+            missing = int(values.isna().sum())
+            if missing:
+                seen.add(MISSING)
+            if self.max_categories is not None and len(seen) > self.max_categories:
+                rows = {**values.value_counts().to_dict(), MISSING: missing}
+                frequent = sorted(seen, key=lambda value: (-rows[value], value))
+                seen = {*frequent[: self.max_categories - 1], OTHER}
+            self.categories_.append(sorted(seen))
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -51,8 +70,10 @@ class TreeEncoder(TransformerMixin, BaseEstimator):
         for j, (name, known) in enumerate(zip(self.categorical, self.categories_, strict=True)):
             column = _categories(X[name])
             codes = column.cat.set_categories(known).cat.codes.to_numpy().astype(float)
-            missing = column.isna().to_numpy()
-            codes[missing] = known.index(MISSING) if MISSING in known else -1
+            if MISSING in known:
+                codes[column.isna().to_numpy()] = known.index(MISSING)
+            if OTHER in known:
+                codes[codes < 0] = known.index(OTHER)
             out[:, start + j] = codes
         return out
 
@@ -77,10 +98,13 @@ def _categories(values: pd.Series) -> pd.Series:
     return values
 
 
-def preprocessor(schema: Schema, estimator: str) -> ColumnTransformer | TreeEncoder:
-    """Impute, encode and (for linear models) scale; unknown categories never fail at serving."""
+def preprocessor(
+    schema: Schema, estimator: str, max_categories: int | None = None
+) -> ColumnTransformer | TreeEncoder:
+    """Impute, encode and (for linear models) scale; unknown categories never fail at serving.
+    A tree model's columns keep at most `max_categories` values each."""
     if estimator != "logistic_regression":
-        return TreeEncoder(tuple(schema.numeric), tuple(schema.categorical))
+        return TreeEncoder(tuple(schema.numeric), tuple(schema.categorical), max_categories=max_categories)
     return ColumnTransformer(
         [
             (
@@ -121,7 +145,8 @@ def make_model(schema: Schema, estimator: str, hyperparameters: dict[str, Any], 
             )
     except TypeError as err:
         raise DataError(f"params.yaml: train.{estimator}: {err}") from None
-    return Pipeline([("features", preprocessor(schema, estimator)), ("model", model)])
+    max_categories = model.max_bins if isinstance(model, HistGradientBoostingClassifier) else None
+    return Pipeline([("features", preprocessor(schema, estimator, max_categories)), ("model", model)])
 
 
 def check_hyperparameters(schema: Schema, blocks: dict[str, Any], seed: int) -> None:

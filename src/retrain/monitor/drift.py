@@ -442,9 +442,6 @@ def domain_auc(
         return {"roc_auc": None, "rows": int(len(cur)), "reference_rows": int(len(ref))}
     frame = pd.concat([ref, cur], ignore_index=True)
     y = np.r_[np.zeros(len(ref)), np.ones(len(cur))]
-    # Encoded once for all folds: the encoder learns only category lists and medians, never
-    # which side a row comes from.
-    encoded = TreeEncoder(schema.numeric, schema.categorical).fit(frame).transform(frame)
     mask = [False] * len(schema.numeric) + [True] * len(schema.categorical)
     model = HistGradientBoostingClassifier(
         max_iter=30,
@@ -453,6 +450,10 @@ def domain_auc(
         random_state=seed,
         categorical_features=mask if schema.categorical else None,
     )
+    # Encoded once for all folds: the encoder learns only category lists and medians, never
+    # which side a row comes from.
+    encoder = TreeEncoder(schema.numeric, schema.categorical, max_categories=model.max_bins)
+    encoded = encoder.fit(frame).transform(frame)
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     with threadpool_limits(1):  # a few thousand rows: one thread is faster, the result the same
         proba = cross_val_predict(model, encoded, y, cv=cv, method="predict_proba")[:, 1]
