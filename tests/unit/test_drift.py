@@ -13,6 +13,7 @@ from retrain.monitor.drift import (
     domain_auc,
     estimated_performance,
     feature_drift,
+    holdout_novelty,
     numeric_profile,
     schema_changes,
 )
@@ -140,6 +141,13 @@ def test_the_domain_check_takes_a_column_of_more_values_than_its_bins(toy):
     assert domain_auc(sample, frame(800), toy, 5, 1000, 0)["roc_auc"] < 0.6
 
 
+def test_the_holdout_novelty_is_the_share_of_its_rows_in_values_training_never_held(toy):
+    train = pd.DataFrame({"x1": 0.0, "x2": 0.0, "colour": ["red", "blue", None, "red"]})
+    holdout = pd.DataFrame({"x1": 0.0, "x2": 0.0, "colour": ["red", "pink", None, "teal", "teal"]})
+    assert holdout_novelty(train, holdout, toy) == {"colour": 0.6}
+    assert holdout_novelty(train, holdout.head(1), toy) == {}
+
+
 def test_schema_changes_are_classified(samples, toy):
     reference, current = samples
     profile, _ = profile_of(reference, toy)
@@ -148,6 +156,9 @@ def test_schema_changes_are_classified(samples, toy):
     changes = schema_changes(profile, batch, toy, observed)
     assert changes["new_columns"] == ["surprise"] and changes["missing_columns"] == []
     assert changes["new_categories"] == {"colour": {"pink": 0.0925}}  # the share of rows
+    assert changes["usual_new_categories"] == {}
+    profile["holdout"] = {"new_categories": {"colour": 0.08, "x9": 0.5}}
+    assert schema_changes(profile, batch, toy, observed)["usual_new_categories"] == {"colour": 0.08}
     assert changes["type_changes"] == {"x2": 0.5}
     assert changes["out_of_range"]["x1"] > 0.5 and changes["out_of_range"].get("x2", 0) < 0.05
 

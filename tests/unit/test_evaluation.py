@@ -128,6 +128,37 @@ def test_a_column_the_champion_needs_is_a_breaking_change(toy_batch, toy_schema)
         evaluate(champion, data.newest_labelled, data.newest, narrower, 0.5)
 
 
+def test_new_values_as_frequent_as_in_the_champions_holdout_are_no_schema_change(toy_batch, toy_schema):
+    """A name-like column: 40% of each batch's rows bear a value of their own. The champion's
+    profile records that its holdout had as many new values, so the next batch's are as usual;
+    one new value in a fifth of the rows on top of them is a change."""
+    from retrain.monitor.triggers import decide
+    from retrain.params import load as load_params
+
+    def named(batch):
+        own = batch.frame.index % 5 < 2
+        batch.frame["colour"] = (
+            batch.frame["colour"].astype(str).where(~own, "n-" + batch.frame["key"].astype(str))
+        )
+        return batch
+
+    batches = [named(toy_batch(f"2025-0{m}", seed=m, n=400)) for m in (1, 2, 3)]
+    data = split(batches[:2], toy_schema, WindowPolicy())
+    champion = champion_from(data, toy_schema)
+    assert champion.profile["holdout"]["new_categories"]["colour"] == pytest.approx(0.4, abs=0.05)
+    params = load_params()["decide"]
+
+    def schema_change(frame):
+        record = evaluate(champion, frame, frame, toy_schema, 0.5)
+        return next(t for t in decide(record, params)["triggers"] if t["name"] == "schema_change")
+
+    usual = schema_change(batches[2].frame)
+    assert not usual["fired"] and "colour (40.0% of rows, holdout" in usual["detail"]
+    changed = batches[2].frame.copy()
+    changed.loc[changed.index % 5 == 2, "colour"] = "teal"
+    assert schema_change(changed)["fired"]
+
+
 def test_compare_scores_both_models_on_the_same_rows(toy_batch, toy_schema):
     data = split(
         [toy_batch("2025-01", seed=1, n=400), toy_batch("2025-02", seed=2, n=400)], toy_schema, WindowPolicy()

@@ -361,6 +361,31 @@ def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
     assert by_name(decide(rare, params))["schema_change"]["fired"]
 
 
+def test_new_categories_as_many_as_the_champions_holdout_had_are_as_usual():
+    """A column like a pet's name has new values in every batch; the champion's holdout had as
+    many, and its score covers them. More than that share above it is a change."""
+    params = {**PARAMS, "schema_change": {**PARAMS["schema_change"], "new_category_share": 0.01}}
+    record = evaluation(
+        changes={
+            "missing_columns": [],
+            "new_columns": [],
+            "type_changes": {},
+            "new_categories": {"name": {"Rex": 0.002, "… 140 more": 0.328}, "colour": {"teal": 0.05}},
+            "usual_new_categories": {"name": 0.35},
+            "out_of_range": {},
+        }
+    )
+    colour = by_name(decide(record, params))["schema_change"]
+    assert colour["fired"] and colour["value"] == ["new_category"]
+    assert "new_category in colour;" in colour["detail"]
+    assert "name (33.0% of rows, holdout 35.0%)" in colour["detail"]
+    record["schema_changes"]["new_categories"].pop("colour")
+    assert not by_name(decide(record, params))["schema_change"]["fired"]
+    record["schema_changes"]["new_categories"]["name"]["… 140 more"] = 0.36
+    fired = by_name(decide(record, params))["schema_change"]
+    assert fired["fired"] and "new_category in name" in fired["detail"]
+
+
 def held(record, metrics, period="2025-05", age=1, holds=1):
     record["baseline"] = {
         "period": period,

@@ -17,7 +17,7 @@ from retrain.model.metrics import score
 from retrain.model.modeling import dump, fit, predict_proba
 from retrain.model.tuning import TuneSettings, not_searched, search, wanted
 from retrain.monitor.comparison import too_few_to_judge
-from retrain.monitor.drift import build_profile, estimated_performance
+from retrain.monitor.drift import build_profile, estimated_performance, holdout_novelty
 from retrain.records import Decision, ModelMetadata, Tuning
 
 if TYPE_CHECKING:
@@ -236,6 +236,7 @@ def describe_challenger(
                 "errors": errors,
                 "metrics": holdout_metrics,
                 "estimated": estimated_performance(proba, settings.threshold),
+                "new_categories": holdout_novelty(train, holdout, schema),
             },
             window=train,
         )

@@ -100,6 +100,18 @@ def build_profile(
     return profile, sample[list(schema.features)].reset_index(drop=True)
 
 
+def holdout_novelty(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema) -> dict[str, float]:
+    """Per categorical column, the share of the holdout's rows in values the training rows never
+    held (columns with none left out): the novelty the champion's holdout score already covers."""
+    novelty = {}
+    for col in schema.categorical:
+        values = holdout[col].dropna().astype(str)
+        new = int((~values.isin(set(train[col].dropna().astype(str).unique()))).sum())
+        if new:
+            novelty[col] = round(new / len(holdout), 6)
+    return novelty
+
+
 def _range(values: pd.Series) -> list[float] | None:
     present = present_values(values)[0]
     return [float(present.min()), float(present.max())] if len(present) else None
@@ -517,6 +529,7 @@ def schema_changes(
             }
             if seen:
                 new_categories[col] = _listed(seen, rows)
+    usual = (profile.get("holdout") or {}).get("new_categories") or {}
     out_of_range = {
         col: round(outside / counts.present[col], 6) for col, outside in counts.outside.items() if outside
     }
@@ -540,6 +553,7 @@ def schema_changes(
         "new_columns": sorted((now_features - trained_features) | set(observed.get("extra_columns") or [])),
         "type_changes": type_changes,
         "new_categories": new_categories,
+        "usual_new_categories": {col: usual[col] for col in new_categories if col in usual},
         "out_of_range": out_of_range,
     }
 

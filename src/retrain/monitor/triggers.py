@@ -460,16 +460,23 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     changes = evaluation.get("schema_changes") or {}
     share = float(params["out_of_range_share"])
     new_share = float(params["new_category_share"])
+    new = {c: _new_share(values) for c, values in (changes.get("new_categories") or {}).items()}
+    usual = {c: float(u) for c, u in (changes.get("usual_new_categories") or {}).items()}
     found = {
         "new_column": changes.get("new_columns") or [],
         "type_change": sorted(changes.get("type_changes") or {}),
-        "new_category": sorted(
-            c for c, values in (changes.get("new_categories") or {}).items() if _new_share(values) > new_share
-        ),
+        "new_category": sorted(c for c, s in new.items() if s - usual.get(c, 0.0) > new_share),
         "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items() if s > share),
     }
     present = {c: cols for c, cols in found.items() if cols}
     text = "; ".join(f"{c} in {', '.join(cols)}" for c, cols in present.items())
+    as_usual = [c for c, s in sorted(new.items()) if s > new_share and c not in found["new_category"]]
+    if as_usual:
+        text += (
+            ("; " if text else "")
+            + "new categories as the champion's holdout had: "
+            + ", ".join(f"{c} ({new[c]:.1%} of rows, holdout {usual[c]:.1%})" for c in as_usual)
+        )
     stops = [c for c in present if actions[c] == "stop"]
     if stops and params["enabled"]:
         raise DataError(
