@@ -82,7 +82,11 @@ def too_few_to_judge(rows: int, min_holdout_rows: int) -> str | None:
     any training: the train stage and the backtest fit no challenger that compare cannot judge."""
     if rows >= min_holdout_rows:
         return None
-    return f"undecided: the holdout has {rows} rows, fewer than compare.min_holdout_rows ({min_holdout_rows})"
+    return (
+        f"undecided: the holdout has {rows} rows, fewer than compare.min_holdout_rows "
+        f"({min_holdout_rows}); a challenger is judged once the newest labelled batch's holdout "
+        "(prepare.holdout_fraction of its rows) holds that many"
+    )
 
 
 def verdict(
