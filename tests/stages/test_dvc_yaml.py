@@ -20,6 +20,26 @@ def test_stage_declares_exactly_the_code_it_runs(name):
     assert code_deps == set(closure(ROOT / script))
 
 
+def test_an_import_only_a_type_checker_runs_is_no_code_dependency(tmp_path):
+    script = tmp_path / "stage.py"
+    script.write_text(
+        "import typing\n"
+        "from typing import TYPE_CHECKING\n"
+        "from retrain.errors import DataError\n"
+        "if TYPE_CHECKING:\n"
+        "    from retrain.registry.champion import Champion\n"
+        "if typing.TYPE_CHECKING:\n"
+        "    from retrain.registry.tags import Registry\n"
+        "else:\n"
+        "    from retrain.data import files\n"
+        "def main():\n"
+        "    from retrain.log import get\n"
+    )
+    found = closure(script)
+    assert {"src/retrain/errors.py", "src/retrain/data/files.py", "src/retrain/log.py"} <= set(found)
+    assert not {"src/retrain/registry/champion.py", "src/retrain/registry/tags.py"} & set(found)
+
+
 def test_the_code_deps_script_finds_dvc_yaml_up_to_date():
     assert rewritten((ROOT / "dvc.yaml").read_text()) == (ROOT / "dvc.yaml").read_text()
 
