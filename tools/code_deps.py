@@ -57,11 +57,10 @@ def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
     """Every node of `tree` but those under `if TYPE_CHECKING:`: an import only a type checker
     runs is no dependency of what a stage writes."""
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node.test):
-            yield from (n for child in node.orelse for n in [child, *_runtime_nodes(child)])
-            continue
-        yield node
-        yield from _runtime_nodes(node)
+        kept = node.orelse if isinstance(node, ast.If) and _is_type_checking(node.test) else [node]
+        for child in kept:
+            yield child
+            yield from _runtime_nodes(child)
 
 
 def _is_type_checking(test: ast.expr) -> bool:

@@ -144,8 +144,9 @@ def test_the_domain_check_takes_a_column_of_more_values_than_its_bins(toy):
 def test_the_holdout_novelty_is_the_share_of_its_rows_in_values_training_never_held(toy):
     train = pd.DataFrame({"x1": 0.0, "x2": 0.0, "colour": ["red", "blue", None, "red"]})
     holdout = pd.DataFrame({"x1": 0.0, "x2": 0.0, "colour": ["red", "pink", None, "teal", "teal"]})
-    assert holdout_novelty(train, holdout, toy) == {"colour": 0.6}
-    assert holdout_novelty(train, holdout.head(1), toy) == {}
+    trained = profile_of(train, toy)[0]["trained"]["categories"]
+    assert holdout_novelty(holdout, trained) == {"colour": 0.6}
+    assert holdout_novelty(holdout.head(1), trained) == {}
 
 
 def test_schema_changes_are_classified(samples, toy):

@@ -236,9 +236,9 @@ def describe_challenger(
                 "errors": errors,
                 "metrics": holdout_metrics,
                 "estimated": estimated_performance(proba, settings.threshold),
-                "new_categories": holdout_novelty(train, holdout, schema),
             },
             window=train,
         )
+    profile["holdout"]["new_categories"] = holdout_novelty(holdout, profile["trained"]["categories"])
     profile["reference_periods"] = sorted(recent[PERIOD].unique().tolist())
     return Challenger(data, metadata, profile, reference, proba, trained_fingerprints(train, schema), model)

@@ -100,13 +100,13 @@ def build_profile(
     return profile, sample[list(schema.features)].reset_index(drop=True)
 
 
-def holdout_novelty(train: pd.DataFrame, holdout: pd.DataFrame, schema: Schema) -> dict[str, float]:
+def holdout_novelty(holdout: pd.DataFrame, trained: dict[str, list[str]]) -> dict[str, float]:
     """Per categorical column, the share of the holdout's rows in values the training rows never
-    held (columns with none left out): the novelty the champion's holdout score already covers."""
+    held (`trained`: the profile's categories per column; columns with none left out): the
+    novelty the champion's holdout score already covers."""
     novelty = {}
-    for col in schema.categorical:
-        values = holdout[col].dropna().astype(str)
-        new = int((~values.isin(set(train[col].dropna().astype(str).unique()))).sum())
+    for col, categories in trained.items():
+        new = int((~holdout[col].dropna().astype(str).isin(set(categories))).sum())
         if new:
             novelty[col] = round(new / len(holdout), 6)
     return novelty
