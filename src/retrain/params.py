@@ -232,7 +232,7 @@ class SchemaChangeParams(Toggle):
     new_category: Literal["ignore", "retrain", "stop"] = "retrain"
     out_of_range: Literal["ignore", "retrain", "stop"] = "ignore"
     out_of_range_share: Share = 0.05
-    new_category_share: Share = 0.01
+    new_category_share: Share = 0.05
 
 
 class DecideParams(Section):

@@ -247,11 +247,14 @@ def test_schema_change_classes_map_to_stop_retrain_or_ignore():
 
     new_cat = evaluation(changes=changes(new_categories={"colour": ["ultraviolet"]}))
     assert decide(new_cat, PARAMS)["fired"] == ["schema_change"]
+    assert by_name(decide(new_cat, PARAMS))["schema_change"]["detail"] == "new_category in colour"
     extra = evaluation(changes=changes(new_columns=["surprise"]))
     t = by_name(decide(extra, PARAMS))["schema_change"]
     assert not t["fired"] and t["value"] == ["new_column"]
     little = evaluation(changes=changes(out_of_range={"x": 0.01}))
     assert by_name(decide(little, PARAMS))["schema_change"]["value"] == []
+    many = evaluation(changes=changes(out_of_range={"x": 0.2}))
+    assert "out_of_range in x (20.0% of rows)" in by_name(decide(many, PARAMS))["schema_change"]["detail"]
     retyped = evaluation(changes=changes(type_changes={"x": 1.0}))
     with pytest.raises(
         DataError, match="type_change in x; params.yaml decide.schema_change.type_change is 'stop'"
@@ -377,13 +380,13 @@ def test_new_categories_as_many_as_the_champions_holdout_had_are_as_usual():
     )
     colour = by_name(decide(record, params))["schema_change"]
     assert colour["fired"] and colour["value"] == ["new_category"]
-    assert "new_category in colour;" in colour["detail"]
+    assert "new_category in colour (5.0% of rows);" in colour["detail"]
     assert "name (33.0% of rows, holdout 35.0%)" in colour["detail"]
     record["schema_changes"]["new_categories"].pop("colour")
     assert not by_name(decide(record, params))["schema_change"]["fired"]
     record["schema_changes"]["new_categories"]["name"]["… 140 more"] = 0.36
     fired = by_name(decide(record, params))["schema_change"]
-    assert fired["fired"] and "new_category in name" in fired["detail"]
+    assert fired["fired"] and "new_category in name (36.2% of rows, holdout 35.0%)" in fired["detail"]
 
 
 def held(record, metrics, period="2025-05", age=1, holds=1):

@@ -461,6 +461,9 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     share = float(params["out_of_range_share"])
     new_share = float(params["new_category_share"])
     new = {c: _new_share(values) for c, values in (changes.get("new_categories") or {}).items()}
+    named_only = {
+        c for c, values in (changes.get("new_categories") or {}).items() if isinstance(values, list)
+    }
     usual = {c: float(u) for c, u in (changes.get("usual_new_categories") or {}).items()}
     found = {
         "new_column": changes.get("new_columns") or [],
@@ -469,13 +472,21 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
         "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items() if s > share),
     }
     present = {c: cols for c, cols in found.items() if cols}
-    text = "; ".join(f"{c} in {', '.join(cols)}" for c, cols in present.items())
+    shares = {"new_category": new, "out_of_range": changes.get("out_of_range") or {}}
+
+    def shown(kind: str, column: str) -> str:
+        if kind not in shares or (kind == "new_category" and column in named_only):
+            return column
+        seen = f", holdout {usual[column]:.1%}" if kind == "new_category" and column in usual else ""
+        return f"{column} ({float(shares[kind][column]):.1%} of rows{seen})"
+
+    text = "; ".join(f"{c} in {', '.join(shown(c, col) for col in cols)}" for c, cols in present.items())
     as_usual = [c for c, s in sorted(new.items()) if s > new_share and c not in found["new_category"]]
     if as_usual:
         text += (
             ("; " if text else "")
             + "new categories as the champion's holdout had: "
-            + ", ".join(f"{c} ({new[c]:.1%} of rows, holdout {usual[c]:.1%})" for c in as_usual)
+            + ", ".join(shown("new_category", c) for c in as_usual)
         )
     stops = [c for c in present if actions[c] == "stop"]
     if stops and params["enabled"]:
