@@ -94,6 +94,7 @@ class SchemaParams(Section):
     numeric: list[StrictStr] = []
     categorical: list[StrictStr] = []
     period: StrictStr = "M"
+    time_unit: Literal["s", "ms"] | None = None
 
     @field_validator("period")
     @classmethod

@@ -114,6 +114,29 @@ def test_dates_must_parse_and_fall_in_the_file_period(toy_schema):
         check(raw, toy_schema)
 
 
+def test_unix_time_in_seconds_or_milliseconds_is_read_as_utc_times():
+    raw = toy_raw("2025-03")
+    seconds = (pd.to_datetime(raw["ts"]) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    expected = check(raw, Schema.from_params(TOY)).frame["ts"]
+    in_seconds = Schema.from_params({**TOY, "time_unit": "s"})
+    for schema, numbers in [
+        (in_seconds, seconds.astype(str)),
+        (Schema.from_params({**TOY, "time_unit": "ms"}), (seconds * 1000).astype(str)),
+        (in_seconds, seconds),  # typed, as a Parquet int64 column arrives
+    ]:
+        pd.testing.assert_series_equal(check(raw.assign(ts=numbers), schema).frame["ts"], expected)
+    text = raw.assign(ts=seconds.astype(str))
+    text.loc[1, "ts"] = "2025-03-02"
+    with pytest.raises(DataError, match=r"row 2 \(value '2025-03-02'\): expected a number of seconds since"):
+        check(text, in_seconds)
+    with pytest.raises(
+        DataError, match=r"expected a date \(for Unix time, .* set schema.time_unit: s or ms\)$"
+    ):
+        check(raw.assign(ts=seconds.astype(str)), Schema.from_params(TOY))
+    with pytest.raises(DataError, match="schema.time_unit"):
+        Schema.from_params({**TOY, "time_unit": "minutes"})
+
+
 def test_file_name_must_be_a_period(toy_schema):
     with pytest.raises(DataError, match="file name 'latest' is not a period"):
         check(toy_raw("2025-03"), toy_schema, source="data/raw/latest.csv")

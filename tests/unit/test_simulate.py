@@ -1,3 +1,5 @@
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -43,6 +45,19 @@ def test_simulated_batch_passes_validation(source, params, demo_schema):
         frame.astype(str).replace({"nan": ""}), "data/raw/2025-03.csv", demo_schema, CleaningPolicy()
     )
     assert batch.labelled and len(batch.frame) == 300 and active == []
+
+
+def test_a_schema_of_unix_times_is_simulated_in_unix_time(source, params, demo_schema):
+    period = pd.Period("2025-03", "M")
+    dated, _ = simulate_batch(source, demo_schema, config(params), period)
+    unix = dataclasses.replace(demo_schema, time_unit="ms")
+    stamped, _ = simulate_batch(source, unix, config(params), period)
+    assert stamped[unix.time].astype(str).str.fullmatch(r"\d{13}").all()
+    policy = CleaningPolicy.from_params(params["prepare"]["cleaning"])
+    pd.testing.assert_frame_equal(
+        validate_batch(stamped, "2025-03.csv", unix, policy).frame,
+        validate_batch(dated, "2025-03.csv", demo_schema, policy).frame,
+    )
 
 
 def test_price_rise_scales_only_the_segment(source, params, demo_schema):

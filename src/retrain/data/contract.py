@@ -4,7 +4,7 @@ cleaning policy. Without pandas, so that commands which only read it start fast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from retrain.errors import DataError
 from retrain.params import validated
@@ -22,6 +22,7 @@ class Schema:
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
     period: str = "M"
+    time_unit: Literal["s", "ms"] | None = None  # None: dates as text; s or ms: Unix time, UTC
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Schema:
@@ -35,6 +36,7 @@ class Schema:
             numeric=tuple(params["numeric"]),
             categorical=tuple(params["categorical"]),
             period=params["period"],
+            time_unit=params["time_unit"],
         )
         names = [schema.id, schema.time, schema.target, *schema.features]
         dupes = sorted({n for n in names if names.count(n) > 1})

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 MISSING = "__missing__"  # the category a missing categorical value counts as
 PARALLEL_ROWS = 50_000
+_UNIX_TIME = re.compile(r"^\d{9,13}(\.\d*)?$")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
 
@@ -122,6 +123,16 @@ def first_bad(mask: pd.Series, values: pd.Series) -> str:
     shown = value if len(value) <= 60 else f"{value[:57]}... ({len(value)} chars)"
     first = values.index.start if isinstance(values.index, pd.RangeIndex) else 0
     return f"row {first + pos + 1} (value {shown!r})"
+
+
+def _time_expected(schema: Schema, value: Any) -> str:
+    """What the time column should hold, for the error on a value that is not a time."""
+    if schema.time_unit:
+        unit = {"s": "seconds", "ms": "milliseconds"}[schema.time_unit]
+        return f"a number of {unit} since 1970-01-01 UTC (schema.time_unit is {schema.time_unit!r})"
+    if _UNIX_TIME.match(str(value).strip()):
+        return "a date (for Unix time, numbers of seconds or milliseconds, set schema.time_unit: s or ms)"
+    return "a date"
 
 
 def _as_text(col: pd.Series) -> pd.Series:
@@ -380,6 +391,13 @@ def clean_rows(
     try:
         if pd.api.types.is_datetime64_any_dtype(text):  # typed already (a Parquet batch)
             times = text
+        elif schema.time_unit:
+            numbers = (
+                text
+                if pd.api.types.is_numeric_dtype(text)
+                else pd.to_numeric(_as_text(text), errors="coerce")
+            )
+            times = pd.to_datetime(numbers, unit=schema.time_unit, errors="coerce")
         else:
             text = _as_text(text)
             times = pd.to_datetime(text, errors="coerce", format="mixed")
@@ -393,7 +411,8 @@ def clean_rows(
     bad_time = times.isna()
     if bad_time.any():
         raise DataError(
-            f"{source}: column {schema.time!r}, {first_bad(bad_time, raw[schema.time])}: expected a date"
+            f"{source}: column {schema.time!r}, {first_bad(bad_time, raw[schema.time])}: "
+            f"expected {_time_expected(schema, raw[schema.time][bad_time].iloc[0])}"
         )
     times = times.dt.tz_localize(None) if times.dt.tz is not None else times
     outside = (times < period.start_time) | (times > period.end_time)

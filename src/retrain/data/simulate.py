@@ -145,7 +145,12 @@ def simulate_batch(
             mapping = {str(k): v for k, v in spec["mapping"].items()}
             text = frame[col].astype(str)
             frame[col] = text.map(mapping).where(text.isin(list(mapping)), frame[col]).astype(object)
-    frame.insert(1, schema.time, dates.strftime("%Y-%m-%d"))
+    if schema.time_unit:
+        frame.insert(
+            1, schema.time, (dates - pd.Timestamp("1970-01-01")) // pd.Timedelta(1, unit=schema.time_unit)
+        )
+    else:
+        frame.insert(1, schema.time, dates.strftime("%Y-%m-%d"))
     if unlabelled:
         frame[schema.target] = ""
     frame = frame.sort_values([schema.time, schema.id], kind="stable").reset_index(drop=True)
