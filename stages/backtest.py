@@ -71,7 +71,7 @@ def main() -> None:
         "policy retrained %d times, mean %s %s; %s",
         policy["retrains"],
         metric,
-        policy[f"mean_{metric}"],
+        "(no model served)" if policy[f"mean_{metric}"] is None else policy[f"mean_{metric}"],
         result["schedules"]["line"],
     )
 

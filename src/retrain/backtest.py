@@ -334,16 +334,32 @@ def against_schedules(
     compared on the batches both served. `served`: each policy's metric per batch, None where
     it had no model in production (or the batch no labels)."""
     key = f"mean_{metric}"
-    schedules = [p.name for p in policies if p.kind == "every_k" and summary[p.name][key] is not None]
+    configured = [p.name for p in policies if p.kind == "every_k"]
+    schedules = [name for name in configured if summary[name][key] is not None]
     mine = summary["policy"]
-    if not schedules or mine[key] is None:
+    if not schedules:
         return {
             "best_schedule": None,
             "dominates_best_schedule": None,
-            "line": "no fixed schedule to compare the policy with (backtest.every_k)",
+            "line": (
+                "no fixed schedule had a model in production on a labelled batch to compare the policy with"
+                if configured
+                else "no fixed schedule to compare the policy with (backtest.every_k)"
+            ),
         }
     best = max(schedules, key=lambda n: (summary[n][key], -summary[n]["retrains"]))
     theirs = summary[best]
+    if mine[key] is None:
+        return {
+            "best_schedule": best,
+            "dominates_best_schedule": False,
+            "line": (
+                f"The params policy does not dominate the best fixed schedule ({best.replace('_', ' ')} "
+                "batches): it had no model in production on any labelled batch (it trains a first "
+                "model once the newest labelled batch's holdout holds compare.min_holdout_rows), "
+                f"against a mean served {metric} of {theirs[key]:.4f} with {theirs['retrains']} retrains."
+            ),
+        }
     ours, their_mean, unmatched, common = mine[key], theirs[key], 0, ""
     if served is not None:
         pairs = [(a, b) for a, b in zip(served["policy"], served[best], strict=True) if b is not None]

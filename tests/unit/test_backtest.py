@@ -193,6 +193,12 @@ def test_dominance_needs_no_lower_mean_and_fewer_retrains_and_a_gap_counts_as_no
         "no model in production for 1 of the 3 batches the schedule served; on the 2 both served, "
         "mean served f1 0.8000 against 0.7900" in strict["line"]
     )
+    never_served = against_schedules(summary((0, None), (5, 0.69), (3, 0.6)), policies, "roc_auc")
+    assert never_served["best_schedule"] == "every_2" and never_served["dominates_best_schedule"] is False
+    assert "it had no model in production on any labelled batch" in never_served["line"]
+    assert "0.6900 with 5 retrains" in never_served["line"]
+    nobody = against_schedules(summary((0, None), (5, None), (3, None)), policies, "roc_auc")
+    assert nobody["dominates_best_schedule"] is None and "no fixed schedule had a model" in nobody["line"]
     full = {**served, "policy": [None, 0.6, 0.9, 0.7]}
     assert against_schedules(f1((1, 0.73), (5, 0.69)), policies_from({"every_k": [2]}), "f1", served=full)[
         "dominates_best_schedule"
