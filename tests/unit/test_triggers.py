@@ -89,14 +89,19 @@ def evaluation(
         "concept": {"errors": errors, "rows": rows, "reference_errors": 40, "reference_rows": 200},
         "label": {"positive": positive, "rows": rows, "reference_positive": 250, "reference_rows": 1000},
         "estimated": {"roc_auc": estimated, "rows": rows},
-        "schema_changes": changes
-        or {
-            "missing_columns": [],
-            "new_columns": [],
-            "type_changes": {},
-            "new_categories": {},
-            "out_of_range": {},
-        },
+        "schema_changes": changes or schema_changes(),
+    }
+
+
+def schema_changes(**found):
+    """evaluate's schema_changes record: nothing changed, but what `found` names."""
+    return {
+        "missing_columns": [],
+        "new_columns": [],
+        "type_changes": {},
+        "new_categories": {},
+        "out_of_range": {},
+        **found,
     }
 
 
@@ -235,27 +240,17 @@ def test_estimated_drop_fires_only_when_switched_on_and_unlabelled():
 
 
 def test_schema_change_classes_map_to_stop_retrain_or_ignore():
-    def changes(**kw):
-        base = {
-            "missing_columns": [],
-            "new_columns": [],
-            "type_changes": {},
-            "new_categories": {},
-            "out_of_range": {},
-        }
-        return {**base, **kw}
-
-    new_cat = evaluation(changes=changes(new_categories={"colour": ["ultraviolet"]}))
+    new_cat = evaluation(changes=schema_changes(new_categories={"colour": ["ultraviolet"]}))
     assert decide(new_cat, PARAMS)["fired"] == ["schema_change"]
     assert by_name(decide(new_cat, PARAMS))["schema_change"]["detail"] == "new_category in colour"
-    extra = evaluation(changes=changes(new_columns=["surprise"]))
+    extra = evaluation(changes=schema_changes(new_columns=["surprise"]))
     t = by_name(decide(extra, PARAMS))["schema_change"]
     assert not t["fired"] and t["value"] == ["new_column"]
-    little = evaluation(changes=changes(out_of_range={"x": 0.01}))
+    little = evaluation(changes=schema_changes(out_of_range={"x": 0.01}))
     assert by_name(decide(little, PARAMS))["schema_change"]["value"] == []
-    many = evaluation(changes=changes(out_of_range={"x": 0.2}))
+    many = evaluation(changes=schema_changes(out_of_range={"x": 0.2}))
     assert "out_of_range in x (20.0% of rows)" in by_name(decide(many, PARAMS))["schema_change"]["detail"]
-    retyped = evaluation(changes=changes(type_changes={"x": 1.0}))
+    retyped = evaluation(changes=schema_changes(type_changes={"x": 1.0}))
     with pytest.raises(
         DataError, match="type_change in x; params.yaml decide.schema_change.type_change is 'stop'"
     ):
@@ -350,15 +345,7 @@ def test_performance_drop_needs_a_large_and_significant_fall():
 
 def test_new_categories_in_a_tiny_share_of_rows_are_ignored():
     params = {**PARAMS, "schema_change": {**PARAMS["schema_change"], "new_category_share": 0.01}}
-    rare = evaluation(
-        changes={
-            "missing_columns": [],
-            "new_columns": [],
-            "type_changes": {},
-            "new_categories": {"colour": {"teal": 0.005}},
-            "out_of_range": {},
-        }
-    )
+    rare = evaluation(changes=schema_changes(new_categories={"colour": {"teal": 0.005}}))
     assert not by_name(decide(rare, params))["schema_change"]["fired"]
     rare["schema_changes"]["new_categories"] = {"colour": {"teal": 0.004, "plum": 0.008}}
     assert by_name(decide(rare, params))["schema_change"]["fired"]
@@ -369,14 +356,10 @@ def test_new_categories_as_many_as_the_champions_holdout_had_are_as_usual():
     many, and its score covers them. More than that share above it is a change."""
     params = {**PARAMS, "schema_change": {**PARAMS["schema_change"], "new_category_share": 0.01}}
     record = evaluation(
-        changes={
-            "missing_columns": [],
-            "new_columns": [],
-            "type_changes": {},
-            "new_categories": {"name": {"Rex": 0.002, "… 140 more": 0.328}, "colour": {"teal": 0.05}},
-            "usual_new_categories": {"name": 0.35},
-            "out_of_range": {},
-        }
+        changes=schema_changes(
+            new_categories={"name": {"Rex": 0.002, "… 140 more": 0.328}, "colour": {"teal": 0.05}},
+            usual_new_categories={"name": 0.35},
+        )
     )
     colour = by_name(decide(record, params))["schema_change"]
     assert colour["fired"] and colour["value"] == ["new_category"]

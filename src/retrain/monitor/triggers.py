@@ -460,33 +460,34 @@ def schema_change(evaluation: dict[str, Any], params: dict[str, Any], min_rows: 
     changes = evaluation.get("schema_changes") or {}
     share = float(params["out_of_range_share"])
     new_share = float(params["new_category_share"])
-    new = {c: _new_share(values) for c, values in (changes.get("new_categories") or {}).items()}
-    named_only = {
-        c for c, values in (changes.get("new_categories") or {}).items() if isinstance(values, list)
-    }
+    listed = changes.get("new_categories") or {}
+    new = {c: _new_share(values) for c, values in listed.items()}
     usual = {c: float(u) for c, u in (changes.get("usual_new_categories") or {}).items()}
+    outside = changes.get("out_of_range") or {}
     found = {
         "new_column": changes.get("new_columns") or [],
         "type_change": sorted(changes.get("type_changes") or {}),
         "new_category": sorted(c for c, s in new.items() if s - usual.get(c, 0.0) > new_share),
-        "out_of_range": sorted(c for c, s in (changes.get("out_of_range") or {}).items() if s > share),
+        "out_of_range": sorted(c for c, s in outside.items() if s > share),
     }
     present = {c: cols for c, cols in found.items() if cols}
-    shares = {"new_category": new, "out_of_range": changes.get("out_of_range") or {}}
-
-    def shown(kind: str, column: str) -> str:
-        if kind not in shares or (kind == "new_category" and column in named_only):
-            return column
-        seen = f", holdout {usual[column]:.1%}" if kind == "new_category" and column in usual else ""
-        return f"{column} ({float(shares[kind][column]):.1%} of rows{seen})"
-
-    text = "; ".join(f"{c} in {', '.join(shown(c, col) for col in cols)}" for c, cols in present.items())
+    shown = {  # a column with the share of rows it counts (an older record lists only names)
+        "new_category": {
+            c: f"{c} ({new[c]:.1%} of rows" + (f", holdout {usual[c]:.1%})" if c in usual else ")")
+            for c, values in listed.items()
+            if isinstance(values, dict)
+        },
+        "out_of_range": {c: f"{c} ({float(s):.1%} of rows)" for c, s in outside.items()},
+    }
+    text = "; ".join(
+        f"{c} in {', '.join(shown.get(c, {}).get(col, col) for col in cols)}" for c, cols in present.items()
+    )
     as_usual = [c for c, s in sorted(new.items()) if s > new_share and c not in found["new_category"]]
     if as_usual:
         text += (
             ("; " if text else "")
             + "new categories as the champion's holdout had: "
-            + ", ".join(shown("new_category", c) for c in as_usual)
+            + ", ".join(shown["new_category"].get(c, c) for c in as_usual)
         )
     stops = [c for c in present if actions[c] == "stop"]
     if stops and params["enabled"]:
