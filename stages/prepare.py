@@ -58,6 +58,11 @@ def main() -> None:
         summary["holdout_rows"],
         summary["holdout_period"],
     )
+    if summary["blank_labels_dropped"]:
+        log.info(
+            "left out %d rows whose label is blank (prepare.cleaning.blank_label)",
+            summary["blank_labels_dropped"],
+        )
     for kept, of, key in (
         (summary["train_rows"], summary["train_window_rows"], "train"),
         (summary["labelled_rows"], summary["labelled_batch_rows"], "labelled"),

@@ -117,6 +117,7 @@ class CleaningParams(Section):
     unparseable_numeric: Literal["error", "missing"] = "error"
     duplicates: Literal["keep_last", "error"] = "keep_last"
     all_blank: Literal["error", "keep"] = "error"
+    blank_label: Literal["error", "drop"] = "error"
     out_of_bounds: Literal["error", "missing"] = "error"
     bounds: dict[StrictStr, tuple[Number | None, Number | None]] = {}
     max_batch_mb: Annotated[Number, Field(gt=0)] = 2048

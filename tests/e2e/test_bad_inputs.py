@@ -215,7 +215,8 @@ CASES = {
     ),
     "blank_label_in_labelled_batch": Case(
         lambda r: put_frame(r, cell(frame(r), 8, "churn", "")),
-        refused=rf"{BATCH}: column 'churn', row 9 .*blank label in a labelled batch",
+        refused=rf"{BATCH}: column 'churn', row 9 .*blank label in a labelled batch "
+        r"\(prepare.cleaning.blank_label: drop",
     ),
     "single_class_batch": Case(
         lambda r: put_frame(r, frame(r).assign(churn="No")),

@@ -229,6 +229,30 @@ def test_a_bad_row_in_any_partition_is_the_in_process_error(cluster, tmp_path, c
     assert str(path) in str(got.value) and ("row" in str(got.value) or change == "blank")
 
 
+def test_rows_without_a_label_dropped_on_two_workers_are_the_in_process_rows(cluster, tmp_path):
+    """prepare.cleaning.blank_label: drop, with whole partitions blank in a labelled batch and a
+    duplicated id whose newer row is blank."""
+    from retrain.data.schema import CleaningPolicy, Schema, read_batch
+    from retrain.engine.batches import read_partitioned_batch
+    from tests.helpers import toy_raw
+
+    _, client = cluster
+    toy, cleaning = Schema.from_params(TOY), CleaningPolicy(blank_label="drop")
+    raw = toy_raw("2025-03", n=1000, seed=4)
+    raw.loc[[5, 333], "label"] = ""
+    raw.loc[800:, "label"] = ""
+    raw.loc[901, "key"] = raw.loc[123, "key"]
+    path = raw_parquet(tmp_path / "2025-03.parquet", raw, 200)
+    local = read_batch(path, toy, cleaning)
+    assert (local.rows, local.dropped_duplicates, local.dropped_blank_labels) == (797, 1, 202)
+    for most in (None, 90):
+        scratch = tmp_path / f"scratch-{most}"
+        scratch.mkdir()
+        dask = read_partitioned_batch(client, path, toy, cleaning, scratch=scratch, most_rows=most)
+        pd.testing.assert_frame_equal(dask.take(None).reset_index(drop=True), local.frame)
+        assert (dask.dropped_duplicates, dask.dropped_blank_labels, dask.labelled) == (1, 202, True)
+
+
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     """A repository of raw Parquet batches in row groups of 250 rows, whose champion v1.0.0 was

@@ -89,11 +89,33 @@ def test_unknown_label_is_refused(toy_schema):
         check(raw, toy_schema)
 
 
-def test_blank_label_in_a_labelled_batch_is_refused(toy_schema):
+def test_blank_label_in_a_labelled_batch_is_refused_with_the_option_that_drops_it(toy_schema):
     raw = toy_raw("2025-03")
     raw.loc[3, "label"] = ""
-    with pytest.raises(DataError, match="row 4.*blank label"):
+    with pytest.raises(DataError, match=r"row 4.*blank label.*prepare.cleaning.blank_label: drop"):
         check(raw, toy_schema)
+
+
+def test_rows_of_a_labelled_batch_whose_label_is_blank_are_dropped_when_the_policy_says_so(toy_schema):
+    raw = toy_raw("2025-03", n=20)
+    raw.loc[[3, 15, 16, 17, 18, 19], "label"] = ""  # injuries no longer noted from row 16 on
+    raw.loc[18, "key"] = raw.loc[2, "key"]  # a newer row of id 2, not labelled yet: both go
+    batch = check(raw, toy_schema, CleaningPolicy(blank_label="drop"))
+    assert batch.labelled and batch.dropped_duplicates == 1 and batch.dropped_blank_labels == 6
+    kept = raw.drop(index=[2, 3, 15, 16, 17, 18, 19])
+    assert batch.frame["key"].tolist() == kept["key"].tolist()
+    assert batch.frame["label"].tolist() == kept["label"].astype(int).tolist()
+    assert batch.frame["label"].dtype == "int8"
+    unlabelled = check(toy_raw("2025-03", labelled=False), toy_schema, CleaningPolicy(blank_label="drop"))
+    assert not unlabelled.labelled and unlabelled.rows == 200 and unlabelled.dropped_blank_labels == 0
+
+
+def test_a_batch_whose_every_labelled_row_has_a_newer_blank_one_is_refused(toy_schema):
+    raw = toy_raw("2025-03", n=4)
+    raw.loc[2:3, "key"] = raw.loc[0:1, "key"].to_numpy()
+    raw.loc[2:3, "label"] = ""
+    with pytest.raises(DataError, match=r"2025-03.csv: every labelled row has a later row of its id"):
+        check(raw, toy_schema, CleaningPolicy(blank_label="drop"))
 
 
 def test_batch_without_labels_is_unlabelled_not_an_error(toy_schema):

@@ -222,7 +222,8 @@ def test_a_batch_in_partitions_gives_the_holdout_sample_and_cut_of_one_frame(sna
     policy = WindowPolicy("all", 6, 0.3, max_train_rows=300, max_labelled_rows=250, seed=3)
     whole = split([batch], toy_schema, policy)
     parts = Partitioned(batch.frame, 64)
-    parts.period, parts.labelled, parts.source, parts.dropped_duplicates = batch.period, True, batch.source, 0
+    parts.period, parts.labelled, parts.source = batch.period, True, batch.source
+    parts.dropped_duplicates = parts.dropped_blank_labels = 0
     parts.take_many = lambda positions: [batch.take(p) for p in positions]
     parts.observed = batch.observed
     cut = split([parts], toy_schema, policy)

@@ -81,6 +81,7 @@ class CleaningPolicy:
     unparseable_numeric: str = "error"  # error | missing
     duplicates: str = "keep_last"  # keep_last | error
     all_blank: str = "error"  # error | keep: a feature blank in every row
+    blank_label: str = "error"  # error | drop: a blank label in a batch labelled elsewhere
     out_of_bounds: str = "error"  # error | missing: outside `bounds`
     bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     max_batch_mb: float = 2048.0

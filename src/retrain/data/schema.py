@@ -39,6 +39,7 @@ class Batch:
     dropped_duplicates: int = 0
     extra_columns: list[str] = field(default_factory=list)
     unparseable: dict[str, int] = field(default_factory=dict)
+    dropped_blank_labels: int = 0
 
     def observed(self) -> dict[str, Any]:
         """What the raw file showed beyond the schema, for evaluate's schema-change check."""
@@ -296,7 +297,8 @@ def validate_features(raw: pd.DataFrame, source: str, schema: Schema, policy: Cl
 class RowChecks:
     """What the batch-wide checks read of rows validated one at a time: the labels present,
     the first blank and the first unknown label (described as in an error), each feature's
-    count of present values and of values not of its type, and the columns beyond the schema."""
+    count of present values and of values not of its type, the columns beyond the schema, and
+    the positions of the rows whose label is blank where others are labelled."""
 
     labels: int
     blank_label: str | None
@@ -304,6 +306,11 @@ class RowChecks:
     filled: dict[str, int]
     unparseable: dict[str, int]
     extra_columns: list[str]
+    blank_rows: np.ndarray
+
+    def blank_positions(self, rows: int) -> np.ndarray:
+        """Positions of the rows whose label is blank, of these `rows` rows."""
+        return self.blank_rows if self.labels else np.arange(rows)
 
 
 @dataclass
@@ -352,7 +359,13 @@ def validate_batch(
     if dupes.any():
         first = first_bad(pd.Series(dupes, index=out.index), out[schema.id])
         refuse_duplicates(source, schema, policy, first)
-        out = out.loc[~dupes]
+    blank = np.zeros(len(out), dtype=bool)
+    if labelled and policy.blank_label == "drop":
+        blank[rows.blank_rows] = True
+        blank &= ~dupes
+    if dupes.any() or blank.any():
+        out = out.loc[~(dupes | blank)]
+        refuse_no_rows_left(source, len(out))
     return Batch(
         period_name(period),
         out.reset_index(drop=True),
@@ -361,7 +374,17 @@ def validate_batch(
         int(dupes.sum()),
         extra_columns=rows.extra_columns,
         unparseable=rows.unparseable,
+        dropped_blank_labels=int(blank.sum()),
     )
+
+
+def refuse_no_rows_left(source: str, rows: int) -> None:
+    """One error for a batch whose every row was dropped (a blank label, a duplicated id)."""
+    if not rows:
+        raise DataError(
+            f"{source}: every labelled row has a later row of its id whose label is blank; "
+            "expected a label for at least one id"
+        )
 
 
 def refuse_duplicates(source: str, schema: Schema, policy: CleaningPolicy, first: str) -> None:
@@ -426,12 +449,15 @@ def clean_rows(
     filled = {name: int(out[name].notna().sum()) for name in schema.features}
 
     labels, blank_label, unknown_label = 0, None, None
+    blank_rows = np.zeros(0, dtype=np.int64)
     if schema.target in raw.columns:
         text = _as_text(raw[schema.target])
         present = text.notna()
         labels = int(present.sum())
         if labels < len(text):
             blank_label = first_bad(~present, raw[schema.target])
+            if labels:
+                blank_rows = np.flatnonzero(~present.to_numpy())
         unknown = present & ~text.isin([schema.positive, schema.negative])
         if unknown.any():
             unknown_label = first_bad(unknown, raw[schema.target])
@@ -448,12 +474,14 @@ def clean_rows(
         filled=filled,
         unparseable=unparseable,
         extra_columns=[str(c) for c in raw.columns if c not in (*schema.required, schema.target)],
+        blank_rows=blank_rows,
     )
 
 
 def check_rows(parts: Sequence[RowChecks], source: str, schema: Schema, policy: CleaningPolicy) -> bool:
     """The checks that need the whole batch, from its parts in order: a feature blank in every
-    row, and labels (a labelled batch has a known label in every row). True when labelled."""
+    row, and labels (a labelled batch has a known label in every row, unless the policy drops
+    the rows of a blank one). True when labelled."""
     if policy.all_blank == "error":
         for name in schema.features:
             filled = sum(part.filled[name] for part in parts)
@@ -465,7 +493,12 @@ def check_rows(parts: Sequence[RowChecks], source: str, schema: Schema, policy: 
     if not any(part.labels for part in parts):
         return False
     for what, first in (
-        ("blank label in a labelled batch", next((p.blank_label for p in parts if p.blank_label), None)),
+        (
+            "blank label in a labelled batch (prepare.cleaning.blank_label: drop leaves such rows out)",
+            None
+            if policy.blank_label == "drop"
+            else next((p.blank_label for p in parts if p.blank_label), None),
+        ),
         (
             f"expected {schema.positive!r} or {schema.negative!r}",
             next((p.unknown_label for p in parts if p.unknown_label), None),

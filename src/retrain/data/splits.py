@@ -377,6 +377,7 @@ class ValidatedBatch(Protocol):
     labelled: bool
     source: str
     dropped_duplicates: int
+    dropped_blank_labels: int
 
     @property
     def rows(self) -> int: ...
@@ -501,6 +502,7 @@ def split(
         "train_periods": window,
         "train_until": str(train[schema.time].max()),
         "duplicates_dropped": sum(b.dropped_duplicates for b in batches),
+        "blank_labels_dropped": sum(b.dropped_blank_labels for b in batches),
         "newest_observed": newest.observed(),
     }
     return Split(newest, newest_labelled, train, holdout, summary)

@@ -31,6 +31,7 @@ from retrain.data.schema import (
     period_name,
     read_batch,
     refuse_duplicates,
+    refuse_no_rows_left,
 )
 from retrain.data.splits import ValidatedBatch
 from retrain.engine.rows import local_positions
@@ -107,8 +108,8 @@ def read_raw_partition(part: RawPartition) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ScratchPart:
-    """A cleaned partition in the scratch directory, and the positions of its rows dropped as
-    duplicates of later rows."""
+    """A cleaned partition in the scratch directory, and the positions of its rows dropped (as
+    duplicates of later rows, or for a blank label)."""
 
     path: str
     dropped: np.ndarray
@@ -286,6 +287,7 @@ class PartitionedBatch:
     dropped_duplicates: int = 0
     extra_columns: list[str] = field(default_factory=list)
     unparseable: dict[str, int] = field(default_factory=dict)
+    dropped_blank_labels: int = 0
 
     @property
     def rows(self) -> int:
@@ -431,21 +433,27 @@ def read_partitioned_batch(
     if not sum(f.rows for f in facts):
         raise DataError(f"{source}: header only, expected at least one data row")
     labelled = check_rows(facts, source, schema, policy)
-    dropped = duplicated_positions(client, facts, source, schema, policy)
+    duplicates = duplicated_positions(client, facts, source, schema, policy)
+    dropped = duplicates
+    if labelled and policy.blank_label == "drop":
+        dropped = [np.union1d(d, f.blank_positions(f.rows)) for f, d in zip(facts, duplicates, strict=True)]
     unparseable: dict[str, int] = {}
     for f in facts:
         for name, n in f.unparseable.items():
             unparseable[name] = unparseable.get(name, 0) + n
+    kept = [(f, d) for f, d in zip(facts, dropped, strict=True) if f.rows > len(d)]
+    refuse_no_rows_left(source, len(kept))
     return PartitionedBatch(
         period=period_name(period),
         labelled=labelled,
         source=source,
         client=client,
-        parts=[ScratchPart(f.path, d) for f, d in zip(facts, dropped, strict=True)],
-        sizes=[f.rows - len(d) for f, d in zip(facts, dropped, strict=True)],
-        dropped_duplicates=sum(len(d) for d in dropped),
+        parts=[ScratchPart(f.path, d) for f, d in kept],
+        sizes=[f.rows - len(d) for f, d in kept],
+        dropped_duplicates=sum(len(d) for d in duplicates),
         extra_columns=facts[0].extra_columns,
         unparseable=unparseable,
+        dropped_blank_labels=sum(len(d) for d in dropped) - sum(len(d) for d in duplicates),
     )
 
 

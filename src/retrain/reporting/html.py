@@ -350,8 +350,13 @@ def data_section(run: RunRecord, shown: Deciding) -> str:
     extra = ", ".join(changes.get("new_columns") or []) or "none"
     rows_line = (
         f"{(evaluation.get('drift') or {}).get('rows', 0):,} rows in {escape(str(evaluation.get('as_of')))}; "
-        f"{cell(prepare.get('duplicates_dropped', 0))} duplicate rows dropped by prepare; new columns: "
-        f"{escape(extra)}."
+        f"{cell(prepare.get('duplicates_dropped', 0))} duplicate rows dropped by prepare"
+        + (
+            f", {cell(prepare['blank_labels_dropped'])} rows without a label left out"
+            if prepare.get("blank_labels_dropped")
+            else ""
+        )
+        + f"; new columns: {escape(extra)}."
     )
     drift_plot = pd.DataFrame(drift_plot_rows(shown.decision), columns=DRIFT_PLOT_COLUMNS)
     return (
