@@ -151,6 +151,7 @@ def test_monthly_loop_cold_start_promote_stable_drift_and_rejected_challenger(fi
 
 def test_decide_threshold_experiment_changes_decision_without_upstream_reruns(first_run_repo):
     repo = first_run_repo(LOOP_PARAMS)
+    repo.next_month()  # a labelled batch newer than the champion's: a retrain would learn from it
     repo.repro()
     repo.commit_all("evaluated")
     assert not repo.json("reports/decision.json")["retrain"]

@@ -208,7 +208,7 @@ def test_a_followed_origin_swaps_versions_under_load_without_a_failed_request(fi
         project.git("push", "-q", "origin", "main", "--tags")  # the tags, before the model bytes
         failure = wait_for_error(server)
         assert "v1.1.0" not in str(server.version()) and server.version() == "v1.0.0", failure
-        project.run("dvc", "push", "-q")
+        project.run("dvc", "push", "-q", "--all-tags")  # as the job does: the tagged versions' bytes
         wait_for(server, "v1.1.0")
         time.sleep(2)
 

@@ -67,6 +67,8 @@ def evaluation(
     changes=None,
     baseline=0.8,
     baseline_estimated=0.8,
+    trained_through="2025-04",
+    growth=None,
 ):
     return {
         "baseline": {
@@ -77,7 +79,8 @@ def evaluation(
         "as_of": "2025-06",
         "labelled_period": "2025-06" if labelled else "2025-05",
         "newest_labelled": labelled,
-        "champion": {"version": "v1.0.0", "trained_through_period": "2025-05"},
+        "champion": {"version": "v1.0.0", "trained_through_period": trained_through},
+        **({"data_growth": growth} if growth else {}),
         "metrics": {"roc_auc": roc_auc, "rows": rows, "brier": 0.1, "positive_rate": 0.25},
         "champion_age": age,
         "drift": {
@@ -321,6 +324,30 @@ def test_an_estimated_loss_confirms_drift_on_an_unlabelled_batch():
     assert not kept["retrain"]
     fell = decide(evaluation(features=features, labelled=False, estimated=0.75), PARAMS)
     assert fell["retrain"] and fell["fired"] == ["data_drift"]
+
+
+def test_no_trigger_counts_while_no_labelled_batch_is_newer_than_the_champion_s_training():
+    """Labels stopped (or lag) after the batch the champion was trained through: a challenger
+    would learn the same rows, so what the unlabelled batches show waits for newer labels."""
+    changed = {
+        "features": {"a": feature(0.9, 1e-12)},
+        "labelled": False,
+        "estimated": 0.75,
+        "age": 13,
+        "changes": schema_changes(new_categories={"c": {"z": 0.4}}),
+    }
+    assert decide(evaluation(**changed), PARAMS)["retrain"]
+    same = evaluation(**changed, trained_through="2025-05", growth={"champion_rows": 900, "window_rows": 900})
+    waits = decide(same, PARAMS)
+    assert not waits["retrain"] and waits["fired"] == []
+    assert {"age", "data_drift", "schema_change"} <= set(waits["unconfirmed"])
+    assert waits["reason"].startswith("keep the champion: no labelled batch is newer than 2025-05")
+    assert "a challenger would learn what it learned" in by_name(waits)["age"]["detail"]
+    assert decide(same, {**PARAMS, "force": True})["retrain"]
+    relabelled = evaluation(
+        **changed, trained_through="2025-05", growth={"champion_rows": 900, "window_rows": 1400}
+    )
+    assert decide(relabelled, PARAMS)["retrain"]  # more rows of the same period labelled since
 
 
 def test_without_confirm_every_fired_trigger_counts():

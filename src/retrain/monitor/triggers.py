@@ -243,6 +243,27 @@ def answered(named: dict[str, Trigger], evaluation: dict[str, Any], params: dict
             )
 
 
+def nothing_new_to_learn(results: list[Trigger], evaluation: dict[str, Any]) -> str | None:
+    """When a challenger would learn from no labelled row the champion did not (the newest
+    labelled batch is the one it was trained through, and the window holds as many rows as it
+    trained on), mark every fired trigger as not counted and return that period: a retrain
+    would give back the champion, whatever changed in the unlabelled batches since."""
+    through = (evaluation.get("champion") or {}).get("trained_through_period")
+    growth = evaluation.get("data_growth") or {}
+    if through is None or evaluation.get("labelled_period") != through:
+        return None
+    if growth and growth["window_rows"] != growth["champion_rows"]:
+        return None
+    for result in results:
+        if result["counted"]:
+            result["counted"] = False
+            result["detail"] += (
+                f"; not counted: no labelled batch is newer than {through}, which the champion "
+                "was trained through, so a challenger would learn what it learned"
+            )
+    return str(through)
+
+
 def data_growth(evaluation: dict[str, Any], params: dict[str, Any], min_rows: int) -> Trigger:
     """Fires when a challenger trained now would learn from at least `factor` times the rows the
     champion learned from: typically a first model trained on a single batch, once the window
@@ -538,6 +559,7 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> Decision:
     results = [fn(evaluation, params[name], min_rows) for name, fn in TRIGGERS.items()]
     confirm(results, evaluation, params["confirm"])
     answered(dict(zip(TRIGGERS, results, strict=True)), evaluation, params["answered"])
+    waiting = nothing_new_to_learn(results, evaluation)
     fired = [t for t in results if t["counted"]]
     explained = [t["name"] for t in results if t["fired"] and not t["counted"]]
     cold = any(t["name"] == "cold_start" and t["fired"] for t in results)
@@ -561,7 +583,12 @@ def decide(evaluation: dict[str, Any], params: dict[str, Any]) -> Decision:
         retrain, reason = True, "retrain: " + ", ".join(t["name"] for t in fired)
     else:
         retrain, reason = False, (f"keep the champion: {len(fired)} trigger(s) counted, rule is {rule_text}")
-    if explained:
+    if waiting is not None and explained and not retrain:
+        reason = (
+            f"keep the champion: no labelled batch is newer than {waiting}, which it was trained "
+            f"through; {', '.join(explained)} fired and wait for newer labels"
+        )
+    elif explained:
         reason += (
             f"; {', '.join(explained)} fired but did not count (without a performance "
             "loss to confirm it, or answered by a challenger that lost)"
