@@ -24,6 +24,7 @@ class Trigger(TypedDict):
     detail: str
     counted: NotRequired[bool]
     answered: NotRequired[str]
+    waiting: NotRequired[str]  # the period the champion was trained through, no labels newer
     p_value: NotRequired[float | None]
 
 

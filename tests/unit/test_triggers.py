@@ -343,6 +343,9 @@ def test_no_trigger_counts_while_no_labelled_batch_is_newer_than_the_champion_s_
     assert {"age", "data_drift", "schema_change"} <= set(waits["unconfirmed"])
     assert waits["reason"].startswith("keep the champion: no labelled batch is newer than 2025-05")
     assert "a challenger would learn what it learned" in by_name(waits)["age"]["detail"]
+    assert trigger_state(by_name(waits)["age"]) == (
+        "fired, not counted: no labels newer than 2025-05, which the champion learned"
+    )
     assert decide(same, {**PARAMS, "force": True})["retrain"]
     relabelled = evaluation(
         **changed, trained_through="2025-05", growth={"champion_rows": 900, "window_rows": 1400}

@@ -257,6 +257,7 @@ def nothing_new_to_learn(results: list[Trigger], evaluation: dict[str, Any]) -> 
     for result in results:
         if result["counted"]:
             result["counted"] = False
+            result["waiting"] = str(through)
             result["detail"] += (
                 f"; not counted: no labelled batch is newer than {through}, which the champion "
                 "was trained through, so a challenger would learn what it learned"

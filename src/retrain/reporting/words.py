@@ -59,6 +59,8 @@ def trigger_state(trigger: Trigger) -> str:
         return "fired, counted"
     if trigger.get("answered"):
         return "fired, not counted: answered by a challenger that lost"
+    if trigger.get("waiting"):
+        return f"fired, not counted: no labels newer than {trigger['waiting']}, which the champion learned"
     return "fired, not counted: no performance loss confirms it"
 
 
