@@ -404,6 +404,11 @@ def test_each_feature_shows_its_distribution_against_the_reference_drifted_first
     quality = page[page.index("<h3>Data quality</h3>") :]
     assert "<td>colour</td><td>0.0%</td><td>0.0%</td><td>–</td><td>teal (13.3%)</td>" in quality
     assert "<td>x1</td><td>0.0%</td><td>20.0%</td><td>20.0%</td><td>–</td>" in quality
+    assert "0 duplicate rows dropped by prepare; new columns" in quality
+    dropped = html_report(
+        run_record(toy_schema, prepare={"duplicates_dropped": 2, "blank_labels_dropped": 31})
+    )
+    assert "2 duplicate rows dropped by prepare, 31 rows without a label left out; new columns" in dropped
 
 
 def test_drift_over_time_marks_drifts_retrains_and_promotions(toy_schema):
