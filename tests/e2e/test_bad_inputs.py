@@ -218,6 +218,13 @@ CASES = {
         refused=rf"{BATCH}: column 'churn', row 9 .*blank label in a labelled batch "
         r"\(prepare.cleaning.blank_label: drop",
     ),
+    "blank_labels_dropped_by_policy": Case(
+        lambda r: (
+            r.set_params({"prepare": {"cleaning": {"blank_label": "drop"}}}),
+            put_frame(r, cell(cell(frame(r), 8, "churn", ""), 30, "churn", "")),
+        ),
+        handled=lambda r: prepared(r)["blank_labels_dropped"] == 2,
+    ),
     "single_class_batch": Case(
         lambda r: put_frame(r, frame(r).assign(churn="No")),
         handled=lambda r: (
