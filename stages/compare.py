@@ -19,7 +19,7 @@ from retrain.errors import one_line
 from retrain.log import get, logged, timed
 from retrain.model.modeling import predict_proba
 from retrain.model.tuning import summary
-from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities
+from retrain.monitor.comparison import ComparePolicy, compare, holdout_probabilities, learned_from, window_of
 from retrain.params import load, section
 from retrain.records import TagRecord
 from retrain.registry.champion import challenger_md5, load_challenger, load_trusted, trusted_pointer
@@ -82,13 +82,23 @@ def main() -> None:
         "challenger": lambda: load_challenger(CHALLENGER)[0],
     }
     probabilities = {role: holdout_proba(role, md5[role], models[role], holdout, schema) for role in md5}
-    verdict, plots = compare(probabilities, holdout, schema, float(metrics["threshold"]), policy)
+    challenger = files.read_json(CHALLENGER / "metadata.json")
+    verdict, plots = compare(
+        probabilities,
+        holdout,
+        schema,
+        float(metrics["threshold"]),
+        policy,
+        windows=(
+            learned_from(pointer.get("window"), pointer.get("rows")),
+            window_of(challenger),
+        ),
+    )
     decision = files.read_json("reports/decision.json")
     verdict["as_of"] = decision.get("as_of")
     verdict["asked_by"] = list(decision.get("fired") or [])
     verdict["champion_version"] = pointer.get("version")
     verdict["challenger_md5"] = md5["challenger"]
-    challenger = files.read_json(CHALLENGER / "metadata.json")
     if md5["challenger"] is None and decision.get("retrain"):  # asked for, and train said why not
         verdict["reason"] = f"{verdict['reason']}: {challenger['reason']}"
     tuning = challenger.get("tuning")

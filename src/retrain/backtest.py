@@ -39,7 +39,7 @@ from retrain.model.modeling import load, predict_proba
 from retrain.model.partitioned_score import ScoredPart, merged_metrics, remove_spilled, scored
 from retrain.model.training import Challenger, TrainingSettings, train_challenger, why_no_challenger
 from retrain.model.tuning import TuneSettings, wanted
-from retrain.monitor.comparison import ComparePolicy, compare
+from retrain.monitor.comparison import ComparePolicy, compare, window_of
 from retrain.monitor.evaluation import DomainCheck, evaluate
 from retrain.monitor.triggers import decide
 from retrain.params import validated
@@ -260,7 +260,15 @@ def step(
             "challenger": challenger.holdout_proba,
         }
         verdict, _ = compare(
-            probabilities, data.holdout, settings.schema, settings.training.threshold, settings.compare
+            probabilities,
+            data.holdout,
+            settings.schema,
+            settings.training.threshold,
+            settings.compare,
+            windows=(
+                window_of(None if champion is None else champion.metadata),
+                window_of(challenger.metadata),
+            ),
         )
         promoted = bool(verdict["promote"])
         held = held_baseline(

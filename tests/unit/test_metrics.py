@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 from retrain.data.schema import Schema
 from retrain.errors import DataError
 from retrain.model.metrics import better_by, recall_at_alerts, score
-from retrain.monitor.comparison import ComparePolicy, verdict
+from retrain.monitor.comparison import ComparePolicy, learned_from, verdict, window_of
 
 POLICY = ComparePolicy("roc_auc", 0.01, {"brier": 0.02}, {"roc_auc": 0.6})
 
@@ -155,6 +155,24 @@ def test_a_challenger_within_a_negative_margin_is_promoted_and_not_said_to_beat_
     assert not worse["promote"] and worse["reason"].startswith("champion stays: roc_auc 0.8 -> 0.785")
     better = verdict(champion, {"roc_auc": 0.81, "rows": 200}, policy)
     assert better["promote"] and better["reason"].startswith("challenger beats champion")
+
+
+def test_a_challenger_that_learned_from_the_champion_s_own_window_must_beat_it():
+    """A forced retrain on the champion's window (other hyperparameters, or the same model
+    again): no newer data speaks for it, so the negative margin does not apply."""
+    policy = ComparePolicy(min_improvement=-0.01, guards={}, minimums={})
+    champion, window = {"roc_auc": 0.80, "rows": 200}, learned_from(["2025-02", "2025-03"], 900)
+    same = (window, learned_from(("2025-02", "2025-03"), 900))
+    for score_ in (0.795, 0.80):
+        kept = verdict(champion, {"roc_auc": score_, "rows": 200}, policy, windows=same)
+        assert not kept["promote"], score_
+        assert "needs > +0.0000: it learned from the champion's own window" in kept["reason"]
+    assert verdict(champion, {"roc_auc": 0.801, "rows": 200}, policy, windows=same)["promote"]
+    newer = (window, learned_from(["2025-03", "2025-04"], 900))
+    assert verdict(champion, {"roc_auc": 0.795, "rows": 200}, policy, windows=newer)["promote"]
+    assert verdict(champion, {"roc_auc": 0.795, "rows": 200}, policy, windows=(None, None))["promote"]
+    assert window_of({"window": {"periods": ["2025-02", "2025-03"], "rows": 900}}) == window
+    assert window_of({"reason": "nothing to train"}) is None
 
 
 def partitioned(y, p, sizes, spill_dir=None, most=1 << 20, threshold=0.5):

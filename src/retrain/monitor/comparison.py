@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +89,31 @@ def too_few_to_judge(rows: int, min_holdout_rows: int) -> str | None:
     )
 
 
+Window = tuple[tuple[str, ...], int]
+
+
+def learned_from(periods: Sequence[str] | None, rows: int | None) -> Window | None:
+    """The window a model learned from: its periods and training rows."""
+    return None if not periods or rows is None else (tuple(str(p) for p in periods), int(rows))
+
+
+def window_of(metadata: Mapping[str, Any] | None) -> Window | None:
+    """learned_from, as a model's metadata records it."""
+    window = (metadata or {}).get("window") or {}
+    return learned_from(window.get("periods"), window.get("rows"))
+
+
 def verdict(
-    champion: dict[str, Any] | None, challenger: dict[str, Any] | None, policy: ComparePolicy
+    champion: dict[str, Any] | None,
+    challenger: dict[str, Any] | None,
+    policy: ComparePolicy,
+    *,
+    windows: tuple[Window | None, Window | None] = (None, None),
 ) -> dict[str, Any]:
-    """Promote only a challenger that meets the minimums, beats the champion and breaks no guard."""
+    """Promote only a challenger that meets the minimums, beats the champion and breaks no guard.
+    A challenger within `min_improvement` below the champion is promoted for the newer data it
+    learned from; one that learned from the champion's own window (`windows`: the champion's
+    and the challenger's; a forced retrain) must do better than the champion."""
     checks: list[dict[str, Any]] = []
     if challenger is None:
         return {
@@ -154,12 +175,18 @@ def verdict(
             "reason": f"{primary} is undefined on this holdout (one class only)",
         }
     gain = round(better_by(primary, new, old), 6)
+    strict = windows[0] is not None and windows[0] == windows[1] and policy.min_improvement <= 0
+    needs = (
+        "needs > +0.0000: it learned from the champion's own window"
+        if strict
+        else f"needs >= {policy.min_improvement:+.4f}"
+    )
     checks.append(
         {
             "check": "improvement",
             "metric": primary,
-            "passed": gain >= policy.min_improvement,
-            "detail": f"{primary} {old} -> {new} ({gain:+.4f}, needs >= {policy.min_improvement:+.4f})",
+            "passed": gain > 0 if strict else gain >= policy.min_improvement,
+            "detail": f"{primary} {old} -> {new} ({gain:+.4f}, {needs})",
         }
     )
     for name, margin in policy.guards.items():
@@ -237,11 +264,14 @@ def compare(
     schema: Schema,
     threshold: float,
     policy: ComparePolicy,
+    *,
+    windows: tuple[Window | None, Window | None] = (None, None),
 ) -> tuple[Promotion, dict[str, Any]]:
     """Both models' probabilities on the same holdout rows: the promotion record and, per role,
     the plot data (ROC and precision-recall points, per-row scores), or None for a missing model.
     With both models, each score also holds `recall_at_budget`: its recall when it flags as many
-    rows as the champion flags at `threshold` (for the champion, its recall)."""
+    rows as the champion flags at `threshold` (for the champion, its recall). `windows`: what
+    each model learned from (learned_from), for verdict."""
     y = holdout[schema.target].to_numpy().astype(int)
     scores: dict[str, Any] = {}
     plots: dict[str, Any] = {}
@@ -260,7 +290,7 @@ def compare(
         budget = int(np.count_nonzero(champion >= threshold))
         for role, proba in (("champion", champion), ("challenger", challenger)):
             scores[role]["recall_at_budget"] = recall_at_alerts(y, proba, budget)
-    record = verdict(scores["champion"], scores["challenger"], policy)
+    record = verdict(scores["champion"], scores["challenger"], policy, windows=windows)
     promotion: Promotion = {
         "promote": record["promote"],
         "undecided": record.get("undecided", False),
