@@ -361,7 +361,7 @@ def validate_batch(
         refuse_duplicates(source, schema, policy, first)
     blank = np.zeros(len(out), dtype=bool)
     if labelled and policy.blank_label == "drop":
-        blank[rows.blank_rows] = True
+        blank[rows.blank_positions(len(out))] = True
         blank &= ~dupes
     if dupes.any() or blank.any():
         out = out.loc[~(dupes | blank)]

@@ -443,6 +443,7 @@ def read_partitioned_batch(
             unparseable[name] = unparseable.get(name, 0) + n
     kept = [(f, d) for f, d in zip(facts, dropped, strict=True) if f.rows > len(d)]
     refuse_no_rows_left(source, len(kept))
+    duplicated = sum(len(d) for d in duplicates)
     return PartitionedBatch(
         period=period_name(period),
         labelled=labelled,
@@ -450,10 +451,10 @@ def read_partitioned_batch(
         client=client,
         parts=[ScratchPart(f.path, d) for f, d in kept],
         sizes=[f.rows - len(d) for f, d in kept],
-        dropped_duplicates=sum(len(d) for d in duplicates),
+        dropped_duplicates=duplicated,
         extra_columns=facts[0].extra_columns,
         unparseable=unparseable,
-        dropped_blank_labels=sum(len(d) for d in dropped) - sum(len(d) for d in duplicates),
+        dropped_blank_labels=sum(len(d) for d in dropped) - duplicated,
     )
 
 
